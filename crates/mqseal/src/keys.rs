@@ -1,0 +1,348 @@
+//! The key tree: tree keys for filters, topic keys for exact topics, sender keys for messages.
+//!
+//! A [`TreeKey`] for `plant/#` derives the key of `plant/7/#`, then of the exact topic
+//! `plant/7/temp`, one HKDF step per topic level; nobody can go back up (spec: "Key schedule").
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::envelope::Profile;
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::topic::{FilterKind, KeyFilter, validate_topic};
+
+/// Length of every symmetric key in the tree.
+pub const KEY_LEN: usize = 32;
+
+type Secret = Zeroizing<[u8; KEY_LEN]>;
+
+/// HKDF-Expand(prk, info_parts…, 32) with a 32-byte PRK (always valid for HKDF-SHA256).
+fn expand(prk: &[u8; KEY_LEN], info: &[&[u8]]) -> Secret {
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    if let Ok(hk) = Hkdf::<Sha256>::from_prk(prk) {
+        // 32 bytes never exceeds 255 * 32.
+        let _ = hk.expand_multi_info(info, out.as_mut());
+    }
+    out
+}
+
+/// The node key one level below `node`.
+fn child(node: &[u8; KEY_LEN], level: &str) -> Secret {
+    expand(node, &[labels::LEVEL, level.as_bytes()])
+}
+
+/// Walks from `node` down through the `/`-separated `levels`.
+fn descend(node: &[u8; KEY_LEN], levels: Option<&str>) -> Secret {
+    let mut key = Zeroizing::new(*node);
+    if let Some(levels) = levels {
+        for level in levels.split('/') {
+            key = child(&key, level);
+        }
+    }
+    key
+}
+
+/// SHA-256 of the topic label and the exact topic name: how a topic is bound into a message.
+pub(crate) fn topic_digest(topic: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        &Sha256::new()
+            .chain_update(labels::TOPIC_DIGEST)
+            .chain_update(topic.as_bytes())
+            .finalize(),
+    );
+    out
+}
+
+/// A secret key for a [`KeyFilter`] at an epoch: the unit that is generated, granted, rotated.
+///
+/// For a subtree filter (`a/b/#`) the secret is the node key of `a/b`; for an exact topic it is
+/// that topic's key. Epochs number successive keys of the same filter (rotation).
+///
+/// ```
+/// use mqseal::TreeKey;
+/// let plant = TreeKey::from_secret("plant/#", 1, [9u8; 32]).unwrap();
+/// let line7 = plant.derive("plant/7/#").unwrap();       // a narrower key to hand out
+/// let exact = plant.derive("plant/7/temp").unwrap();    // an exact-topic key
+/// let a = line7.topic_key("plant/7/temp").unwrap();
+/// let b = exact.topic_key("plant/7/temp").unwrap();
+/// assert!(a.ct_eq(&b));
+/// assert!(line7.derive("plant/8/#").is_err());         // no way up or sideways
+/// ```
+#[derive(Clone)]
+pub struct TreeKey {
+    filter: KeyFilter,
+    epoch: u32,
+    secret: Secret,
+}
+
+impl TreeKey {
+    /// Wraps an existing secret (e.g. loaded from a keystore).
+    pub fn from_secret(filter: &str, epoch: u32, secret: [u8; KEY_LEN]) -> Result<TreeKey> {
+        Ok(TreeKey {
+            filter: KeyFilter::parse(filter)?,
+            epoch,
+            secret: Zeroizing::new(secret),
+        })
+    }
+
+    /// A fresh random key for `filter` at `epoch` from the operating system's RNG.
+    #[cfg(feature = "std")]
+    pub fn generate(filter: &str, epoch: u32) -> Result<TreeKey> {
+        let mut secret = Zeroizing::new([0u8; KEY_LEN]);
+        crate::random::fill(secret.as_mut())?;
+        TreeKey::from_secret(filter, epoch, *secret)
+    }
+
+    /// The filter this key covers.
+    pub fn filter(&self) -> &KeyFilter {
+        &self.filter
+    }
+
+    /// The epoch of this key.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// A copy of the secret bytes, for storage or grants. Handle with care.
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        self.secret.clone()
+    }
+
+    /// Whether this key covers the topic name `topic`.
+    pub fn covers(&self, topic: &str) -> bool {
+        self.filter.covers(topic)
+    }
+
+    /// Derives the key of a narrower filter at the same epoch: a subtree below this one, or an
+    /// exact topic covered by it. Fails with [`Error::KeyNotFound`] if `filter` is not covered.
+    pub fn derive(&self, filter: &str) -> Result<TreeKey> {
+        let target = KeyFilter::parse(filter)?;
+        let secret = match target.kind() {
+            FilterKind::Exact => self.topic_key_for(target.as_str())?.secret,
+            FilterKind::Subtree => {
+                if self.filter.kind() == FilterKind::Exact {
+                    return Err(Error::KeyNotFound);
+                }
+                match target.prefix() {
+                    None if self.filter.prefix().is_none() => self.secret.clone(),
+                    None => return Err(Error::KeyNotFound),
+                    Some(prefix) => {
+                        let below = self.filter.levels_below(prefix).ok_or(Error::KeyNotFound)?;
+                        descend(&self.secret, below)
+                    }
+                }
+            }
+        };
+        Ok(TreeKey {
+            filter: target,
+            epoch: self.epoch,
+            secret,
+        })
+    }
+
+    /// The key of the exact topic `topic` (a topic name: no wildcards).
+    pub fn topic_key(&self, topic: &str) -> Result<TopicKey> {
+        validate_topic(topic)?;
+        self.topic_key_for(topic)
+    }
+
+    fn topic_key_for(&self, topic: &str) -> Result<TopicKey> {
+        let below = self.filter.levels_below(topic).ok_or(Error::KeyNotFound)?;
+        let secret = match self.filter.kind() {
+            FilterKind::Exact => self.secret.clone(),
+            FilterKind::Subtree => expand(&descend(&self.secret, below), &[labels::TOPIC_KEY]),
+        };
+        Ok(TopicKey {
+            epoch: self.epoch,
+            secret,
+            digest: topic_digest(topic),
+        })
+    }
+
+    /// Constant-time comparison of filter, epoch and secret.
+    pub fn ct_eq(&self, other: &TreeKey) -> bool {
+        self.filter == other.filter
+            && self.epoch == other.epoch
+            && bool::from(self.secret.ct_eq(&*other.secret))
+    }
+}
+
+impl fmt::Debug for TreeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TreeKey")
+            .field("filter", &self.filter)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of one exact topic at one epoch, from which each sender's message key is derived.
+#[derive(Clone)]
+pub struct TopicKey {
+    epoch: u32,
+    secret: Secret,
+    digest: [u8; 32],
+}
+
+impl TopicKey {
+    /// The epoch of the tree key this was derived from.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// A copy of the secret bytes (for test vectors and interop checks). Handle with care.
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        self.secret.clone()
+    }
+
+    /// The topic digest bound into every message on this topic.
+    pub fn topic_digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    /// Constant-time comparison of the secrets (and epochs).
+    pub fn ct_eq(&self, other: &TopicKey) -> bool {
+        self.epoch == other.epoch && bool::from(self.secret.ct_eq(&*other.secret))
+    }
+
+    /// The AEAD key of `sender` (its Ed25519 key) under `profile` on this topic.
+    pub fn sender_key(
+        &self,
+        profile: Profile,
+        sender_ed25519: &[u8; 32],
+    ) -> Zeroizing<[u8; KEY_LEN]> {
+        expand(
+            &self.secret,
+            &[labels::SENDER_KEY, &[profile.code()], sender_ed25519],
+        )
+    }
+}
+
+impl fmt::Debug for TopicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TopicKey")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tree keys a sealer or opener holds, with the lookups both need.
+#[derive(Clone, Default)]
+pub(crate) struct KeyRing {
+    keys: Vec<TreeKey>,
+}
+
+impl KeyRing {
+    /// Adds a key, replacing one with the same filter and epoch.
+    pub(crate) fn insert(&mut self, key: TreeKey) {
+        self.keys
+            .retain(|k| !(k.filter == key.filter && k.epoch == key.epoch));
+        self.keys.push(key);
+    }
+
+    /// Removes every key of `filter` at `epoch`; returns whether one was removed.
+    pub(crate) fn remove(&mut self, filter: &str, epoch: u32) -> bool {
+        let before = self.keys.len();
+        self.keys
+            .retain(|k| !(k.filter.as_str() == filter && k.epoch == epoch));
+        before != self.keys.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &TreeKey> {
+        self.keys.iter()
+    }
+
+    /// The key a sealer uses for `topic`: the most specific covering filter (exact before
+    /// subtree, deeper before shallower), then its newest epoch.
+    pub(crate) fn best_for(&self, topic: &str) -> Option<&TreeKey> {
+        self.keys
+            .iter()
+            .filter(|k| k.covers(topic))
+            .max_by_key(|k| {
+                (
+                    k.filter.kind() == FilterKind::Exact,
+                    k.filter.depth(),
+                    k.epoch,
+                )
+            })
+    }
+
+    /// Every key covering `topic` at `epoch`, most specific first.
+    pub(crate) fn candidates(&self, topic: &str, epoch: u32) -> Vec<&TreeKey> {
+        let mut found: Vec<&TreeKey> = self
+            .keys
+            .iter()
+            .filter(|k| k.epoch == epoch && k.covers(topic))
+            .collect();
+        found.sort_by_key(|k| {
+            core::cmp::Reverse((k.filter.kind() == FilterKind::Exact, k.filter.depth()))
+        });
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> TreeKey {
+        TreeKey::from_secret("a/#", 3, [0x11; 32]).unwrap()
+    }
+
+    #[test]
+    fn wildcard_and_exact_holders_agree() {
+        let r = root();
+        let via_root = r.topic_key("a/b/c").unwrap();
+        let via_sub = r.derive("a/b/#").unwrap().topic_key("a/b/c").unwrap();
+        let via_exact = r.derive("a/b/c").unwrap().topic_key("a/b/c").unwrap();
+        assert!(via_root.ct_eq(&via_sub));
+        assert!(via_root.ct_eq(&via_exact));
+        assert_eq!(via_root.epoch(), 3);
+        // The prefix topic itself is covered by its subtree key.
+        let self_topic = r.derive("a/b/#").unwrap().topic_key("a/b").unwrap();
+        assert!(self_topic.ct_eq(&r.topic_key("a/b").unwrap()));
+        assert!(!self_topic.ct_eq(&via_root));
+    }
+
+    #[test]
+    fn cannot_go_up_or_sideways() {
+        let ab = root().derive("a/b/#").unwrap();
+        assert_eq!(ab.topic_key("a/c").err(), Some(Error::KeyNotFound));
+        assert_eq!(ab.derive("a/#").err(), Some(Error::KeyNotFound));
+        assert_eq!(ab.derive("#").err(), Some(Error::KeyNotFound));
+        assert_eq!(ab.topic_key("a").err(), Some(Error::KeyNotFound));
+        assert_eq!(ab.topic_key("a/bc").err(), Some(Error::KeyNotFound));
+        let exact = root().derive("a/b").unwrap();
+        assert_eq!(exact.derive("a/b/#").err(), Some(Error::KeyNotFound));
+        assert_eq!(exact.topic_key("a/b/c").err(), Some(Error::KeyNotFound));
+    }
+
+    #[test]
+    fn exact_topic_key_is_not_a_node_key() {
+        // Holding the exact key of a/b must not give the node key of a/b (which would open a/b/c).
+        let r = root();
+        let exact = r.derive("a/b").unwrap();
+        let node = r.derive("a/b/#").unwrap();
+        assert!(!bool::from(exact.secret.ct_eq(&*node.secret)));
+    }
+
+    #[test]
+    fn ring_prefers_specific_then_newest() {
+        let mut ring = KeyRing::default();
+        ring.insert(TreeKey::from_secret("#", 9, [1; 32]).unwrap());
+        ring.insert(TreeKey::from_secret("a/#", 1, [2; 32]).unwrap());
+        ring.insert(TreeKey::from_secret("a/#", 2, [3; 32]).unwrap());
+        let best = ring.best_for("a/x").unwrap();
+        assert_eq!((best.filter().as_str(), best.epoch()), ("a/#", 2));
+        assert_eq!(ring.best_for("b").unwrap().filter().as_str(), "#");
+        assert_eq!(ring.candidates("a/x", 9).len(), 1);
+        assert!(ring.remove("a/#", 2));
+        assert_eq!(ring.best_for("a/x").unwrap().epoch(), 1);
+    }
+}

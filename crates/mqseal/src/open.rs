@@ -1,0 +1,388 @@
+//! Opening: sealed bytes → verified plaintext, with trusted senders, keys and replay windows.
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use zeroize::Zeroize;
+
+use crate::envelope::{self, Header, MAX_HEADER_LEN, Profile, SealedParts};
+use crate::error::{Error, Result};
+use crate::identity::{Fingerprint, PublicIdentity, transcript_digest};
+use crate::keys::{KeyRing, TreeKey};
+use crate::labels;
+use crate::replay::ReplayWindow;
+use crate::topic::validate_topic;
+
+/// What an opener accepts beyond authenticity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenPolicy {
+    /// Accept the `group-mac` profile (any key holder can forge the sender). Default: `false`.
+    pub allow_group_mac: bool,
+    /// Refuse messages whose timestamp is more than this many seconds old. Default: none.
+    pub max_age: Option<u64>,
+    /// With `max_age`, refuse timestamps more than this many seconds in the future. Default: 60.
+    pub max_future_skew: u64,
+    /// Refuse messages without a timestamp. Default: `false`.
+    pub require_timestamp: bool,
+}
+
+impl Default for OpenPolicy {
+    fn default() -> OpenPolicy {
+        OpenPolicy {
+            allow_group_mac: false,
+            max_age: None,
+            max_future_skew: 60,
+            require_timestamp: false,
+        }
+    }
+}
+
+/// How the transport delivered a message: MQTT flags and the receiver's clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The broker delivered it with the retain flag set (a stored retained message).
+    pub retained: bool,
+    /// The broker marked it as a redelivery (MQTT DUP flag).
+    pub duplicate: bool,
+    /// The receiver's current time in seconds since the Unix epoch; needed with a max age
+    /// (std builds read the system clock when this is `None`).
+    pub now: Option<u64>,
+}
+
+/// Everything known about a message once it was opened, except the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedInfo {
+    /// The sender (authenticated by signature in the `signed` profile; only a claim backed by the
+    /// group key in `group-mac`).
+    pub sender: PublicIdentity,
+    /// The sender's sequence number.
+    pub seq: u64,
+    /// The key epoch the message was sealed under.
+    pub epoch: u32,
+    /// The authentication profile.
+    pub profile: Profile,
+    /// Whether the publisher published it retained.
+    pub retain: bool,
+    /// The sender's timestamp, if any.
+    pub timestamp: Option<u64>,
+    /// Length of the plaintext payload.
+    pub payload_len: usize,
+}
+
+/// An opened message: the plaintext and who sent it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The sender (authenticated by signature in the `signed` profile; only a claim backed by the
+    /// group key in `group-mac`).
+    pub sender: PublicIdentity,
+    /// The sender's sequence number.
+    pub seq: u64,
+    /// The key epoch the message was sealed under.
+    pub epoch: u32,
+    /// The authentication profile.
+    pub profile: Profile,
+    /// Whether the publisher published it retained.
+    pub retain: bool,
+    /// The sender's timestamp, if any.
+    pub timestamp: Option<u64>,
+    /// The plaintext.
+    pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("sender", &self.sender)
+            .field("seq", &self.seq)
+            .field("epoch", &self.epoch)
+            .field("profile", &self.profile)
+            .field("retain", &self.retain)
+            .field("timestamp", &self.timestamp)
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+type WindowId = (Fingerprint, u32, String);
+
+/// Opens sealed messages: holds trusted senders, keys and one replay window per
+/// (sender, epoch, topic).
+///
+/// Checks run in the order of the spec ("Receiver rules"): parse → profile policy → sender and
+/// key lookup → signature → decryption → retain/timestamp policy → replay window → accept.
+///
+/// ```
+/// use mqseal::{Delivery, Error, Identity, Opener, Profile, Sealer, TreeKey};
+/// let sender = Identity::from_seed([1; 32]);
+/// let key = TreeKey::from_secret("#", 1, [2; 32]).unwrap();
+/// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+/// sealer.add_key(key.clone());
+/// let msg = sealer.seal("a/b", b"hi", false).unwrap();
+///
+/// let mut opener = Opener::new();
+/// opener.trust_sender(sender.public());
+/// opener.add_key(key);
+/// assert!(opener.open("a/b", &msg).is_ok());
+/// assert_eq!(opener.open("a/b", &msg).unwrap_err(), Error::Replay);
+/// let redelivered = Delivery { duplicate: true, ..Delivery::default() };
+/// assert_eq!(opener.open_delivered("a/b", &msg, &redelivered).unwrap_err(), Error::Duplicate);
+/// assert_eq!(opener.open("a/c", &msg).unwrap_err(), Error::BadSignature);
+/// ```
+#[derive(Clone, Default)]
+pub struct Opener {
+    keys: KeyRing,
+    senders: Vec<PublicIdentity>,
+    windows: BTreeMap<WindowId, ReplayWindow>,
+    policy: OpenPolicy,
+}
+
+impl Opener {
+    /// An opener with no keys, no trusted senders and the default policy.
+    pub fn new() -> Opener {
+        Opener::default()
+    }
+
+    /// An opener with the given policy.
+    pub fn with_policy(policy: OpenPolicy) -> Opener {
+        Opener {
+            policy,
+            ..Opener::default()
+        }
+    }
+
+    /// The current policy.
+    pub fn policy(&self) -> &OpenPolicy {
+        &self.policy
+    }
+
+    /// Replaces the policy.
+    pub fn set_policy(&mut self, policy: OpenPolicy) {
+        self.policy = policy;
+    }
+
+    /// Trusts messages from `sender` (idempotent).
+    pub fn trust_sender(&mut self, sender: PublicIdentity) {
+        if !self.senders.contains(&sender) {
+            self.senders.push(sender);
+        }
+    }
+
+    /// Stops trusting `sender`; returns whether it was trusted.
+    pub fn untrust_sender(&mut self, sender: &Fingerprint) -> bool {
+        let before = self.senders.len();
+        self.senders.retain(|s| s.fingerprint() != *sender);
+        before != self.senders.len()
+    }
+
+    /// Adds a key to open with (replacing one of the same filter and epoch).
+    pub fn add_key(&mut self, key: TreeKey) {
+        self.keys.insert(key);
+    }
+
+    /// Forgets the key of `filter` at `epoch`; returns whether it was held.
+    pub fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
+        self.keys.remove(filter, epoch)
+    }
+
+    /// The replay window of (sender, epoch, topic), if any message was accepted there.
+    pub fn replay_window(
+        &self,
+        sender: &Fingerprint,
+        epoch: u32,
+        topic: &str,
+    ) -> Option<&ReplayWindow> {
+        self.windows.get(&(*sender, epoch, topic.to_string()))
+    }
+
+    /// Installs a replay window (e.g. restored from disk after a restart).
+    pub fn set_replay_window(
+        &mut self,
+        sender: Fingerprint,
+        epoch: u32,
+        topic: &str,
+        window: ReplayWindow,
+    ) {
+        self.windows
+            .insert((sender, epoch, topic.to_string()), window);
+    }
+
+    /// Opens a message received on `topic` (a live delivery: not retained, not a redelivery).
+    pub fn open(&mut self, topic: &str, message: &[u8]) -> Result<Opened> {
+        self.open_delivered(topic, message, &Delivery::default())
+    }
+
+    /// Opens a message, taking the delivery's MQTT flags and time into account.
+    pub fn open_delivered(
+        &mut self,
+        topic: &str,
+        message: &[u8],
+        delivery: &Delivery,
+    ) -> Result<Opened> {
+        let mut payload = vec![0u8; message.len()];
+        let info = self.open_into(topic, message, delivery, &mut payload)?;
+        payload.truncate(info.payload_len);
+        Ok(Opened {
+            sender: info.sender,
+            seq: info.seq,
+            epoch: info.epoch,
+            profile: info.profile,
+            retain: info.retain,
+            timestamp: info.timestamp,
+            payload,
+        })
+    }
+
+    /// Opens into a caller-provided buffer (at least as long as the ciphertext: the message length
+    /// minus its overhead) without allocating per message. On any error the buffer's first
+    /// `payload_len` bytes are zeroed, so no unverified plaintext is left behind.
+    pub fn open_into(
+        &mut self,
+        topic: &str,
+        message: &[u8],
+        delivery: &Delivery,
+        out: &mut [u8],
+    ) -> Result<OpenedInfo> {
+        let parts = SealedParts::parse(message)?;
+        let header = parts.header;
+        if header.profile == Profile::GroupMac && !self.policy.allow_group_mac {
+            return Err(Error::ProfileNotAllowed);
+        }
+        validate_topic(topic)?;
+        let senders: Vec<&PublicIdentity> = self
+            .senders
+            .iter()
+            .filter(|s| s.sender_id() == header.sender)
+            .collect();
+        if senders.is_empty() {
+            return Err(Error::UnknownSender);
+        }
+        let keys = self.keys.candidates(topic, header.epoch);
+        if keys.is_empty() {
+            return Err(Error::KeyNotFound);
+        }
+        let out = out
+            .get_mut(..parts.ciphertext.len())
+            .ok_or(Error::BufferTooSmall)?;
+        let topic_digest = crate::keys::topic_digest(topic);
+
+        // Signature first (signed profile): it pins the sender among same-id candidates.
+        let senders: Vec<&PublicIdentity> = match parts.signature {
+            Some(signature) => {
+                let digest = transcript_digest(
+                    labels::MESSAGE_SIGNATURE,
+                    &[
+                        parts.header_bytes,
+                        &topic_digest,
+                        parts.ciphertext,
+                        parts.tag,
+                    ],
+                );
+                let signer = senders
+                    .into_iter()
+                    .find(|s| s.verify_digest(&digest, signature).is_ok())
+                    .ok_or(Error::BadSignature)?;
+                vec![signer]
+            }
+            None => senders,
+        };
+
+        let mut aad = [0u8; MAX_HEADER_LEN + 32];
+        let aad_len = envelope::associated_data(parts.header_bytes, &topic_digest, &mut aad)?;
+        let aad = aad.get(..aad_len).ok_or(Error::Malformed)?;
+        let nonce = Nonce::from(envelope::nonce(header.seq));
+        let tag = Tag::from(*parts.tag);
+        let mut opened_by = None;
+        'search: for key in &keys {
+            let topic_key = key.topic_key(topic)?;
+            for sender in &senders {
+                out.copy_from_slice(parts.ciphertext);
+                let k = topic_key.sender_key(header.profile, &sender.ed25519());
+                let cipher = ChaCha20Poly1305::new(&Key::from(*k));
+                if cipher
+                    .decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag)
+                    .is_ok()
+                {
+                    opened_by = Some((*sender).clone());
+                    break 'search;
+                }
+            }
+        }
+        let Some(sender) = opened_by else {
+            out.zeroize();
+            return Err(Error::AuthenticationFailed);
+        };
+
+        if let Err(e) = self.accept(topic, &header, &sender, delivery) {
+            out.zeroize();
+            return Err(e);
+        }
+        Ok(OpenedInfo {
+            sender,
+            seq: header.seq,
+            epoch: header.epoch,
+            profile: header.profile,
+            retain: header.retain,
+            timestamp: header.timestamp,
+            payload_len: parts.ciphertext.len(),
+        })
+    }
+
+    /// Policy checks on the authenticated header, then the replay window.
+    fn accept(
+        &mut self,
+        topic: &str,
+        header: &Header,
+        sender: &PublicIdentity,
+        delivery: &Delivery,
+    ) -> Result<()> {
+        if delivery.retained && !header.retain {
+            return Err(Error::RetainMismatch);
+        }
+        match header.timestamp {
+            None if self.policy.require_timestamp => return Err(Error::MissingTimestamp),
+            None => {}
+            Some(ts) => {
+                if let Some(max_age) = self.policy.max_age {
+                    let now = delivery.now.or_else(system_now).ok_or(Error::Expired)?;
+                    if ts.saturating_add(max_age) < now
+                        || ts > now.saturating_add(self.policy.max_future_skew)
+                    {
+                        return Err(Error::Expired);
+                    }
+                }
+            }
+        }
+        let id = (sender.fingerprint(), header.epoch, topic.to_string());
+        let window = self.windows.entry(id).or_default();
+        match window.accept(header.seq) {
+            Err(Error::Replay) if delivery.duplicate => Err(Error::Duplicate),
+            other => other,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+fn system_now() -> Option<u64> {
+    Some(crate::time::unix_now())
+}
+
+#[cfg(not(feature = "std"))]
+fn system_now() -> Option<u64> {
+    None
+}
+
+impl fmt::Debug for Opener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opener")
+            .field("senders", &self.senders)
+            .field("keys", &self.keys.iter().collect::<Vec<_>>())
+            .field("windows", &self.windows.len())
+            .field("policy", &self.policy)
+            .finish()
+    }
+}

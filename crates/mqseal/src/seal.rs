@@ -1,0 +1,265 @@
+//! Sealing: topic + payload → sealed bytes, with the sender's sequence counter.
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+
+use crate::envelope::{
+    self, Header, MAX_HEADER_LEN, MAX_SEALED_LEN, Profile, SIGNATURE_LEN, TAG_LEN,
+};
+use crate::error::{Error, Result};
+use crate::identity::{Identity, transcript_digest};
+use crate::keys::{KeyRing, TopicKey, TreeKey};
+use crate::labels;
+use crate::topic::validate_topic;
+
+/// Per-message options for [`Sealer::seal_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SealOptions {
+    /// The MQTT retain flag the message will be published with (bound into the message).
+    pub retain: bool,
+    /// Sender timestamp (seconds since the Unix epoch) to include, for receivers with a max age.
+    pub timestamp: Option<u64>,
+}
+
+impl SealOptions {
+    /// Options with the retain flag set as given.
+    pub fn retain(retain: bool) -> SealOptions {
+        SealOptions {
+            retain,
+            timestamp: None,
+        }
+    }
+
+    /// Adds the current wall-clock time as the timestamp.
+    #[cfg(feature = "std")]
+    pub fn with_now(mut self) -> SealOptions {
+        self.timestamp = Some(crate::time::unix_now());
+        self
+    }
+}
+
+/// Seals messages for one sender. Owns the sender's sequence counter: never run two sealers for
+/// the same identity at once (their numbers would collide), and persist [`Sealer::next_seq`] (or
+/// reserve blocks with [`Sealer::set_sequence`]) across restarts.
+///
+/// ```
+/// use mqseal::{Identity, Opener, Profile, Sealer, TreeKey};
+/// let sender = Identity::from_seed([1; 32]);
+/// let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
+///
+/// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+/// sealer.add_key(key.clone());
+/// let sealed = sealer.seal("plant/7/temp", b"21.5", false).unwrap();
+///
+/// let mut opener = Opener::new();
+/// opener.trust_sender(sender.public());
+/// opener.add_key(key.derive("plant/7/#").unwrap());
+/// let opened = opener.open("plant/7/temp", &sealed).unwrap();
+/// assert_eq!(opened.payload, b"21.5");
+/// assert_eq!(opened.seq, 0);
+/// ```
+pub struct Sealer {
+    identity: Identity,
+    profile: Profile,
+    keys: KeyRing,
+    next_seq: u64,
+    limit: u64,
+    cache: BTreeMap<String, TopicKey>,
+}
+
+/// Topic keys cached per sealer before the cache is cleared (bounds memory).
+const CACHE_LIMIT: usize = 1024;
+
+impl Sealer {
+    /// A sealer for `identity` using `profile`, starting at sequence number 0 with no limit.
+    pub fn new(identity: Identity, profile: Profile) -> Sealer {
+        Sealer {
+            identity,
+            profile,
+            keys: KeyRing::default(),
+            next_seq: 0,
+            limit: u64::MAX,
+            cache: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a key to seal with (replacing one of the same filter and epoch). For each topic the
+    /// most specific covering filter is used, at its newest epoch.
+    pub fn add_key(&mut self, key: TreeKey) {
+        self.keys.insert(key);
+        self.cache.clear();
+    }
+
+    /// Forgets the key of `filter` at `epoch`; returns whether it was held.
+    pub fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
+        self.cache.clear();
+        self.keys.remove(filter, epoch)
+    }
+
+    /// The profile messages are sealed with.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The identity messages are sealed as.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The sequence number the next message will carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The first sequence number this sealer may not use (see [`Sealer::set_sequence`]).
+    pub fn sequence_limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Sets the next sequence number and the exclusive limit up to which numbers may be used.
+    ///
+    /// Crash-safe persistence reserves a block: durably store `limit`, then call this; sealing
+    /// fails with [`Error::SequenceExhausted`] once `limit` is reached, until a new block is
+    /// reserved. After a restart resume at the stored limit, never below it.
+    pub fn set_sequence(&mut self, next: u64, limit: u64) {
+        self.next_seq = next;
+        self.limit = limit;
+    }
+
+    /// Sealed length of a `payload_len`-byte payload with the next sequence number, or `None` if
+    /// no key covers `topic`.
+    pub fn sealed_len(
+        &self,
+        topic: &str,
+        payload_len: usize,
+        options: &SealOptions,
+    ) -> Option<usize> {
+        let key = self.keys.best_for(topic)?;
+        let header = self.header(key.epoch(), self.next_seq, options);
+        Some(header.encoded_len() + payload_len + self.profile.trailer_len())
+    }
+
+    /// Seals `payload` for `topic` with the given retain flag.
+    pub fn seal(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<Vec<u8>> {
+        self.seal_with(topic, payload, &SealOptions::retain(retain))
+    }
+
+    /// Seals `payload` for `topic` with explicit options.
+    pub fn seal_with(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        options: &SealOptions,
+    ) -> Result<Vec<u8>> {
+        let max = payload.len() + MAX_HEADER_LEN + self.profile.trailer_len();
+        let mut out = vec![0u8; max];
+        let n = self.seal_into(topic, payload, options, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Seals into a caller-provided buffer without allocating (once the topic key is cached);
+    /// returns the sealed length. `out` must hold `payload.len()` plus the profile's
+    /// [`MAX_OVERHEAD_SIGNED`](crate::MAX_OVERHEAD_SIGNED) /
+    /// [`MAX_OVERHEAD_GROUP_MAC`](crate::MAX_OVERHEAD_GROUP_MAC) bytes (or exactly
+    /// [`Sealer::sealed_len`]).
+    ///
+    /// A sequence number is consumed as soon as the key is found, even if a later step fails,
+    /// so a number is never used twice.
+    pub fn seal_into(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        options: &SealOptions,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        validate_topic(topic)?;
+        let (epoch, topic_key) = self.topic_key(topic)?;
+        let header = self.header(epoch, self.next_seq, options);
+        let hlen = header.encoded_len();
+        let total = hlen + payload.len() + self.profile.trailer_len();
+        if total > MAX_SEALED_LEN {
+            return Err(Error::TooLarge);
+        }
+        if out.len() < total {
+            return Err(Error::BufferTooSmall);
+        }
+        if self.next_seq >= self.limit {
+            return Err(Error::SequenceExhausted);
+        }
+        let seq = self.next_seq;
+        self.next_seq = seq.checked_add(1).ok_or(Error::SequenceExhausted)?;
+
+        let out = out.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        let (head, body) = out.split_at_mut(hlen);
+        header.encode(head)?;
+        let (ct, trailer) = body.split_at_mut(payload.len());
+        ct.copy_from_slice(payload);
+
+        let mut aad = [0u8; MAX_HEADER_LEN + 32];
+        let aad_len = envelope::associated_data(head, &topic_key.topic_digest(), &mut aad)?;
+        let aad = aad.get(..aad_len).ok_or(Error::Malformed)?;
+        let key = topic_key.sender_key(self.profile, &self.identity.public().ed25519());
+        let cipher = ChaCha20Poly1305::new(&Key::from(*key));
+        let tag = cipher
+            .encrypt_inout_detached(&Nonce::from(envelope::nonce(seq)), aad, ct.into())
+            .map_err(|_| Error::TooLarge)?;
+        let (tag_out, sig_out) = trailer.split_at_mut(TAG_LEN);
+        tag_out.copy_from_slice(&tag);
+
+        if self.profile == Profile::Signed {
+            let digest = transcript_digest(
+                labels::MESSAGE_SIGNATURE,
+                &[head, &topic_key.topic_digest(), ct, tag_out],
+            );
+            let signature = self.identity.sign_digest(&digest);
+            sig_out
+                .get_mut(..SIGNATURE_LEN)
+                .ok_or(Error::BufferTooSmall)?
+                .copy_from_slice(&signature.to_bytes());
+        }
+        Ok(total)
+    }
+
+    fn header(&self, epoch: u32, seq: u64, options: &SealOptions) -> Header {
+        Header {
+            profile: self.profile,
+            retain: options.retain,
+            epoch,
+            sender: self.identity.public().sender_id(),
+            seq,
+            timestamp: options.timestamp,
+        }
+    }
+
+    fn topic_key(&mut self, topic: &str) -> Result<(u32, TopicKey)> {
+        let best = self.keys.best_for(topic).ok_or(Error::KeyNotFound)?;
+        let epoch = best.epoch();
+        if let Some(k) = self.cache.get(topic).filter(|k| k.epoch() == epoch) {
+            return Ok((epoch, k.clone()));
+        }
+        let k = best.topic_key(topic)?;
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(topic.to_string(), k.clone());
+        Ok((epoch, k))
+    }
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealer")
+            .field("identity", &self.identity.fingerprint())
+            .field("profile", &self.profile)
+            .field("next_seq", &self.next_seq)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}

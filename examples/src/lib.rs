@@ -1,0 +1,1 @@
+//! Examples live next to this crate as `[[example]]` targets; see `examples/README.md`.

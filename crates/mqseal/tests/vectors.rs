@@ -1,0 +1,268 @@
+//! Every file in `spec/vectors/`: the committed files must equal what the generator produces
+//! (code and vectors cannot drift), and replaying them through the public API gives exactly the
+//! expected bytes, payloads and errors.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[path = "support/generate.rs"]
+mod generate;
+
+use mqseal::{
+    Delivery, Error, Grant, Identity, OpenPolicy, Opener, Profile, PublicIdentity, SealOptions,
+    Sealer, TreeKey,
+};
+use serde_json::Value;
+
+fn dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors")
+}
+
+fn load(file: &str) -> Value {
+    let text = std::fs::read_to_string(dir().join(file)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn b(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+fn a32(v: &Value) -> [u8; 32] {
+    b(v).try_into().unwrap()
+}
+
+fn key(v: &Value) -> TreeKey {
+    TreeKey::from_secret(
+        v["filter"].as_str().unwrap(),
+        v["epoch"].as_u64().unwrap() as u32,
+        a32(&v["secret"]),
+    )
+    .unwrap()
+}
+
+fn public(v: &Value) -> PublicIdentity {
+    PublicIdentity::from_slice(&b(v)).unwrap()
+}
+
+#[test]
+fn committed_vectors_match_the_generator() {
+    for file in generate::FILES {
+        let expected = serde_json::to_string_pretty(&generate::generate(file)).unwrap() + "\n";
+        let actual = std::fs::read_to_string(dir().join(file)).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "spec/vectors/{file} is stale: run `cargo run -p mqseal --example gen-vectors` \
+             and commit the spec change with it"
+        );
+    }
+}
+
+#[test]
+fn identities() {
+    for v in load("identities.json")["vectors"].as_array().unwrap() {
+        let id = Identity::from_seed(a32(&v["seed"]));
+        let p = id.public();
+        assert_eq!(p.to_bytes().to_vec(), b(&v["public_identity"]));
+        assert_eq!(p.ed25519().to_vec(), b(&v["ed25519_public"]));
+        assert_eq!(p.x25519().to_vec(), b(&v["x25519_public"]));
+        assert_eq!(p.fingerprint().0.to_vec(), b(&v["fingerprint"]));
+        assert_eq!(p.sender_id().0.to_vec(), b(&v["sender_id"]));
+        assert_eq!(public(&v["public_identity"]), p);
+    }
+}
+
+#[test]
+fn key_schedule() {
+    let v = load("key-schedule.json");
+    let root = key(&v["root"]);
+    for d in v["derivations"].as_array().unwrap() {
+        let derived = root.derive(d["filter"].as_str().unwrap()).unwrap();
+        assert!(derived.ct_eq(&key(d)), "{d}");
+    }
+    let signed = v["topics"].as_array().unwrap();
+    for t in signed {
+        let topic = t["topic"].as_str().unwrap();
+        let tk = root.topic_key(topic).unwrap();
+        assert_eq!(tk.secret_bytes().to_vec(), b(&t["topic_key"]), "{topic}");
+        assert_eq!(tk.topic_digest().to_vec(), b(&t["topic_digest"]));
+        for s in t["sender_keys"].as_array().unwrap() {
+            let profile = match s["profile"].as_str().unwrap() {
+                "signed" => Profile::Signed,
+                _ => Profile::GroupMac,
+            };
+            let k = tk.sender_key(profile, &a32(&s["sender_ed25519"]));
+            assert_eq!(k.to_vec(), b(&s["key"]));
+        }
+        // Every holder on the path derives the same topic key.
+        for d in v["derivations"].as_array().unwrap() {
+            let holder = key(d);
+            if holder.covers(topic) {
+                assert!(holder.topic_key(topic).unwrap().ct_eq(&tk));
+            }
+        }
+    }
+    let global = key(&v["global_root"]);
+    for t in v["global_topics"].as_array().unwrap() {
+        let tk = global.topic_key(t["topic"].as_str().unwrap()).unwrap();
+        assert_eq!(tk.secret_bytes().to_vec(), b(&t["topic_key"]));
+    }
+}
+
+fn profile(v: &Value) -> Profile {
+    match v.as_str().unwrap() {
+        "signed" => Profile::Signed,
+        "group-mac" => Profile::GroupMac,
+        other => panic!("profile {other}"),
+    }
+}
+
+#[test]
+fn envelopes_seal_and_open_exactly() {
+    for v in load("envelopes.json")["vectors"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap();
+        let topic = v["topic"].as_str().unwrap();
+        let payload = b(&v["payload"]);
+        let sender = Identity::from_seed(a32(&v["sender_seed"]));
+        let mut sealer = Sealer::new(sender.clone(), profile(&v["profile"]));
+        sealer.add_key(key(&v["sealer_key"]));
+        sealer.set_sequence(v["seq"].as_u64().unwrap(), u64::MAX);
+        let options = SealOptions {
+            retain: v["retain"].as_bool().unwrap(),
+            timestamp: v["timestamp"].as_u64(),
+        };
+        let sealed = sealer.seal_with(topic, &payload, &options).unwrap();
+        assert_eq!(
+            hex::encode(&sealed),
+            v["sealed"].as_str().unwrap(),
+            "{name}"
+        );
+        // The documented pieces concatenate to the message.
+        let mut parts = b(&v["header"]);
+        parts.extend(b(&v["ciphertext"]));
+        parts.extend(b(&v["tag"]));
+        if let Some(sig) = v["signature"].as_str() {
+            parts.extend(hex::decode(sig).unwrap());
+        }
+        assert_eq!(parts, sealed, "{name}");
+        // Overhead targets (spec: Overhead): without a timestamp, for seq < 2^21 and epoch < 128.
+        let overhead = v["overhead"].as_u64().unwrap() as usize;
+        assert_eq!(overhead, sealed.len() - payload.len());
+        if options.timestamp.is_none() && v["seq"].as_u64().unwrap() < 1 << 21 {
+            let target = match profile(&v["profile"]) {
+                Profile::Signed => 90,
+                Profile::GroupMac => 30,
+            };
+            assert!(overhead <= target, "{name}: overhead {overhead}");
+        }
+
+        let mut opener = Opener::with_policy(OpenPolicy {
+            allow_group_mac: true,
+            ..OpenPolicy::default()
+        });
+        opener.trust_sender(public(&v["sender_public"]));
+        opener.add_key(key(&v["opener_key"]));
+        let delivery = Delivery {
+            retained: options.retain,
+            ..Delivery::default()
+        };
+        let opened = opener.open_delivered(topic, &sealed, &delivery).unwrap();
+        assert_eq!(opened.payload, payload, "{name}");
+        assert_eq!(opened.seq, v["seq"].as_u64().unwrap());
+        assert_eq!(opened.sender, sender.public());
+        assert_eq!(opened.timestamp, options.timestamp);
+    }
+}
+
+#[test]
+fn envelopes_negative() {
+    let file = load("envelopes-negative.json");
+    let vectors = file["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 25);
+    for v in vectors {
+        let name = v["name"].as_str().unwrap();
+        let o = &v["opener"];
+        let p = &o["policy"];
+        let mut opener = Opener::with_policy(OpenPolicy {
+            allow_group_mac: p["allow_group_mac"].as_bool().unwrap(),
+            max_age: p["max_age"].as_u64(),
+            max_future_skew: p["max_future_skew"].as_u64().unwrap(),
+            require_timestamp: p["require_timestamp"].as_bool().unwrap(),
+        });
+        for t in o["trusted"].as_array().unwrap() {
+            opener.trust_sender(public(t));
+        }
+        for k in o["keys"].as_array().unwrap() {
+            opener.add_key(key(k));
+        }
+        let d = &v["delivery"];
+        let now = d["now"].as_u64();
+        for pre in v["preload"].as_array().unwrap() {
+            let live = Delivery {
+                now,
+                ..Delivery::default()
+            };
+            opener
+                .open_delivered(pre["topic"].as_str().unwrap(), &b(&pre["sealed"]), &live)
+                .unwrap();
+        }
+        let delivery = Delivery {
+            retained: d["retained"].as_bool().unwrap(),
+            duplicate: d["duplicate"].as_bool().unwrap(),
+            now,
+        };
+        let err = opener
+            .open_delivered(v["topic"].as_str().unwrap(), &b(&v["sealed"]), &delivery)
+            .unwrap_err();
+        assert_eq!(err.name(), v["error"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            Some(err),
+            Error::from_code(v["code"].as_u64().unwrap() as u32)
+        );
+    }
+}
+
+#[test]
+fn grants() {
+    let v = load("grants.json");
+    for g in v["positive"].as_array().unwrap() {
+        let issuer = Identity::from_seed(a32(&g["issuer_seed"]));
+        let recipient = Identity::from_seed(a32(&g["recipient_seed"]));
+        let k = key(&g["key"]);
+        let grant =
+            Grant::issue_with_ikm(&issuer, &recipient.public(), &k, &a32(&g["ikm_e"])).unwrap();
+        assert_eq!(hex::encode(grant.as_bytes()), g["grant"].as_str().unwrap());
+        let received = Grant::from_bytes(&b(&g["grant"])).unwrap();
+        let got = received
+            .accept(&recipient, &[public(&g["issuer_public"])])
+            .unwrap();
+        assert!(got.ct_eq(&k));
+    }
+    for n in v["negative"].as_array().unwrap() {
+        let me = Identity::from_seed(a32(&n["recipient_seed"]));
+        let trusted: Vec<PublicIdentity> = n["trusted_issuers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(public)
+            .collect();
+        let err = Grant::from_bytes(&b(&n["grant"]))
+            .and_then(|g| g.accept(&me, &trusted))
+            .unwrap_err();
+        assert_eq!(err.name(), n["error"].as_str().unwrap(), "{}", n["name"]);
+    }
+}
+
+#[test]
+fn replay_window() {
+    let v = load("replay-window.json");
+    assert_eq!(v["window"].as_u64().unwrap(), mqseal::REPLAY_WINDOW);
+    let mut w = mqseal::ReplayWindow::new();
+    for step in v["steps"].as_array().unwrap() {
+        let got = w.accept(step["seq"].as_u64().unwrap());
+        let got = got.err().map_or("accepted", |e| e.name());
+        assert_eq!(got, step["result"].as_str().unwrap(), "{step}");
+    }
+}

@@ -273,17 +273,36 @@ impl KeyRing {
             })
     }
 
-    /// Every key covering `topic` at `epoch`, most specific first.
-    pub(crate) fn candidates(&self, topic: &str, epoch: u32) -> Vec<&TreeKey> {
-        let mut found: Vec<&TreeKey> = self
-            .keys
-            .iter()
-            .filter(|k| k.epoch == epoch && k.covers(topic))
-            .collect();
-        found.sort_by_key(|k| {
-            core::cmp::Reverse((k.filter.kind() == FilterKind::Exact, k.filter.depth()))
-        });
-        found
+    /// Every key covering `topic` at `epoch`, most specific first (ties in insertion order).
+    ///
+    /// Allocation-free (the opener's per-message path): each step selects the next key below the
+    /// previous one in (specificity, insertion order); rings hold a handful of keys.
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        topic: &'a str,
+        epoch: u32,
+    ) -> impl Iterator<Item = &'a TreeKey> + 'a {
+        type Rank = (bool, usize, core::cmp::Reverse<usize>);
+        let rank = |i: usize, k: &TreeKey| -> Rank {
+            (
+                k.filter.kind() == FilterKind::Exact,
+                k.filter.depth(),
+                core::cmp::Reverse(i),
+            )
+        };
+        let mut last: Option<Rank> = None;
+        core::iter::from_fn(move || {
+            let (r, k) = self
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| k.epoch == epoch && k.covers(topic))
+                .map(|(i, k)| (rank(i, k), k))
+                .filter(|(r, _)| last.is_none_or(|l| *r < l))
+                .max_by_key(|(r, _)| *r)?;
+            last = Some(r);
+            Some(k)
+        })
     }
 }
 
@@ -341,7 +360,14 @@ mod tests {
         let best = ring.best_for("a/x").unwrap();
         assert_eq!((best.filter().as_str(), best.epoch()), ("a/#", 2));
         assert_eq!(ring.best_for("b").unwrap().filter().as_str(), "#");
-        assert_eq!(ring.candidates("a/x", 9).len(), 1);
+        assert_eq!(ring.candidates("a/x", 9).count(), 1);
+        ring.insert(TreeKey::from_secret("a/x", 2, [4; 32]).unwrap());
+        let order: Vec<&str> = ring
+            .candidates("a/x", 2)
+            .map(|k| k.filter().as_str())
+            .collect();
+        assert_eq!(order, ["a/x", "a/#"]);
+        assert!(ring.remove("a/x", 2));
         assert!(ring.remove("a/#", 2));
         assert_eq!(ring.best_for("a/x").unwrap().epoch(), 1);
     }

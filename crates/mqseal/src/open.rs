@@ -108,7 +108,9 @@ impl fmt::Debug for Opened {
     }
 }
 
-type WindowId = (Fingerprint, u32, String);
+/// Replay windows of one (sender, epoch), by topic: looked up with a borrowed `&str`, so opening
+/// on a known topic allocates nothing.
+type TopicWindows = BTreeMap<String, ReplayWindow>;
 
 /// Opens sealed messages: holds trusted senders, keys and one replay window per
 /// (sender, epoch, topic).
@@ -137,7 +139,7 @@ type WindowId = (Fingerprint, u32, String);
 pub struct Opener {
     keys: KeyRing,
     senders: Vec<PublicIdentity>,
-    windows: BTreeMap<WindowId, ReplayWindow>,
+    windows: BTreeMap<(Fingerprint, u32), TopicWindows>,
     policy: OpenPolicy,
 }
 
@@ -196,7 +198,7 @@ impl Opener {
         epoch: u32,
         topic: &str,
     ) -> Option<&ReplayWindow> {
-        self.windows.get(&(*sender, epoch, topic.to_string()))
+        self.windows.get(&(*sender, epoch))?.get(topic)
     }
 
     /// Installs a replay window (e.g. restored from disk after a restart).
@@ -208,7 +210,9 @@ impl Opener {
         window: ReplayWindow,
     ) {
         self.windows
-            .insert((sender, epoch, topic.to_string()), window);
+            .entry((sender, epoch))
+            .or_default()
+            .insert(topic.to_string(), window);
     }
 
     /// Opens a message received on `topic` (a live delivery: not retained, not a redelivery).
@@ -238,8 +242,9 @@ impl Opener {
     }
 
     /// Opens into a caller-provided buffer (at least as long as the ciphertext: the message length
-    /// minus its overhead) without allocating per message. On any error the buffer's first
-    /// `payload_len` bytes are zeroed, so no unverified plaintext is left behind.
+    /// minus its overhead) without allocating per message (only the first message accepted from a
+    /// sender on a topic and epoch allocates, for its replay window). On any error the buffer's
+    /// first `payload_len` bytes are zeroed, so no unverified plaintext is left behind.
     pub fn open_into(
         &mut self,
         topic: &str,
@@ -253,16 +258,11 @@ impl Opener {
             return Err(Error::ProfileNotAllowed);
         }
         validate_topic(topic)?;
-        let senders: Vec<&PublicIdentity> = self
-            .senders
-            .iter()
-            .filter(|s| s.sender_id() == header.sender)
-            .collect();
-        if senders.is_empty() {
+        let claimed = |s: &&PublicIdentity| s.sender_id() == header.sender;
+        if !self.senders.iter().any(|s| claimed(&s)) {
             return Err(Error::UnknownSender);
         }
-        let keys = self.keys.candidates(topic, header.epoch);
-        if keys.is_empty() {
+        if self.keys.candidates(topic, header.epoch).next().is_none() {
             return Err(Error::KeyNotFound);
         }
         let out = out
@@ -271,7 +271,7 @@ impl Opener {
         let topic_digest = crate::keys::topic_digest(topic);
 
         // Signature first (signed profile): it pins the sender among same-id candidates.
-        let senders: Vec<&PublicIdentity> = match parts.signature {
+        let signer: Option<&PublicIdentity> = match parts.signature {
             Some(signature) => {
                 let digest = transcript_digest(
                     labels::MESSAGE_SIGNATURE,
@@ -282,13 +282,21 @@ impl Opener {
                         parts.tag,
                     ],
                 );
-                let signer = senders
-                    .into_iter()
+                let signer = self
+                    .senders
+                    .iter()
+                    .filter(claimed)
                     .find(|s| s.verify_digest(&digest, signature).is_ok())
                     .ok_or(Error::BadSignature)?;
-                vec![signer]
+                Some(signer)
             }
-            None => senders,
+            None => None,
+        };
+        let senders = || {
+            self.senders
+                .iter()
+                .filter(claimed)
+                .filter(|s| signer.is_none_or(|signer| core::ptr::eq(signer, *s)))
         };
 
         let mut aad = [0u8; MAX_HEADER_LEN + 32];
@@ -297,9 +305,9 @@ impl Opener {
         let nonce = Nonce::from(envelope::nonce(header.seq));
         let tag = Tag::from(*parts.tag);
         let mut opened_by = None;
-        'search: for key in &keys {
+        'search: for key in self.keys.candidates(topic, header.epoch) {
             let topic_key = key.topic_key(topic)?;
-            for sender in &senders {
+            for sender in senders() {
                 out.copy_from_slice(parts.ciphertext);
                 let k = topic_key.sender_key(header.profile, &sender.ed25519());
                 let cipher = ChaCha20Poly1305::new(&Key::from(*k));
@@ -307,7 +315,7 @@ impl Opener {
                     .decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag)
                     .is_ok()
                 {
-                    opened_by = Some((*sender).clone());
+                    opened_by = Some(sender.clone());
                     break 'search;
                 }
             }
@@ -357,8 +365,14 @@ impl Opener {
                 }
             }
         }
-        let id = (sender.fingerprint(), header.epoch, topic.to_string());
-        let window = self.windows.entry(id).or_default();
+        let windows = self
+            .windows
+            .entry((sender.fingerprint(), header.epoch))
+            .or_default();
+        if !windows.contains_key(topic) {
+            windows.insert(topic.to_string(), ReplayWindow::new());
+        }
+        let window = windows.get_mut(topic).ok_or(Error::Malformed)?;
         match window.accept(header.seq) {
             Err(Error::Replay) if delivery.duplicate => Err(Error::Duplicate),
             other => other,
@@ -381,7 +395,10 @@ impl fmt::Debug for Opener {
         f.debug_struct("Opener")
             .field("senders", &self.senders)
             .field("keys", &self.keys.iter().collect::<Vec<_>>())
-            .field("windows", &self.windows.len())
+            .field(
+                "windows",
+                &self.windows.values().map(BTreeMap::len).sum::<usize>(),
+            )
             .field("policy", &self.policy)
             .finish()
     }

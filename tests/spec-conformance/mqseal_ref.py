@@ -1,0 +1,521 @@
+"""An independent implementation of mqseal v1, written from spec/mqseal-v1.md alone.
+
+It shares no code with the Rust core (only the `cryptography` package's primitives) and exists to
+prove that the spec is sufficient: tests/spec-conformance/test_vectors.py replays every vector file
+through it. Section numbers refer to the spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+
+class MqsealError(Exception):
+    """Carries the spec's error name (section 9)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+# --- 1. Conventions -------------------------------------------------------------------------------
+
+def varint_encode(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def varint_decode(data: bytes, pos: int, maximum: int) -> tuple[int, int]:
+    value = 0
+    for i in range(10):
+        if pos + i >= len(data):
+            raise MqsealError("malformed")
+        byte = data[pos + i]
+        value |= (byte & 0x7F) << (7 * i)
+        if byte & 0x80 == 0:
+            if byte == 0 and i > 0:
+                raise MqsealError("malformed")
+            if value > maximum or value >= 1 << 64:
+                raise MqsealError("malformed")
+            return value, pos + i + 1
+    raise MqsealError("malformed")
+
+
+def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
+    return hmac.new(salt, ikm, hashlib.sha256).digest()
+
+
+def hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def expand32(prk: bytes, info: bytes) -> bytes:
+    return hkdf_expand(prk, info, 32)
+
+
+# --- 3. Identities --------------------------------------------------------------------------------
+
+@dataclass
+class Identity:
+    seed: bytes
+
+    def __post_init__(self) -> None:
+        prk = hkdf_extract(b"mqseal/v1/identity", self.seed)
+        self.ed25519_seed = hkdf_expand(prk, b"mqseal/v1/identity/ed25519", 32)
+        self.x25519_sk = hkdf_expand(prk, b"mqseal/v1/identity/x25519", 32)
+        self.signing = Ed25519PrivateKey.from_private_bytes(self.ed25519_seed)
+        self.agreement = X25519PrivateKey.from_private_bytes(self.x25519_sk)
+        self.public = PublicIdentity(
+            self.signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            + self.agreement.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        )
+
+
+@dataclass(frozen=True)
+class PublicIdentity:
+    raw: bytes  # ed25519_pk || x25519_pk
+
+    @property
+    def ed25519(self) -> bytes:
+        return self.raw[:32]
+
+    @property
+    def x25519(self) -> bytes:
+        return self.raw[32:]
+
+    @property
+    def fingerprint(self) -> bytes:
+        return hashlib.sha256(b"mqseal/v1/fingerprint" + self.raw).digest()
+
+    @property
+    def sender_id(self) -> bytes:
+        return self.fingerprint[:4]
+
+
+# --- 4. Key schedule ------------------------------------------------------------------------------
+
+def child(node: bytes, level: str) -> bytes:
+    return expand32(node, b"mqseal/v1/level:" + level.encode())
+
+
+def topic_key_from_node(node: bytes) -> bytes:
+    return expand32(node, b"mqseal/v1/topic-key")
+
+
+def sender_key(topic_key: bytes, profile_byte: int, ed25519_pk: bytes) -> bytes:
+    return expand32(topic_key, b"mqseal/v1/sender-key:" + bytes([profile_byte]) + ed25519_pk)
+
+
+def topic_digest(topic: str) -> bytes:
+    return hashlib.sha256(b"mqseal/v1/topic-name:" + topic.encode()).digest()
+
+
+def valid_topic(topic: str) -> bool:
+    raw = topic.encode()
+    return 0 < len(raw) <= 65535 and not any(c in raw for c in b"\0+#")
+
+
+@dataclass(frozen=True)
+class TreeKey:
+    filter: str
+    epoch: int
+    secret: bytes
+
+    def prefix(self) -> tuple[str, str | None]:
+        """(kind, prefix): kind 'subtree' or 'exact'; prefix None for the root '#'."""
+        if self.filter == "#":
+            return "subtree", None
+        if self.filter.endswith("/#"):
+            return "subtree", self.filter[:-2]
+        return "exact", self.filter
+
+    def levels_below(self, topic: str) -> list[str] | None:
+        kind, prefix = self.prefix()
+        if kind == "exact":
+            return [] if topic == prefix else None
+        if prefix is None:
+            return topic.split("/")
+        if topic == prefix:
+            return []
+        if topic.startswith(prefix + "/"):
+            return topic[len(prefix) + 1 :].split("/")
+        return None
+
+    def covers(self, topic: str) -> bool:
+        return self.levels_below(topic) is not None
+
+    def specificity(self) -> tuple[bool, int]:
+        kind, prefix = self.prefix()
+        return kind == "exact", 0 if prefix is None else len(prefix.split("/"))
+
+    def topic_key(self, topic: str) -> bytes:
+        levels = self.levels_below(topic)
+        if levels is None:
+            raise MqsealError("key_not_found")
+        if self.prefix()[0] == "exact":
+            return self.secret
+        node = self.secret
+        for level in levels:
+            node = child(node, level)
+        return topic_key_from_node(node)
+
+    def derive(self, target: str) -> "TreeKey":
+        if target.endswith("/#") or target == "#":
+            kind, prefix = self.prefix()
+            tprefix = None if target == "#" else target[:-2]
+            if kind == "exact":
+                raise MqsealError("key_not_found")
+            if tprefix is None:
+                if prefix is not None:
+                    raise MqsealError("key_not_found")
+                return TreeKey(target, self.epoch, self.secret)
+            levels = self.levels_below(tprefix)
+            if levels is None:
+                raise MqsealError("key_not_found")
+            node = self.secret
+            for level in levels:
+                node = child(node, level)
+            return TreeKey(target, self.epoch, node)
+        return TreeKey(target, self.epoch, self.topic_key(target))
+
+
+# --- 5./6. Envelope and sealing -------------------------------------------------------------------
+
+SIGNED, GROUP_MAC = 0, 1
+
+
+@dataclass
+class Header:
+    profile: int
+    retain: bool
+    epoch: int
+    sender_id: bytes
+    seq: int
+    timestamp: int | None
+
+    def encode(self) -> bytes:
+        flags = 0x20 | (0x10 if self.profile == GROUP_MAC else 0)
+        flags |= 0x08 if self.timestamp is not None else 0
+        flags |= 0x04 if self.retain else 0
+        out = bytes([flags]) + varint_encode(self.epoch) + self.sender_id + varint_encode(self.seq)
+        if self.timestamp is not None:
+            out += varint_encode(self.timestamp)
+        return out
+
+
+def parse(message: bytes) -> tuple[Header, bytes, bytes, bytes, bytes | None]:
+    if len(message) > 268_435_455:
+        raise MqsealError("too_large")
+    if not message:
+        raise MqsealError("malformed")
+    flags = message[0]
+    if flags >> 5 != 1:
+        raise MqsealError("unsupported_version")
+    if flags & 0x03:
+        raise MqsealError("malformed")
+    profile = GROUP_MAC if flags & 0x10 else SIGNED
+    epoch, pos = varint_decode(message, 1, 2**32 - 1)
+    if pos + 4 > len(message):
+        raise MqsealError("malformed")
+    sender_id = message[pos : pos + 4]
+    seq, pos = varint_decode(message, pos + 4, 2**64 - 1)
+    timestamp = None
+    if flags & 0x08:
+        timestamp, pos = varint_decode(message, pos, 2**64 - 1)
+    trailer = 80 if profile == SIGNED else 16
+    if len(message) - pos < trailer:
+        raise MqsealError("malformed")
+    header_bytes = message[:pos]
+    ct_end = len(message) - trailer
+    ciphertext, tag = message[pos:ct_end], message[ct_end : ct_end + 16]
+    signature = message[ct_end + 16 :] if profile == SIGNED else None
+    header = Header(profile, bool(flags & 0x04), epoch, sender_id, seq, timestamp)
+    return header, header_bytes, ciphertext, tag, signature
+
+
+def nonce(seq: int) -> bytes:
+    return b"\0\0\0\0" + seq.to_bytes(8, "big")
+
+
+def signature_digest(header: bytes, digest: bytes, ct_and_tag: bytes) -> bytes:
+    return hashlib.sha512(b"mqseal/v1/message-signature:" + header + digest + ct_and_tag).digest()
+
+
+def best_key(keys: list[TreeKey], topic: str) -> TreeKey:
+    covering = [k for k in keys if k.covers(topic)]
+    if not covering:
+        raise MqsealError("key_not_found")
+    return max(covering, key=lambda k: (*k.specificity(), k.epoch))
+
+
+def seal(
+    identity: Identity,
+    profile: int,
+    keys: list[TreeKey],
+    topic: str,
+    payload: bytes,
+    seq: int,
+    retain: bool = False,
+    timestamp: int | None = None,
+) -> bytes:
+    if not valid_topic(topic):
+        raise MqsealError("invalid_topic")
+    key = best_key(keys, topic)
+    header = Header(profile, retain, key.epoch, identity.public.sender_id, seq, timestamp).encode()
+    tk = key.topic_key(topic)
+    digest = topic_digest(topic)
+    k = sender_key(tk, profile, identity.public.ed25519)
+    ct_and_tag = ChaCha20Poly1305(k).encrypt(nonce(seq), payload, header + digest)
+    out = header + ct_and_tag
+    if profile == SIGNED:
+        out += identity.signing.sign(signature_digest(header, digest, ct_and_tag))
+    return out
+
+
+# --- 7. Receiver rules ----------------------------------------------------------------------------
+
+WINDOW = 2048
+
+
+@dataclass
+class ReplayWindow:
+    highest: int | None = None
+    seen: set[int] = field(default_factory=set)
+
+    def check(self, seq: int) -> None:
+        if self.highest is None or seq > self.highest:
+            return
+        if self.highest - seq >= WINDOW:
+            raise MqsealError("too_old")
+        if seq in self.seen:
+            raise MqsealError("replay")
+
+    def accept(self, seq: int) -> None:
+        self.check(seq)
+        if self.highest is None or seq > self.highest:
+            self.highest = seq
+            self.seen = {s for s in self.seen if seq - s < WINDOW}
+        self.seen.add(seq)
+
+
+@dataclass
+class Policy:
+    allow_group_mac: bool = False
+    max_age: int | None = None
+    max_future_skew: int = 60
+    require_timestamp: bool = False
+
+
+@dataclass
+class Opened:
+    sender: PublicIdentity
+    seq: int
+    payload: bytes
+    timestamp: int | None
+
+
+@dataclass
+class Opener:
+    trusted: list[PublicIdentity]
+    keys: list[TreeKey]
+    policy: Policy = field(default_factory=Policy)
+    windows: dict = field(default_factory=dict)
+
+    def open(
+        self,
+        topic: str,
+        message: bytes,
+        retained: bool = False,
+        duplicate: bool = False,
+        now: int | None = None,
+    ) -> Opened:
+        header, header_bytes, ciphertext, tag, signature = parse(message)  # step 1
+        if header.profile == GROUP_MAC and not self.policy.allow_group_mac:  # step 2
+            raise MqsealError("profile_not_allowed")
+        if not valid_topic(topic):  # step 3
+            raise MqsealError("invalid_topic")
+        senders = [s for s in self.trusted if s.sender_id == header.sender_id]  # step 4
+        if not senders:
+            raise MqsealError("unknown_sender")
+        keys = sorted(
+            (k for k in self.keys if k.epoch == header.epoch and k.covers(topic)),
+            key=lambda k: k.specificity(),
+            reverse=True,
+        )
+        if not keys:
+            raise MqsealError("key_not_found")
+        digest = topic_digest(topic)
+        if signature is not None:  # step 5
+            transcript = signature_digest(header_bytes, digest, ciphertext + tag)
+            for s in senders:
+                try:
+                    Ed25519PublicKey.from_public_bytes(s.ed25519).verify(signature, transcript)
+                    senders = [s]
+                    break
+                except InvalidSignature:
+                    continue
+            else:
+                raise MqsealError("bad_signature")
+        opened = None  # step 6
+        for key in keys:
+            tk = key.topic_key(topic)
+            for s in senders:
+                k = sender_key(tk, header.profile, s.ed25519)
+                try:
+                    plaintext = ChaCha20Poly1305(k).decrypt(
+                        nonce(header.seq), ciphertext + tag, header_bytes + digest
+                    )
+                except InvalidTag:
+                    continue
+                opened = Opened(s, header.seq, plaintext, header.timestamp)
+                break
+            if opened:
+                break
+        if opened is None:
+            raise MqsealError("authentication_failed")
+        if retained and not header.retain:  # step 7
+            raise MqsealError("retain_mismatch")
+        if header.timestamp is None and self.policy.require_timestamp:
+            raise MqsealError("missing_timestamp")
+        if header.timestamp is not None and self.policy.max_age is not None:
+            if now is None:
+                raise MqsealError("expired")
+            ts = header.timestamp
+            if ts + self.policy.max_age < now or ts > now + self.policy.max_future_skew:
+                raise MqsealError("expired")
+        window = self.windows.setdefault((opened.sender.fingerprint, header.epoch, topic), ReplayWindow())
+        try:  # step 8
+            window.accept(header.seq)
+        except MqsealError as e:
+            if e.name == "replay" and duplicate:
+                raise MqsealError("duplicate") from None
+            raise
+        return opened  # step 9
+
+
+# --- 8. Grants (RFC 9180 HPKE base mode) ----------------------------------------------------------
+
+KEM_SUITE = b"KEM\x00\x20"
+HPKE_SUITE = b"HPKE\x00\x20\x00\x01\x00\x03"
+
+
+def labeled_extract(suite: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
+    return hkdf_extract(salt, b"HPKE-v1" + suite + label + ikm)
+
+
+def labeled_expand(suite: bytes, prk: bytes, label: bytes, info: bytes, length: int) -> bytes:
+    return hkdf_expand(prk, length.to_bytes(2, "big") + b"HPKE-v1" + suite + label + info, length)
+
+
+def derive_key_pair(ikm: bytes) -> X25519PrivateKey:
+    prk = labeled_extract(KEM_SUITE, b"", b"dkp_prk", ikm)
+    return X25519PrivateKey.from_private_bytes(labeled_expand(KEM_SUITE, prk, b"sk", b"", 32))
+
+
+def raw(pk: X25519PublicKey) -> bytes:
+    return pk.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def hpke_context(dh: bytes, enc: bytes, pk_r: bytes, info: bytes) -> dict[str, bytes]:
+    if dh == bytes(32):
+        raise MqsealError("invalid_key")
+    eae_prk = labeled_extract(KEM_SUITE, b"", b"eae_prk", dh)
+    shared = labeled_expand(KEM_SUITE, eae_prk, b"shared_secret", enc + pk_r, 32)
+    psk_id_hash = labeled_extract(HPKE_SUITE, b"", b"psk_id_hash", b"")
+    info_hash = labeled_extract(HPKE_SUITE, b"", b"info_hash", info)
+    ksc = b"\x00" + psk_id_hash + info_hash
+    secret = labeled_extract(HPKE_SUITE, shared, b"secret", b"")
+    return {
+        "enc": enc,
+        "shared_secret": shared,
+        "key_schedule_context": ksc,
+        "secret": secret,
+        "key": labeled_expand(HPKE_SUITE, secret, b"key", ksc, 32),
+        "base_nonce": labeled_expand(HPKE_SUITE, secret, b"base_nonce", ksc, 12),
+        "exporter_secret": labeled_expand(HPKE_SUITE, secret, b"exp", ksc, 32),
+    }
+
+
+def hpke_sender(pk_r: bytes, info: bytes, ikm_e: bytes) -> dict[str, bytes]:
+    sk_e = derive_key_pair(ikm_e)
+    dh = sk_e.exchange(X25519PublicKey.from_public_bytes(pk_r))
+    return hpke_context(dh, raw(sk_e.public_key()), pk_r, info)
+
+
+def hpke_recipient(sk_r: X25519PrivateKey, enc: bytes, info: bytes) -> dict[str, bytes]:
+    try:
+        dh = sk_r.exchange(X25519PublicKey.from_public_bytes(enc))
+    except ValueError:  # cryptography refuses an all-zero shared secret itself
+        raise MqsealError("invalid_key") from None
+    return hpke_context(dh, enc, raw(sk_r.public_key()), info)
+
+
+GRANT_INFO = b"mqseal/v1/grant"
+
+
+def grant_body(key: TreeKey) -> bytes:
+    f = key.filter.encode()
+    return varint_encode(key.epoch) + varint_encode(len(f)) + f + key.secret
+
+
+def issue_grant(issuer: Identity, recipient: PublicIdentity, key: TreeKey, ikm_e: bytes) -> bytes:
+    ctx = hpke_sender(recipient.x25519, GRANT_INFO, ikm_e)
+    aad = b"\x01" + issuer.public.ed25519 + recipient.fingerprint
+    ct = ChaCha20Poly1305(ctx["key"]).encrypt(ctx["base_nonce"], grant_body(key), aad)
+    unsigned = aad + ctx["enc"] + varint_encode(len(ct)) + ct
+    digest = hashlib.sha512(b"mqseal/v1/grant-signature:" + unsigned).digest()
+    return unsigned + issuer.signing.sign(digest)
+
+
+def accept_grant(grant: bytes, me: Identity, trusted: list[PublicIdentity]) -> TreeKey:
+    if not grant:
+        raise MqsealError("malformed")
+    if grant[0] != 0x01:
+        raise MqsealError("unsupported_version")
+    if len(grant) < 97:
+        raise MqsealError("malformed")
+    issuer_pk, recipient_fp, enc = grant[1:33], grant[33:65], grant[65:97]
+    ct_len, pos = varint_decode(grant, 97, 2**32 - 1)
+    if len(grant) != pos + ct_len + 64:
+        raise MqsealError("malformed")
+    ct, signature = grant[pos : pos + ct_len], grant[pos + ct_len :]
+    if recipient_fp != me.public.fingerprint:
+        raise MqsealError("grant_not_for_us")
+    issuer = next((t for t in trusted if t.ed25519 == issuer_pk), None)
+    if issuer is None:
+        raise MqsealError("untrusted_issuer")
+    digest = hashlib.sha512(b"mqseal/v1/grant-signature:" + grant[:-64]).digest()
+    try:
+        Ed25519PublicKey.from_public_bytes(issuer_pk).verify(signature, digest)
+    except InvalidSignature:
+        raise MqsealError("bad_signature") from None
+    ctx = hpke_recipient(me.agreement, enc, GRANT_INFO)
+    try:
+        body = ChaCha20Poly1305(ctx["key"]).decrypt(ctx["base_nonce"], ct, grant[:65])
+    except InvalidTag:
+        raise MqsealError("authentication_failed") from None
+    epoch, p = varint_decode(body, 0, 2**32 - 1)
+    flen, p = varint_decode(body, p, 65535)
+    if len(body) != p + flen + 32:
+        raise MqsealError("malformed")
+    return TreeKey(body[p : p + flen].decode(), epoch, body[p + flen :])

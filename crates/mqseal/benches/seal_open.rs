@@ -1,0 +1,166 @@
+//! Seal and open next to the raw primitives they are built from, measured in the same run, with
+//! the ratios `seal / (sign + aead)` and `open / (verify + aead)` printed at the end.
+//!
+//! ```sh
+//! cargo bench -p mqseal --bench seal_open            # full run
+//! cargo bench -p mqseal --bench seal_open -- --quick # faster, noisier
+//! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use ed25519_dalek::{Signer, SigningKey};
+use mqseal::{Identity, OpenPolicy, Opener, Profile, Sealer, TreeKey};
+use sha2::{Digest, Sha512};
+
+const SIZES: [usize; 4] = [16, 64, 1024, 64 * 1024];
+const TOPIC: &str = "plant/7/line/3/temp";
+
+fn parties(profile: Profile) -> (Sealer, Opener) {
+    let sender = Identity::from_seed([1; 32]);
+    let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
+    let mut sealer = Sealer::new(sender.clone(), profile);
+    sealer.add_key(key.derive("plant/7/#").unwrap());
+    let mut opener = Opener::with_policy(OpenPolicy {
+        allow_group_mac: true,
+        ..OpenPolicy::default()
+    });
+    opener.trust_sender(sender.public());
+    opener.add_key(key);
+    (sealer, opener)
+}
+
+fn primitives(c: &mut Criterion) {
+    let signing = SigningKey::from_bytes(&[7; 32]);
+    let verifying = signing.verifying_key();
+    let digest = [9u8; 64];
+    let signature = signing.sign(&digest);
+    let mut g = c.benchmark_group("primitive");
+    g.bench_function("ed25519_sign", |b| {
+        b.iter(|| signing.sign(black_box(&digest)))
+    });
+    g.bench_function("ed25519_verify", |b| {
+        b.iter(|| {
+            verifying
+                .verify_strict(black_box(&digest), &signature)
+                .unwrap()
+        })
+    });
+    let cipher = ChaCha20Poly1305::new(&Key::from([3u8; 32]));
+    for size in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        let mut buf = vec![0u8; size];
+        g.bench_with_input(BenchmarkId::new("chacha20poly1305", size), &size, |b, _| {
+            b.iter(|| {
+                cipher
+                    .encrypt_inout_detached(
+                        &Nonce::from([0u8; 12]),
+                        b"aad",
+                        buf.as_mut_slice().into(),
+                    )
+                    .unwrap()
+            })
+        });
+        let data = vec![0u8; size];
+        g.bench_with_input(BenchmarkId::new("sha512", size), &size, |b, _| {
+            b.iter(|| Sha512::digest(black_box(&data)))
+        });
+    }
+    g.finish();
+}
+
+fn seal_open(c: &mut Criterion) {
+    for profile in [Profile::Signed, Profile::GroupMac] {
+        let mut g = c.benchmark_group(format!("mqseal_{}", profile.name()));
+        for size in SIZES {
+            g.throughput(Throughput::Bytes(size as u64));
+            let payload = vec![0x42u8; size];
+            let (mut sealer, mut opener) = parties(profile);
+            g.bench_with_input(BenchmarkId::new("seal", size), &size, |b, _| {
+                b.iter(|| sealer.seal(TOPIC, black_box(&payload), false).unwrap())
+            });
+            let mut out = vec![0u8; size + mqseal::MAX_OVERHEAD_SIGNED];
+            g.bench_with_input(BenchmarkId::new("seal_into", size), &size, |b, _| {
+                b.iter(|| {
+                    sealer
+                        .seal_into(TOPIC, black_box(&payload), &Default::default(), &mut out)
+                        .unwrap()
+                })
+            });
+            g.bench_with_input(BenchmarkId::new("open", size), &size, |b, _| {
+                b.iter_batched(
+                    || sealer.seal(TOPIC, &payload, false).unwrap(),
+                    |m| opener.open(TOPIC, &m).unwrap(),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+        g.finish();
+    }
+}
+
+/// Median in nanoseconds of a finished benchmark, read from criterion's output.
+fn median_ns(id: &str) -> Option<f64> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let text =
+        std::fs::read_to_string(dir.join("criterion").join(id).join("new/estimates.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn report() {
+    let sign = median_ns("primitive/ed25519_sign");
+    let verify = median_ns("primitive/ed25519_verify");
+    println!("\nratios (medians of this run):");
+    println!(
+        "{:<10} {:>7} {:>11} {:>11} {:>12} {:>12}",
+        "profile", "bytes", "seal ns", "open ns", "seal ratio", "open ratio"
+    );
+    for profile in [Profile::Signed, Profile::GroupMac] {
+        for size in SIZES {
+            let aead = median_ns(&format!("primitive/chacha20poly1305/{size}"));
+            let seal = median_ns(&format!("mqseal_{}/seal/{size}", profile.name()));
+            let open = median_ns(&format!("mqseal_{}/open/{size}", profile.name()));
+            let (Some(aead), Some(seal), Some(open), Some(sign), Some(verify)) =
+                (aead, seal, open, sign, verify)
+            else {
+                continue;
+            };
+            let (seal_floor, open_floor) = match profile {
+                Profile::Signed => (sign + aead, verify + aead),
+                Profile::GroupMac => (aead, aead),
+            };
+            println!(
+                "{:<10} {:>7} {:>11.0} {:>11.0} {:>12.3} {:>12.3}",
+                profile.name(),
+                size,
+                seal,
+                open,
+                seal / seal_floor,
+                open / open_floor
+            );
+        }
+    }
+    println!(
+        "signed: seal / (sign + aead), open / (verify + aead); group-mac: seal / aead, open / aead"
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    primitives(&mut c);
+    seal_open(&mut c);
+    c.final_summary();
+    report();
+}

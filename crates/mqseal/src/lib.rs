@@ -77,7 +77,7 @@ pub use identity::{
 };
 pub use keys::{KEY_LEN, TopicKey, TreeKey};
 pub use open::{Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
-pub use replay::{REPLAY_WINDOW, ReplayWindow};
+pub use replay::{REPLAY_WINDOW, REPLAY_WINDOW_BYTES, ReplayWindow};
 pub use seal::{SealOptions, Sealer};
 pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, validate_topic};
 

@@ -116,7 +116,8 @@ type TopicWindows = BTreeMap<String, ReplayWindow>;
 /// (sender, epoch, topic).
 ///
 /// Checks run in the order of the spec ("Receiver rules"): parse → profile policy → sender and
-/// key lookup → signature → decryption → retain/timestamp policy → replay window → accept.
+/// key lookup (keys retired past their grace period: [`Error::EpochExpired`]) → signature →
+/// decryption → retain/timestamp policy → replay window → accept.
 ///
 /// ```
 /// use mqseal::{Delivery, Error, Identity, Opener, Profile, Sealer, TreeKey};
@@ -141,6 +142,8 @@ pub struct Opener {
     senders: Vec<PublicIdentity>,
     windows: BTreeMap<(Fingerprint, u32), TopicWindows>,
     policy: OpenPolicy,
+    /// (filter, epoch, not_after) of retired keys.
+    retired: Vec<(String, u32, u64)>,
 }
 
 impl Opener {
@@ -186,9 +189,55 @@ impl Opener {
         self.keys.insert(key);
     }
 
-    /// Forgets the key of `filter` at `epoch`; returns whether it was held.
+    /// Forgets the key of `filter` at `epoch` (and its retirement); returns whether it was held.
     pub fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
+        self.retired
+            .retain(|(f, e, _)| !(f == filter && *e == epoch));
         self.keys.remove(filter, epoch)
+    }
+
+    /// Retires the key of `filter` at `epoch` after a rotation: messages under it are still
+    /// opened until `not_after` (seconds since the Unix epoch, inclusive: the end of the grace
+    /// period), then refused with [`Error::EpochExpired`]. The time is the delivery's
+    /// [`Delivery::now`], else the system clock (std); without either a retired key counts as
+    /// expired. Replaces an earlier retirement of the same key.
+    ///
+    /// ```
+    /// use mqseal::{Delivery, Error, Identity, Opener, Profile, Sealer, TreeKey};
+    /// let sender = Identity::from_seed([1; 32]);
+    /// let old = TreeKey::from_secret("a/#", 1, [2; 32]).unwrap();
+    /// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+    /// sealer.add_key(old.clone());
+    /// let (m1, m2) = (sealer.seal("a/b", b"1", false).unwrap(), sealer.seal("a/b", b"2", false).unwrap());
+    ///
+    /// let mut opener = Opener::new();
+    /// opener.trust_sender(sender.public());
+    /// opener.add_key(old);
+    /// opener.retire_key("a/#", 1, 1_000);
+    /// let at = |now| Delivery { now: Some(now), ..Delivery::default() };
+    /// assert!(opener.open_delivered("a/b", &m1, &at(1_000)).is_ok());
+    /// assert_eq!(opener.open_delivered("a/b", &m2, &at(1_001)).unwrap_err(), Error::EpochExpired);
+    /// ```
+    pub fn retire_key(&mut self, filter: &str, epoch: u32, not_after: u64) {
+        self.retired
+            .retain(|(f, e, _)| !(f == filter && *e == epoch));
+        self.retired.push((filter.to_string(), epoch, not_after));
+    }
+
+    /// When the key of `filter` at `epoch` stops being accepted, if it was retired.
+    pub fn key_retirement(&self, filter: &str, epoch: u32) -> Option<u64> {
+        self.retired
+            .iter()
+            .find(|(f, e, _)| f == filter && *e == epoch)
+            .map(|(_, _, t)| *t)
+    }
+
+    /// Whether `key` was retired and its grace period is over at `now`.
+    fn expired(&self, key: &TreeKey, now: Option<u64>) -> bool {
+        self.retired
+            .iter()
+            .find(|(f, e, _)| *e == key.epoch() && f == key.filter().as_str())
+            .is_some_and(|(_, _, not_after)| now.is_none_or(|now| now > *not_after))
     }
 
     /// The replay window of (sender, epoch, topic), if any message was accepted there.
@@ -265,6 +314,17 @@ impl Opener {
         if self.keys.candidates(topic, header.epoch).next().is_none() {
             return Err(Error::KeyNotFound);
         }
+        let now = match self.retired.is_empty() {
+            true => None,
+            false => delivery.now.or_else(system_now),
+        };
+        if self
+            .keys
+            .candidates(topic, header.epoch)
+            .all(|k| self.expired(k, now))
+        {
+            return Err(Error::EpochExpired);
+        }
         let out = out
             .get_mut(..parts.ciphertext.len())
             .ok_or(Error::BufferTooSmall)?;
@@ -305,7 +365,8 @@ impl Opener {
         let nonce = Nonce::from(envelope::nonce(header.seq));
         let tag = Tag::from(*parts.tag);
         let mut opened_by = None;
-        'search: for key in self.keys.candidates(topic, header.epoch) {
+        let live = |k: &&TreeKey| !self.expired(k, now);
+        'search: for key in self.keys.candidates(topic, header.epoch).filter(live) {
             let topic_key = key.topic_key(topic)?;
             for sender in senders() {
                 out.copy_from_slice(parts.ciphertext);
@@ -401,5 +462,123 @@ impl fmt::Debug for Opener {
             )
             .field("policy", &self.policy)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::seal::Sealer;
+
+    fn at(now: u64) -> Delivery {
+        Delivery {
+            now: Some(now),
+            ..Delivery::default()
+        }
+    }
+
+    fn sealer(seed: u8, keys: &[&TreeKey]) -> Sealer {
+        let mut s = Sealer::new(Identity::from_seed([seed; 32]), Profile::Signed);
+        for k in keys {
+            s.add_key((*k).clone());
+        }
+        s
+    }
+
+    #[test]
+    fn retired_epoch_is_accepted_through_grace_then_refused() {
+        let e1 = TreeKey::from_secret("a/#", 1, [1; 32]).unwrap();
+        let e2 = TreeKey::from_secret("a/#", 2, [2; 32]).unwrap();
+        let mut old = sealer(9, &[&e1]);
+        let mut new = sealer(9, &[&e1, &e2]);
+        new.set_sequence(100, u64::MAX);
+        let mut opener = Opener::new();
+        opener.trust_sender(Identity::from_seed([9; 32]).public());
+        opener.add_key(e1.clone());
+        opener.add_key(e2.clone());
+        opener.retire_key("a/#", 1, 500);
+        assert_eq!(opener.key_retirement("a/#", 1), Some(500));
+        assert_eq!(opener.key_retirement("a/#", 2), None);
+
+        let m = old.seal("a/x", b"in grace", false).unwrap();
+        assert_eq!(opener.open_delivered("a/x", &m, &at(500)).unwrap().epoch, 1);
+        let m = old.seal("a/x", b"late", false).unwrap();
+        assert_eq!(
+            opener.open_delivered("a/x", &m, &at(501)).unwrap_err(),
+            Error::EpochExpired
+        );
+        // The new epoch is unaffected; the sealer already uses it.
+        let m = new.seal("a/x", b"new", false).unwrap();
+        assert_eq!(
+            opener.open_delivered("a/x", &m, &at(10_000)).unwrap().epoch,
+            2
+        );
+        // System clock when the delivery has no time: far past / far future.
+        let m = old.seal("a/x", b"clock", false).unwrap();
+        assert_eq!(opener.open("a/x", &m).unwrap_err(), Error::EpochExpired);
+        opener.retire_key("a/#", 1, u64::MAX);
+        assert!(opener.open("a/x", &m).is_ok());
+        // Removing the key clears its retirement; a re-added key is live again.
+        assert!(opener.remove_key("a/#", 1));
+        assert_eq!(opener.key_retirement("a/#", 1), None);
+        let m = old.seal("a/x", b"gone", false).unwrap();
+        assert_eq!(
+            opener.open_delivered("a/x", &m, &at(0)).unwrap_err(),
+            Error::KeyNotFound
+        );
+        opener.add_key(e1);
+        assert!(opener.open_delivered("a/x", &m, &at(u64::MAX)).is_ok());
+    }
+
+    #[test]
+    fn epoch_expired_is_checked_after_sender_and_key_lookup() {
+        let e1 = TreeKey::from_secret("#", 1, [1; 32]).unwrap();
+        let mut s = sealer(3, &[&e1]);
+        let m = s.seal("t", b"x", false).unwrap();
+        let mut opener = Opener::new();
+        opener.add_key(e1);
+        opener.retire_key("#", 1, 0);
+        assert_eq!(
+            opener.open_delivered("t", &m, &at(1)).unwrap_err(),
+            Error::UnknownSender
+        );
+        opener.trust_sender(Identity::from_seed([3; 32]).public());
+        assert_eq!(
+            opener.open_delivered("t", &m, &at(1)).unwrap_err(),
+            Error::EpochExpired
+        );
+        // Checked before the signature: a forged message under an expired epoch says so too.
+        let mut forged = m.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert_eq!(
+            opener.open_delivered("t", &forged, &at(1)).unwrap_err(),
+            Error::EpochExpired
+        );
+    }
+
+    #[test]
+    fn an_expired_key_is_not_used_when_another_covers_the_topic() {
+        // Independent keys of the same epoch: a broad one retired and expired, a narrow one live.
+        let broad = TreeKey::from_secret("#", 1, [1; 32]).unwrap();
+        let narrow = TreeKey::from_secret("a/#", 1, [2; 32]).unwrap();
+        let mut opener = Opener::new();
+        opener.trust_sender(Identity::from_seed([4; 32]).public());
+        opener.add_key(broad.clone());
+        opener.add_key(narrow.clone());
+        opener.retire_key("#", 1, 10);
+        let via_narrow = sealer(4, &[&narrow]).seal("a/b", b"ok", false).unwrap();
+        assert!(opener.open_delivered("a/b", &via_narrow, &at(11)).is_ok());
+        let mut s = sealer(4, &[&broad]);
+        s.set_sequence(5, u64::MAX);
+        let via_broad = s.seal("a/b", b"expired key", false).unwrap();
+        assert_eq!(
+            opener
+                .open_delivered("a/b", &via_broad, &at(11))
+                .unwrap_err(),
+            Error::AuthenticationFailed
+        );
+        assert!(opener.open_delivered("a/b", &via_broad, &at(10)).is_ok());
     }
 }

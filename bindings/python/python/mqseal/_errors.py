@@ -1,0 +1,261 @@
+"""The exception hierarchy of mqseal.
+
+Every failure of the core library surfaces as an instance of a subclass of :class:`Error`
+carrying the core's stable numeric ``code`` (the same numbers as the Rust ``Error::code()`` and
+the C API) and its snake_case ``name``. Each code has its own class; related codes share a base
+so that one ``except`` clause catches a whole family::
+
+    Error
+    ├── MalformedError ── UnsupportedVersionError
+    ├── InvalidTopicError, InvalidFilterError, InvalidKeyError
+    ├── UnknownSenderError
+    ├── KeyNotFound
+    ├── AuthenticationError ── BadSignatureError, DecryptionError
+    ├── ReplayError ── DuplicateError, TooOldError
+    ├── PolicyError ── ExpiredError, MissingTimestampError, RetainMismatchError,
+    │                  ProfileNotAllowedError, EpochExpiredError
+    ├── GrantError ── GrantNotForUsError, UntrustedIssuerError
+    └── SequenceExhaustedError, TooLargeError, BufferTooSmallError, RandomnessError
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from mqseal import _native
+
+__all__ = [
+    "Error",
+    "MalformedError",
+    "UnsupportedVersionError",
+    "InvalidTopicError",
+    "InvalidFilterError",
+    "InvalidKeyError",
+    "UnknownSenderError",
+    "KeyNotFound",
+    "AuthenticationError",
+    "BadSignatureError",
+    "DecryptionError",
+    "ReplayError",
+    "DuplicateError",
+    "TooOldError",
+    "PolicyError",
+    "ExpiredError",
+    "MissingTimestampError",
+    "RetainMismatchError",
+    "ProfileNotAllowedError",
+    "EpochExpiredError",
+    "GrantError",
+    "GrantNotForUsError",
+    "UntrustedIssuerError",
+    "SequenceExhaustedError",
+    "TooLargeError",
+    "BufferTooSmallError",
+    "RandomnessError",
+    "error_for_code",
+]
+
+# code -> (name, message), straight from the core crate.
+_CODES: dict[int, tuple[str, str]] = {
+    code: (name, message) for code, name, message in _native.error_codes()
+}
+
+
+class Error(Exception):
+    """Base class of every mqseal failure.
+
+    ``code`` is the core's stable numeric code (1..), ``name`` its snake_case name (as in the
+    test vectors), ``message`` a one-line explanation. Never carries secret material.
+    """
+
+    #: The core error name this class stands for ("" for family base classes).
+    error_name: ClassVar[str] = ""
+
+    code: int
+    name: str
+    message: str
+
+    def __init__(self, code: int, name: str, message: str) -> None:
+        super().__init__(code, name, message)
+        self.code = code
+        self.name = name
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.name}, code {self.code})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code}, name={self.name!r})"
+
+
+class MalformedError(Error):
+    """The bytes are not a well-formed mqseal message, grant or key."""
+
+    error_name = "malformed"
+
+
+class UnsupportedVersionError(MalformedError):
+    """The message or grant uses an unknown format version (e.g. a plaintext payload)."""
+
+    error_name = "unsupported_version"
+
+
+class InvalidTopicError(Error):
+    """The topic cannot be sealed for: empty, too long, NUL, '+' or '#'."""
+
+    error_name = "invalid_topic"
+
+
+class InvalidFilterError(Error):
+    """A key filter is not '#', 'prefix/#' or an exact topic."""
+
+    error_name = "invalid_filter"
+
+
+class InvalidKeyError(Error):
+    """A public key is invalid or a weak (low-order) key."""
+
+    error_name = "invalid_key"
+
+
+class UnknownSenderError(Error):
+    """The message's sender id belongs to no trusted sender."""
+
+    error_name = "unknown_sender"
+
+
+class KeyNotFound(Error):
+    """No held key covers this topic (at the message's epoch)."""
+
+    error_name = "key_not_found"
+
+
+class AuthenticationError(Error):
+    """The message or grant is not authentic: forged, altered, or moved to another topic."""
+
+
+class BadSignatureError(AuthenticationError):
+    """The Ed25519 signature does not verify."""
+
+    error_name = "bad_signature"
+
+
+class DecryptionError(AuthenticationError):
+    """AEAD decryption failed (wrong key, or the message, topic or retain flag were altered)."""
+
+    error_name = "authentication_failed"
+
+
+class ReplayError(Error):
+    """The sequence number was already accepted from this sender on this topic and epoch."""
+
+    error_name = "replay"
+
+
+class DuplicateError(ReplayError):
+    """An MQTT redelivery (DUP flag) of an already accepted message: expected with QoS 1."""
+
+    error_name = "duplicate"
+
+
+class TooOldError(ReplayError):
+    """The sequence number is older than the replay window."""
+
+    error_name = "too_old"
+
+
+class PolicyError(Error):
+    """Authentic, but refused by the opener's policy."""
+
+
+class ExpiredError(PolicyError):
+    """The message timestamp is too old (or too far in the future)."""
+
+    error_name = "expired"
+
+
+class MissingTimestampError(PolicyError):
+    """The opener requires a timestamp and the message has none."""
+
+    error_name = "missing_timestamp"
+
+
+class RetainMismatchError(PolicyError):
+    """Delivered as retained, but not published retained."""
+
+    error_name = "retain_mismatch"
+
+
+class ProfileNotAllowedError(PolicyError):
+    """The group-mac profile is not accepted by this opener."""
+
+    error_name = "profile_not_allowed"
+
+
+class EpochExpiredError(PolicyError):
+    """The key epoch was rotated out and its grace period is over."""
+
+    error_name = "epoch_expired"
+
+
+class GrantError(Error):
+    """A grant cannot be accepted by this recipient."""
+
+
+class GrantNotForUsError(GrantError):
+    """The grant is addressed to another identity."""
+
+    error_name = "grant_not_for_us"
+
+
+class UntrustedIssuerError(GrantError):
+    """The grant was issued by an identity not trusted as an issuer."""
+
+    error_name = "untrusted_issuer"
+
+
+class SequenceExhaustedError(Error):
+    """Sequence numbers are exhausted (reserve a new block with Sealer.set_sequence)."""
+
+    error_name = "sequence_exhausted"
+
+
+class TooLargeError(Error):
+    """The message is larger than an MQTT payload can be."""
+
+    error_name = "too_large"
+
+
+class BufferTooSmallError(Error):
+    """An output buffer is too small."""
+
+    error_name = "buffer_too_small"
+
+
+class RandomnessError(Error):
+    """The operating system's random number generator failed."""
+
+    error_name = "randomness"
+
+
+def _subclasses(cls: type[Error]) -> list[type[Error]]:
+    found: list[type[Error]] = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_subclasses(sub))
+    return found
+
+
+_BY_NAME: dict[str, type[Error]] = {c.error_name: c for c in _subclasses(Error) if c.error_name}
+
+
+def error_for_code(code: int) -> type[Error]:
+    """The exception class of a core error code (:class:`Error` itself for unknown codes)."""
+    name = _CODES.get(code, ("", ""))[0]
+    return _BY_NAME.get(name, Error)
+
+
+def _from_code(code: int) -> Error:
+    """Called by the native module: the exception instance for a core error code."""
+    name, message = _CODES.get(code, (f"error_{code}", f"mqseal error {code}"))
+    return error_for_code(code)(code, name, message)

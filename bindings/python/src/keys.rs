@@ -1,0 +1,137 @@
+//! `TreeKey` and `TopicKey`.
+
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+use zeroize::Zeroizing;
+
+use crate::convert::{array32, parse_profile, py_repr};
+use crate::errors::{CoreError, CoreResult};
+
+/// A secret key for a filter (`#`, `prefix/#` or an exact topic) at an epoch.
+///
+/// Derives narrower keys downwards only. The secret never appears in `repr`.
+#[pyclass(module = "mqseal", frozen)]
+#[derive(Clone)]
+pub struct TreeKey(pub mqseal::TreeKey);
+
+#[pymethods]
+impl TreeKey {
+    /// A fresh random key for `filter` at `epoch`.
+    #[staticmethod]
+    fn generate(filter: &str, epoch: u32) -> CoreResult<TreeKey> {
+        Ok(TreeKey(mqseal::TreeKey::generate(filter, epoch)?))
+    }
+
+    /// Wraps an existing 32-byte secret (e.g. loaded from a keystore).
+    #[staticmethod]
+    fn from_secret(filter: &str, epoch: u32, secret: PyBackedBytes) -> PyResult<TreeKey> {
+        let secret = Zeroizing::new(array32(&secret, "secret")?);
+        Ok(TreeKey(
+            mqseal::TreeKey::from_secret(filter, epoch, *secret).map_err(CoreError)?,
+        ))
+    }
+
+    /// The filter this key covers, as written.
+    #[getter]
+    fn filter(&self) -> &str {
+        self.0.filter().as_str()
+    }
+
+    /// The epoch of this key.
+    #[getter]
+    fn epoch(&self) -> u32 {
+        self.0.epoch()
+    }
+
+    /// `"subtree"` for `#` and `prefix/#`, `"exact"` for one topic.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.0.filter().kind() {
+            mqseal::FilterKind::Subtree => "subtree",
+            _ => "exact",
+        }
+    }
+
+    /// The 32 secret bytes, for storage or transport. Handle with care.
+    fn secret_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.0.secret_bytes().as_ref())
+    }
+
+    /// Whether this key covers the topic name `topic`.
+    fn covers(&self, topic: &str) -> bool {
+        self.0.covers(topic)
+    }
+
+    /// The key of a narrower filter (a subtree below this one or a covered exact topic).
+    fn derive(&self, filter: &str) -> CoreResult<TreeKey> {
+        Ok(TreeKey(self.0.derive(filter)?))
+    }
+
+    /// The key of the exact topic `topic`.
+    fn topic_key(&self, topic: &str) -> CoreResult<TopicKey> {
+        Ok(TopicKey(self.0.topic_key(topic)?))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "TreeKey(filter={}, epoch={})",
+            py_repr(py, self.0.filter().as_str())?,
+            self.0.epoch()
+        ))
+    }
+
+    /// Constant-time comparison of filter, epoch and secret.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<TreeKey>()
+            .is_ok_and(|o| o.get().0.ct_eq(&self.0))
+    }
+}
+
+/// The key of one exact topic at one epoch (mostly for interop checks and test vectors).
+#[pyclass(module = "mqseal", frozen)]
+pub struct TopicKey(pub mqseal::TopicKey);
+
+#[pymethods]
+impl TopicKey {
+    /// The epoch of the tree key it came from.
+    #[getter]
+    fn epoch(&self) -> u32 {
+        self.0.epoch()
+    }
+
+    /// The SHA-256 topic digest bound into every message on the topic.
+    #[getter]
+    fn topic_digest<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.topic_digest())
+    }
+
+    /// The 32 secret bytes. Handle with care.
+    fn secret_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.0.secret_bytes().as_ref())
+    }
+
+    /// The AEAD key of the sender with Ed25519 key `sender_ed25519` under `profile`.
+    fn sender_key<'py>(
+        &self,
+        py: Python<'py>,
+        profile: &str,
+        sender_ed25519: PyBackedBytes,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let profile = parse_profile(profile)?;
+        let ed = array32(&sender_ed25519, "sender_ed25519")?;
+        Ok(PyBytes::new(py, self.0.sender_key(profile, &ed).as_ref()))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("TopicKey(epoch={})", self.0.epoch())
+    }
+
+    /// Constant-time comparison of secret and epoch.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<TopicKey>()
+            .is_ok_and(|o| o.get().0.ct_eq(&self.0))
+    }
+}

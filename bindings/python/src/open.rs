@@ -1,0 +1,367 @@
+//! `Opener`, its `OpenPolicy`, `Opened` messages, `ReplayWindow`, and `inspect`.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+
+use crate::convert::{hex, parse_fingerprint};
+use crate::errors::CoreResult;
+use crate::identity::PublicIdentity;
+use crate::keys::TreeKey;
+
+/// What an opener accepts beyond authenticity.
+#[pyclass(module = "mqseal", frozen, get_all)]
+#[derive(Clone)]
+pub struct OpenPolicy {
+    /// Accept the `group-mac` profile (any key holder can forge the sender).
+    allow_group_mac: bool,
+    /// Refuse messages whose timestamp is more than this many seconds old.
+    max_age: Option<u64>,
+    /// With `max_age`, refuse timestamps more than this many seconds in the future.
+    max_future_skew: u64,
+    /// Refuse messages without a timestamp.
+    require_timestamp: bool,
+}
+
+impl OpenPolicy {
+    fn core(&self) -> mqseal::OpenPolicy {
+        mqseal::OpenPolicy {
+            allow_group_mac: self.allow_group_mac,
+            max_age: self.max_age,
+            max_future_skew: self.max_future_skew,
+            require_timestamp: self.require_timestamp,
+        }
+    }
+
+    fn from_core(p: &mqseal::OpenPolicy) -> OpenPolicy {
+        OpenPolicy {
+            allow_group_mac: p.allow_group_mac,
+            max_age: p.max_age,
+            max_future_skew: p.max_future_skew,
+            require_timestamp: p.require_timestamp,
+        }
+    }
+}
+
+#[pymethods]
+impl OpenPolicy {
+    /// The default policy unless overridden: signed profile only, no age limit, 60 s of future
+    /// skew once an age limit is set, timestamps optional.
+    #[new]
+    #[pyo3(signature = (*, allow_group_mac = false, max_age = None, max_future_skew = 60, require_timestamp = false))]
+    fn new(
+        allow_group_mac: bool,
+        max_age: Option<u64>,
+        max_future_skew: u64,
+        require_timestamp: bool,
+    ) -> OpenPolicy {
+        OpenPolicy {
+            allow_group_mac,
+            max_age,
+            max_future_skew,
+            require_timestamp,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "OpenPolicy(allow_group_mac={}, max_age={}, max_future_skew={}, require_timestamp={})",
+            py_bool(self.allow_group_mac),
+            self.max_age.map_or("None".to_string(), |a| a.to_string()),
+            self.max_future_skew,
+            py_bool(self.require_timestamp)
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<OpenPolicy>()
+            .is_ok_and(|o| o.get().core() == self.core())
+    }
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("None".to_string(), |v| v.to_string())
+}
+
+/// A fingerprint given as a `PublicIdentity` or as 64 hex digits.
+fn fingerprint_arg(sender: &Bound<'_, PyAny>) -> PyResult<mqseal::Fingerprint> {
+    if let Ok(p) = sender.cast::<PublicIdentity>() {
+        return Ok(p.get().0.fingerprint());
+    }
+    if let Ok(text) = sender.extract::<&str>() {
+        return parse_fingerprint(text);
+    }
+    Err(PyTypeError::new_err(
+        "expected a PublicIdentity or a fingerprint (64 hex digits)",
+    ))
+}
+
+/// Opens sealed messages: trusted senders, keys, and a replay window per (sender, epoch, topic).
+#[pyclass(module = "mqseal")]
+pub struct Opener(pub mqseal::Opener);
+
+#[pymethods]
+impl Opener {
+    /// An opener with no keys and no trusted senders, with `policy` (default: `OpenPolicy()`).
+    #[new]
+    #[pyo3(signature = (policy = None))]
+    fn new(policy: Option<&OpenPolicy>) -> Opener {
+        Opener(mqseal::Opener::with_policy(
+            policy.map(OpenPolicy::core).unwrap_or_default(),
+        ))
+    }
+
+    /// The current policy (assign an `OpenPolicy` to replace it).
+    #[getter]
+    fn policy(&self) -> OpenPolicy {
+        OpenPolicy::from_core(self.0.policy())
+    }
+
+    #[setter]
+    fn set_policy(&mut self, policy: &OpenPolicy) {
+        self.0.set_policy(policy.core());
+    }
+
+    /// Trusts messages from `sender` (idempotent).
+    fn trust_sender(&mut self, sender: &PublicIdentity) {
+        self.0.trust_sender(sender.0.clone());
+    }
+
+    /// Stops trusting `sender` (a `PublicIdentity` or its fingerprint); returns whether it was
+    /// trusted.
+    fn untrust_sender(&mut self, sender: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.0.untrust_sender(&fingerprint_arg(sender)?))
+    }
+
+    /// Adds a key to open with (replacing one of the same filter and epoch).
+    fn add_key(&mut self, key: &TreeKey) {
+        self.0.add_key(key.0.clone());
+    }
+
+    /// Forgets the key of `filter` at `epoch`; returns whether it was held.
+    fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
+        self.0.remove_key(filter, epoch)
+    }
+
+    /// Verifies, decrypts and replay-checks `data` received on `topic`. `retained` and
+    /// `duplicate` are the MQTT retain and DUP flags of the delivery; `now` (seconds since the
+    /// Unix epoch) defaults to the system clock when a max age applies.
+    #[pyo3(signature = (topic, data, retained = false, duplicate = false, now = None))]
+    fn open(
+        &mut self,
+        topic: &str,
+        data: PyBackedBytes,
+        retained: bool,
+        duplicate: bool,
+        now: Option<u64>,
+    ) -> CoreResult<Opened> {
+        let delivery = mqseal::Delivery {
+            retained,
+            duplicate,
+            now,
+        };
+        let o = self.0.open_delivered(topic, &data, &delivery)?;
+        Ok(Opened {
+            sender: PublicIdentity(o.sender),
+            seq: o.seq,
+            epoch: o.epoch,
+            profile: o.profile.name(),
+            retain: o.retain,
+            timestamp: o.timestamp,
+            payload: o.payload,
+        })
+    }
+
+    /// A copy of the replay window of (`sender`, `epoch`, `topic`), if a message was accepted
+    /// there.
+    fn replay_window(
+        &self,
+        sender: &Bound<'_, PyAny>,
+        epoch: u32,
+        topic: &str,
+    ) -> PyResult<Option<ReplayWindow>> {
+        let fp = fingerprint_arg(sender)?;
+        Ok(self
+            .0
+            .replay_window(&fp, epoch, topic)
+            .map(|w| ReplayWindow(w.clone())))
+    }
+
+    /// Installs a replay window for (`sender`, `epoch`, `topic`).
+    fn set_replay_window(
+        &mut self,
+        sender: &Bound<'_, PyAny>,
+        epoch: u32,
+        topic: &str,
+        window: &ReplayWindow,
+    ) -> PyResult<()> {
+        let fp = fingerprint_arg(sender)?;
+        self.0.set_replay_window(fp, epoch, topic, window.0.clone());
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Opener(policy={})", self.policy().__repr__())
+    }
+}
+
+/// An opened message: the plaintext and who sent it.
+#[pyclass(module = "mqseal", frozen)]
+pub struct Opened {
+    sender: PublicIdentity,
+    seq: u64,
+    epoch: u32,
+    profile: &'static str,
+    retain: bool,
+    timestamp: Option<u64>,
+    payload: Vec<u8>,
+}
+
+#[pymethods]
+impl Opened {
+    /// The sender (authenticated by its signature in the `signed` profile).
+    #[getter]
+    fn sender(&self) -> PublicIdentity {
+        self.sender.clone()
+    }
+
+    /// The sender's sequence number.
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The key epoch the message was sealed under.
+    #[getter]
+    fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// `"signed"` or `"group-mac"`.
+    #[getter]
+    fn profile(&self) -> &'static str {
+        self.profile
+    }
+
+    /// Whether the publisher published it retained.
+    #[getter]
+    fn retain(&self) -> bool {
+        self.retain
+    }
+
+    /// The sender's timestamp (seconds since the Unix epoch), if any.
+    #[getter]
+    fn timestamp(&self) -> Option<u64> {
+        self.timestamp
+    }
+
+    /// The plaintext.
+    #[getter]
+    fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.payload)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Opened(sender='{}', seq={}, epoch={}, profile='{}', retain={}, timestamp={}, payload=<{} bytes>)",
+            self.sender.0.fingerprint(),
+            self.seq,
+            self.epoch,
+            self.profile,
+            py_bool(self.retain),
+            opt(self.timestamp),
+            self.payload.len()
+        )
+    }
+}
+
+/// The cleartext header of a sealed message (what anyone, the broker included, can read).
+#[pyclass(module = "mqseal", frozen, get_all)]
+pub struct Header {
+    /// `"signed"` or `"group-mac"`.
+    profile: &'static str,
+    /// Whether the publisher published it retained.
+    retain: bool,
+    /// Epoch of the key it is sealed under.
+    epoch: u32,
+    /// The sender's 4-byte id (8 hex digits).
+    sender_id: String,
+    /// The sender's sequence number.
+    seq: u64,
+    /// The sender's timestamp, if any.
+    timestamp: Option<u64>,
+}
+
+#[pymethods]
+impl Header {
+    fn __repr__(&self) -> String {
+        format!(
+            "Header(profile='{}', retain={}, epoch={}, sender_id='{}', seq={}, timestamp={})",
+            self.profile,
+            py_bool(self.retain),
+            self.epoch,
+            self.sender_id,
+            self.seq,
+            opt(self.timestamp)
+        )
+    }
+}
+
+/// Decodes the header of a sealed message without any key (nothing is verified).
+#[pyfunction]
+pub fn inspect(data: PyBackedBytes) -> CoreResult<Header> {
+    let h = mqseal::inspect(&data)?;
+    Ok(Header {
+        profile: h.profile.name(),
+        retain: h.retain,
+        epoch: h.epoch,
+        sender_id: hex(&h.sender.0),
+        seq: h.seq,
+        timestamp: h.timestamp,
+    })
+}
+
+/// Checks that `topic` can be published to and sealed for (`InvalidTopicError` otherwise).
+#[pyfunction]
+pub fn validate_topic(topic: &str) -> CoreResult<()> {
+    Ok(mqseal::validate_topic(topic)?)
+}
+
+/// Remembers which of the last `REPLAY_WINDOW` sequence numbers were accepted.
+#[pyclass(module = "mqseal")]
+pub struct ReplayWindow(pub mqseal::ReplayWindow);
+
+#[pymethods]
+impl ReplayWindow {
+    /// An empty window: the first number seen is accepted.
+    #[new]
+    fn new() -> ReplayWindow {
+        ReplayWindow(mqseal::ReplayWindow::new())
+    }
+
+    /// The highest accepted sequence number, if any.
+    #[getter]
+    fn highest(&self) -> Option<u64> {
+        self.0.highest()
+    }
+
+    /// Raises `ReplayError` / `TooOldError` if `seq` would be refused, without recording it.
+    fn check(&self, seq: u64) -> CoreResult<()> {
+        Ok(self.0.check(seq)?)
+    }
+
+    /// Checks `seq` and records it as accepted.
+    fn accept(&mut self, seq: u64) -> CoreResult<()> {
+        Ok(self.0.accept(seq)?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ReplayWindow(highest={})", opt(self.0.highest()))
+    }
+}

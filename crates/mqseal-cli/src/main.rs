@@ -1,0 +1,2 @@
+//! The `mqseal` command.
+fn main() {}

@@ -1,0 +1,203 @@
+//! MQTT v3.1.1, async: [`SealedClient`] + [`SealedEventLoop`] over rumqttc's `AsyncClient` +
+//! `EventLoop`.
+
+use mqseal::{Opener, Sealer};
+use rumqttc::{AsyncClient, ClientError, ConnectionError, MqttOptions, Packet, Publish, QoS};
+
+use crate::error::Error;
+use crate::event::{Event, Stats};
+use crate::receive::{Incoming, Receiver};
+use crate::seal::{SequenceReservation, SharedSealer, publish_size_v4};
+
+/// An event of a v3.1.1 loop: rumqttc's own [`rumqttc::Event`] for everything but PUBLISH.
+pub type SealedEvent = Event<rumqttc::Event>;
+
+/// Publishes sealed messages (clone it freely; clones share the sealer and its counter).
+#[derive(Clone)]
+pub struct SealedClient {
+    client: AsyncClient,
+    sealer: SharedSealer,
+}
+
+/// Drives the connection and opens incoming messages. Poll it in a loop, like rumqttc's
+/// `EventLoop`.
+///
+/// Acknowledgements are manual: the PUBACK/PUBREC of a QoS 1/2 message is sent when `poll` is
+/// called again, i.e. once the application has handled the previous event. Messages that do not
+/// open are acknowledged too (definitively rejected: a redelivery would be refused again).
+pub struct SealedEventLoop {
+    eventloop: rumqttc::EventLoop,
+    client: AsyncClient,
+    receiver: Receiver,
+    pending_acks: Vec<Publish>,
+}
+
+impl SealedClient {
+    /// Creates the client and its event loop. Turns on manual acks and uses one maximum packet
+    /// size for both directions (`options.max_packet_size()`), against which sealed messages are
+    /// checked before they are sent.
+    pub fn new(
+        mut options: MqttOptions,
+        cap: usize,
+        sealer: Sealer,
+        opener: Opener,
+    ) -> (SealedClient, SealedEventLoop) {
+        let max = options.max_packet_size();
+        options.set_manual_acks(true).set_max_packet_size(max, max);
+        let (client, eventloop) = AsyncClient::new(options, cap);
+        let sealed = SealedClient {
+            client: client.clone(),
+            sealer: SharedSealer::new(sealer, max),
+        };
+        let lp = SealedEventLoop {
+            eventloop,
+            client,
+            receiver: Receiver::new(opener),
+            pending_acks: Vec::new(),
+        };
+        (sealed, lp)
+    }
+
+    /// Seals `payload` for `topic` and publishes it. The retain flag is bound into the seal.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let sealed = self.seal(topic, qos, retain, payload.as_ref())?;
+        self.client
+            .publish(topic, qos, retain, sealed)
+            .await
+            .map_err(client_error)
+    }
+
+    /// Like [`publish`](Self::publish) without waiting: fails with [`Error::ChannelFull`] when
+    /// the request channel is full (the sequence number is then spent, never reused).
+    pub fn try_publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let sealed = self.seal(topic, qos, retain, payload.as_ref())?;
+        self.client
+            .try_publish(topic, qos, retain, sealed)
+            .map_err(client_error)
+    }
+
+    /// Subscribes to a topic filter (wildcards allowed).
+    pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), Error> {
+        self.client
+            .subscribe(filter, qos)
+            .await
+            .map_err(client_error)
+    }
+
+    /// Unsubscribes from a topic filter.
+    pub async fn unsubscribe(&self, filter: &str) -> Result<(), Error> {
+        self.client.unsubscribe(filter).await.map_err(client_error)
+    }
+
+    /// Sends DISCONNECT; the event loop then ends.
+    pub async fn disconnect(&self) -> Result<(), Error> {
+        self.client.disconnect().await.map_err(client_error)
+    }
+
+    /// Installs a durable sequence-reservation hook (see [`SequenceReservation`]).
+    pub fn set_sequence_reservation(&self, hook: Box<dyn SequenceReservation>) {
+        self.sealer.set_reservation(hook);
+    }
+
+    /// Includes the current time in every sealed message (for openers with a max age).
+    pub fn set_timestamps(&self, on: bool) {
+        self.sealer.set_timestamps(on);
+    }
+
+    /// Runs `f` on the sealer (add or rotate keys, set the sequence block…).
+    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut Sealer) -> R) -> R {
+        self.sealer.with_sealer(f)
+    }
+
+    /// The underlying rumqttc client. Anything published through it directly is **not** sealed.
+    pub fn inner(&self) -> &AsyncClient {
+        &self.client
+    }
+
+    fn seal(&self, topic: &str, qos: QoS, retain: bool, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sealer.seal(topic, payload, retain, |n| {
+            publish_size_v4(topic, qos != QoS::AtMostOnce, n)
+        })
+    }
+}
+
+impl SealedEventLoop {
+    /// Polls the connection: returns the next opened message, rejection, or other MQTT event.
+    /// Errors are rumqttc's connection errors (poll again to reconnect); nothing a broker or
+    /// peer sends can make it panic.
+    pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
+        self.flush_acks();
+        let event = self.eventloop.poll().await?;
+        Ok(match event {
+            rumqttc::Event::Incoming(Packet::Publish(publish)) => {
+                let out = self.receiver.receive(Incoming {
+                    topic: publish.topic.as_bytes(),
+                    payload: &publish.payload,
+                    qos: publish.qos,
+                    retain: publish.retain,
+                    dup: publish.dup,
+                });
+                if publish.qos != QoS::AtMostOnce {
+                    self.pending_acks.push(publish);
+                }
+                match out {
+                    Ok(message) => Event::Message(message),
+                    Err(rejected) => Event::Rejected(rejected),
+                }
+            }
+            rumqttc::Event::Incoming(Packet::ConnAck(ack)) => {
+                if !ack.session_present {
+                    // Acks of a previous session's packet ids mean nothing to the new one.
+                    self.pending_acks.clear();
+                }
+                Event::Mqtt(rumqttc::Event::Incoming(Packet::ConnAck(ack)))
+            }
+            other => Event::Mqtt(other),
+        })
+    }
+
+    /// Hands the pending acknowledgements to rumqttc (those that do not fit stay pending).
+    fn flush_acks(&mut self) {
+        let client = &self.client;
+        self.pending_acks.retain(|p| client.try_ack(p).is_err());
+    }
+
+    /// Counts of delivered and rejected messages.
+    pub fn stats(&self) -> &Stats {
+        &self.receiver.stats
+    }
+
+    /// The opener (add keys, trust senders, restore replay windows…).
+    pub fn opener_mut(&mut self) -> &mut Opener {
+        &mut self.receiver.opener
+    }
+
+    /// The opener.
+    pub fn opener(&self) -> &Opener {
+        &self.receiver.opener
+    }
+
+    /// The underlying rumqttc event loop (its options and state).
+    pub fn inner_mut(&mut self) -> &mut rumqttc::EventLoop {
+        &mut self.eventloop
+    }
+}
+
+pub(crate) fn client_error(e: ClientError) -> Error {
+    match e {
+        ClientError::Request(_) => Error::ClientClosed,
+        ClientError::TryRequest(_) => Error::ChannelFull,
+    }
+}

@@ -1,0 +1,177 @@
+//! Human explanations of connection failures: what happened and how to fix it.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+
+/// Why a connection to the broker failed, in words a Mosquitto user acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectFailure {
+    /// Broad class of the failure.
+    pub kind: FailureKind,
+    /// What happened (includes the underlying error).
+    pub reason: String,
+    /// What to do about it.
+    pub fix: &'static str,
+}
+
+/// Classes of connection failures.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Nothing accepts connections at the address (broker down, wrong host or port).
+    Unreachable,
+    /// The broker's certificate is not trusted (wrong CA, wrong host name, expired).
+    BadServerCertificate,
+    /// The broker refused our client certificate, or wanted one (mTLS).
+    ClientCertificateRefused,
+    /// Other TLS failure (plain listener spoken to with TLS or the reverse, protocol mismatch).
+    Tls,
+    /// The broker refused the credentials or the client (CONNACK refusal).
+    NotAuthorized,
+    /// Anything else (timeouts, protocol errors, connection reset).
+    Other,
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; {}", self.reason, self.fix)
+    }
+}
+
+/// Explains a v3.1.1 connection error.
+pub fn explain(error: &rumqttc::ConnectionError) -> ConnectFailure {
+    use rumqttc::ConnectionError as E;
+    match error {
+        E::ConnectionRefused(code) => refused(format!("{code:?}")),
+        E::Io(e) => explain_io(e),
+        E::Tls(e) => explain_tls_chain(error, &format!("TLS: {e}")),
+        E::MqttState(rumqttc::StateError::Io(e)) => explain_io(e),
+        other => explain_tls_chain(other, &other.to_string()),
+    }
+}
+
+/// Explains an MQTT v5 connection error.
+pub fn explain_v5(error: &rumqttc::v5::ConnectionError) -> ConnectFailure {
+    use rumqttc::v5::ConnectionError as E;
+    match error {
+        E::ConnectionRefused(code) => refused(format!("{code:?}")),
+        E::Io(e) => explain_io(e),
+        other => explain_tls_chain(other, &other.to_string()),
+    }
+}
+
+fn refused(code: String) -> ConnectFailure {
+    let fix = if code.contains("UserName") || code.contains("Password") {
+        "check the username and password (-u/-P) against the broker's password_file"
+    } else {
+        "check -u/-P, the client id and the broker's ACL/allow_anonymous settings"
+    };
+    ConnectFailure {
+        kind: FailureKind::NotAuthorized,
+        reason: format!("the broker refused the connection ({code})"),
+        fix,
+    }
+}
+
+fn explain_io(e: &io::Error) -> ConnectFailure {
+    if let Some(tls) = find_rustls(e) {
+        return explain_rustls(tls);
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => ConnectFailure {
+            kind: FailureKind::Unreachable,
+            reason: format!("cannot reach the broker: {e}"),
+            fix: "is the broker running? check the host and port (-h/-p)",
+        },
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => ConnectFailure {
+            kind: FailureKind::Other,
+            reason: format!("the broker closed the connection: {e}"),
+            fix: "a TLS listener needs --cafile (and --cert/--key if it requires a client \
+                  certificate); a plain listener needs no TLS flags; see the broker's log",
+        },
+        _ => ConnectFailure {
+            kind: FailureKind::Other,
+            reason: format!("connection failed: {e}"),
+            fix: "check the host, port and network; see the broker's log",
+        },
+    }
+}
+
+fn explain_tls_chain(error: &(dyn StdError + 'static), text: &str) -> ConnectFailure {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = cur {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return explain_rustls(tls);
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return explain_io(io);
+        }
+        cur = e.source();
+    }
+    ConnectFailure {
+        kind: FailureKind::Other,
+        reason: text.to_string(),
+        fix: "see the broker's log",
+    }
+}
+
+fn find_rustls(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+fn explain_rustls(e: &rustls::Error) -> ConnectFailure {
+    use rustls::AlertDescription as A;
+    match e {
+        rustls::Error::InvalidCertificate(c) => ConnectFailure {
+            kind: FailureKind::BadServerCertificate,
+            reason: format!("the broker's certificate is not trusted: {c:?}"),
+            fix: "pass the CA that signed the broker's certificate with --cafile, and connect \
+                  with a host name or IP the certificate lists in its subjectAltName",
+        },
+        rustls::Error::AlertReceived(
+            A::CertificateRequired
+            | A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::AccessDenied
+            | A::HandshakeFailure,
+        ) => ConnectFailure {
+            kind: FailureKind::ClientCertificateRefused,
+            reason: format!("the broker refused the TLS handshake ({e})"),
+            fix: "the broker requires a client certificate signed by a CA it trusts: pass \
+                  --cert and --key (require_certificate true)",
+        },
+        other => ConnectFailure {
+            kind: FailureKind::Tls,
+            reason: format!("TLS failed: {other}"),
+            fix: "check that the port is a TLS listener and the files are the right ones",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_tcp_and_bad_credentials_have_fixes() {
+        let e = rumqttc::ConnectionError::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        let f = explain(&e);
+        assert_eq!(f.kind, FailureKind::Unreachable);
+        assert!(f.fix.contains("-h/-p"));
+        let e = rumqttc::ConnectionError::ConnectionRefused(
+            rumqttc::ConnectReturnCode::BadUserNamePassword,
+        );
+        let f = explain(&e);
+        assert_eq!(f.kind, FailureKind::NotAuthorized);
+        assert!(f.fix.contains("-u/-P"));
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let f = explain(&rumqttc::ConnectionError::Io(tls));
+        assert_eq!(f.kind, FailureKind::BadServerCertificate);
+        assert!(f.to_string().contains("--cafile"));
+    }
+}

@@ -1,0 +1,130 @@
+//! The one error type of the wrapper, with stable numeric codes.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything the wrapper itself can refuse. Messages that fail to *open* are not errors of the
+/// client: they arrive as [`Event::Rejected`](crate::Event::Rejected).
+///
+/// New variants may be added; match with a wildcard arm. Each variant has a stable
+/// [`code`](Error::code).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// Sealing failed in the core crate (no key covers the topic, invalid topic, sequence numbers
+    /// exhausted…).
+    Seal(mqseal::Error),
+    /// The sealed message would not fit in one MQTT packet of the negotiated maximum size.
+    PacketTooLarge {
+        /// Size of the PUBLISH packet the sealed message would need.
+        size: usize,
+        /// The maximum packet size in force.
+        max: usize,
+    },
+    /// The client's event loop is gone (dropped, or the connection was shut down).
+    ClientClosed,
+    /// `try_*` only: the request channel to the event loop is full; poll the event loop.
+    ChannelFull,
+    /// Reserving more sequence numbers (the persistence hook) failed; nothing was published.
+    Sequence(String),
+    /// A TLS file could not be used.
+    Tls {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// What to do about it.
+        fix: &'static str,
+    },
+}
+
+impl Error {
+    /// The stable numeric code of this error.
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::Seal(_) => 1,
+            Error::PacketTooLarge { .. } => 2,
+            Error::ClientClosed => 3,
+            Error::ChannelFull => 4,
+            Error::Sequence(_) => 5,
+            Error::Tls { .. } => 6,
+        }
+    }
+
+    /// A stable snake_case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::Seal(_) => "seal",
+            Error::PacketTooLarge { .. } => "packet_too_large",
+            Error::ClientClosed => "client_closed",
+            Error::ChannelFull => "channel_full",
+            Error::Sequence(_) => "sequence",
+            Error::Tls { .. } => "tls",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Seal(e) => write!(f, "cannot seal: {e}"),
+            Error::PacketTooLarge { size, max } => write!(
+                f,
+                "sealed message needs a {size}-byte packet, more than the maximum packet size \
+                 {max} (send a smaller payload or raise the limit on client and broker)"
+            ),
+            Error::ClientClosed => f.write_str("the MQTT event loop is gone"),
+            Error::ChannelFull => {
+                f.write_str("the request channel is full (poll the event loop, then retry)")
+            }
+            Error::Sequence(e) => write!(f, "cannot reserve sequence numbers: {e}"),
+            Error::Tls { path, reason, fix } => {
+                write!(f, "{}: {reason}; {fix}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Seal(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<mqseal::Error> for Error {
+    fn from(e: mqseal::Error) -> Error {
+        Error::Seal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_distinct() {
+        let all = [
+            Error::Seal(mqseal::Error::KeyNotFound),
+            Error::PacketTooLarge { size: 2, max: 1 },
+            Error::ClientClosed,
+            Error::ChannelFull,
+            Error::Sequence("disk full".into()),
+            Error::Tls {
+                path: "ca.crt".into(),
+                reason: "missing".into(),
+                fix: "check the path",
+            },
+        ];
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.code() as usize, i + 1);
+            assert!(!e.to_string().is_empty());
+        }
+        assert_eq!(
+            Error::Seal(mqseal::Error::KeyNotFound).to_string(),
+            "cannot seal: no key for this topic and epoch"
+        );
+    }
+}

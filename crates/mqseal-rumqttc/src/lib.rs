@@ -1,0 +1,130 @@
+//! # mqseal-rumqttc — mqseal over the rumqttc MQTT client
+//!
+//! A thin wrapper over [rumqttc] 0.25 that seals every payload on publish and opens every
+//! incoming PUBLISH, handing the application the plaintext, the authenticated sender and its
+//! sequence number. All cryptography, replay and duplicate detection live in the core
+//! [`mqseal`] crate; this crate only plumbs it into the client.
+//!
+//! | flavour | client | event loop |
+//! |---|---|---|
+//! | MQTT v3.1.1, async | [`SealedClient`] | [`SealedEventLoop`] |
+//! | MQTT v3.1.1, blocking | [`SealedSyncClient`] | [`SealedConnection`] |
+//! | MQTT v5, async | [`v5::SealedClient`] | [`v5::SealedEventLoop`] |
+//!
+//! ```no_run
+//! use mqseal::{Identity, Opener, Profile, Sealer, TreeKey};
+//! use mqseal_rumqttc::{ConnectOptions, Event, SealedClient, TlsFiles};
+//! use rumqttc::QoS;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let me = Identity::generate()?;
+//! let key = TreeKey::generate("plant/#", 1)?;
+//! let mut sealer = Sealer::new(me.clone(), Profile::Signed);
+//! sealer.add_key(key.clone());
+//! let mut opener = Opener::new();
+//! opener.trust_sender(me.public());
+//! opener.add_key(key);
+//!
+//! // Like `mosquitto_sub -h broker -p 8883 --cafile ca.crt -u user -P pass`.
+//! let options = ConnectOptions::new("dashboard", "broker.example", 8883)
+//!     .credentials("user", "pass")
+//!     .tls(TlsFiles::ca("ca.crt"))
+//!     .v4()?;
+//! let (client, mut events) = SealedClient::new(options, 10, sealer, opener);
+//! client.subscribe("plant/#", QoS::AtLeastOnce).await?;
+//! client.publish("plant/7/temp", QoS::AtLeastOnce, false, "21.5").await?;
+//! loop {
+//!     match events.poll().await? {
+//!         Event::Message(m) => println!("{} from {}: {:?}", m.topic, m.sender.fingerprint(), m.payload),
+//!         Event::Rejected(r) => eprintln!("refused a message on {}: {}", r.topic, r.error),
+//!         Event::Mqtt(_) => {}
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! ## What the wrapper guarantees
+//! - **Sealed on publish**: `publish`/`try_publish` seal before the request enters rumqttc, so
+//!   retransmissions resend the same sealed bytes (one sequence number per message). The
+//!   sealed size is checked against the maximum packet size first ([`Error::PacketTooLarge`],
+//!   no sequence number spent) instead of letting rumqttc drop the connection.
+//! - **Failures are events**: a PUBLISH that does not open (unknown sender, wrong key, tampered,
+//!   replayed, moved to another topic, retain flag flipped…) becomes [`Event::Rejected`] with the
+//!   core [`mqseal::Error`] as reason, counted in [`Stats`]; its payload is never handed out and
+//!   the loop goes on.
+//! - **Manual acks**: PUBACK/PUBREC of a QoS 1/2 message is sent when the loop is polled again,
+//!   i.e. after the application handled the message. A redelivery (MQTT DUP flag) of a message
+//!   already accepted is recognised by the core replay window and rejected as
+//!   [`mqseal::Error::Duplicate`], so it is not delivered twice.
+//! - **Retained**: the broker's retain flag is passed as [`mqseal::Delivery::retained`]; a
+//!   message delivered retained but not sealed retained is refused.
+//! - **MQTT v5 topic aliases**: see [`v5`]: not advertised, and resolved anyway.
+//! - **Sequence numbers across restarts**: install a [`SequenceReservation`] hook (the keystore
+//!   provides one) so blocks are persisted before use.
+//!
+//! ## TLS backend (build cost)
+//! rumqttc is used with `default-features = false` and `use-rustls-no-provider`, plus rustls
+//! with only the `ring` provider. rumqttc's default features pull `aws-lc-rs`/`aws-lc-sys`, a
+//! large C build (about 111 s of a clean release build on 2 cores); `ring` builds in a fraction
+//! of that (see the repository README for figures) and covers what Mosquitto set-ups use: a CA
+//! file, client certificate + key (RSA or ECDSA, PKCS#8/PKCS#1/SEC1 PEM), TLS 1.2 and 1.3.
+//! [`TlsFiles`] turns `--cafile/--cert/--key` into a rustls configuration with errors that name
+//! the file, the reason and the fix; [`explain`] does the same for connection failures.
+//!
+//! ## Wrapping any other client
+//! The wrapper is only this, so any MQTT client (or none: plain bytes) works the same way:
+//! seal right before handing the payload to the client, open right after receiving it, and
+//! pass the transport's retain and DUP flags.
+//!
+//! ```
+//! use mqseal::{Delivery, Identity, Opener, Profile, Sealer, TreeKey};
+//!
+//! let sensor = Identity::from_seed([1; 32]);
+//! let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
+//! let mut sealer = Sealer::new(sensor.clone(), Profile::Signed);
+//! sealer.add_key(key.clone());
+//! let mut opener = Opener::new();
+//! opener.trust_sender(sensor.public());
+//! opener.add_key(key);
+//!
+//! // Publisher side: `other_client.publish(topic, qos, retain, sealed)`.
+//! let (topic, retain) = ("plant/7/temp", true);
+//! let sealed: Vec<u8> = sealer.seal(topic, b"21.5", retain).unwrap();
+//!
+//! // Subscriber side, in the client's message callback (topic, payload, retain, dup flags):
+//! let delivery = Delivery { retained: true, duplicate: false, now: None };
+//! match opener.open_delivered(topic, &sealed, &delivery) {
+//!     Ok(msg) => assert_eq!(msg.payload, b"21.5"),          // hand to the application
+//!     Err(mqseal::Error::Duplicate) => {}                    // QoS 1 redelivery: ack, drop
+//!     Err(e) => panic!("refused: {e}"),                      // count and drop, never deliver
+//! }
+//! // Acknowledge (manual acks) only now that the message was handled.
+//! ```
+//!
+//! [rumqttc]: https://docs.rs/rumqttc/0.25
+#![forbid(unsafe_code)]
+
+mod client;
+mod diagnose;
+#[cfg(feature = "embedded-broker")]
+pub mod embedded;
+mod error;
+mod event;
+mod options;
+mod receive;
+mod seal;
+mod sync;
+mod tls;
+pub mod v5;
+
+pub use client::{SealedClient, SealedEvent, SealedEventLoop};
+pub use diagnose::{ConnectFailure, FailureKind, explain, explain_v5};
+pub use error::Error;
+pub use event::{Event, Message, Rejected, Stats};
+pub use options::ConnectOptions;
+pub use seal::SequenceReservation;
+pub use sync::{SealedConnection, SealedSyncClient};
+pub use tls::TlsFiles;
+
+/// The rumqttc version this crate wraps, re-exported so applications use the same one.
+pub use rumqttc;

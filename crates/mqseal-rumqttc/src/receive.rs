@@ -1,0 +1,174 @@
+//! Opening incoming PUBLISH payloads (shared by the v3.1.1, v5, async and sync loops).
+
+use mqseal::{Delivery, Opener};
+use rumqttc::QoS;
+
+use crate::event::{Message, Rejected, Stats};
+
+/// An incoming PUBLISH as the transport delivered it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    pub topic: &'a [u8],
+    pub payload: &'a [u8],
+    pub qos: QoS,
+    pub retain: bool,
+    pub dup: bool,
+}
+
+/// The opener and the counters of one event loop.
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    pub opener: Opener,
+    pub stats: Stats,
+}
+
+impl Receiver {
+    pub fn new(opener: Opener) -> Receiver {
+        Receiver {
+            opener,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Opens one delivery; never panics, whatever the bytes.
+    pub fn receive(&mut self, incoming: Incoming<'_>) -> Result<Message, Rejected> {
+        let delivery = Delivery {
+            retained: incoming.retain,
+            duplicate: incoming.dup,
+            now: None,
+        };
+        let opened = match std::str::from_utf8(incoming.topic) {
+            Ok(topic) => self
+                .opener
+                .open_delivered(topic, incoming.payload, &delivery)
+                .map(|o| (topic, o)),
+            Err(_) => Err(mqseal::Error::InvalidTopic),
+        };
+        match opened {
+            Ok((topic, opened)) => {
+                self.stats.count_delivered();
+                Ok(Message {
+                    topic: topic.to_string(),
+                    payload: opened.payload,
+                    sender: opened.sender,
+                    seq: opened.seq,
+                    epoch: opened.epoch,
+                    profile: opened.profile,
+                    retained: incoming.retain,
+                    qos: incoming.qos,
+                    timestamp: opened.timestamp,
+                })
+            }
+            Err(error) => {
+                self.stats.count_rejected(error);
+                let header = mqseal::inspect(incoming.payload).ok();
+                Err(Rejected {
+                    topic: String::from_utf8_lossy(incoming.topic).into_owned(),
+                    error,
+                    claimed_sender: header.map(|h| h.sender),
+                    claimed_seq: header.map(|h| h.seq),
+                    len: incoming.payload.len(),
+                    qos: incoming.qos,
+                    retained: incoming.retain,
+                    duplicate: incoming.dup,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+    use mqseal::{Identity, Profile, Sealer, TreeKey};
+
+    fn setup() -> (Sealer, Receiver) {
+        let id = Identity::from_seed([7; 32]);
+        let key = TreeKey::from_secret("a/#", 1, [9; 32]).unwrap();
+        let mut sealer = Sealer::new(id.clone(), Profile::Signed);
+        sealer.add_key(key.clone());
+        let mut opener = Opener::new();
+        opener.trust_sender(id.public());
+        opener.add_key(key);
+        (sealer, Receiver::new(opener))
+    }
+
+    fn live<'a>(topic: &'a str, payload: &'a [u8]) -> Incoming<'a> {
+        Incoming {
+            topic: topic.as_bytes(),
+            payload,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            dup: false,
+        }
+    }
+
+    #[test]
+    fn opens_then_rejects_replay_and_duplicate_and_counts() {
+        let (mut sealer, mut rx) = setup();
+        let sealed = sealer.seal("a/b", b"hello", false).unwrap();
+        let msg = rx.receive(live("a/b", &sealed)).unwrap();
+        assert_eq!(msg.payload, b"hello");
+        assert_eq!(msg.seq, 0);
+        let redelivery = Incoming {
+            dup: true,
+            ..live("a/b", &sealed)
+        };
+        assert_eq!(
+            rx.receive(redelivery).unwrap_err().error,
+            mqseal::Error::Duplicate
+        );
+        let rejected = rx.receive(live("a/b", &sealed)).unwrap_err();
+        assert_eq!(rejected.error, mqseal::Error::Replay);
+        assert_eq!(rejected.claimed_seq, Some(0));
+        assert_eq!(rx.stats.delivered(), 1);
+        assert_eq!(rx.stats.rejected(mqseal::Error::Duplicate), 1);
+        assert_eq!(rx.stats.rejected(mqseal::Error::Replay), 1);
+        assert_eq!(rx.stats.rejected_total(), 2);
+        assert_eq!(
+            rx.stats.to_string(),
+            "1 delivered, 2 rejected (replay: 1, duplicate: 1)"
+        );
+    }
+
+    #[test]
+    fn garbage_non_utf8_and_moved_messages_are_typed_rejections() {
+        let (mut sealer, mut rx) = setup();
+        let sealed = sealer.seal("a/b", b"x", false).unwrap();
+        let bad_topic = Incoming {
+            topic: &[0xff, 0xfe],
+            ..live("a/b", &sealed)
+        };
+        assert_eq!(
+            rx.receive(bad_topic).unwrap_err().error,
+            mqseal::Error::InvalidTopic
+        );
+        assert_eq!(
+            rx.receive(live("a/c", &sealed)).unwrap_err().error,
+            mqseal::Error::BadSignature
+        );
+        assert_eq!(
+            rx.receive(live("a/b", b"")).unwrap_err().error,
+            mqseal::Error::Malformed
+        );
+        assert!(matches!(
+            rx.receive(live("a/b", b"plain text")).unwrap_err().error,
+            mqseal::Error::Malformed | mqseal::Error::UnsupportedVersion
+        ));
+        let retained_flip = Incoming {
+            retain: true,
+            ..live("a/b", &sealed)
+        };
+        assert_eq!(
+            rx.receive(retained_flip).unwrap_err().error,
+            mqseal::Error::RetainMismatch
+        );
+        // Every prefix of a real message is refused without a panic.
+        for n in 0..sealed.len() {
+            assert!(rx.receive(live("a/b", &sealed[..n])).is_err());
+        }
+        // The untouched message still opens afterwards.
+        assert_eq!(rx.receive(live("a/b", &sealed)).unwrap().payload, b"x");
+    }
+}

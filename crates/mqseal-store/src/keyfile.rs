@@ -1,0 +1,253 @@
+//! The `keys` file (mode 0600): tree keys held per filter and epoch, their retirement times, and
+//! tombstones of keys removed after rotation.
+//!
+//! ```text
+//! mqseal-keys 1
+//! key <filter> <epoch> <secret: 64 hex> [not-after=<unix seconds>] [issuer=<fingerprint hex>]
+//! retired <filter> <epoch>
+//! checksum <sha256 hex of every byte above>
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use mqseal::{Fingerprint, KEY_LEN, TreeKey};
+use zeroize::Zeroizing;
+
+use crate::error::{Result, StoreError};
+use crate::text::{
+    decode_filter, encode_filter, from_hex, open_text, parse_u32, parse_u64, seal_text, to_hex,
+};
+
+/// First line of the `keys` file.
+pub const KEYS_MAGIC: &str = "mqseal-keys 1";
+
+/// A tree key held by the store.
+#[derive(Clone)]
+pub struct HeldKey {
+    /// The key (filter, epoch, secret).
+    pub key: TreeKey,
+    /// Set once a newer epoch of the same filter arrived: openers refuse this epoch after this
+    /// time (seconds since the Unix epoch) and sealers no longer use it.
+    pub not_after: Option<u64>,
+    /// Fingerprint of the identity whose grant delivered the key (`None`: created here).
+    pub issuer: Option<Fingerprint>,
+}
+
+impl HeldKey {
+    /// The key's filter.
+    pub fn filter(&self) -> &str {
+        self.key.filter().as_str()
+    }
+
+    /// The key's epoch.
+    pub fn epoch(&self) -> u32 {
+        self.key.epoch()
+    }
+
+    /// Whether openers still accept this epoch at `now`.
+    pub fn is_live(&self, now: u64) -> bool {
+        self.not_after.is_none_or(|t| now <= t)
+    }
+}
+
+impl fmt::Debug for HeldKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldKey")
+            .field("filter", &self.filter())
+            .field("epoch", &self.epoch())
+            .field("not_after", &self.not_after)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key that was removed (after its grace period, or by hand): its filter and epoch are
+/// remembered so that a replayed old grant cannot bring it back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tombstone {
+    /// The key filter.
+    pub filter: String,
+    /// The epoch.
+    pub epoch: u32,
+}
+
+/// Everything in the `keys` file.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFile {
+    /// Held keys.
+    pub keys: Vec<HeldKey>,
+    /// Removed keys.
+    pub retired: Vec<Tombstone>,
+}
+
+impl KeyFile {
+    /// The newest epoch held or retired for `filter`.
+    pub fn newest_epoch(&self, filter: &str) -> Option<u32> {
+        let held = self
+            .keys
+            .iter()
+            .filter(|k| k.filter() == filter)
+            .map(HeldKey::epoch);
+        let gone = self
+            .retired
+            .iter()
+            .filter(|t| t.filter == filter)
+            .map(|t| t.epoch);
+        held.chain(gone).max()
+    }
+
+    /// Formats the file (keys and tombstones sorted by filter, then epoch).
+    pub fn format(&self) -> Zeroizing<String> {
+        let mut keys: Vec<&HeldKey> = self.keys.iter().collect();
+        keys.sort_by(|a, b| (a.filter(), a.epoch()).cmp(&(b.filter(), b.epoch())));
+        let mut retired: Vec<&Tombstone> = self.retired.iter().collect();
+        retired.sort();
+        // Sized up front so the buffer holding secrets is never reallocated (left behind).
+        let capacity = self
+            .keys
+            .iter()
+            .map(|k| 3 * k.filter().len() + 200)
+            .sum::<usize>()
+            + self
+                .retired
+                .iter()
+                .map(|t| 3 * t.filter.len() + 32)
+                .sum::<usize>();
+        let mut body = Zeroizing::new(String::with_capacity(capacity));
+        for k in keys {
+            body.push_str("key ");
+            body.push_str(&encode_filter(k.filter()));
+            body.push_str(&format!(" {} ", k.epoch()));
+            body.push_str(&Zeroizing::new(to_hex(&*k.key.secret_bytes())));
+            if let Some(t) = k.not_after {
+                body.push_str(&format!(" not-after={t}"));
+            }
+            if let Some(fp) = k.issuer {
+                body.push_str(&format!(" issuer={fp}"));
+            }
+            body.push('\n');
+        }
+        for t in retired {
+            body.push_str(&format!(
+                "retired {} {}\n",
+                encode_filter(&t.filter),
+                t.epoch
+            ));
+        }
+        Zeroizing::new(seal_text(KEYS_MAGIC, &body))
+    }
+
+    /// Parses and verifies the file.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<KeyFile> {
+        let mut file = KeyFile::default();
+        for (n, line) in open_text(path, bytes, KEYS_MAGIC)? {
+            let bad = |reason: String| StoreError::corrupt(path, Some(n), reason);
+            let mut fields = line.split(' ');
+            match fields.next() {
+                Some("key") => {
+                    let filter = fields
+                        .next()
+                        .and_then(decode_filter)
+                        .ok_or_else(|| bad("bad filter".into()))?;
+                    let epoch = fields
+                        .next()
+                        .and_then(parse_u32)
+                        .ok_or_else(|| bad("bad epoch".into()))?;
+                    let secret: Zeroizing<[u8; KEY_LEN]> = Zeroizing::new(
+                        fields
+                            .next()
+                            .and_then(from_hex::<KEY_LEN>)
+                            .ok_or_else(|| bad("secret is not 64 hex digits".into()))?,
+                    );
+                    let key = TreeKey::from_secret(&filter, epoch, *secret)
+                        .map_err(|e| bad(format!("filter {filter:?}: {e}")))?;
+                    let mut held = HeldKey {
+                        key,
+                        not_after: None,
+                        issuer: None,
+                    };
+                    for attr in fields {
+                        if let Some(v) = attr.strip_prefix("not-after=") {
+                            if held.not_after.is_some() {
+                                return Err(bad("not-after given twice".into()));
+                            }
+                            held.not_after = Some(
+                                parse_u64(v).ok_or_else(|| bad(format!("bad not-after {v:?}")))?,
+                            );
+                        } else if let Some(v) = attr.strip_prefix("issuer=") {
+                            if held.issuer.is_some() {
+                                return Err(bad("issuer given twice".into()));
+                            }
+                            held.issuer = Some(Fingerprint(
+                                from_hex::<32>(v)
+                                    .ok_or_else(|| bad(format!("bad issuer {v:?}")))?,
+                            ));
+                        } else {
+                            return Err(bad(format!("unknown attribute {attr:?}")));
+                        }
+                    }
+                    if file
+                        .keys
+                        .iter()
+                        .any(|k| k.filter() == held.filter() && k.epoch() == epoch)
+                    {
+                        return Err(bad(format!("duplicate key {filter:?} epoch {epoch}")));
+                    }
+                    file.keys.push(held);
+                }
+                Some("retired") => {
+                    let filter = fields
+                        .next()
+                        .and_then(decode_filter)
+                        .ok_or_else(|| bad("bad filter".into()))?;
+                    let epoch = fields
+                        .next()
+                        .and_then(parse_u32)
+                        .ok_or_else(|| bad("bad epoch".into()))?;
+                    if fields.next().is_some() {
+                        return Err(bad("unexpected field after the epoch".into()));
+                    }
+                    file.retired.push(Tombstone { filter, epoch });
+                }
+                _ => return Err(bad(format!("unknown record {line:?}"))),
+            }
+        }
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let file = KeyFile {
+            keys: vec![
+                HeldKey {
+                    key: TreeKey::from_secret("my room/#", 2, [3; 32]).unwrap(),
+                    not_after: None,
+                    issuer: Some(Fingerprint([0xab; 32])),
+                },
+                HeldKey {
+                    key: TreeKey::from_secret("my room/#", 1, [4; 32]).unwrap(),
+                    not_after: Some(1_700_000_000),
+                    issuer: None,
+                },
+            ],
+            retired: vec![Tombstone {
+                filter: "a/b".into(),
+                epoch: 7,
+            }],
+        };
+        let text = file.format();
+        assert!(text.contains("key my%20room/# 1 0404"), "{}", &*text);
+        let back = KeyFile::parse(Path::new("keys"), text.as_bytes()).unwrap();
+        assert_eq!(back.format(), text);
+        assert_eq!(back.newest_epoch("my room/#"), Some(2));
+        assert_eq!(back.newest_epoch("a/b"), Some(7));
+        assert_eq!(back.newest_epoch("x"), None);
+    }
+}

@@ -1,0 +1,266 @@
+//! [`PersistentOpener`]: an [`Opener`] whose replay windows survive restarts.
+//!
+//! Strategy: *persist before delivery*. Each accepted sequence number is appended to
+//! `state/replay.log` and made durable (`fdatasync`) before the message is handed to the
+//! application ([`PersistentOpener::open`]); batches can share one sync
+//! ([`PersistentOpener::open_uncommitted`] + [`PersistentOpener::commit`]). The log is folded into
+//! `state/replay.snap` every so often. After a crash the windows are exactly those of every
+//! delivered message (plus possibly some accepted but not yet delivered: those are lost, never
+//! replayed), so a restarted subscriber rejects every replay and accepts every new number.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use mqseal::{
+    Delivery, Fingerprint, OpenPolicy, Opened, OpenedInfo, Opener, PublicIdentity, ReplayWindow,
+};
+
+use crate::error::{Result, StoreError};
+use crate::fsutil::LockFile;
+use crate::journal::{Accepted, WindowId};
+use crate::keyfile::HeldKey;
+
+pub(crate) use crate::journal::Journal;
+
+/// An [`Opener`] whose replay windows are persisted before each delivery.
+///
+/// Holds the store's `state/open.lock` while alive. Create it with
+/// [`Store::opener`](crate::Store::opener).
+pub struct PersistentOpener {
+    opener: Opener,
+    journal: Journal,
+    windows: BTreeMap<(Fingerprint, u32), BTreeSet<String>>,
+    undo: Vec<(WindowId, Option<ReplayWindow>)>,
+    senders: Vec<PublicIdentity>,
+    keys: Vec<(String, u32)>,
+    compact_after: usize,
+    poisoned: bool,
+    _lock: LockFile,
+}
+
+impl PersistentOpener {
+    pub(crate) fn start(
+        policy: OpenPolicy,
+        snapshot: PathBuf,
+        log_path: PathBuf,
+        lock: LockFile,
+        compact_after: usize,
+    ) -> Result<PersistentOpener> {
+        let (journal, restored) = Journal::open(snapshot, log_path)?;
+        let mut opener = Opener::with_policy(policy);
+        let mut windows: BTreeMap<(Fingerprint, u32), BTreeSet<String>> = BTreeMap::new();
+        for ((fp, epoch, topic), window) in restored {
+            opener.set_replay_window(fp, epoch, &topic, window);
+            windows.entry((fp, epoch)).or_default().insert(topic);
+        }
+        Ok(PersistentOpener {
+            opener,
+            journal,
+            windows,
+            undo: Vec::new(),
+            senders: Vec::new(),
+            keys: Vec::new(),
+            compact_after: compact_after.max(1),
+            poisoned: false,
+            _lock: lock,
+        })
+    }
+
+    /// Opens a live message and persists its acceptance before returning it.
+    pub fn open(&mut self, topic: &str, message: &[u8]) -> Result<Opened> {
+        self.open_delivered(topic, message, &Delivery::default())
+    }
+
+    /// Opens a message (with the delivery's MQTT flags and time) and persists its acceptance
+    /// before returning it: once this returns `Ok`, a restart still rejects its replays.
+    pub fn open_delivered(
+        &mut self,
+        topic: &str,
+        message: &[u8],
+        delivery: &Delivery,
+    ) -> Result<Opened> {
+        let opened = self.open_uncommitted(topic, message, delivery)?;
+        self.commit()?;
+        Ok(opened)
+    }
+
+    /// Like [`PersistentOpener::open_delivered`], into a caller buffer (see
+    /// [`Opener::open_into`]).
+    pub fn open_into(
+        &mut self,
+        topic: &str,
+        message: &[u8],
+        delivery: &Delivery,
+        out: &mut [u8],
+    ) -> Result<OpenedInfo> {
+        self.check()?;
+        self.save_preimages(topic, message);
+        let info = self.opener.open_into(topic, message, delivery, out)?;
+        self.record(topic, info.sender.fingerprint(), info.epoch, info.seq);
+        if let Err(e) = self.commit() {
+            out.iter_mut().for_each(|b| *b = 0);
+            return Err(e);
+        }
+        Ok(info)
+    }
+
+    /// Opens a message and records its acceptance in memory only: **do not act on it until
+    /// [`PersistentOpener::commit`] returns `Ok`** (then every message opened since the last
+    /// commit is durable). Lets a batch share one `fdatasync`.
+    pub fn open_uncommitted(
+        &mut self,
+        topic: &str,
+        message: &[u8],
+        delivery: &Delivery,
+    ) -> Result<Opened> {
+        self.check()?;
+        self.save_preimages(topic, message);
+        let opened = self.opener.open_delivered(topic, message, delivery)?;
+        self.record(topic, opened.sender.fingerprint(), opened.epoch, opened.seq);
+        Ok(opened)
+    }
+
+    /// Makes every acceptance since the last commit durable. On failure the windows are rolled
+    /// back (those messages count as not delivered) and the error is returned.
+    pub fn commit(&mut self) -> Result<()> {
+        self.check()?;
+        match self.journal.commit() {
+            Ok(()) => {
+                self.undo.clear();
+                if self.journal.records_since_snapshot() >= self.compact_after {
+                    // A failed compaction leaves a consistent state; it is retried next time.
+                    let _ = self.compact();
+                }
+                Ok(())
+            }
+            Err((e, fatal)) => {
+                for ((fp, epoch, topic), pre) in std::mem::take(&mut self.undo) {
+                    self.opener
+                        .set_replay_window(fp, epoch, &topic, pre.unwrap_or_default());
+                }
+                self.poisoned = fatal;
+                Err(e)
+            }
+        }
+    }
+
+    /// Folds the journal into a new snapshot now (commits pending acceptances first).
+    pub fn compact(&mut self) -> Result<()> {
+        if self.journal.has_pending() {
+            self.commit()?;
+        }
+        let mut all = BTreeMap::new();
+        for ((fp, epoch), topics) in &self.windows {
+            for topic in topics {
+                if let Some(w) = self.opener.replay_window(fp, *epoch, topic) {
+                    all.insert((*fp, *epoch, topic.clone()), w.clone());
+                }
+            }
+        }
+        self.journal.compact(&all)
+    }
+
+    /// The wrapped opener (read-only: its windows are managed here).
+    pub fn opener(&self) -> &Opener {
+        &self.opener
+    }
+
+    /// The number of persisted replay windows (sender, epoch, topic).
+    pub fn window_count(&self) -> usize {
+        self.windows.values().map(BTreeSet::len).sum()
+    }
+
+    /// Replaces the trusted senders.
+    pub fn set_senders(&mut self, senders: Vec<PublicIdentity>) {
+        for s in std::mem::take(&mut self.senders) {
+            self.opener.untrust_sender(&s.fingerprint());
+        }
+        for s in senders {
+            self.opener.trust_sender(s.clone());
+            self.senders.push(s);
+        }
+    }
+
+    /// Replaces the held keys, with their retirement times (what
+    /// [`Store::held_keys`](crate::Store::held_keys) returns).
+    pub fn set_keys(&mut self, keys: &[HeldKey]) {
+        for (f, e) in std::mem::take(&mut self.keys) {
+            self.opener.remove_key(&f, e);
+        }
+        for k in keys {
+            self.add_key(k);
+        }
+    }
+
+    /// Adds (or updates) one held key and its retirement.
+    pub fn add_key(&mut self, key: &HeldKey) {
+        let id = (key.filter().to_string(), key.epoch());
+        self.opener.remove_key(&id.0, id.1);
+        self.opener.add_key(key.key.clone());
+        if let Some(t) = key.not_after {
+            self.opener.retire_key(&id.0, id.1, t);
+        }
+        if !self.keys.contains(&id) {
+            self.keys.push(id);
+        }
+    }
+
+    /// Retires a held key (see [`Opener::retire_key`]).
+    pub fn retire_key(&mut self, filter: &str, epoch: u32, not_after: u64) {
+        self.opener.retire_key(filter, epoch, not_after);
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.poisoned {
+            Err(StoreError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Remembers, once per batch, the windows this message may touch, to roll back on failure.
+    fn save_preimages(&mut self, topic: &str, message: &[u8]) {
+        let Ok(header) = mqseal::inspect(message) else {
+            return;
+        };
+        for s in self
+            .senders
+            .iter()
+            .filter(|s| s.sender_id() == header.sender)
+        {
+            let fp = s.fingerprint();
+            let seen = self
+                .undo
+                .iter()
+                .any(|((f, e, t), _)| *f == fp && *e == header.epoch && t == topic);
+            if !seen {
+                let pre = self.opener.replay_window(&fp, header.epoch, topic).cloned();
+                self.undo.push(((fp, header.epoch, topic.to_string()), pre));
+            }
+        }
+    }
+
+    fn record(&mut self, topic: &str, sender: Fingerprint, epoch: u32, seq: u64) {
+        let topics = self.windows.entry((sender, epoch)).or_default();
+        if !topics.contains(topic) {
+            topics.insert(topic.to_string());
+        }
+        self.journal.push(&Accepted {
+            sender,
+            epoch,
+            topic: topic.to_string(),
+            seq,
+        });
+    }
+}
+
+impl fmt::Debug for PersistentOpener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersistentOpener")
+            .field("opener", &self.opener)
+            .field("windows", &self.window_count())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}

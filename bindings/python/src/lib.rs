@@ -39,6 +39,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_OVERHEAD_GROUP_MAC", mqseal::MAX_OVERHEAD_GROUP_MAC)?;
     m.add("MAX_SEALED_LEN", mqseal::MAX_SEALED_LEN)?;
     m.add("REPLAY_WINDOW", mqseal::REPLAY_WINDOW)?;
+    m.add("REPLAY_WINDOW_BYTES", mqseal::REPLAY_WINDOW_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

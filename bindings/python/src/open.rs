@@ -144,9 +144,21 @@ impl Opener {
         self.0.add_key(key.0.clone());
     }
 
-    /// Forgets the key of `filter` at `epoch`; returns whether it was held.
+    /// Forgets the key of `filter` at `epoch` (and its retirement); returns whether it was held.
     fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
         self.0.remove_key(filter, epoch)
+    }
+
+    /// Retires the key of `filter` at `epoch` after a rotation: its messages are still opened
+    /// until `not_after` (seconds since the Unix epoch, inclusive), then refused with
+    /// `EpochExpiredError`.
+    fn retire_key(&mut self, filter: &str, epoch: u32, not_after: u64) {
+        self.0.retire_key(filter, epoch, not_after);
+    }
+
+    /// When the key of `filter` at `epoch` stops being accepted, if it was retired.
+    fn key_retirement(&self, filter: &str, epoch: u32) -> Option<u64> {
+        self.0.key_retirement(filter, epoch)
     }
 
     /// Verifies, decrypts and replay-checks `data` received on `topic`. `retained` and
@@ -359,6 +371,24 @@ impl ReplayWindow {
     /// Checks `seq` and records it as accepted.
     fn accept(&mut self, seq: u64) -> CoreResult<()> {
         Ok(self.0.accept(seq)?)
+    }
+
+    /// The window as `REPLAY_WINDOW_BYTES` bytes, to persist it across restarts
+    /// (format: `spec/keystore.md`).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.to_bytes())
+    }
+
+    /// Restores a window saved with `to_bytes` (`MalformedError` if invalid).
+    #[staticmethod]
+    fn from_bytes(data: PyBackedBytes) -> CoreResult<ReplayWindow> {
+        Ok(ReplayWindow(mqseal::ReplayWindow::from_bytes(&data)?))
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<ReplayWindow>()
+            .is_ok_and(|o| o.borrow().0 == self.0)
     }
 
     fn __repr__(&self) -> String {

@@ -23,8 +23,6 @@ All cryptography runs in the Rust core crate; this package only converts types. 
 integration lives in :mod:`mqseal.paho`.
 """
 
-from typing import Literal, TypeAlias
-
 from mqseal._errors import (
     AuthenticationError,
     BadSignatureError,
@@ -60,6 +58,7 @@ from mqseal._native import (
     MAX_OVERHEAD_SIGNED,
     MAX_SEALED_LEN,
     REPLAY_WINDOW,
+    REPLAY_WINDOW_BYTES,
     VERSION,
     Grant,
     Header,
@@ -78,15 +77,12 @@ from mqseal._native import (
     validate_topic,
 )
 
-#: Authentication profiles: "signed" (Ed25519 per message, the default) or "group-mac".
-Profile: TypeAlias = Literal["signed", "group-mac"]
-
 __all__ = [
-    "Profile",
     "MAX_OVERHEAD_GROUP_MAC",
     "MAX_OVERHEAD_SIGNED",
     "MAX_SEALED_LEN",
     "REPLAY_WINDOW",
+    "REPLAY_WINDOW_BYTES",
     "VERSION",
     "AuthenticationError",
     "BadSignatureError",

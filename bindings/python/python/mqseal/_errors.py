@@ -259,3 +259,11 @@ def _from_code(code: int) -> Error:
     """Called by the native module: the exception instance for a core error code."""
     name, message = _CODES.get(code, (f"error_{code}", f"mqseal error {code}"))
     return error_for_code(code)(code, name, message)
+
+
+def _from_name(name: str) -> Error:
+    """The exception instance for a core error name (e.g. ``"invalid_topic"``)."""
+    for code, (known, _) in _CODES.items():
+        if known == name:
+            return _from_code(code)
+    raise ValueError(f"unknown mqseal error name {name!r}")

@@ -1,0 +1,242 @@
+"""paho-mqtt 2.x integration: a client whose ``publish()`` seals and whose ``on_message`` opens.
+
+::
+
+    import paho.mqtt.client as mqtt
+    from mqseal.paho import SealedClient
+
+    client = SealedClient(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2), sealer=sealer, opener=opener)
+    client.on_message = lambda c, userdata, msg: print(msg.topic, msg.payload, msg.sender, msg.seq)
+    client.on_rejected = lambda c, userdata, message, error: print("refused:", error)
+    client.connect("127.0.0.1")
+    client.subscribe("plant/#")
+    client.loop_start()
+    client.publish("plant/7/temp", b"21.5", qos=1)
+
+Everything else (``connect``, ``subscribe``, ``loop_start``, ``on_connect``...) is the wrapped
+paho ``Client``'s own, reached through the wrapper. Messages that do not open (plaintext,
+forged, replayed, no key...) never reach ``on_message``: they go to ``on_rejected`` with the
+:class:`mqseal.Error` that refused them (logged as a warning when ``on_rejected`` is unset).
+QoS 1 redeliveries of an already opened message (MQTT DUP flag) are dropped silently unless
+``drop_duplicates=False``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+
+from mqseal._errors import DuplicateError, Error, _from_name
+from mqseal._native import Opener, PublicIdentity, Sealer
+
+__all__ = ["OpenedMessage", "SealedClient", "OnMessage", "OnRejected"]
+
+log = logging.getLogger("mqseal.paho")
+
+
+@dataclass(frozen=True)
+class OpenedMessage:
+    """A received message after verification and decryption.
+
+    Carries the same fields as paho's ``MQTTMessage`` (``topic``, ``payload``, ``qos``,
+    ``retain``, ``mid``, ``dup``, ``properties``) with ``payload`` the plaintext, plus who sent
+    it and under which sequence number, epoch and profile. ``raw`` is paho's original message
+    (its payload is the ciphertext).
+    """
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    dup: bool
+    properties: Properties | None
+    sender: PublicIdentity
+    seq: int
+    epoch: int
+    profile: str
+    timestamp: int | None
+    raw: mqtt.MQTTMessage
+
+
+#: ``on_message(client, userdata, message)`` with an :class:`OpenedMessage`.
+OnMessage = Callable[[mqtt.Client, Any, OpenedMessage], None]
+#: ``on_rejected(client, userdata, message, error)`` with paho's raw message.
+OnRejected = Callable[[mqtt.Client, Any, mqtt.MQTTMessage, Error], None]
+
+PayloadType = str | bytes | bytearray | int | float | None
+
+_OWN = frozenset(
+    {
+        "client",
+        "sealer",
+        "opener",
+        "on_message",
+        "on_rejected",
+        "timestamps",
+        "drop_duplicates",
+        "_seal_lock",
+        "_open_lock",
+    }
+)
+
+
+def _payload_bytes(payload: PayloadType) -> bytes:
+    """Converts a payload the way paho's ``publish()`` does."""
+    if payload is None:
+        return b""
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload)
+    if isinstance(payload, (int, float)):
+        return str(payload).encode("ascii")
+    raise TypeError("payload must be a string, bytearray, int, float or None.")
+
+
+class SealedClient:
+    """Wraps a paho-mqtt 2.x ``Client`` so that ``publish()`` seals and ``on_message`` opens.
+
+    ``sealer`` is needed to publish, ``opener`` to receive; a client may have one or both.
+    With ``timestamps=True`` each message carries the sender's clock (for openers with a
+    ``max_age`` policy). The wrapper installs itself as the client's ``on_message``; set the
+    callbacks on the wrapper, not on the wrapped client.
+    """
+
+    client: mqtt.Client
+    sealer: Sealer | None
+    opener: Opener | None
+    on_message: OnMessage | None
+    on_rejected: OnRejected | None
+    timestamps: bool
+    drop_duplicates: bool
+
+    def __init__(
+        self,
+        client: mqtt.Client,
+        *,
+        sealer: Sealer | None = None,
+        opener: Opener | None = None,
+        on_message: OnMessage | None = None,
+        on_rejected: OnRejected | None = None,
+        timestamps: bool = False,
+        drop_duplicates: bool = True,
+    ) -> None:
+        object.__setattr__(self, "client", client)
+        self.sealer = sealer
+        self.opener = opener
+        self.on_message = on_message
+        self.on_rejected = on_rejected
+        self.timestamps = timestamps
+        self.drop_duplicates = drop_duplicates
+        self._seal_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        client.on_message = self._on_raw_message
+
+    # -- delegation to the wrapped client ---------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the wrapper does not define: connect, subscribe, loop_start...
+        return getattr(self.client, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN:
+            object.__setattr__(self, name, value)
+        else:  # on_connect, user_data..., belong to the wrapped client
+            setattr(self.client, name, value)
+
+    def __repr__(self) -> str:
+        return f"SealedClient(sealer={self.sealer!r}, opener={self.opener!r})"
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: PayloadType = None,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> mqtt.MQTTMessageInfo:
+        """Seals ``payload`` for ``topic`` (retain flag bound in) and publishes the sealed bytes.
+
+        Raises :class:`mqseal.Error` (e.g. ``KeyNotFound``) if it cannot be sealed; nothing is
+        published then.
+        """
+        if self.sealer is None:
+            raise RuntimeError("this SealedClient has no sealer: it cannot publish")
+        data = _payload_bytes(payload)
+        timestamp = int(time.time()) if self.timestamps else None
+        with self._seal_lock:
+            sealed = self.sealer.seal(topic, data, retain=retain, timestamp=timestamp)
+            return self.client.publish(topic, sealed, qos=qos, retain=retain, properties=properties)
+
+    # -- receiving --------------------------------------------------------------------------------
+
+    def open(self, message: mqtt.MQTTMessage) -> OpenedMessage:
+        """Opens one paho message (raises :class:`mqseal.Error` if it does not open)."""
+        if self.opener is None:
+            raise RuntimeError("this SealedClient has no opener: it cannot receive")
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            raise _from_name("invalid_topic") from None
+        with self._open_lock:
+            opened = self.opener.open(
+                topic, message.payload, retained=message.retain, duplicate=message.dup
+            )
+        return OpenedMessage(
+            topic=topic,
+            payload=opened.payload,
+            qos=message.qos,
+            retain=message.retain,
+            mid=message.mid,
+            dup=message.dup,
+            properties=message.properties,
+            sender=opened.sender,
+            seq=opened.seq,
+            epoch=opened.epoch,
+            profile=opened.profile,
+            timestamp=opened.timestamp,
+            raw=message,
+        )
+
+    def message_callback_add(self, sub: str, callback: OnMessage) -> None:
+        """Like paho's ``message_callback_add``, with opened messages (rejections go to
+        ``on_rejected``)."""
+
+        def deliver(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+            self._dispatch(client, userdata, message, callback)
+
+        self.client.message_callback_add(sub, deliver)
+
+    def _on_raw_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._dispatch(client, userdata, message, self.on_message)
+
+    def _dispatch(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        message: mqtt.MQTTMessage,
+        callback: OnMessage | None,
+    ) -> None:
+        try:
+            opened = self.open(message)
+        except Error as error:
+            if isinstance(error, DuplicateError) and self.drop_duplicates:
+                log.debug("dropped a redelivery on %r (mid %d)", message._topic, message.mid)
+                return
+            if self.on_rejected is not None:
+                self.on_rejected(client, userdata, message, error)
+            else:
+                log.warning("refused a message on %r: %s", message._topic, error)
+            return
+        if callback is not None:
+            callback(client, userdata, opened)

@@ -1,0 +1,446 @@
+"""The Python API: round trips, key tree rules, grants, policies, errors, and what repr shows."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import pytest
+
+import mqseal
+
+SEED = bytes(range(32))
+SECRET = bytes(range(64, 96))
+
+
+@pytest.fixture
+def sensor() -> mqseal.Identity:
+    return mqseal.Identity.from_seed(SEED)
+
+
+@pytest.fixture
+def plant() -> mqseal.TreeKey:
+    return mqseal.TreeKey.from_secret("plant/#", 1, SECRET)
+
+
+def pair(sensor: mqseal.Identity, key: mqseal.TreeKey, profile: str = "signed",
+         policy: mqseal.OpenPolicy | None = None) -> tuple[mqseal.Sealer, mqseal.Opener]:
+    sealer = mqseal.Sealer(sensor, profile)  # type: ignore[arg-type]
+    sealer.add_key(key)
+    opener = mqseal.Opener(policy)
+    opener.trust_sender(sensor.public)
+    opener.add_key(key)
+    return sealer, opener
+
+
+# -- round trips ----------------------------------------------------------------------------------
+
+
+def test_round_trip_with_fresh_identity_and_key() -> None:
+    sensor = mqseal.Identity.generate()
+    plant = mqseal.TreeKey.generate("plant/#", 7)
+    sealer, opener = pair(sensor, plant.derive("plant/7/#"))
+    for i, payload in enumerate([b"21.5", b"", bytes(range(256)) * 40, bytearray(b"ba")]):
+        sealed = sealer.seal("plant/7/temp", payload)
+        assert isinstance(sealed, bytes)
+        assert bytes(payload) not in sealed or not payload
+        opened = opener.open("plant/7/temp", sealed)
+        assert opened.payload == bytes(payload)
+        assert opened.seq == i
+        assert opened.sender == sensor.public
+        assert opened.epoch == 7
+        assert opened.profile == "signed"
+        assert opened.retain is False
+        assert opened.timestamp is None
+
+
+def test_two_generated_identities_and_keys_differ() -> None:
+    assert mqseal.Identity.generate() != mqseal.Identity.generate()
+    assert mqseal.TreeKey.generate("#", 1) != mqseal.TreeKey.generate("#", 1)
+
+
+def test_identity_from_seed_round_trip(sensor: mqseal.Identity) -> None:
+    again = mqseal.Identity.from_seed(sensor.seed())
+    assert again == sensor
+    assert hash(again) == hash(sensor)
+    assert again.public == sensor.public
+    assert mqseal.PublicIdentity.from_bytes(bytearray(sensor.public.to_bytes())) == sensor.public
+    assert {sensor.public, again.public} == {sensor.public}
+    assert len(sensor.fingerprint) == 64
+    assert sensor.fingerprint.startswith(sensor.public.sender_id)
+
+
+def test_group_mac_profile_and_retain_and_timestamp(sensor: mqseal.Identity,
+                                                    plant: mqseal.TreeKey) -> None:
+    policy = mqseal.OpenPolicy(allow_group_mac=True, max_age=60)
+    sealer, opener = pair(sensor, plant, "group-mac", policy)
+    assert sealer.profile == "group-mac"
+    sealed = sealer.seal("plant/1/state", b"on", retain=True, timestamp=1_790_000_000)
+    assert len(sealed) - 2 <= mqseal.MAX_OVERHEAD_GROUP_MAC
+    opened = opener.open("plant/1/state", sealed, retained=True, now=1_790_000_030)
+    assert (opened.profile, opened.retain, opened.timestamp) == ("group-mac", True, 1_790_000_000)
+    # A retained message may also arrive live (retain flag cleared by the broker).
+    sealed = sealer.seal("plant/1/state", b"off", retain=True, timestamp=1_790_000_001)
+    assert opener.open("plant/1/state", sealed, now=1_790_000_030).payload == b"off"
+
+
+def test_signed_overhead_bound(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, _ = pair(sensor, plant)
+    sealed = sealer.seal("plant/7/temp", b"x" * 100, timestamp=2**40)
+    assert 100 < len(sealed) <= 100 + mqseal.MAX_OVERHEAD_SIGNED
+
+
+def test_key_tree_follows_topics_downwards_only(plant: mqseal.TreeKey) -> None:
+    line7 = plant.derive("plant/7/#")
+    exact = plant.derive("plant/7/temp")
+    assert (line7.filter, line7.epoch, line7.kind) == ("plant/7/#", 1, "subtree")
+    assert exact.kind == "exact"
+    assert line7.topic_key("plant/7/temp") == exact.topic_key("plant/7/temp")
+    assert line7.covers("plant/7") and line7.covers("plant/7/a/b")
+    assert not line7.covers("plant/70/temp")
+    with pytest.raises(mqseal.KeyNotFound):
+        line7.derive("plant/#")
+    with pytest.raises(mqseal.KeyNotFound):
+        line7.topic_key("plant/8/temp")
+    with pytest.raises(mqseal.KeyNotFound):
+        exact.derive("plant/7/temp/#")
+    with pytest.raises(mqseal.InvalidFilterError):
+        plant.derive("plant/+/temp")
+    with pytest.raises(mqseal.InvalidTopicError):
+        plant.topic_key("plant/#")
+    assert plant.secret_bytes() == SECRET
+    assert mqseal.TreeKey.from_secret("plant/#", 1, plant.secret_bytes()) == plant
+    assert mqseal.TreeKey.from_secret("plant/#", 2, SECRET) != plant
+
+
+def test_sealer_uses_most_specific_then_newest_key(sensor: mqseal.Identity) -> None:
+    old = mqseal.TreeKey.from_secret("plant/#", 1, SECRET)
+    new = mqseal.TreeKey.from_secret("plant/#", 2, bytes(32))
+    sealer = mqseal.Sealer(sensor)
+    sealer.add_key(old)
+    sealer.add_key(new)
+    assert mqseal.inspect(sealer.seal("plant/a", b"1")).epoch == 2
+    assert sealer.remove_key("plant/#", 2)
+    assert not sealer.remove_key("plant/#", 2)
+    assert mqseal.inspect(sealer.seal("plant/a", b"1")).epoch == 1
+
+
+def test_grant_delivers_a_key(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    admin = mqseal.Identity.generate()
+    dashboard = mqseal.Identity.generate()
+    grant = mqseal.Grant.issue(admin, dashboard.public, plant.derive("plant/7/#"))
+    wire = bytes(grant)
+    received = mqseal.Grant.from_bytes(wire)
+    assert received.recipient == dashboard.fingerprint
+    assert received.issuer_ed25519 == admin.public.ed25519
+    key = received.accept(dashboard, iter([mqseal.Identity.generate().public, admin.public]))
+    assert key == plant.derive("plant/7/#")
+    with pytest.raises(mqseal.GrantNotForUsError):
+        received.accept(admin, [admin.public])
+    with pytest.raises(mqseal.UntrustedIssuerError) as caught:
+        received.accept(dashboard, [])
+    assert isinstance(caught.value, mqseal.GrantError)
+    tampered = bytearray(wire)
+    tampered[-70] ^= 1
+    with pytest.raises(mqseal.BadSignatureError):
+        mqseal.Grant.from_bytes(bytes(tampered)).accept(dashboard, [admin.public])
+    with pytest.raises(mqseal.MalformedError):
+        mqseal.Grant.from_bytes(wire[:-1])
+    with pytest.raises(TypeError):
+        received.accept(dashboard, [admin])  # an Identity is not a PublicIdentity
+
+
+# -- refusals -------------------------------------------------------------------------------------
+
+
+def test_opener_refusals_carry_stable_codes(sensor: mqseal.Identity,
+                                            plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    sealed = sealer.seal("plant/7/temp", b"21.5")
+    opener.open("plant/7/temp", sealed)
+
+    with pytest.raises(mqseal.ReplayError) as replay:
+        opener.open("plant/7/temp", sealed)
+    assert (type(replay.value), replay.value.code, replay.value.name) == (
+        mqseal.ReplayError, 10, "replay")
+    with pytest.raises(mqseal.DuplicateError) as dup:
+        opener.open("plant/7/temp", sealed, duplicate=True)
+    assert isinstance(dup.value, mqseal.ReplayError) and dup.value.code == 11
+    with pytest.raises(mqseal.BadSignatureError) as moved:
+        opener.open("plant/7/other", sealed)
+    assert isinstance(moved.value, mqseal.AuthenticationError)
+    with pytest.raises(mqseal.UnsupportedVersionError) as plain:
+        opener.open("plant/7/temp", b'{"temp": 21.5}')
+    assert isinstance(plain.value, mqseal.MalformedError)
+    with pytest.raises(mqseal.MalformedError):
+        opener.open("plant/7/temp", b"")
+    with pytest.raises(mqseal.RetainMismatchError) as retained:
+        opener.open("plant/7/temp", sealer.seal("plant/7/temp", b"x"), retained=True)
+    assert isinstance(retained.value, mqseal.PolicyError)
+    with pytest.raises(mqseal.InvalidTopicError):
+        opener.open("plant/+/temp", sealed)
+
+    stranger = mqseal.Sealer(mqseal.Identity.generate())
+    stranger.add_key(plant)
+    with pytest.raises(mqseal.UnknownSenderError):
+        opener.open("plant/7/temp", stranger.seal("plant/7/temp", b"forged"))
+
+    outsider = mqseal.Sealer(sensor)
+    outsider.add_key(mqseal.TreeKey.from_secret("plant/#", 9, SECRET))
+    with pytest.raises(mqseal.KeyNotFound):
+        opener.open("plant/7/temp", outsider.seal("plant/7/temp", b"x"))
+
+    wrong = mqseal.Sealer(sensor)
+    wrong.set_sequence(100)
+    wrong.add_key(mqseal.TreeKey.from_secret("plant/#", 1, bytes(32)))
+    fresh = mqseal.Opener()
+    fresh.trust_sender(sensor.public)
+    fresh.add_key(plant)
+    with pytest.raises(mqseal.DecryptionError):  # validly signed, under another key
+        fresh.open("plant/7/temp", wrong.seal("plant/7/temp", b"x"))
+    with pytest.raises(mqseal.BadSignatureError):  # signature replaced
+        fresh.open("plant/7/temp", wrong.seal("plant/7/temp", b"x")[:-64] + bytes(64))
+
+
+def test_decryption_failure_in_group_mac(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant, "group-mac", mqseal.OpenPolicy(allow_group_mac=True))
+    sealed = bytearray(sealer.seal("plant/7/temp", b"21.5"))
+    sealed[-1] ^= 0x80
+    with pytest.raises(mqseal.DecryptionError) as caught:
+        opener.open("plant/7/temp", bytes(sealed))
+    assert caught.value.name == "authentication_failed"
+    assert isinstance(caught.value, mqseal.AuthenticationError)
+    strict = mqseal.Opener()
+    strict.trust_sender(sensor.public)
+    strict.add_key(plant)
+    with pytest.raises(mqseal.ProfileNotAllowedError):
+        strict.open("plant/7/temp", sealer.seal("plant/7/temp", b"x"))
+
+
+def test_timestamp_policy(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    policy = mqseal.OpenPolicy(max_age=30, require_timestamp=True)
+    sealer, opener = pair(sensor, plant, policy=policy)
+    assert opener.policy == policy
+    assert opener.policy.max_age == 30 and opener.policy.max_future_skew == 60
+    with pytest.raises(mqseal.MissingTimestampError):
+        opener.open("plant/a", sealer.seal("plant/a", b"x"))
+    with pytest.raises(mqseal.ExpiredError):
+        opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=1000), now=1031)
+    with pytest.raises(mqseal.ExpiredError):
+        opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=1100), now=1000)
+    assert opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=1000), now=1030)
+    opener.policy = mqseal.OpenPolicy()
+    assert opener.open("plant/a", sealer.seal("plant/a", b"y")).payload == b"y"
+
+
+def test_retired_key_expires(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    first, second = sealer.seal("plant/a", b"1"), sealer.seal("plant/a", b"2")
+    opener.retire_key("plant/#", 1, 1000)
+    assert opener.key_retirement("plant/#", 1) == 1000
+    assert opener.key_retirement("plant/#", 2) is None
+    assert opener.open("plant/a", first, now=1000).payload == b"1"
+    with pytest.raises(mqseal.EpochExpiredError) as caught:
+        opener.open("plant/a", second, now=1001)
+    assert isinstance(caught.value, mqseal.PolicyError)
+
+
+def test_untrust_and_remove_key(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    assert opener.untrust_sender(sensor.fingerprint.upper())
+    assert not opener.untrust_sender(sensor.public)
+    with pytest.raises(mqseal.UnknownSenderError):
+        opener.open("plant/a", sealer.seal("plant/a", b"x"))
+    opener.trust_sender(sensor.public)
+    assert opener.remove_key("plant/#", 1)
+    with pytest.raises(mqseal.KeyNotFound):
+        opener.open("plant/a", sealer.seal("plant/a", b"x"))
+    with pytest.raises(ValueError):
+        opener.untrust_sender("not-a-fingerprint")
+    with pytest.raises(ValueError):
+        opener.untrust_sender("+" + sensor.fingerprint[1:])
+    with pytest.raises(TypeError):
+        opener.untrust_sender(42)  # type: ignore[arg-type]
+
+
+def test_sealing_refusals(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, _ = pair(sensor, plant)
+    with pytest.raises(mqseal.KeyNotFound):
+        sealer.seal("factory/1", b"x")
+    assert sealer.sealed_len("factory/1", 1) is None
+    for bad in ["", "plant/+", "plant/#", "plant/\0"]:
+        with pytest.raises(mqseal.InvalidTopicError):
+            sealer.seal(bad, b"x")
+        with pytest.raises(mqseal.InvalidTopicError):
+            mqseal.validate_topic(bad)
+    mqseal.validate_topic("plant/7/temp")
+    with pytest.raises(TypeError):
+        sealer.seal("plant/a", "text")  # type: ignore[arg-type]
+
+
+def test_sequence_block_reservation(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    assert (sealer.next_seq, sealer.sequence_limit) == (0, 2**64 - 1)
+    sealer.set_sequence(500, 502)
+    assert sealer.sequence_limit == 502
+    a, b = sealer.seal("plant/a", b"a"), sealer.seal("plant/a", b"b")
+    with pytest.raises(mqseal.SequenceExhaustedError) as caught:
+        sealer.seal("plant/a", b"c")
+    assert caught.value.code == 19
+    assert sealer.next_seq == 502
+    assert [opener.open("plant/a", m).seq for m in (a, b)] == [500, 501]
+    sealer.set_sequence(502, 600)  # the next reserved block
+    assert opener.open("plant/a", sealer.seal("plant/a", b"c")).seq == 502
+
+
+def test_replay_window_persists_through_the_opener(sensor: mqseal.Identity,
+                                                   plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    messages = [sealer.seal("plant/a", str(i).encode()) for i in range(5)]
+    for m in messages[:3]:
+        opener.open("plant/a", m)
+    window = opener.replay_window(sensor.public, 1, "plant/a")
+    assert window is not None and window.highest == 2
+    assert opener.replay_window(sensor.fingerprint, 1, "plant/b") is None
+    saved = window.to_bytes()
+    assert len(saved) == mqseal.REPLAY_WINDOW_BYTES
+
+    restarted = mqseal.Opener()
+    restarted.trust_sender(sensor.public)
+    restarted.add_key(plant)
+    restarted.set_replay_window(sensor.public, 1, "plant/a", mqseal.ReplayWindow.from_bytes(saved))
+    with pytest.raises(mqseal.ReplayError):
+        restarted.open("plant/a", messages[1])
+    assert restarted.open("plant/a", messages[4]).payload == b"4"
+    with pytest.raises(mqseal.MalformedError):
+        mqseal.ReplayWindow.from_bytes(saved[:-1])
+
+    w = mqseal.ReplayWindow()
+    w.accept(10)
+    w.check(11)
+    with pytest.raises(mqseal.ReplayError):
+        w.check(10)
+    w.accept(10 + 5000)
+    with pytest.raises(mqseal.TooOldError):
+        w.accept(11)
+
+
+def test_argument_errors_are_python_errors(plant: mqseal.TreeKey) -> None:
+    with pytest.raises(ValueError, match="seed must be 32 bytes"):
+        mqseal.Identity.from_seed(b"short")
+    with pytest.raises(ValueError, match="secret must be 32 bytes"):
+        mqseal.TreeKey.from_secret("#", 1, b"")
+    with pytest.raises(ValueError, match="profile"):
+        mqseal.Sealer(mqseal.Identity.generate(), "none")  # type: ignore[arg-type]
+    with pytest.raises(OverflowError):
+        mqseal.TreeKey.from_secret("#", -1, SECRET)
+    with pytest.raises(mqseal.MalformedError):
+        mqseal.PublicIdentity.from_bytes(b"\x01" * 63)
+    with pytest.raises(mqseal.InvalidKeyError):
+        mqseal.PublicIdentity.from_bytes(bytes(64))
+    with pytest.raises(mqseal.InvalidFilterError):
+        mqseal.TreeKey.from_secret("a/+/b", 1, SECRET)
+    with pytest.raises(mqseal.MalformedError):
+        mqseal.inspect(b"")
+
+
+# -- secrets stay out of sight --------------------------------------------------------------------
+
+
+def test_repr_never_shows_secrets(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    grant = mqseal.Grant.issue(sensor, sensor.public, plant)
+    sealed = sealer.seal("plant/a", b"payload")
+    opened = opener.open("plant/a", sealed)
+    topic_key = plant.topic_key("plant/a")
+    texts = [repr(x) for x in (sensor, sensor.public, plant, topic_key, grant, sealer, opener,
+                               opened, mqseal.inspect(sealed), mqseal.OpenPolicy(),
+                               mqseal.ReplayWindow())]
+    texts += [str(x) for x in (sensor, plant, topic_key)]
+    secrets = [SEED.hex(), SECRET.hex(), topic_key.secret_bytes().hex(),
+               topic_key.sender_key("signed", sensor.public.ed25519).hex()]
+    for text in texts:
+        for secret in secrets:
+            for chunk in (secret[:16], secret[16:32], secret[32:48], secret[48:]):
+                assert chunk not in text, text
+        assert "payload'" not in text
+    assert repr(plant) == "TreeKey(filter='plant/#', epoch=1)"
+    assert repr(sensor) == f"Identity(fingerprint='{sensor.fingerprint}')"
+    assert "payload=<7 bytes>" in repr(opened)
+    assert "sender='" + sensor.fingerprint in repr(opened)
+
+
+def test_secret_holders_do_not_pickle(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    for secret_holder in (sensor, plant, mqseal.Sealer(sensor)):
+        with pytest.raises(TypeError):
+            pickle.dumps(secret_holder)
+
+
+def test_secret_holders_are_unhashable_but_comparable(plant: mqseal.TreeKey) -> None:
+    with pytest.raises(TypeError):
+        hash(plant)
+    assert plant != "plant/#"
+    assert plant.__eq__(object()) is False
+
+
+# -- the error hierarchy --------------------------------------------------------------------------
+
+
+def test_every_core_code_has_its_own_class() -> None:
+    codes = mqseal.error_codes()
+    assert [c for c, _, _ in codes] == list(range(1, len(codes) + 1))
+    classes = set()
+    for code, name, message in codes:
+        cls = mqseal.error_for_code(code)
+        assert cls is not mqseal.Error, name
+        assert issubclass(cls, mqseal.Error)
+        assert cls.error_name == name
+        classes.add(cls)
+        err = mqseal._errors._from_code(code)
+        assert (type(err), err.code, err.name, err.message) == (cls, code, name, message)
+        assert str(err) == f"{message} ({name}, code {code})"
+        again = pickle.loads(pickle.dumps(err))
+        assert (type(again), again.code, again.name) == (cls, code, name)
+    assert len(classes) == len(codes)
+    assert mqseal.error_for_code(0) is mqseal.Error
+    assert mqseal.error_for_code(10_000) is mqseal.Error
+
+
+def test_families() -> None:
+    families = {
+        mqseal.ReplayError: {"replay", "duplicate", "too_old"},
+        mqseal.AuthenticationError: {"bad_signature", "authentication_failed"},
+        mqseal.MalformedError: {"malformed", "unsupported_version"},
+        mqseal.PolicyError: {"expired", "missing_timestamp", "retain_mismatch",
+                             "profile_not_allowed", "epoch_expired"},
+        mqseal.GrantError: {"grant_not_for_us", "untrusted_issuer"},
+    }
+    for base, names in families.items():
+        members = {name for code, name, _ in mqseal.error_codes()
+                   if issubclass(mqseal.error_for_code(code), base)}
+        assert members == names, base
+
+
+# -- concurrency ----------------------------------------------------------------------------------
+
+
+def test_one_sealer_shared_by_threads_never_reuses_a_sequence_number(
+        sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    out: list[bytes] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(200):
+            sealed = sealer.seal("plant/a", b"x")
+            with lock:
+                out.append(sealed)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seqs = sorted(mqseal.inspect(m).seq for m in out)
+    assert seqs == list(range(800))
+    assert all(opener.open("plant/a", m) for m in out)

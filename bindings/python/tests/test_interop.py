@@ -1,0 +1,117 @@
+"""Interop with the Rust core used directly from Rust (bindings/python/examples/interop.rs): Rust
+seals and issues a grant, Python opens and accepts; Python seals and issues, Rust opens and
+accepts. Both sides use fresh random identities and keys each run, and each refuses the other's
+tampered messages with the expected error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mqseal
+
+Interop = Callable[[str, Path], str]
+
+CASES: list[tuple[str, bytes, bool, int | None, str]] = [
+    ("plant/7/temp", b"21.5", False, None, "signed"),
+    ("plant/7/temp", b"21.6", False, 1_790_000_000, "signed"),
+    ("plant/7/state", b'{"on": true}', True, None, "signed"),
+    ("plant/8/caf\u00e9", b"", False, None, "signed"),
+    ("plant/9/bulk", b"\xa5" * 3000, False, None, "group-mac"),
+]
+
+
+def check_bundle(bundle: dict[str, Any]) -> tuple[int, int]:
+    """The Python twin of `interop check`."""
+    recipient = mqseal.Identity.from_seed(bytes.fromhex(bundle["recipient_seed"]))
+    issuer = mqseal.PublicIdentity.from_bytes(bytes.fromhex(bundle["issuer_public"]))
+    sender = mqseal.PublicIdentity.from_bytes(bytes.fromhex(bundle["sender_public"]))
+    key = mqseal.Grant.from_bytes(bytes.fromhex(bundle["grant"])).accept(recipient, [issuer])
+    opener = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
+    opener.trust_sender(sender)
+    opener.add_key(key)
+    for m in bundle["messages"]:
+        opened = opener.open(m["topic"], bytes.fromhex(m["sealed"]), retained=m["retain"])
+        assert opened.payload == bytes.fromhex(m["payload"]), m["topic"]
+        assert opened.sender == sender
+        assert opened.seq == m["seq"]
+        assert opened.retain == m["retain"]
+        assert opened.timestamp == m["timestamp"]
+        assert opened.profile == m["profile"]
+    for t in bundle["tampered"]:
+        with pytest.raises(mqseal.Error) as caught:
+            opener.open(t["topic"], bytes.fromhex(t["sealed"]))
+        assert caught.value.name == t["error"], t
+    return len(bundle["messages"]), len(bundle["tampered"])
+
+
+def make_bundle() -> dict[str, Any]:
+    """The Python twin of `interop make`."""
+    sender = mqseal.Identity.generate()
+    issuer = mqseal.Identity.generate()
+    recipient = mqseal.Identity.generate()
+    key = mqseal.TreeKey.generate("plant/#", 3)
+    grant = mqseal.Grant.issue(issuer, recipient.public, key)
+    signed = mqseal.Sealer(sender, "signed")
+    group = mqseal.Sealer(sender, "group-mac")
+    signed.add_key(key)
+    group.add_key(key)
+    group.set_sequence(1000)
+    messages = []
+    for topic, payload, retain, timestamp, profile in CASES:
+        sealer = signed if profile == "signed" else group
+        seq = sealer.next_seq
+        sealed = sealer.seal(topic, payload, retain=retain, timestamp=timestamp)
+        messages.append({"topic": topic, "payload": payload.hex(), "retain": retain,
+                         "timestamp": timestamp, "profile": profile, "seq": seq,
+                         "sealed": sealed.hex()})
+    first = bytes.fromhex(messages[0]["sealed"])
+    flipped = first[:-1] + bytes([first[-1] ^ 1])
+    tampered = [
+        {"topic": "plant/7/temp", "sealed": first.hex(), "error": "replay"},
+        {"topic": "plant/7/other", "sealed": first.hex(), "error": "bad_signature"},
+        {"topic": "plant/7/temp", "sealed": flipped.hex(), "error": "bad_signature"},
+        {"topic": "plant/7/temp", "sealed": first[:10].hex(), "error": "malformed"},
+    ]
+    return {
+        "producer": "python",
+        "sender_public": sender.public.to_bytes().hex(),
+        "issuer_public": issuer.public.to_bytes().hex(),
+        "recipient_seed": recipient.seed().hex(),
+        "grant": grant.to_bytes().hex(),
+        "messages": messages,
+        "tampered": tampered,
+    }
+
+
+def test_rust_sealed_messages_open_in_python(rust_interop: Interop, tmp_path: Path) -> None:
+    path = tmp_path / "from-rust.json"
+    rust_interop("make", path)
+    bundle = json.loads(path.read_text())
+    assert bundle["producer"] == "rust"
+    assert check_bundle(bundle) == (5, 4)
+
+
+def test_python_sealed_messages_open_in_rust(rust_interop: Interop, tmp_path: Path) -> None:
+    path = tmp_path / "from-python.json"
+    path.write_text(json.dumps(make_bundle()))
+    out = rust_interop("check", path)
+    assert '5 opened, 4 refused as expected (bundle from "python")' in out
+
+
+def test_rust_checker_refuses_a_wrong_expectation(rust_interop: Interop, tmp_path: Path) -> None:
+    """The Rust checker really compares: a bundle claiming another payload fails it."""
+    bundle = make_bundle()
+    bundle["messages"][0]["payload"] = b"22.0".hex()
+    path = tmp_path / "lying.json"
+    path.write_text(json.dumps(bundle))
+    with pytest.raises(AssertionError, match="payload"):
+        rust_interop("check", path)
+
+
+def test_python_round_trip_of_its_own_bundle() -> None:
+    assert check_bundle(make_bundle()) == (5, 4)

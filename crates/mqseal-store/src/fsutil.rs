@@ -167,14 +167,27 @@ pub(crate) struct LockFile {
 
 impl LockFile {
     /// Takes the lock, failing with [`StoreError::Locked`] if another holder has it.
+    ///
+    /// A lock released a moment ago can still be held for an instant by a child process that
+    /// another thread is spawning (between `fork` and `exec` the child shares every open file),
+    /// so a busy lock is retried for up to ~60 ms before giving up.
     pub(crate) fn try_acquire(path: &Path) -> Result<LockFile> {
         let file = Self::open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(LockFile { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-                path: path.to_path_buf(),
-            }),
-            Err(fs::TryLockError::Error(e)) => Err(io_err(path, "lock")(e)),
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(LockFile { _file: file }),
+                Err(fs::TryLockError::WouldBlock) if pause.as_millis() <= 32 => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io_err(path, "lock")(e)),
+            }
         }
     }
 

@@ -1,0 +1,352 @@
+//! `mqseal_opener` and `mqseal_open`: verifying and decrypting into caller buffers.
+
+use core::ffi::c_char;
+
+use mqseal::{Delivery, OpenPolicy, Opener};
+
+use crate::identity::{MQSEAL_FINGERPRINT_LEN, MQSEAL_PUBLIC_IDENTITY_LEN, public_identity};
+use crate::keys::{filter_str, mqseal_tree_key};
+use crate::result::mqseal_result;
+use crate::seal::mqseal_profile;
+use crate::util::{
+    Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, fixed, free_handle, guard,
+    into_handle, overlaps,
+};
+
+/// What an opener accepts beyond authenticity. Start from `mqseal_open_policy_default()`.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mqseal_open_policy {
+    /// Accept the group-mac profile (any key holder can forge the sender). Default: false.
+    pub allow_group_mac: bool,
+    /// Refuse messages without a timestamp. Default: false.
+    pub require_timestamp: bool,
+    /// Whether `max_age` applies. Default: false.
+    pub has_max_age: bool,
+    /// Refuse messages whose timestamp is more than this many seconds old.
+    pub max_age: u64,
+    /// With a max age, refuse timestamps more than this many seconds in the future. Default: 60.
+    pub max_future_skew: u64,
+}
+
+impl mqseal_open_policy {
+    fn to_core(self) -> OpenPolicy {
+        OpenPolicy {
+            allow_group_mac: self.allow_group_mac,
+            max_age: self.has_max_age.then_some(self.max_age),
+            max_future_skew: self.max_future_skew,
+            require_timestamp: self.require_timestamp,
+        }
+    }
+}
+
+/// The default policy: signed profile only, no timestamp required, no maximum age, 60 s skew.
+#[unsafe(no_mangle)]
+pub extern "C" fn mqseal_open_policy_default() -> mqseal_open_policy {
+    let d = OpenPolicy::default();
+    mqseal_open_policy {
+        allow_group_mac: d.allow_group_mac,
+        require_timestamp: d.require_timestamp,
+        has_max_age: d.max_age.is_some(),
+        max_age: d.max_age.unwrap_or(0),
+        max_future_skew: d.max_future_skew,
+    }
+}
+
+/// How the broker delivered a message (NULL in `mqseal_open`: a live delivery, no clock).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct mqseal_delivery {
+    /// The broker delivered it with the retain flag set (a stored retained message).
+    pub retained: bool,
+    /// The broker marked it as a redelivery (MQTT DUP flag).
+    pub duplicate: bool,
+    /// Whether `now` is set; needed with a max age (otherwise the system clock is read).
+    pub has_now: bool,
+    /// The receiver's time in seconds since the Unix epoch.
+    pub now: u64,
+}
+
+/// What `mqseal_open` learnt about a message besides its payload.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mqseal_opened {
+    /// Length of the plaintext written to the output buffer.
+    pub payload_len: usize,
+    /// The sender's sequence number.
+    pub seq: u64,
+    /// The sender's timestamp (seconds since the Unix epoch), if `has_timestamp`.
+    pub timestamp: u64,
+    /// The key epoch the message was sealed under.
+    pub epoch: u32,
+    /// The profile (`MQSEAL_PROFILE_SIGNED`: the sender is authenticated by signature;
+    /// `MQSEAL_PROFILE_GROUP_MAC`: only a claim backed by the group key).
+    pub profile: mqseal_profile,
+    /// Whether the publisher published it retained.
+    pub retain: bool,
+    /// Whether the message carries a timestamp.
+    pub has_timestamp: bool,
+    /// The sender's 64-byte public identity.
+    pub sender: [u8; MQSEAL_PUBLIC_IDENTITY_LEN],
+    /// The sender's fingerprint.
+    pub sender_fingerprint: [u8; MQSEAL_FINGERPRINT_LEN],
+}
+
+/// The cleartext header of a sealed message, read by `mqseal_inspect` (nothing verified).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mqseal_header {
+    /// The sender's sequence number.
+    pub seq: u64,
+    /// The timestamp, if `has_timestamp`.
+    pub timestamp: u64,
+    /// The key epoch.
+    pub epoch: u32,
+    /// The profile.
+    pub profile: mqseal_profile,
+    /// The retain flag the publisher sealed.
+    pub retain: bool,
+    /// Whether the message carries a timestamp.
+    pub has_timestamp: bool,
+    /// The sender id (first 4 bytes of the sender's fingerprint).
+    pub sender_id: [u8; 4],
+}
+
+/// Opens sealed messages: holds trusted senders, keys, and one replay window per (sender, epoch,
+/// topic). Opaque; not thread-safe (use one per thread or lock it).
+#[allow(non_camel_case_types)]
+pub struct mqseal_opener {
+    inner: Opener,
+}
+
+/// Creates an opener with `policy` (NULL: `mqseal_open_policy_default()`), no keys and no trusted
+/// senders.
+///
+/// # Safety
+/// `policy` must be NULL or valid; `out` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_new(
+    policy: *const mqseal_open_policy,
+    out: *mut *mut mqseal_opener,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `out` is valid for writing a pointer.
+        let out = unsafe { Out::new(out) }?;
+        // SAFETY: the caller guarantees `policy` is NULL or valid.
+        let policy = unsafe { borrow_opt(policy) }
+            .copied()
+            .unwrap_or_else(|| mqseal_open_policy_default());
+        out.write(into_handle(mqseal_opener {
+            inner: Opener::with_policy(policy.to_core()),
+        }));
+        Ok(())
+    })
+}
+
+/// Frees an opener (and wipes its keys). NULL is ignored.
+///
+/// # Safety
+/// `opener` must be NULL or a handle from this library, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_free(opener: *mut mqseal_opener) {
+    let _ = guard(|| {
+        // SAFETY: the caller guarantees `opener` is NULL or a live handle freed once.
+        unsafe { free_handle(opener) };
+        Ok(())
+    });
+}
+
+/// Trusts messages from the sender with this 64-byte public identity (idempotent).
+///
+/// # Safety
+/// `opener` must be a valid handle; `public_identity_bytes` valid for reads of
+/// `public_identity_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_trust_sender(
+    opener: *mut mqseal_opener,
+    public_identity_bytes: *const u8,
+    public_identity_len: usize,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees the input is valid for its length.
+        let sender = unsafe { public_identity(public_identity_bytes, public_identity_len) }?;
+        opener.inner.trust_sender(sender);
+        Ok(())
+    })
+}
+
+/// Stops trusting the sender with this 32-byte fingerprint (`MQSEAL_ERR_UNKNOWN_SENDER` if it was
+/// not trusted).
+///
+/// # Safety
+/// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_untrust_sender(
+    opener: *mut mqseal_opener,
+    fingerprint: *const u8,
+    fingerprint_len: usize,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees `fingerprint` is valid for `fingerprint_len` bytes.
+        let fp = unsafe { fixed::<MQSEAL_FINGERPRINT_LEN>(fingerprint, fingerprint_len) }?;
+        if opener.inner.untrust_sender(&mqseal::Fingerprint(*fp)) {
+            Ok(())
+        } else {
+            Err(mqseal_result::MQSEAL_ERR_UNKNOWN_SENDER)
+        }
+    })
+}
+
+/// Adds (a copy of) `key` to open with, replacing one of the same filter and epoch.
+///
+/// # Safety
+/// `opener` and `key` must be valid handles.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_add_key(
+    opener: *mut mqseal_opener,
+    key: *const mqseal_tree_key,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees `key` is a valid handle.
+        let key = unsafe { borrow(key) }?;
+        opener.inner.add_key(key.inner.clone());
+        Ok(())
+    })
+}
+
+/// Forgets the key of `filter` at `epoch` (`MQSEAL_ERR_KEY_NOT_FOUND` if it was not held).
+///
+/// # Safety
+/// `opener` must be a valid handle; `filter` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_remove_key(
+    opener: *mut mqseal_opener,
+    filter: *const c_char,
+    epoch: u32,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees `filter` is a NUL-terminated string.
+        let filter = unsafe { filter_str(filter) }?;
+        if opener.inner.remove_key(filter, epoch) {
+            Ok(())
+        } else {
+            Err(mqseal_result::MQSEAL_ERR_KEY_NOT_FOUND)
+        }
+    })
+}
+
+/// Verifies, decrypts and replay-checks `message` received on `topic`, writing the plaintext
+/// into the caller's buffer `out` of `out_cap` bytes and what is known about the message into
+/// `*info` (`info->payload_len` is the plaintext length).
+///
+/// `out_cap >= message_len` always suffices (the plaintext is shorter than the message); a
+/// smaller buffer may fail with `MQSEAL_ERR_BUFFER_TOO_SMALL`. `delivery` gives the MQTT flags
+/// of the delivery (NULL: live, not a redelivery). `message` and `out` must not overlap
+/// (`MQSEAL_ERR_INVALID_ARGUMENT`).
+///
+/// `*info` is written only on success. On failure `out` holds no plaintext: bytes mqseal wrote
+/// there are zeroed. Errors, in the order of the checks: `MQSEAL_ERR_MALFORMED` /
+/// `_UNSUPPORTED_VERSION` / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED`, `_INVALID_TOPIC`,
+/// `_UNKNOWN_SENDER`, `_KEY_NOT_FOUND`, `_BAD_SIGNATURE`, `_AUTHENTICATION_FAILED`,
+/// `_RETAIN_MISMATCH` / `_MISSING_TIMESTAMP` / `_EXPIRED`, `_REPLAY` (`_DUPLICATE` for a
+/// redelivery) / `_TOO_OLD`.
+///
+/// No heap allocation per message: only the first message accepted from a sender on a topic and
+/// epoch allocates (its replay window).
+///
+/// # Safety
+/// `opener` must be a valid handle; `topic` a NUL-terminated string; `message` valid for reads of
+/// `message_len` bytes; `delivery` NULL or valid; `out` valid for writes of `out_cap` bytes;
+/// `info` valid for writing an `mqseal_opened`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_open(
+    opener: *mut mqseal_opener,
+    topic: *const c_char,
+    message: *const u8,
+    message_len: usize,
+    delivery: *const mqseal_delivery,
+    out: *mut u8,
+    out_cap: usize,
+    info: *mut mqseal_opened,
+) -> mqseal_result {
+    guard(|| {
+        if overlaps(message, message_len, out, out_cap) {
+            return Err(mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT);
+        }
+        // SAFETY: the caller guarantees `info` is valid for writing an mqseal_opened.
+        let info = unsafe { Out::new(info) }?;
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees `topic` is a NUL-terminated string.
+        let topic = unsafe { c_str(topic, mqseal_result::MQSEAL_ERR_INVALID_TOPIC) }?;
+        // SAFETY: the caller guarantees `message` is valid for `message_len` bytes.
+        let message = unsafe { bytes(message, message_len) }?;
+        // SAFETY: the caller guarantees `out` is valid for `out_cap` bytes; it does not overlap
+        // `message` (checked above).
+        let out = unsafe { bytes_mut(out, out_cap) }?;
+        // SAFETY: the caller guarantees `delivery` is NULL or valid.
+        let d = unsafe { borrow_opt(delivery) }.copied().unwrap_or_default();
+        let delivery = Delivery {
+            retained: d.retained,
+            duplicate: d.duplicate,
+            now: d.has_now.then_some(d.now),
+        };
+        let opened = opener.inner.open_into(topic, message, &delivery, out)?;
+        info.write(mqseal_opened {
+            payload_len: opened.payload_len,
+            seq: opened.seq,
+            timestamp: opened.timestamp.unwrap_or(0),
+            epoch: opened.epoch,
+            profile: mqseal_profile::from_core(opened.profile),
+            retain: opened.retain,
+            has_timestamp: opened.timestamp.is_some(),
+            sender: opened.sender.to_bytes(),
+            sender_fingerprint: opened.sender.fingerprint().0,
+        });
+        Ok(())
+    })
+}
+
+/// Reads the cleartext header of a sealed message without verifying anything (e.g. to log or
+/// route it); `MQSEAL_ERR_MALFORMED` / `_UNSUPPORTED_VERSION` / `_TOO_LARGE` if it does not
+/// parse.
+///
+/// # Safety
+/// `message` must be valid for reads of `message_len` bytes; `out` valid for writing an
+/// `mqseal_header`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_inspect(
+    message: *const u8,
+    message_len: usize,
+    out: *mut mqseal_header,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `out` is valid for writing an mqseal_header.
+        let out = unsafe { Out::new(out) }?;
+        // SAFETY: the caller guarantees `message` is valid for `message_len` bytes.
+        let message = unsafe { bytes(message, message_len) }?;
+        let h = mqseal::inspect(message)?;
+        out.write(mqseal_header {
+            seq: h.seq,
+            timestamp: h.timestamp.unwrap_or(0),
+            epoch: h.epoch,
+            profile: mqseal_profile::from_core(h.profile),
+            retain: h.retain,
+            has_timestamp: h.timestamp.is_some(),
+            sender_id: h.sender.0,
+        });
+        Ok(())
+    })
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Converts spec/vectors/*.json into a C header for the C tests (C has no JSON parser).
+
+Usage: vectors_to_c.py SPEC_VECTORS_DIR OUT_HEADER
+
+Byte strings stay hex (the tests decode them); every field the C tests replay is emitted.
+hpke-rfc9180-a2.json is not converted: HPKE internals are not part of the C API (grants.json
+covers HPKE through the API, and the Rust tests replay RFC 9180 A.2.1).
+"""
+import json
+import sys
+from pathlib import Path
+
+
+def c_str(value):
+    """A C string literal of `value` (UTF-8; non-printable bytes as 3-digit octal escapes)."""
+    if value is None:
+        return "NULL"
+    out = []
+    for b in value.encode("utf-8"):
+        ch = chr(b)
+        if 0x20 <= b < 0x7F and ch not in '"\\?':
+            out.append(ch)
+        else:
+            out.append("\\%03o" % b)
+    return '"' + "".join(out) + '"'
+
+
+def c_bool(value):
+    return "true" if value else "false"
+
+
+def c_u64(value):
+    return "UINT64_C(%d)" % (value or 0)
+
+
+def key(k):
+    return "{%s, %d, %s}" % (c_str(k["filter"]), k["epoch"], c_str(k["secret"]))
+
+
+def profile(name):
+    return {"signed": "MQSEAL_PROFILE_SIGNED", "group-mac": "MQSEAL_PROFILE_GROUP_MAC"}[name]
+
+
+def main():
+    src, out = Path(sys.argv[1]), Path(sys.argv[2])
+    load = lambda name: json.loads((src / name).read_text())
+    lines = [
+        "/* Generated from the JSON files in spec/vectors by bindings/c/tests/vectors_to_c.py. Do not edit. */",
+        "#include <stdbool.h>",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        "typedef struct { const char *filter; uint32_t epoch; const char *secret; } vec_key;",
+        "",
+    ]
+
+    ids = load("identities.json")["vectors"]
+    lines.append(
+        "typedef struct { const char *seed, *public_identity, *fingerprint, *sender_id; } vec_identity;"
+    )
+    lines.append("static const vec_identity IDENTITIES[] = {")
+    for v in ids:
+        lines.append(
+            "    {%s, %s, %s, %s},"
+            % tuple(c_str(v[f]) for f in ("seed", "public_identity", "fingerprint", "sender_id"))
+        )
+    lines += ["};", "#define N_IDENTITIES %d" % len(ids), ""]
+
+    ks = load("key-schedule.json")
+    lines.append("static const vec_key KS_ROOT = %s;" % key(ks["root"]))
+    lines.append("static const vec_key KS_DERIVATIONS[] = {")
+    lines += ["    %s," % key(d) for d in ks["derivations"]]
+    lines += ["};", "#define N_KS_DERIVATIONS %d" % len(ks["derivations"]), ""]
+
+    envs = load("envelopes.json")["vectors"]
+    lines.append(
+        "typedef struct { const char *name, *topic, *payload, *sender_seed, *sender_public;"
+        " uint32_t profile; uint64_t seq; bool retain, has_timestamp; uint64_t timestamp;"
+        " vec_key sealer_key, opener_key; const char *sealed; size_t overhead; } vec_envelope;"
+    )
+    lines.append("static const vec_envelope ENVELOPES[] = {")
+    for v in envs:
+        lines.append(
+            "    {%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d},"
+            % (
+                c_str(v["name"]),
+                c_str(v["topic"]),
+                c_str(v["payload"]),
+                c_str(v["sender_seed"]),
+                c_str(v["sender_public"]),
+                profile(v["profile"]),
+                c_u64(v["seq"]),
+                c_bool(v["retain"]),
+                c_bool(v["timestamp"] is not None),
+                c_u64(v["timestamp"]),
+                key(v["sealer_key"]),
+                key(v["opener_key"]),
+                c_str(v["sealed"]),
+                v["overhead"],
+            )
+        )
+    lines += ["};", "#define N_ENVELOPES %d" % len(envs), ""]
+
+    negs = load("envelopes-negative.json")["vectors"]
+    lines.append("typedef struct { const char *topic, *sealed; } vec_preload;")
+    lines.append(
+        "typedef struct { const char *name, *topic, *sealed; bool allow_group_mac,"
+        " require_timestamp, has_max_age; uint64_t max_age, max_future_skew;"
+        " const char *trusted; size_t n_trusted; const vec_key *keys; size_t n_keys;"
+        " const vec_preload *preload; size_t n_preload; bool retained, duplicate, has_now;"
+        " uint64_t now; uint32_t code; const char *error; } vec_negative;"
+    )
+    for i, v in enumerate(negs):
+        lines.append("static const vec_key NEG_KEYS_%d[] = {%s};" % (
+            i, ", ".join(key(k) for k in v["opener"]["keys"]) or "{NULL, 0, NULL}"))
+        lines.append("static const vec_preload NEG_PRELOAD_%d[] = {%s};" % (
+            i, ", ".join("{%s, %s}" % (c_str(p["topic"]), c_str(p["sealed"])) for p in v["preload"])
+            or "{NULL, NULL}"))
+    lines.append("static const vec_negative NEGATIVES[] = {")
+    for i, v in enumerate(negs):
+        o, p, d = v["opener"], v["opener"]["policy"], v["delivery"]
+        lines.append(
+            "    {%s, %s, %s, %s, %s, %s, %s, %s, %s, %d, NEG_KEYS_%d, %d, NEG_PRELOAD_%d, %d,"
+            " %s, %s, %s, %s, %d, %s},"
+            % (
+                c_str(v["name"]),
+                c_str(v["topic"]),
+                c_str(v["sealed"]),
+                c_bool(p["allow_group_mac"]),
+                c_bool(p["require_timestamp"]),
+                c_bool(p["max_age"] is not None),
+                c_u64(p["max_age"]),
+                c_u64(p["max_future_skew"]),
+                c_str("".join(o["trusted"])),
+                len(o["trusted"]),
+                i,
+                len(o["keys"]),
+                i,
+                len(v["preload"]),
+                c_bool(d["retained"]),
+                c_bool(d["duplicate"]),
+                c_bool(d["now"] is not None),
+                c_u64(d["now"]),
+                v["code"],
+                c_str(v["error"]),
+            )
+        )
+    lines += ["};", "#define N_NEGATIVES %d" % len(negs), ""]
+
+    grants = load("grants.json")
+    lines.append(
+        "typedef struct { const char *issuer_seed, *recipient_seed, *issuer_public,"
+        " *recipient_fingerprint, *ikm, *grant; vec_key key; } vec_grant;"
+    )
+    lines.append("static const vec_grant GRANTS[] = {")
+    for g in grants["positive"]:
+        lines.append(
+            "    {%s, %s, %s, %s, %s, %s, %s},"
+            % (
+                c_str(g["issuer_seed"]),
+                c_str(g["recipient_seed"]),
+                c_str(g["issuer_public"]),
+                c_str(g["recipient_fingerprint"]),
+                c_str(g["ikm_e"]),
+                c_str(g["grant"]),
+                key(g["key"]),
+            )
+        )
+    lines += ["};", "#define N_GRANTS %d" % len(grants["positive"]), ""]
+    lines.append(
+        "typedef struct { const char *name, *recipient_seed, *trusted; size_t n_trusted;"
+        " const char *grant; uint32_t code; const char *error; } vec_grant_negative;"
+    )
+    lines.append("static const vec_grant_negative GRANTS_NEGATIVE[] = {")
+    for n in grants["negative"]:
+        lines.append(
+            "    {%s, %s, %s, %d, %s, %d, %s},"
+            % (
+                c_str(n["name"]),
+                c_str(n["recipient_seed"]),
+                c_str("".join(n["trusted_issuers"])),
+                len(n["trusted_issuers"]),
+                c_str(n["grant"]),
+                n["code"],
+                c_str(n["error"]),
+            )
+        )
+    lines += ["};", "#define N_GRANTS_NEGATIVE %d" % len(grants["negative"]), ""]
+
+    rw = load("replay-window.json")
+    lines.append("typedef struct { uint64_t seq; const char *result; } vec_replay_step;")
+    lines.append("#define REPLAY_WINDOW_SIZE %d" % rw["window"])
+    lines.append("static const vec_replay_step REPLAY_STEPS[] = {")
+    lines += ["    {%s, %s}," % (c_u64(s["seq"]), c_str(s["result"])) for s in rw["steps"]]
+    lines += ["};", "#define N_REPLAY_STEPS %d" % len(rw["steps"]), ""]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(
+        "vectors_to_c: %d identities, %d derivations, %d envelopes, %d negative envelopes,"
+        " %d grants, %d negative grants, %d replay steps -> %s"
+        % (len(ids), len(ks["derivations"]), len(envs), len(negs), len(grants["positive"]),
+           len(grants["negative"]), len(rw["steps"]), out)
+    )
+
+
+if __name__ == "__main__":
+    main()

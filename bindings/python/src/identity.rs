@@ -8,8 +8,12 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 use zeroize::Zeroizing;
 
+use std::path::PathBuf;
+
 use crate::convert::{array32, hex};
-use crate::errors::CoreResult;
+use crate::errors::{CoreResult, StoreResult, to_py_with};
+use crate::files::{PUBLIC_MODE, SECRET_MODE, check_name, read, write_new};
+use mqseal_store::formats;
 
 /// A participant's secret identity (Ed25519 signing key and X25519 agreement key from one seed).
 ///
@@ -31,6 +35,33 @@ impl Identity {
     fn from_seed(seed: PyBackedBytes) -> PyResult<Identity> {
         let seed = Zeroizing::new(array32(&seed, "seed")?);
         Ok(Identity(mqseal::Identity::from_seed(*seed)))
+    }
+
+    /// Loads an identity from an `identity.key` file (keystore format, `spec/keystore.md`).
+    /// Refuses a file that group or others may access (`InsecurePermissionsError`) and a
+    /// corrupt one (`CorruptFileError`).
+    #[staticmethod]
+    fn load(path: PathBuf) -> StoreResult<Identity> {
+        let bytes = read(&path, true)?;
+        Ok(Identity(formats::parse_identity_key(&path, &bytes)?))
+    }
+
+    /// Writes this identity to a new `identity.key` file, mode 0600 (never replaces a file).
+    /// `name` (1 to 64 of `A-Z a-z 0-9 . _ - @`) is recorded in a comment.
+    fn save(&self, path: PathBuf, name: &str) -> StoreResult<()> {
+        check_name(name)?;
+        let text = formats::format_identity_key(&self.0, name);
+        write_new(&path, text.as_bytes(), SECRET_MODE)?;
+        Ok(())
+    }
+
+    /// Writes the public part to a new `identity.pub` file (a `trusted`-file line naming it
+    /// `name`), mode 0644, for peers to trust.
+    fn save_public(&self, path: PathBuf, name: &str) -> StoreResult<()> {
+        check_name(name)?;
+        let text = formats::format_identity_pub(&self.0, name);
+        write_new(&path, text.as_bytes(), PUBLIC_MODE)?;
+        Ok(())
     }
 
     /// The 32-byte seed: everything needed to recreate this identity. Handle with care.
@@ -79,6 +110,36 @@ impl PublicIdentity {
         Ok(PublicIdentity(mqseal::PublicIdentity::from_slice(&data)?))
     }
 
+    /// Parses a `mqseal-pub1:<128 hex digits>` token (how keystores and the CLI write public
+    /// identities).
+    #[staticmethod]
+    fn from_token(py: Python<'_>, token: &str) -> PyResult<PublicIdentity> {
+        use mqseal_store::TokenError;
+        formats_token(token).map_err(|e| {
+            let code = match e {
+                TokenError::InvalidKey => mqseal::Error::InvalidKey,
+                _ => mqseal::Error::Malformed,
+            };
+            to_py_with(py, code, Some(e.to_string()))
+        })
+    }
+
+    /// The `mqseal-pub1:<128 hex digits>` token of this identity.
+    #[getter]
+    fn token(&self) -> String {
+        mqseal_store::public_token(&self.0)
+    }
+
+    /// Loads the public identity from an `identity.pub` file (or any single `trusted`-file
+    /// line).
+    #[staticmethod]
+    fn load(path: PathBuf) -> StoreResult<PublicIdentity> {
+        let bytes = read(&path, false)?;
+        Ok(PublicIdentity(
+            formats::parse_identity_pub(&path, &bytes)?.public,
+        ))
+    }
+
     /// The 64-byte encoding.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.0.to_bytes())
@@ -125,6 +186,10 @@ impl PublicIdentity {
     fn __hash__(&self) -> u64 {
         hash_fingerprint(&self.0.fingerprint())
     }
+}
+
+fn formats_token(token: &str) -> Result<PublicIdentity, mqseal_store::TokenError> {
+    mqseal_store::parse_public_token(token).map(PublicIdentity)
 }
 
 fn hash_fingerprint(fp: &mqseal::Fingerprint) -> u64 {

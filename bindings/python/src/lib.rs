@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod errors;
+pub mod files;
 pub mod grant;
 pub mod identity;
 pub mod keys;
@@ -34,6 +35,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(open::validate_topic, m)?)?;
     m.add_function(wrap_pyfunction!(errors::error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::store_error_codes, m)?)?;
     m.add("VERSION", mqseal::VERSION)?;
     m.add("MAX_OVERHEAD_SIGNED", mqseal::MAX_OVERHEAD_SIGNED)?;
     m.add("MAX_OVERHEAD_GROUP_MAC", mqseal::MAX_OVERHEAD_GROUP_MAC)?;

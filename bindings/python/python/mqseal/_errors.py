@@ -15,7 +15,15 @@ so that one ``except`` clause catches a whole family::
     ├── PolicyError ── ExpiredError, MissingTimestampError, RetainMismatchError,
     │                  ProfileNotAllowedError, EpochExpiredError
     ├── GrantError ── GrantNotForUsError, UntrustedIssuerError
-    └── SequenceExhaustedError, TooLargeError, BufferTooSmallError, RandomnessError
+    ├── SequenceExhaustedError, TooLargeError, BufferTooSmallError, RandomnessError
+    └── StoreError ── StoreIoError (also an OSError), InsecurePermissionsError,
+                      CorruptFileError, MissingFileError, StoreLockedError, StoreExistsError,
+                      InvalidNameError, UnknownPeerError, DuplicatePeerError, StaleKeyError,
+                      KeyConflictError, NoKeyForError, InvalidGrantPrefixError,
+                      GrantTopicMismatchError, StorePoisonedError
+
+Keystore errors (key files, ``mqseal.Store``) use codes from 101, as in the Rust
+``mqseal-store`` crate; their message names the file and how to fix it.
 """
 
 from __future__ import annotations
@@ -52,6 +60,22 @@ __all__ = [
     "TooLargeError",
     "BufferTooSmallError",
     "RandomnessError",
+    "StoreError",
+    "StoreIoError",
+    "InsecurePermissionsError",
+    "CorruptFileError",
+    "MissingFileError",
+    "StoreLockedError",
+    "StoreExistsError",
+    "InvalidNameError",
+    "UnknownPeerError",
+    "DuplicatePeerError",
+    "StaleKeyError",
+    "KeyConflictError",
+    "NoKeyForError",
+    "InvalidGrantPrefixError",
+    "GrantTopicMismatchError",
+    "StorePoisonedError",
     "error_for_code",
 ]
 
@@ -59,6 +83,8 @@ __all__ = [
 _CODES: dict[int, tuple[str, str]] = {
     code: (name, message) for code, name, message in _native.error_codes()
 }
+# Keystore codes (101..) -> name; their messages come with each error.
+_STORE_CODES: dict[int, str] = dict(_native.store_error_codes())
 
 
 class Error(Exception):
@@ -76,7 +102,7 @@ class Error(Exception):
     message: str
 
     def __init__(self, code: int, name: str, message: str) -> None:
-        super().__init__(code, name, message)
+        Exception.__init__(self, code, name, message)
         self.code = code
         self.name = name
         self.message = message
@@ -238,6 +264,113 @@ class RandomnessError(Error):
     error_name = "randomness"
 
 
+class StoreError(Error):
+    """A keystore problem: a key file or store directory (codes 101 and up)."""
+
+
+class StoreIoError(StoreError, OSError):
+    """The operating system refused a file operation (``errno`` and ``filename`` are set)."""
+
+    error_name = "io"
+
+    def __init__(self, code: int, name: str, message: str, errno: int | None = None,
+                 filename: str | None = None) -> None:
+        super().__init__(code, name, message)
+        self.errno = errno
+        self.strerror = message
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.name}, code {self.code})"
+
+    def __reduce__(self) -> tuple[type[StoreIoError], tuple[int, str, str, int | None, str | None]]:
+        return (type(self), (self.code, self.name, self.message, self.errno, self.filename))
+
+
+class InsecurePermissionsError(StoreError):
+    """A secret file is accessible by group or others; it is not loaded (chmod 600 it)."""
+
+    error_name = "permissions"
+
+
+class CorruptFileError(StoreError):
+    """A key or store file is not in its documented format (corrupt, truncated, mis-edited)."""
+
+    error_name = "corrupt"
+
+
+class MissingFileError(StoreError):
+    """A file the store needs is missing."""
+
+    error_name = "missing"
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's lock (one sealing and one opening process)."""
+
+    error_name = "locked"
+
+
+class StoreExistsError(StoreError):
+    """A store already exists in that directory."""
+
+    error_name = "already_exists"
+
+
+class InvalidNameError(StoreError):
+    """A peer name is not 1 to 64 characters of A-Z a-z 0-9 . _ - @."""
+
+    error_name = "invalid_name"
+
+
+class UnknownPeerError(StoreError):
+    """No trusted peer has this name."""
+
+    error_name = "unknown_peer"
+
+
+class DuplicatePeerError(StoreError):
+    """A peer with this name or public key is already trusted."""
+
+    error_name = "duplicate_peer"
+
+
+class StaleKeyError(StoreError):
+    """The key is older than an epoch held or retired for the same filter."""
+
+    error_name = "stale_key"
+
+
+class KeyConflictError(StoreError):
+    """A different key is already held for the same filter and epoch."""
+
+    error_name = "key_conflict"
+
+
+class NoKeyForError(StoreError):
+    """No held key covers this filter."""
+
+    error_name = "no_key_for"
+
+
+class InvalidGrantPrefixError(StoreError):
+    """The grant topic prefix is not usable."""
+
+    error_name = "invalid_grant_prefix"
+
+
+class GrantTopicMismatchError(StoreError):
+    """A grant arrived on a topic that does not match its recipient, issuer and filter."""
+
+    error_name = "grant_topic_mismatch"
+
+
+class StorePoisonedError(StoreError):
+    """A replay journal write failed and could not be undone; reopen the opener."""
+
+    error_name = "poisoned"
+
+
 def _subclasses(cls: type[Error]) -> list[type[Error]]:
     found: list[type[Error]] = []
     for sub in cls.__subclasses__():
@@ -250,15 +383,26 @@ _BY_NAME: dict[str, type[Error]] = {c.error_name: c for c in _subclasses(Error) 
 
 
 def error_for_code(code: int) -> type[Error]:
-    """The exception class of a core error code (:class:`Error` itself for unknown codes)."""
-    name = _CODES.get(code, ("", ""))[0]
+    """The exception class of a core (1..) or keystore (101..) error code (:class:`Error` itself
+    for unknown codes)."""
+    name = _CODES[code][0] if code in _CODES else _STORE_CODES.get(code, "")
     return _BY_NAME.get(name, Error)
 
 
-def _from_code(code: int) -> Error:
+def _from_code(code: int, message: str | None = None) -> Error:
     """Called by the native module: the exception instance for a core error code."""
-    name, message = _CODES.get(code, (f"error_{code}", f"mqseal error {code}"))
-    return error_for_code(code)(code, name, message)
+    name, default = _CODES.get(code, (f"error_{code}", f"mqseal error {code}"))
+    return error_for_code(code)(code, name, message or default)
+
+
+def _from_store(code: int, message: str, errno: int | None = None,
+                filename: str | None = None) -> Error:
+    """Called by the native module: the exception instance for a keystore error."""
+    name = _STORE_CODES.get(code, f"error_{code}")
+    cls = error_for_code(code)
+    if cls is StoreIoError:
+        return StoreIoError(code, name, message, errno, filename)
+    return cls(code, name, message)
 
 
 def _from_name(name: str) -> Error:

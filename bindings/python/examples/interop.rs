@@ -28,7 +28,9 @@ fn b(v: &Value) -> Vec<u8> {
 }
 
 /// One message to seal: topic, payload, retain, timestamp, profile.
-const CASES: &[(&str, &[u8], bool, Option<u64>, Profile)] = &[
+type Case = (&'static str, &'static [u8], bool, Option<u64>, Profile);
+
+const CASES: &[Case] = &[
     ("plant/7/temp", b"21.5", false, None, Profile::Signed),
     (
         "plant/7/temp",

@@ -1,0 +1,2 @@
+//! Adversarial tests for mqseal live in `tests/`: the fuzz corpus replay (`fuzz_corpus.rs`, whose
+//! bodies are shared with the cargo-fuzz targets in `tests/fuzz`).

@@ -58,6 +58,11 @@
 #define MQSEAL_KEY_LEN 32
 
 /**
+ * Length of a serialised replay window (`mqseal_opener_replay_window`).
+ */
+#define MQSEAL_REPLAY_WINDOW_LEN 265
+
+/**
  * Upper bound of the bytes sealing adds to a payload in the signed profile (the larger one).
  */
 #define MQSEAL_MAX_OVERHEAD_SIGNED 110
@@ -698,6 +703,55 @@ mqseal_result mqseal_opener_add_key(struct mqseal_opener *opener,
 mqseal_result mqseal_opener_remove_key(struct mqseal_opener *opener,
                                        const char *filter,
                                        uint32_t epoch);
+
+/**
+ * Retires the key of `filter` at `epoch` after a rotation: messages under it are still opened
+ * until `not_after` (seconds since the Unix epoch, inclusive), then refused with
+ * `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock.
+ *
+ * # Safety
+ * `opener` must be a valid handle; `filter` a NUL-terminated string.
+ */
+mqseal_result mqseal_opener_retire_key(struct mqseal_opener *opener,
+                                       const char *filter,
+                                       uint32_t epoch,
+                                       uint64_t not_after);
+
+/**
+ * Writes the replay window of (sender `fingerprint`, `epoch`, `topic`) as
+ * `MQSEAL_REPLAY_WINDOW_LEN` bytes into `out` (an empty window if no message was accepted
+ * there yet). A receiver that restarts must restore its windows
+ * (`mqseal_opener_set_replay_window`), or it would accept replays of messages it saw before:
+ * store them, e.g., after each accepted message or before shutting down. The sender fingerprint
+ * and epoch of a message are in its `mqseal_opened`.
+ *
+ * # Safety
+ * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+ * `topic` a NUL-terminated string; `out` valid for writes of `out_len` bytes.
+ */
+mqseal_result mqseal_opener_replay_window(const struct mqseal_opener *opener,
+                                          const uint8_t *fingerprint,
+                                          size_t fingerprint_len,
+                                          uint32_t epoch,
+                                          const char *topic,
+                                          uint8_t *out,
+                                          size_t out_len);
+
+/**
+ * Restores a replay window saved by `mqseal_opener_replay_window` (`MQSEAL_ERR_MALFORMED` if
+ * `window` is not exactly such bytes).
+ *
+ * # Safety
+ * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+ * `topic` a NUL-terminated string; `window` valid for reads of `window_len` bytes.
+ */
+mqseal_result mqseal_opener_set_replay_window(struct mqseal_opener *opener,
+                                              const uint8_t *fingerprint,
+                                              size_t fingerprint_len,
+                                              uint32_t epoch,
+                                              const char *topic,
+                                              const uint8_t *window,
+                                              size_t window_len);
 
 /**
  * Verifies, decrypts and replay-checks `message` received on `topic`, writing the plaintext

@@ -2,16 +2,21 @@
 
 use core::ffi::c_char;
 
-use mqseal::{Delivery, OpenPolicy, Opener};
+use mqseal::{Delivery, Fingerprint, OpenPolicy, Opener, ReplayWindow};
 
 use crate::identity::{MQSEAL_FINGERPRINT_LEN, MQSEAL_PUBLIC_IDENTITY_LEN, public_identity};
 use crate::keys::{filter_str, mqseal_tree_key};
 use crate::result::mqseal_result;
 use crate::seal::mqseal_profile;
 use crate::util::{
-    Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, fixed, free_handle, guard,
-    into_handle, overlaps,
+    FfiResult, Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, copy_out, fixed,
+    free_handle, guard, into_handle, overlaps,
 };
+
+/// Length of a serialised replay window (`mqseal_opener_replay_window`).
+pub const MQSEAL_REPLAY_WINDOW_LEN: usize = 265;
+
+const _: () = assert!(MQSEAL_REPLAY_WINDOW_LEN == mqseal::REPLAY_WINDOW_BYTES);
 
 /// What an opener accepts beyond authenticity. Start from `mqseal_open_policy_default()`.
 #[allow(non_camel_case_types)]
@@ -244,6 +249,110 @@ pub unsafe extern "C" fn mqseal_opener_remove_key(
         } else {
             Err(mqseal_result::MQSEAL_ERR_KEY_NOT_FOUND)
         }
+    })
+}
+
+/// Retires the key of `filter` at `epoch` after a rotation: messages under it are still opened
+/// until `not_after` (seconds since the Unix epoch, inclusive), then refused with
+/// `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock.
+///
+/// # Safety
+/// `opener` must be a valid handle; `filter` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_retire_key(
+    opener: *mut mqseal_opener,
+    filter: *const c_char,
+    epoch: u32,
+    not_after: u64,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees `filter` is a NUL-terminated string.
+        let filter = unsafe { filter_str(filter) }?;
+        opener.inner.retire_key(filter, epoch, not_after);
+        Ok(())
+    })
+}
+
+/// The (sender fingerprint, epoch, topic) a replay window belongs to, checked.
+///
+/// # Safety
+/// `fingerprint` must be valid for reads of `fingerprint_len` bytes; `topic` a NUL-terminated
+/// string.
+unsafe fn window_id<'a>(
+    fingerprint: *const u8,
+    fingerprint_len: usize,
+    topic: *const c_char,
+) -> FfiResult<(Fingerprint, &'a str)> {
+    // SAFETY: forwarded to the caller.
+    let fp = unsafe { fixed::<MQSEAL_FINGERPRINT_LEN>(fingerprint, fingerprint_len) }?;
+    // SAFETY: forwarded to the caller.
+    let topic = unsafe { c_str(topic, mqseal_result::MQSEAL_ERR_INVALID_TOPIC) }?;
+    Ok((Fingerprint(*fp), topic))
+}
+
+/// Writes the replay window of (sender `fingerprint`, `epoch`, `topic`) as
+/// `MQSEAL_REPLAY_WINDOW_LEN` bytes into `out` (an empty window if no message was accepted
+/// there yet). A receiver that restarts must restore its windows
+/// (`mqseal_opener_set_replay_window`), or it would accept replays of messages it saw before:
+/// store them, e.g., after each accepted message or before shutting down. The sender fingerprint
+/// and epoch of a message are in its `mqseal_opened`.
+///
+/// # Safety
+/// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+/// `topic` a NUL-terminated string; `out` valid for writes of `out_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_replay_window(
+    opener: *const mqseal_opener,
+    fingerprint: *const u8,
+    fingerprint_len: usize,
+    epoch: u32,
+    topic: *const c_char,
+    out: *mut u8,
+    out_len: usize,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle.
+        let opener = unsafe { borrow(opener) }?;
+        // SAFETY: the caller guarantees the fingerprint and topic as documented.
+        let (fp, topic) = unsafe { window_id(fingerprint, fingerprint_len, topic) }?;
+        // SAFETY: the caller guarantees `out` is valid for `out_len` bytes.
+        let out = unsafe { bytes_mut(out, out_len) }?;
+        let bytes = opener
+            .inner
+            .replay_window(&fp, epoch, topic)
+            .map_or_else(|| ReplayWindow::new().to_bytes(), ReplayWindow::to_bytes);
+        copy_out(&bytes, out)
+    })
+}
+
+/// Restores a replay window saved by `mqseal_opener_replay_window` (`MQSEAL_ERR_MALFORMED` if
+/// `window` is not exactly such bytes).
+///
+/// # Safety
+/// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+/// `topic` a NUL-terminated string; `window` valid for reads of `window_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_set_replay_window(
+    opener: *mut mqseal_opener,
+    fingerprint: *const u8,
+    fingerprint_len: usize,
+    epoch: u32,
+    topic: *const c_char,
+    window: *const u8,
+    window_len: usize,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees the fingerprint and topic as documented.
+        let (fp, topic) = unsafe { window_id(fingerprint, fingerprint_len, topic) }?;
+        mqseal::validate_topic(topic)?;
+        // SAFETY: the caller guarantees `window` is valid for `window_len` bytes.
+        let window = ReplayWindow::from_bytes(unsafe { bytes(window, window_len) }?)?;
+        opener.inner.set_replay_window(fp, epoch, topic, window);
+        Ok(())
     })
 }
 

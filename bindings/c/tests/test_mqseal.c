@@ -646,6 +646,92 @@ static void test_round_trips(void) {
     mqseal_identity_free(dashboard);
 }
 
+/* ---- receiver state: replay windows across restarts, retired epochs ---------------------- */
+
+static void test_receiver_state(void) {
+    mqseal_identity *sender = identity_from_byte(0x71);
+    uint8_t pub[64], fp[32], secret[32];
+    memset(secret, 0x72, sizeof secret);
+    REQUIRE_OK(mqseal_identity_public(sender, pub, sizeof pub));
+    REQUIRE_OK(mqseal_identity_fingerprint(sender, fp, sizeof fp));
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("home/#", 5, secret, sizeof secret, &key));
+    mqseal_sealer *sealer = NULL;
+    REQUIRE_OK(mqseal_sealer_new(sender, MQSEAL_PROFILE_SIGNED, &sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+    uint8_t m1[MQSEAL_SEALED_BUFFER_LEN(2)], m2[sizeof m1], plain[sizeof m1];
+    size_t l1, l2;
+    REQUIRE_OK(mqseal_seal(sealer, "home/door", (const uint8_t *)"m1", 2, NULL, m1, sizeof m1, &l1));
+    REQUIRE_OK(mqseal_seal(sealer, "home/door", (const uint8_t *)"m2", 2, NULL, m2, sizeof m2, &l2));
+
+    /* Before a restart: m1 accepted; its window saved. */
+    mqseal_opener *before = NULL, *after = NULL;
+    mqseal_opened info;
+    REQUIRE_OK(mqseal_opener_new(NULL, &before));
+    REQUIRE_OK(mqseal_opener_trust_sender(before, pub, 64));
+    REQUIRE_OK(mqseal_opener_add_key(before, key));
+    uint8_t empty[MQSEAL_REPLAY_WINDOW_LEN], saved[MQSEAL_REPLAY_WINDOW_LEN];
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, 5, "home/door", empty, sizeof empty),
+             MQSEAL_OK, "window before any message");
+    CHECK_RC(mqseal_open(before, "home/door", m1, l1, NULL, plain, sizeof plain, &info), MQSEAL_OK,
+             "m1");
+    CHECK(memcmp(info.sender_fingerprint, fp, 32) == 0 && info.epoch == 5, "window id in info");
+    CHECK_RC(mqseal_opener_replay_window(before, info.sender_fingerprint, 32, info.epoch,
+                                         "home/door", saved, sizeof saved),
+             MQSEAL_OK, "save window");
+    CHECK(memcmp(saved, empty, sizeof saved) != 0, "the window changed");
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, 5, "home/door", saved, sizeof saved - 1),
+             MQSEAL_ERR_BUFFER_TOO_SMALL, "short window buffer");
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 31, 5, "home/door", saved, sizeof saved),
+             MQSEAL_ERR_MALFORMED, "short fingerprint");
+    CHECK_RC(mqseal_opener_replay_window(NULL, fp, 32, 5, "home/door", saved, sizeof saved),
+             MQSEAL_ERR_NULL_ARGUMENT, "NULL opener");
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, 5, NULL, saved, sizeof saved),
+             MQSEAL_ERR_NULL_ARGUMENT, "NULL topic");
+
+    /* After the restart: without the window m1 would be accepted again; with it, a replay. */
+    REQUIRE_OK(mqseal_opener_new(NULL, &after));
+    REQUIRE_OK(mqseal_opener_trust_sender(after, pub, 64));
+    REQUIRE_OK(mqseal_opener_add_key(after, key));
+    uint8_t bad[MQSEAL_REPLAY_WINDOW_LEN];
+    memcpy(bad, saved, sizeof bad);
+    bad[0] = 2;
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", bad, sizeof bad),
+             MQSEAL_ERR_MALFORMED, "bad presence byte");
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", saved, sizeof saved - 1),
+             MQSEAL_ERR_MALFORMED, "short window");
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/+", saved, sizeof saved),
+             MQSEAL_ERR_INVALID_TOPIC, "wildcard topic");
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", NULL, sizeof saved),
+             MQSEAL_ERR_NULL_ARGUMENT, "NULL window");
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", saved, sizeof saved),
+             MQSEAL_OK, "restore window");
+    CHECK_RC(mqseal_open(after, "home/door", m1, l1, NULL, plain, sizeof plain, &info),
+             MQSEAL_ERR_REPLAY, "m1 replayed after the restart");
+    CHECK_RC(mqseal_open(after, "home/door", m2, l2, NULL, plain, sizeof plain, &info), MQSEAL_OK,
+             "m2 after the restart");
+
+    /* Rotation: a retired epoch is accepted until its grace period ends. */
+    uint8_t m3[sizeof m1], m4[sizeof m1];
+    size_t l3, l4;
+    REQUIRE_OK(mqseal_seal(sealer, "home/door", (const uint8_t *)"m3", 2, NULL, m3, sizeof m3, &l3));
+    REQUIRE_OK(mqseal_seal(sealer, "home/door", (const uint8_t *)"m4", 2, NULL, m4, sizeof m4, &l4));
+    CHECK_RC(mqseal_opener_retire_key(after, "home/#", 5, 1000), MQSEAL_OK, "retire");
+    CHECK_RC(mqseal_opener_retire_key(NULL, "home/#", 5, 1000), MQSEAL_ERR_NULL_ARGUMENT, "NULL");
+    CHECK_RC(mqseal_opener_retire_key(after, NULL, 5, 1000), MQSEAL_ERR_NULL_ARGUMENT, "NULL");
+    mqseal_delivery in_grace = {false, false, true, 1000}, too_late = {false, false, true, 1001};
+    CHECK_RC(mqseal_open(after, "home/door", m3, l3, &in_grace, plain, sizeof plain, &info),
+             MQSEAL_OK, "within the grace period");
+    CHECK_RC(mqseal_open(after, "home/door", m4, l4, &too_late, plain, sizeof plain, &info),
+             MQSEAL_ERR_EPOCH_EXPIRED, "after the grace period");
+
+    mqseal_opener_free(before);
+    mqseal_opener_free(after);
+    mqseal_sealer_free(sealer);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(sender);
+}
+
 /* ---- argument checks ----------------------------------------------------------------------- */
 
 static void test_bad_arguments(void) {
@@ -955,6 +1041,7 @@ int main(int argc, char **argv) {
     test_grants();
     test_replay_window();
     test_round_trips();
+    test_receiver_state();
     test_bad_arguments();
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--interop-open") == 0)

@@ -184,7 +184,12 @@ impl KeyFile {
                                     .ok_or_else(|| bad(format!("bad issuer {v:?}")))?,
                             ));
                         } else {
-                            return Err(bad(format!("unknown attribute {attr:?}")));
+                            // Name the attribute, never echo the value (it could be a secret).
+                            let name = attr.split_once('=').map_or("(no '=')", |(n, _)| n);
+                            return Err(bad(format!(
+                                "unknown attribute {:?}",
+                                name.get(..24).unwrap_or(name)
+                            )));
                         }
                     }
                     if file
@@ -210,7 +215,7 @@ impl KeyFile {
                     }
                     file.retired.push(Tombstone { filter, epoch });
                 }
-                _ => return Err(bad(format!("unknown record {line:?}"))),
+                _ => return Err(bad("unknown record kind (expected key or retired)".into())),
             }
         }
         Ok(file)
@@ -245,6 +250,19 @@ mod tests {
         let text = file.format();
         assert!(text.contains("key my%20room/# 1 0404"), "{}", &*text);
         let back = KeyFile::parse(Path::new("keys"), text.as_bytes()).unwrap();
+        // Errors and Debug output never show secret bytes.
+        let secret = "0404".repeat(16);
+        for bad_line in [
+            format!("kye a/# 1 {secret}\n"),
+            format!("key a/# 1 {secret} {secret}\n"),
+        ] {
+            let bad = crate::text::seal_text(KEYS_MAGIC, &bad_line);
+            let msg = KeyFile::parse(Path::new("keys"), bad.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(!msg.contains("0404"), "{msg}");
+        }
+        assert!(!format!("{back:?}").contains("0404"));
         assert_eq!(back.format(), text);
         assert_eq!(back.newest_epoch("my room/#"), Some(2));
         assert_eq!(back.newest_epoch("a/b"), Some(7));

@@ -331,3 +331,32 @@ fn one_sealer_and_one_opener_per_store_at_a_time() {
     s2.sealer(Profile::Signed).unwrap();
     s2.opener(OpenPolicy::default()).unwrap();
 }
+
+#[test]
+fn debug_output_and_errors_never_show_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = store(tmp.path(), "admin", 0x5a);
+    let member = store(tmp.path(), "member", 0x6b);
+    admin.trust_line(&member.public_line(), Roles::SENDER).unwrap();
+    member.trust_line(&admin.public_line(), Roles::ISSUER).unwrap();
+    let key = admin.create_key("a/#", 0).unwrap();
+    let secrets = [
+        hex::encode([0x5au8; 32]),
+        hex::encode([0x6bu8; 32]),
+        hex::encode(*key.key.secret_bytes()),
+    ];
+    let grant = admin.issue_grant("a/#", "member").unwrap();
+    let accepted = member.accept_grant_message(&grant.topic, &grant.payload, 0).unwrap();
+    let rotation = admin.rotate("a/#", &[], 5).unwrap();
+    let new_secret = hex::encode(*admin.held_keys().unwrap().iter().find(|k| k.epoch() == 2).unwrap().key.secret_bytes());
+    let sealer = admin.sealer(Profile::Signed).unwrap();
+    let opener = admin.opener(OpenPolicy::default()).unwrap();
+    let rendered = format!(
+        "{admin:?} {member:?} {key:?} {grant:?} {accepted:?} {rotation:?} {sealer:?} {opener:?} {:?} {:?}",
+        admin.key_file().unwrap(),
+        admin.held_keys().unwrap()
+    );
+    for s in secrets.iter().chain([&new_secret]) {
+        assert!(!rendered.contains(s.as_str()), "secret in Debug output");
+    }
+}

@@ -4,19 +4,28 @@
 use mqseal::{Opener, Sealer};
 use rumqttc::{AsyncClient, ClientError, ConnectionError, MqttOptions, Packet, Publish, QoS};
 
+use crate::backend::{OpenBackend, SealBackend};
 use crate::error::Error;
 use crate::event::{Event, Stats};
 use crate::receive::{Incoming, Receiver};
-use crate::seal::{SequenceReservation, SharedSealer, publish_size_v4};
+use crate::seal::{SharedSealer, publish_size_v4};
 
 /// An event of a v3.1.1 loop: rumqttc's own [`rumqttc::Event`] for everything but PUBLISH.
 pub type SealedEvent = Event<rumqttc::Event>;
 
 /// Publishes sealed messages (clone it freely; clones share the sealer and its counter).
-#[derive(Clone)]
-pub struct SealedClient {
+pub struct SealedClient<S = Sealer> {
     client: AsyncClient,
-    sealer: SharedSealer,
+    sealer: SharedSealer<S>,
+}
+
+impl<S> Clone for SealedClient<S> {
+    fn clone(&self) -> Self {
+        SealedClient {
+            client: self.client.clone(),
+            sealer: self.sealer.clone(),
+        }
+    }
 }
 
 /// Drives the connection and opens incoming messages. Poll it in a loop, like rumqttc's
@@ -25,23 +34,23 @@ pub struct SealedClient {
 /// Acknowledgements are manual: the PUBACK/PUBREC of a QoS 1/2 message is sent when `poll` is
 /// called again, i.e. once the application has handled the previous event. Messages that do not
 /// open are acknowledged too (definitively rejected: a redelivery would be refused again).
-pub struct SealedEventLoop {
+pub struct SealedEventLoop<O = Opener> {
     eventloop: rumqttc::EventLoop,
     client: AsyncClient,
-    receiver: Receiver,
+    receiver: Receiver<O>,
     pending_acks: Vec<Publish>,
 }
 
-impl SealedClient {
+impl<S: SealBackend> SealedClient<S> {
     /// Creates the client and its event loop. Turns on manual acks and uses one maximum packet
     /// size for both directions (`options.max_packet_size()`), against which sealed messages are
     /// checked before they are sent.
-    pub fn new(
+    pub fn new<O: OpenBackend>(
         mut options: MqttOptions,
         cap: usize,
-        sealer: Sealer,
-        opener: Opener,
-    ) -> (SealedClient, SealedEventLoop) {
+        sealer: S,
+        opener: O,
+    ) -> (SealedClient<S>, SealedEventLoop<O>) {
         let max = options.max_packet_size();
         options.set_manual_acks(true).set_max_packet_size(max, max);
         let (client, eventloop) = AsyncClient::new(options, cap);
@@ -106,19 +115,14 @@ impl SealedClient {
         self.client.disconnect().await.map_err(client_error)
     }
 
-    /// Installs a durable sequence-reservation hook (see [`SequenceReservation`]).
-    pub fn set_sequence_reservation(&self, hook: Box<dyn SequenceReservation>) {
-        self.sealer.set_reservation(hook);
-    }
-
     /// Includes the current time in every sealed message (for openers with a max age).
     pub fn set_timestamps(&self, on: bool) {
         self.sealer.set_timestamps(on);
     }
 
     /// Runs `f` on the sealer (add or rotate keys, set the sequence block…).
-    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut Sealer) -> R) -> R {
-        self.sealer.with_sealer(f)
+    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        self.sealer.with_backend(f)
     }
 
     /// The underlying rumqttc client. Anything published through it directly is **not** sealed.
@@ -133,7 +137,7 @@ impl SealedClient {
     }
 }
 
-impl SealedEventLoop {
+impl<O: OpenBackend> SealedEventLoop<O> {
     /// Polls the connection: returns the next opened message, rejection, or other MQTT event.
     /// Errors are rumqttc's connection errors (poll again to reconnect); nothing a broker or
     /// peer sends can make it panic.
@@ -149,13 +153,10 @@ impl SealedEventLoop {
                     retain: publish.retain,
                     dup: publish.dup,
                 });
-                if publish.qos != QoS::AtMostOnce {
+                if publish.qos != QoS::AtMostOnce && out.ackable() {
                     self.pending_acks.push(publish);
                 }
-                match out {
-                    Ok(message) => Event::Message(message),
-                    Err(rejected) => Event::Rejected(rejected),
-                }
+                out.into_event()
             }
             rumqttc::Event::Incoming(Packet::ConnAck(ack)) => {
                 if !ack.session_present {
@@ -180,12 +181,12 @@ impl SealedEventLoop {
     }
 
     /// The opener (add keys, trust senders, restore replay windows…).
-    pub fn opener_mut(&mut self) -> &mut Opener {
+    pub fn opener_mut(&mut self) -> &mut O {
         &mut self.receiver.opener
     }
 
     /// The opener.
-    pub fn opener(&self) -> &Opener {
+    pub fn opener(&self) -> &O {
         &self.receiver.opener
     }
 

@@ -34,14 +34,8 @@ impl EmbeddedBroker {
                 max_segment_count: 10,
                 ..rumqttd::RouterConfig::default()
             },
-            v4: Some(HashMap::from([(
-                "v4".to_string(),
-                settings("v4", port),
-            )])),
-            v5: Some(HashMap::from([(
-                "v5".to_string(),
-                settings("v5", port_v5),
-            )])),
+            v4: Some(HashMap::from([("v4".to_string(), settings("v4", port))])),
+            v5: Some(HashMap::from([("v5".to_string(), settings("v5", port_v5))])),
             ..rumqttd::Config::default()
         };
         let mut broker = rumqttd::Broker::new(config);

@@ -25,7 +25,8 @@ pub enum Error {
     ClientClosed,
     /// `try_*` only: the request channel to the event loop is full; poll the event loop.
     ChannelFull,
-    /// Reserving more sequence numbers (the persistence hook) failed; nothing was published.
+    /// The persistent sealer could not reserve sequence numbers (store I/O error, lock…);
+    /// nothing was published.
     Sequence(String),
     /// A TLS file could not be used.
     Tls {

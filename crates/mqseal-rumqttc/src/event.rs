@@ -8,12 +8,16 @@ use rumqttc::QoS;
 
 /// One event of a wrapped event loop. `M` is rumqttc's own event type (v3.1.1 or v5); incoming
 /// PUBLISH packets never appear as `Mqtt`: they are opened and become `Message` or `Rejected`.
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum Event<M> {
     /// A sealed message that opened: verified, decrypted, not a replay.
     Message(Message),
     /// An incoming PUBLISH that did not open (its payload is never handed out as data).
     Rejected(Rejected),
+    /// An incoming PUBLISH that opened but could not be recorded durably by a persistent opener:
+    /// not delivered and not acknowledged.
+    StorageFailed(StorageFailure),
     /// Any other MQTT event (ConnAck, SubAck, acks of our publishes, pings, outgoing packets).
     Mqtt(M),
 }
@@ -84,11 +88,21 @@ pub struct Rejected {
     pub duplicate: bool,
 }
 
+/// A message a persistent opener could not record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageFailure {
+    /// The topic it arrived on.
+    pub topic: String,
+    /// The storage error.
+    pub reason: String,
+}
+
 /// Counts of delivered and rejected messages, rejections by reason (core error code).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     delivered: u64,
     rejected: [u64; 32],
+    storage_failures: u64,
 }
 
 impl Stats {
@@ -103,6 +117,11 @@ impl Stats {
             .get(reason.code() as usize)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Messages a persistent opener could not record (neither delivered nor acknowledged).
+    pub fn storage_failures(&self) -> u64 {
+        self.storage_failures
     }
 
     /// All rejected messages.
@@ -123,6 +142,10 @@ impl Stats {
         self.delivered += 1;
     }
 
+    pub(crate) fn count_storage_failure(&mut self) {
+        self.storage_failures += 1;
+    }
+
     pub(crate) fn count_rejected(&mut self, reason: mqseal::Error) {
         if let Some(n) = self.rejected.get_mut(reason.code() as usize) {
             *n += 1;
@@ -132,7 +155,12 @@ impl Stats {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} delivered, {} rejected", self.delivered, self.rejected_total())?;
+        write!(
+            f,
+            "{} delivered, {} rejected",
+            self.delivered,
+            self.rejected_total()
+        )?;
         let reasons = self.rejections();
         if !reasons.is_empty() {
             f.write_str(" (")?;

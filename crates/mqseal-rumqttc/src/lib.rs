@@ -37,7 +37,7 @@
 //!     match events.poll().await? {
 //!         Event::Message(m) => println!("{} from {}: {:?}", m.topic, m.sender.fingerprint(), m.payload),
 //!         Event::Rejected(r) => eprintln!("refused a message on {}: {}", r.topic, r.error),
-//!         Event::Mqtt(_) => {}
+//!         _ => {} // other MQTT events, storage failures of a persistent opener
 //!     }
 //! }
 //! # }
@@ -59,8 +59,11 @@
 //! - **Retained**: the broker's retain flag is passed as [`mqseal::Delivery::retained`]; a
 //!   message delivered retained but not sealed retained is refused.
 //! - **MQTT v5 topic aliases**: see [`v5`]: not advertised, and resolved anyway.
-//! - **Sequence numbers across restarts**: install a [`SequenceReservation`] hook (the keystore
-//!   provides one) so blocks are persisted before use.
+//! - **State across restarts**: the clients are generic over a [`SealBackend`] and an
+//!   [`OpenBackend`]: the in-memory core [`mqseal::Sealer`]/[`mqseal::Opener`], or with the
+//!   `store` feature the keystore's `PersistentSealer` (sequence blocks reserved durably before
+//!   use) and `PersistentOpener` (replay windows persisted before delivery; a message that
+//!   cannot be recorded is neither delivered nor acknowledged: [`Event::StorageFailed`]).
 //!
 //! ## TLS backend (build cost)
 //! rumqttc is used with `default-features = false` and `use-rustls-no-provider`, plus rustls
@@ -104,6 +107,7 @@
 //! [rumqttc]: https://docs.rs/rumqttc/0.25
 #![forbid(unsafe_code)]
 
+mod backend;
 mod client;
 mod diagnose;
 #[cfg(feature = "embedded-broker")]
@@ -117,12 +121,12 @@ mod sync;
 mod tls;
 pub mod v5;
 
+pub use backend::{OpenBackend, OpenFailure, SealBackend};
 pub use client::{SealedClient, SealedEvent, SealedEventLoop};
 pub use diagnose::{ConnectFailure, FailureKind, explain, explain_v5};
 pub use error::Error;
-pub use event::{Event, Message, Rejected, Stats};
+pub use event::{Event, Message, Rejected, Stats, StorageFailure};
 pub use options::ConnectOptions;
-pub use seal::SequenceReservation;
 pub use sync::{SealedConnection, SealedSyncClient};
 pub use tls::TlsFiles;
 

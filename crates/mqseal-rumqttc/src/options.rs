@@ -31,11 +31,7 @@ pub struct ConnectOptions {
 
 impl ConnectOptions {
     /// Plain TCP to `host:port` as `client_id`, clean session, 60 s keep-alive, 1 MiB packets.
-    pub fn new(
-        client_id: impl Into<String>,
-        host: impl Into<String>,
-        port: u16,
-    ) -> ConnectOptions {
+    pub fn new(client_id: impl Into<String>, host: impl Into<String>, port: u16) -> ConnectOptions {
         ConnectOptions {
             client_id: client_id.into(),
             host: host.into(),
@@ -105,10 +101,18 @@ mod tests {
         let v4 = o.v4().unwrap();
         assert_eq!(v4.broker_address(), ("127.0.0.1".to_string(), 18830));
         let login = v4.credentials().unwrap();
-        assert_eq!((login.username.as_str(), login.password.as_str()), ("u", "p"));
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("u", "p")
+        );
         assert_eq!(v4.max_packet_size(), 1 << 20);
         let v5 = o.v5().unwrap();
         assert_eq!(v5.max_packet_size(), Some(1 << 20));
-        assert!(o.clone().tls(TlsFiles::ca("/nonexistent/ca.crt")).v4().is_err());
+        assert!(
+            o.clone()
+                .tls(TlsFiles::ca("/nonexistent/ca.crt"))
+                .v4()
+                .is_err()
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! Opening incoming PUBLISH payloads (shared by the v3.1.1, v5, async and sync loops).
 
-use mqseal::{Delivery, Opener};
+use mqseal::Delivery;
 use rumqttc::QoS;
 
-use crate::event::{Message, Rejected, Stats};
+use crate::backend::{OpenBackend, OpenFailure};
+use crate::event::{Message, Rejected, Stats, StorageFailure};
 
 /// An incoming PUBLISH as the transport delivered it.
 #[derive(Debug, Clone, Copy)]
@@ -15,15 +16,42 @@ pub(crate) struct Incoming<'a> {
     pub dup: bool,
 }
 
+/// What became of a delivery.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Opened: deliver, then acknowledge.
+    Delivered(Message),
+    /// Refused for good: acknowledge, never deliver.
+    Rejected(Rejected),
+    /// Not recorded durably: neither deliver nor acknowledge.
+    NotStored(StorageFailure),
+}
+
+impl Outcome {
+    /// Whether the broker may be told the message was handled.
+    pub fn ackable(&self) -> bool {
+        !matches!(self, Outcome::NotStored(_))
+    }
+
+    /// The application-facing event.
+    pub fn into_event<M>(self) -> crate::event::Event<M> {
+        match self {
+            Outcome::Delivered(m) => crate::event::Event::Message(m),
+            Outcome::Rejected(r) => crate::event::Event::Rejected(r),
+            Outcome::NotStored(f) => crate::event::Event::StorageFailed(f),
+        }
+    }
+}
+
 /// The opener and the counters of one event loop.
 #[derive(Debug)]
-pub(crate) struct Receiver {
-    pub opener: Opener,
+pub(crate) struct Receiver<O> {
+    pub opener: O,
     pub stats: Stats,
 }
 
-impl Receiver {
-    pub fn new(opener: Opener) -> Receiver {
+impl<O: OpenBackend> Receiver<O> {
+    pub fn new(opener: O) -> Receiver<O> {
         Receiver {
             opener,
             stats: Stats::default(),
@@ -31,7 +59,7 @@ impl Receiver {
     }
 
     /// Opens one delivery; never panics, whatever the bytes.
-    pub fn receive(&mut self, incoming: Incoming<'_>) -> Result<Message, Rejected> {
+    pub fn receive(&mut self, incoming: Incoming<'_>) -> Outcome {
         let delivery = Delivery {
             retained: incoming.retain,
             duplicate: incoming.dup,
@@ -40,14 +68,14 @@ impl Receiver {
         let opened = match std::str::from_utf8(incoming.topic) {
             Ok(topic) => self
                 .opener
-                .open_delivered(topic, incoming.payload, &delivery)
+                .open(topic, incoming.payload, &delivery)
                 .map(|o| (topic, o)),
-            Err(_) => Err(mqseal::Error::InvalidTopic),
+            Err(_) => Err(OpenFailure::Refused(mqseal::Error::InvalidTopic)),
         };
         match opened {
             Ok((topic, opened)) => {
                 self.stats.count_delivered();
-                Ok(Message {
+                Outcome::Delivered(Message {
                     topic: topic.to_string(),
                     payload: opened.payload,
                     sender: opened.sender,
@@ -59,10 +87,17 @@ impl Receiver {
                     timestamp: opened.timestamp,
                 })
             }
-            Err(error) => {
+            Err(OpenFailure::Storage(reason)) => {
+                self.stats.count_storage_failure();
+                Outcome::NotStored(StorageFailure {
+                    topic: String::from_utf8_lossy(incoming.topic).into_owned(),
+                    reason,
+                })
+            }
+            Err(OpenFailure::Refused(error)) => {
                 self.stats.count_rejected(error);
                 let header = mqseal::inspect(incoming.payload).ok();
-                Err(Rejected {
+                Outcome::Rejected(Rejected {
                     topic: String::from_utf8_lossy(incoming.topic).into_owned(),
                     error,
                     claimed_sender: header.map(|h| h.sender),
@@ -79,11 +114,34 @@ impl Receiver {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
-    use mqseal::{Identity, Profile, Sealer, TreeKey};
+    use mqseal::{Identity, Opener, Profile, Sealer, TreeKey};
 
-    fn setup() -> (Sealer, Receiver) {
+    impl Outcome {
+        pub(crate) fn unwrap(self) -> Message {
+            match self {
+                Outcome::Delivered(m) => m,
+                other => panic!("not delivered: {other:?}"),
+            }
+        }
+        pub(crate) fn unwrap_err(self) -> Rejected {
+            match self {
+                Outcome::Rejected(r) => r,
+                other => panic!("not rejected: {other:?}"),
+            }
+        }
+        fn is_err(&self) -> bool {
+            !matches!(self, Outcome::Delivered(_))
+        }
+    }
+
+    fn setup() -> (Sealer, Receiver<Opener>) {
         let id = Identity::from_seed([7; 32]);
         let key = TreeKey::from_secret("a/#", 1, [9; 32]).unwrap();
         let mut sealer = Sealer::new(id.clone(), Profile::Signed);

@@ -1,62 +1,53 @@
-//! Sealing outgoing payloads (shared by every client flavour): the sealer behind a mutex, the
-//! sequence-reservation hook and the packet-size check.
+//! Sealing outgoing payloads (shared by every client flavour): the seal backend behind a mutex
+//! and the packet-size check.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mqseal::{SealOptions, Sealer};
+use mqseal::SealOptions;
 
+use crate::backend::SealBackend;
 use crate::error::Error;
 
-/// Durable sequence-number reservation (RFC 8613 App. B.1.1 style), called by the client when the
-/// sealer's reserved block is used up.
-///
-/// Implementations persist a new limit (write-temp + fsync + rename) *before* returning it, so a
-/// crash can never lead to a sequence number being used twice. The keystore crate provides one;
-/// without a hook the sealer runs up to its own limit (`u64::MAX` unless set).
-pub trait SequenceReservation: Send {
-    /// Durably reserves numbers starting at `next`; returns the new exclusive limit (> `next`).
-    fn reserve(&mut self, next: u64) -> Result<u64, String>;
-}
-
-/// The sealer of a client and its optional reservation hook, shared by the client's clones.
-pub(crate) struct SealState {
-    sealer: Sealer,
-    reservation: Option<Box<dyn SequenceReservation>>,
+struct SealState<S> {
+    backend: S,
     timestamps: bool,
 }
 
-/// Cheaply clonable handle on the seal state plus the maximum packet size in force.
-#[derive(Clone)]
-pub(crate) struct SharedSealer {
-    state: Arc<Mutex<SealState>>,
+/// Cheaply clonable handle on the seal backend plus the maximum packet size in force.
+pub(crate) struct SharedSealer<S> {
+    state: Arc<Mutex<SealState<S>>>,
     max_packet: Arc<AtomicUsize>,
 }
 
-impl SharedSealer {
-    pub fn new(sealer: Sealer, max_packet: usize) -> SharedSealer {
+impl<S> Clone for SharedSealer<S> {
+    fn clone(&self) -> Self {
+        SharedSealer {
+            state: self.state.clone(),
+            max_packet: self.max_packet.clone(),
+        }
+    }
+}
+
+impl<S: SealBackend> SharedSealer<S> {
+    pub fn new(backend: S, max_packet: usize) -> SharedSealer<S> {
         SharedSealer {
             state: Arc::new(Mutex::new(SealState {
-                sealer,
-                reservation: None,
+                backend,
                 timestamps: false,
             })),
             max_packet: Arc::new(AtomicUsize::new(max_packet)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, SealState> {
-        // A panic while holding the lock cannot leave the sealer half-updated in a way that reuses
-        // numbers (the counter moves before any use), so a poisoned lock is safe to take over.
+    fn lock(&self) -> MutexGuard<'_, SealState<S>> {
+        // The counter moves before a number is used, so a lock poisoned by a panic elsewhere
+        // cannot lead to reuse: take it over.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut Sealer) -> R) -> R {
-        f(&mut self.lock().sealer)
-    }
-
-    pub fn set_reservation(&self, hook: Box<dyn SequenceReservation>) {
-        self.lock().reservation = Some(hook);
+    pub fn with_backend<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut self.lock().backend)
     }
 
     pub fn set_timestamps(&self, on: bool) {
@@ -67,8 +58,9 @@ impl SharedSealer {
         self.max_packet.load(Ordering::Relaxed)
     }
 
-    pub fn set_max_packet(&self, max: usize) {
-        self.max_packet.store(max, Ordering::Relaxed);
+    /// The shared maximum packet size (updated by a v5 event loop from the CONNACK).
+    pub fn max_packet_handle(&self) -> Arc<AtomicUsize> {
+        self.max_packet.clone()
     }
 
     /// Seals `payload` for `topic`; `packet_size(sealed_len)` is the size of the PUBLISH packet
@@ -86,8 +78,9 @@ impl SharedSealer {
         if state.timestamps {
             options = options.with_now();
         }
+        mqseal::validate_topic(topic)?;
         let sealed_len = state
-            .sealer
+            .backend
             .sealed_len(topic, payload.len(), &options)
             .ok_or(Error::Seal(mqseal::Error::KeyNotFound))?;
         let size = packet_size(sealed_len);
@@ -95,18 +88,7 @@ impl SharedSealer {
         if size > max {
             return Err(Error::PacketTooLarge { size, max });
         }
-        match state.sealer.seal_with(topic, payload, &options) {
-            Err(mqseal::Error::SequenceExhausted) if state.reservation.is_some() => {
-                let next = state.sealer.next_seq();
-                let limit = match state.reservation.as_mut() {
-                    Some(hook) => hook.reserve(next).map_err(Error::Sequence)?,
-                    None => return Err(Error::Seal(mqseal::Error::SequenceExhausted)),
-                };
-                state.sealer.set_sequence(next, limit);
-                Ok(state.sealer.seal_with(topic, payload, &options)?)
-            }
-            other => Ok(other?),
-        }
+        state.backend.seal(topic, payload, &options)
     }
 }
 
@@ -142,49 +124,12 @@ pub(crate) fn publish_size_v5(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use mqseal::{Identity, Profile, TreeKey};
-
-    struct Blocks {
-        step: u64,
-        calls: Arc<Mutex<Vec<u64>>>,
-    }
-
-    impl SequenceReservation for Blocks {
-        fn reserve(&mut self, next: u64) -> Result<u64, String> {
-            self.calls.lock().unwrap().push(next);
-            if next >= 6 {
-                return Err("disk full".into());
-            }
-            Ok(next + self.step)
-        }
-    }
+    use mqseal::{Identity, Profile, Sealer, TreeKey};
 
     fn sealer() -> Sealer {
         let mut s = Sealer::new(Identity::from_seed([1; 32]), Profile::Signed);
         s.add_key(TreeKey::from_secret("#", 1, [2; 32]).unwrap());
         s
-    }
-
-    #[test]
-    fn reservation_hook_extends_blocks_and_its_failure_stops_sealing() {
-        let shared = SharedSealer::new(sealer(), usize::MAX);
-        shared.with_sealer(|s| s.set_sequence(0, 0));
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        shared.set_reservation(Box::new(Blocks {
-            step: 3,
-            calls: calls.clone(),
-        }));
-        let mut seqs = Vec::new();
-        for _ in 0..6 {
-            let sealed = shared.seal("t", b"x", false, |n| n).unwrap();
-            seqs.push(mqseal::inspect(&sealed).unwrap().seq);
-        }
-        assert_eq!(seqs, [0, 1, 2, 3, 4, 5]);
-        assert!(matches!(
-            shared.seal("t", b"x", false, |n| n),
-            Err(Error::Sequence(_))
-        ));
-        assert_eq!(*calls.lock().unwrap(), [0, 3, 6]);
     }
 
     #[test]
@@ -194,10 +139,23 @@ mod tests {
             .seal("t", &[0u8; 200], false, |n| publish_size_v4("t", true, n))
             .unwrap_err();
         assert!(matches!(err, Error::PacketTooLarge { max: 100, .. }));
-        assert_eq!(shared.with_sealer(|s| s.next_seq()), 0);
+        assert_eq!(shared.with_backend(|s| s.next_seq()), 0);
         assert!(matches!(
             shared.seal("a/+", b"", false, |n| n),
             Err(Error::Seal(mqseal::Error::InvalidTopic))
+        ));
+        let ok = shared.seal("t", b"x", false, |n| publish_size_v4("t", true, n));
+        assert_eq!(mqseal::inspect(&ok.unwrap()).unwrap().seq, 0);
+    }
+
+    #[test]
+    fn exhausted_sequence_is_a_typed_error() {
+        let shared = SharedSealer::new(sealer(), usize::MAX);
+        shared.with_backend(|s| s.set_sequence(5, 6));
+        assert!(shared.seal("t", b"x", false, |n| n).is_ok());
+        assert!(matches!(
+            shared.seal("t", b"x", false, |n| n),
+            Err(Error::Seal(mqseal::Error::SequenceExhausted))
         ));
     }
 

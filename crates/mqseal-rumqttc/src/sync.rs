@@ -6,37 +6,46 @@ use std::time::Duration;
 use mqseal::{Opener, Sealer};
 use rumqttc::{Client, ConnectionError, MqttOptions, Packet, Publish, QoS, RecvTimeoutError};
 
+use crate::backend::{OpenBackend, SealBackend};
 use crate::client::{SealedEvent, client_error};
 use crate::error::Error;
 use crate::event::{Event, Stats};
 use crate::receive::{Incoming, Receiver};
-use crate::seal::{SequenceReservation, SharedSealer, publish_size_v4};
+use crate::seal::{SharedSealer, publish_size_v4};
 
 /// Blocking client that publishes sealed messages (clones share the sealer).
-#[derive(Clone)]
-pub struct SealedSyncClient {
+pub struct SealedSyncClient<S = Sealer> {
     client: Client,
-    sealer: SharedSealer,
+    sealer: SharedSealer<S>,
+}
+
+impl<S> Clone for SealedSyncClient<S> {
+    fn clone(&self) -> Self {
+        SealedSyncClient {
+            client: self.client.clone(),
+            sealer: self.sealer.clone(),
+        }
+    }
 }
 
 /// Blocking connection: iterate it to drive the connection and receive opened messages.
 /// Acknowledgements are manual and sent when the next event is requested (see
 /// [`SealedEventLoop`](crate::SealedEventLoop)).
-pub struct SealedConnection {
+pub struct SealedConnection<O = Opener> {
     connection: rumqttc::Connection,
     client: Client,
-    receiver: Receiver,
+    receiver: Receiver<O>,
     pending_acks: Vec<Publish>,
 }
 
-impl SealedSyncClient {
+impl<S: SealBackend> SealedSyncClient<S> {
     /// Creates the client and its connection (manual acks, one max packet size both ways).
-    pub fn new(
+    pub fn new<O: OpenBackend>(
         mut options: MqttOptions,
         cap: usize,
-        sealer: Sealer,
-        opener: Opener,
-    ) -> (SealedSyncClient, SealedConnection) {
+        sealer: S,
+        opener: O,
+    ) -> (SealedSyncClient<S>, SealedConnection<O>) {
         let max = options.max_packet_size();
         options.set_manual_acks(true).set_max_packet_size(max, max);
         let (client, connection) = Client::new(options, cap);
@@ -92,14 +101,9 @@ impl SealedSyncClient {
         self.client.disconnect().map_err(client_error)
     }
 
-    /// Installs a durable sequence-reservation hook.
-    pub fn set_sequence_reservation(&self, hook: Box<dyn SequenceReservation>) {
-        self.sealer.set_reservation(hook);
-    }
-
     /// Runs `f` on the sealer.
-    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut Sealer) -> R) -> R {
-        self.sealer.with_sealer(f)
+    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        self.sealer.with_backend(f)
     }
 
     /// The underlying rumqttc client (publishing through it directly is **not** sealed).
@@ -114,7 +118,7 @@ impl SealedSyncClient {
     }
 }
 
-impl SealedConnection {
+impl<O: OpenBackend> SealedConnection<O> {
     /// Blocks for the next event; `None` once the client disconnected or was dropped.
     pub fn recv(&mut self) -> Option<Result<SealedEvent, ConnectionError>> {
         self.flush_acks();
@@ -143,7 +147,7 @@ impl SealedConnection {
     }
 
     /// The opener (add keys, trust senders…).
-    pub fn opener_mut(&mut self) -> &mut Opener {
+    pub fn opener_mut(&mut self) -> &mut O {
         &mut self.receiver.opener
     }
 
@@ -162,13 +166,10 @@ impl SealedConnection {
                     retain: publish.retain,
                     dup: publish.dup,
                 });
-                if publish.qos != QoS::AtMostOnce {
+                if publish.qos != QoS::AtMostOnce && out.ackable() {
                     self.pending_acks.push(publish);
                 }
-                match out {
-                    Ok(m) => Event::Message(m),
-                    Err(r) => Event::Rejected(r),
-                }
+                out.into_event()
             }
             rumqttc::Event::Incoming(Packet::ConnAck(ack)) => {
                 if !ack.session_present {

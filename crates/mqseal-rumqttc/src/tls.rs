@@ -100,9 +100,9 @@ impl TlsFiles {
 
     /// The rumqttc transport for these files.
     pub fn transport(&self) -> Result<rumqttc::Transport, Error> {
-        Ok(rumqttc::Transport::Tls(
-            rumqttc::TlsConfiguration::Rustls(self.client_config()?),
-        ))
+        Ok(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(
+            self.client_config()?,
+        )))
     }
 }
 

@@ -12,6 +12,8 @@
 //! [`Error::PacketTooLarge`] instead of breaking the connection.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use mqseal::{Opener, Sealer};
@@ -19,10 +21,11 @@ use rumqttc::v5::mqttbytes::QoS as QoS5;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
 use rumqttc::v5::{AsyncClient, ClientError, ConnectionError, MqttOptions};
 
+use crate::backend::{OpenBackend, SealBackend};
 use crate::error::Error;
 use crate::event::{Event, Stats};
 use crate::receive::{Incoming, Receiver};
-use crate::seal::{SequenceReservation, SharedSealer, publish_size_v5};
+use crate::seal::{SharedSealer, publish_size_v5};
 
 /// rumqttc's v5 QoS type.
 pub use rumqttc::v5::mqttbytes::QoS;
@@ -31,30 +34,38 @@ pub use rumqttc::v5::mqttbytes::QoS;
 pub type SealedEvent = Event<rumqttc::v5::Event>;
 
 /// Publishes sealed messages over MQTT v5 (clones share the sealer).
-#[derive(Clone)]
-pub struct SealedClient {
+pub struct SealedClient<S = Sealer> {
     client: AsyncClient,
-    sealer: SharedSealer,
+    sealer: SharedSealer<S>,
+}
+
+impl<S> Clone for SealedClient<S> {
+    fn clone(&self) -> Self {
+        SealedClient {
+            client: self.client.clone(),
+            sealer: self.sealer.clone(),
+        }
+    }
 }
 
 /// Drives a v5 connection and opens incoming messages; acks are manual, sent on the next poll.
-pub struct SealedEventLoop {
+pub struct SealedEventLoop<O = Opener> {
     eventloop: rumqttc::v5::EventLoop,
     client: AsyncClient,
-    receiver: Receiver,
+    receiver: Receiver<O>,
     pending_acks: Vec<Publish>,
     aliases: HashMap<u16, Bytes>,
-    sealer: SharedSealer,
+    max_packet: Arc<AtomicUsize>,
 }
 
-impl SealedClient {
+impl<S: SealBackend> SealedClient<S> {
     /// Creates the client and its event loop: manual acks, no Topic Alias Maximum advertised.
-    pub fn new(
+    pub fn new<O: OpenBackend>(
         mut options: MqttOptions,
         cap: usize,
-        sealer: Sealer,
-        opener: Opener,
-    ) -> (SealedClient, SealedEventLoop) {
+        sealer: S,
+        opener: O,
+    ) -> (SealedClient<S>, SealedEventLoop<O>) {
         options.set_manual_acks(true).set_topic_alias_max(None);
         let (client, eventloop) = AsyncClient::new(options, cap);
         // Until the CONNACK tells the broker's limit, only the MQTT maximum applies.
@@ -70,7 +81,7 @@ impl SealedClient {
                 receiver: Receiver::new(opener),
                 pending_acks: Vec::new(),
                 aliases: HashMap::new(),
-                sealer: shared,
+                max_packet: shared.max_packet_handle(),
             },
         )
     }
@@ -135,14 +146,9 @@ impl SealedClient {
         self.client.disconnect().await.map_err(client_error)
     }
 
-    /// Installs a durable sequence-reservation hook.
-    pub fn set_sequence_reservation(&self, hook: Box<dyn SequenceReservation>) {
-        self.sealer.set_reservation(hook);
-    }
-
     /// Runs `f` on the sealer.
-    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut Sealer) -> R) -> R {
-        self.sealer.with_sealer(f)
+    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        self.sealer.with_backend(f)
     }
 
     /// The largest PUBLISH packet currently allowed (the broker's limit once connected).
@@ -169,7 +175,7 @@ impl SealedClient {
     }
 }
 
-impl SealedEventLoop {
+impl<O: OpenBackend> SealedEventLoop<O> {
     /// Polls the connection: the next opened message, rejection or other MQTT event.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
         let client = &self.client;
@@ -186,13 +192,10 @@ impl SealedEventLoop {
                     retain: publish.retain,
                     dup: publish.dup,
                 });
-                if publish.qos != QoS5::AtMostOnce {
+                if publish.qos != QoS5::AtMostOnce && out.ackable() {
                     self.pending_acks.push(publish);
                 }
-                match out {
-                    Ok(m) => Event::Message(m),
-                    Err(r) => Event::Rejected(r),
-                }
+                out.into_event()
             }
             rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)) => {
                 self.aliases.clear();
@@ -204,7 +207,7 @@ impl SealedEventLoop {
                     .as_ref()
                     .and_then(|p| p.max_packet_size)
                     .map_or(mqseal::MAX_SEALED_LEN, |m| m as usize);
-                self.sealer.set_max_packet(broker_max);
+                self.max_packet.store(broker_max, Ordering::Relaxed);
                 Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)))
             }
             other => Event::Mqtt(other),
@@ -217,7 +220,7 @@ impl SealedEventLoop {
     }
 
     /// The opener.
-    pub fn opener_mut(&mut self) -> &mut Opener {
+    pub fn opener_mut(&mut self) -> &mut O {
         &mut self.receiver.opener
     }
 
@@ -329,10 +332,12 @@ mod tests {
     fn connect_does_not_advertise_topic_aliases() {
         let mut o = MqttOptions::new("c", "127.0.0.1", 1);
         o.set_topic_alias_max(Some(10));
-        let (client, lp) = SealedClient::new(o, 10, Sealer::new(
-            Identity::from_seed([1; 32]),
-            Profile::Signed,
-        ), Opener::new());
+        let (client, lp) = SealedClient::new(
+            o,
+            10,
+            Sealer::new(Identity::from_seed([1; 32]), Profile::Signed),
+            Opener::new(),
+        );
         assert_eq!(lp.eventloop.options.topic_alias_max(), None);
         assert!(lp.eventloop.options.manual_acks());
         assert_eq!(client.max_packet_size(), mqseal::MAX_SEALED_LEN);

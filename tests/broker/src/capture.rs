@@ -21,7 +21,15 @@ impl Capture {
         let dir = shared_tempdir().map_err(|e| e.to_string())?;
         let file = dir.path().join("capture.pcap");
         let mut child = Command::new(tshark)
-            .args(["-i", "lo", "-f", &format!("tcp port {port}"), "-F", "pcap", "-w"])
+            .args([
+                "-i",
+                "lo",
+                "-f",
+                &format!("tcp port {port}"),
+                "-F",
+                "pcap",
+                "-w",
+            ])
             .arg(&file)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -34,9 +42,10 @@ impl Capture {
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stderr).lines();
             let mut first = Vec::new();
+            // "Capturing on 'lo'" comes first; dumpcap's "Capture started" once packets flow.
             for line in lines.by_ref() {
                 let Ok(line) = line else { break };
-                if line.contains("Capturing on") {
+                if line.contains("Capture started") || line.contains("File:") {
                     let _ = tx.send(Ok(()));
                     break;
                 }
@@ -62,6 +71,8 @@ impl Capture {
 
     /// Stops the capture (SIGINT, so tshark flushes its file) and returns the raw pcap bytes.
     pub fn finish(mut self) -> io::Result<Vec<u8>> {
+        // Let dumpcap write out what it has buffered (not a timing assertion).
+        std::thread::sleep(Duration::from_millis(500));
         let pid = self.child.id().to_string();
         let stopped = Command::new("kill")
             .args(["-INT", &pid])

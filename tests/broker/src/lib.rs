@@ -17,8 +17,13 @@ mod parties;
 mod pki;
 
 pub use capture::Capture;
-pub use mosquitto::{Broker, Mosquitto, MosquittoConfig, TlsListener, find_mosquitto, plain_broker};
-pub use parties::{Collected, Parties, collect, collect_v5, connect, connect_v5};
+pub use mosquitto::{
+    Broker, Mosquitto, MosquittoConfig, TlsListener, find_mosquitto, plain_broker,
+};
+pub use parties::{
+    Collected, Parties, RawSubscriber, collect, collect_v5, connect, connect_v5, spawn_driver,
+    spawn_driver_v5, subscribe,
+};
 pub use pki::Pki;
 
 /// Prints a notice that a test part was skipped (visible with `--nocapture` and in failures).

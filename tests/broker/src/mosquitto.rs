@@ -45,6 +45,8 @@ pub struct MosquittoConfig {
     pub users: Vec<(String, String)>,
     /// Content of an `acl_file`, if any.
     pub acl: Option<String>,
+    /// Extra configuration lines (e.g. `max_packet_size 2048`).
+    pub extra: Vec<String>,
 }
 
 /// A running Mosquitto, killed (by PID) and its directory removed on drop.
@@ -85,7 +87,9 @@ impl Mosquitto {
         } else {
             let file = dir.path().join("passwd");
             for (i, (user, password)) in config.users.iter().enumerate() {
-                let mut cmd = Command::new(find_tool("mosquitto_passwd").unwrap_or("mosquitto_passwd".into()));
+                let mut cmd = Command::new(
+                    find_tool("mosquitto_passwd").unwrap_or("mosquitto_passwd".into()),
+                );
                 cmd.arg("-b");
                 if i == 0 {
                     cmd.arg("-c");
@@ -101,6 +105,9 @@ impl Mosquitto {
             fs::write(&file, acl)?;
             make_readable(&file)?;
             let _ = writeln!(conf, "acl_file {}", file.display());
+        }
+        for line in &config.extra {
+            let _ = writeln!(conf, "{line}");
         }
         let conf_path = dir.path().join("mosquitto.conf");
         fs::write(&conf_path, conf)?;
@@ -191,7 +198,9 @@ pub fn plain_broker() -> io::Result<Broker> {
 
 /// A temporary directory the `mosquitto` user can read (Mosquitto drops privileges to it).
 pub(crate) fn shared_tempdir() -> io::Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new().prefix("mqseal-broker-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("mqseal-broker-")
+        .tempdir()?;
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
     Ok(dir)
 }

@@ -117,7 +117,7 @@ pub async fn collect(lp: &mut SealedEventLoop, n: usize, quiet: Duration) -> Col
         match tokio::time::timeout(quiet, lp.poll()).await {
             Ok(Ok(Event::Message(m))) => got.messages.push(m),
             Ok(Ok(Event::Rejected(r))) => got.rejected.push(r),
-            Ok(Ok(Event::Mqtt(_))) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(_)) | Err(_) => break,
         }
     }
@@ -131,9 +131,116 @@ pub async fn collect_v5(lp: &mut v5::SealedEventLoop, n: usize, quiet: Duration)
         match tokio::time::timeout(quiet, lp.poll()).await {
             Ok(Ok(Event::Message(m))) => got.messages.push(m),
             Ok(Ok(Event::Rejected(r))) => got.rejected.push(r),
-            Ok(Ok(Event::Mqtt(_))) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(_)) | Err(_) => break,
         }
     }
     got
+}
+
+/// Subscribes to `filters` and polls until every SUBACK arrived (events before it are kept).
+pub async fn subscribe(
+    client: &mqseal_rumqttc::SealedClient,
+    lp: &mut SealedEventLoop,
+    filters: &[(&str, rumqttc::QoS)],
+) -> Result<Collected, mqseal_rumqttc::ConnectFailure> {
+    let mut early = Collected::default();
+    for (filter, qos) in filters {
+        if let Err(e) = client.subscribe(filter, *qos).await {
+            return Err(mqseal_rumqttc::ConnectFailure {
+                kind: mqseal_rumqttc::FailureKind::Other,
+                reason: e.to_string(),
+                fix: "",
+            });
+        }
+    }
+    let mut acks = 0;
+    while acks < filters.len() {
+        match tokio::time::timeout(Duration::from_secs(20), lp.poll()).await {
+            Ok(Ok(Event::Mqtt(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))))) => acks += 1,
+            Ok(Ok(Event::Message(m))) => early.messages.push(m),
+            Ok(Ok(Event::Rejected(r))) => early.rejected.push(r),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(mqseal_rumqttc::explain(&e)),
+            Err(_) => {
+                return Err(mqseal_rumqttc::ConnectFailure {
+                    kind: mqseal_rumqttc::FailureKind::Other,
+                    reason: "no SUBACK within 20 s".into(),
+                    fix: "",
+                });
+            }
+        }
+    }
+    Ok(early)
+}
+
+/// Drives an event loop in the background until its connection ends (publishers).
+pub fn spawn_driver<O: mqseal_rumqttc::OpenBackend>(
+    mut lp: SealedEventLoop<O>,
+) -> tokio::task::JoinHandle<Option<rumqttc::ConnectionError>> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = lp.poll().await {
+                return Some(e);
+            }
+        }
+    })
+}
+
+/// Drives a v5 event loop in the background until its connection ends.
+pub fn spawn_driver_v5(
+    mut lp: v5::SealedEventLoop,
+) -> tokio::task::JoinHandle<Option<rumqttc::v5::ConnectionError>> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = lp.poll().await {
+                return Some(e);
+            }
+        }
+    })
+}
+
+/// A plain rumqttc subscriber without any key (what any broker-side observer sees): returns
+/// every `(topic, payload)` it received until `n` arrived or nothing came for `quiet`.
+pub struct RawSubscriber {
+    lp: rumqttc::EventLoop,
+    _client: rumqttc::AsyncClient,
+}
+
+impl RawSubscriber {
+    /// Connects to 127.0.0.1:`port` and subscribes to `filter` at QoS 1 (waits for the SUBACK).
+    pub async fn start(port: u16, filter: &str) -> RawSubscriber {
+        let id = format!("raw-{}", std::process::id());
+        let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut lp) = rumqttc::AsyncClient::new(options, 100);
+        let subscribed = client.subscribe(filter, rumqttc::QoS::AtLeastOnce).await;
+        assert!(subscribed.is_ok(), "raw subscribe request failed");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), lp.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) => break,
+                Ok(Ok(_)) => {}
+                other => std::panic::panic_any(format!("raw subscriber failed: {other:?}")),
+            }
+        }
+        RawSubscriber {
+            lp,
+            _client: client,
+        }
+    }
+
+    /// Collects `(topic, payload)` pairs.
+    pub async fn collect(&mut self, n: usize, quiet: Duration) -> Vec<(String, Vec<u8>)> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            match tokio::time::timeout(quiet, self.lp.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) => {
+                    got.push((p.topic.clone(), p.payload.to_vec()));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        got
+    }
 }

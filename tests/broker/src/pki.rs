@@ -25,10 +25,23 @@ impl Pki {
         let ossl = |args: &[&str]| run(Command::new(&openssl).current_dir(d).args(args));
         for ca in ["ca", "rogue-ca"] {
             ossl(&[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-keyout",
-                &format!("{ca}.key"), "-out", &format!("{ca}.crt"), "-subj",
-                &format!("/CN=mqseal test {ca}"), "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "30",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.crt"),
+                "-subj",
+                &format!("/CN=mqseal test {ca}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
             ])?;
         }
         fs::write(
@@ -43,13 +56,31 @@ impl Pki {
         ] {
             ossl(&["genrsa", "-out", &format!("{name}.key"), "2048"])?;
             ossl(&[
-                "req", "-new", "-key", &format!("{name}.key"), "-out", &format!("{name}.csr"),
-                "-subj", &format!("/CN=mqseal test {name}"),
+                "req",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN=mqseal test {name}"),
             ])?;
             ossl(&[
-                "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.crt"),
-                "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-out",
-                &format!("{name}.crt"), "-days", "30", "-extfile", ext,
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "30",
+                "-extfile",
+                ext,
             ])?;
         }
         for entry in fs::read_dir(d)? {

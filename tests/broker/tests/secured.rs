@@ -1,0 +1,296 @@
+//! mqseal over the Mosquitto set-ups users run today: a TLS listener with a private CA,
+//! `require_certificate true` (mTLS), `allow_anonymous false` + `password_file`, an ACL, and the
+//! broker's maximum packet size. mqseal works over each and fails clearly where the broker
+//! refuses. Skipped with a notice where Mosquitto or openssl is not installed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::time::Duration;
+
+use mqseal_broker_tests::{
+    Mosquitto, MosquittoConfig, Parties, Pki, TlsListener, collect, collect_v5, connect,
+    connect_v5, notice, spawn_driver, subscribe,
+};
+use mqseal_rumqttc::{ConnectOptions, FailureKind, SealedClient, TlsFiles, v5};
+use rumqttc::QoS;
+
+const QUIET: Duration = Duration::from_secs(10);
+
+fn unique(tag: &str) -> String {
+    let id = mqseal::Identity::generate().unwrap();
+    format!("{tag}-{}", &id.fingerprint().to_string()[..12])
+}
+
+fn pki() -> Option<Pki> {
+    let pki = Pki::generate().unwrap();
+    if pki.is_none() {
+        notice("openssl is not installed; TLS tests skipped");
+    }
+    pki
+}
+
+fn start(config: &MosquittoConfig) -> Option<Mosquitto> {
+    let broker = Mosquitto::start(config).unwrap();
+    if broker.is_none() {
+        notice("mosquitto is not installed (scripts/checks/15-install-brokers.sh); test skipped");
+    }
+    broker
+}
+
+fn tls_listener(pki: &Pki, require_certificate: bool) -> MosquittoConfig {
+    MosquittoConfig {
+        tls: Some(TlsListener {
+            ca: pki.ca(),
+            cert: pki.server_cert(),
+            key: pki.server_key(),
+            require_certificate,
+        }),
+        ..MosquittoConfig::default()
+    }
+}
+
+/// Publishes one sealed message through `publisher_opts` and checks `subscriber_opts` opens it.
+async fn round_trip(publisher_opts: ConnectOptions, subscriber_opts: ConnectOptions) {
+    let parties = Parties::new("site/#");
+    let (sub, mut sub_lp) = SealedClient::new(
+        subscriber_opts.v4().unwrap(),
+        10,
+        parties.sealer("site/#"),
+        parties.opener("site/#"),
+    );
+    connect(&mut sub_lp).await.unwrap();
+    subscribe(&sub, &mut sub_lp, &[("site/#", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
+    let (publisher, mut pub_lp) = SealedClient::new(
+        publisher_opts.v4().unwrap(),
+        10,
+        parties.sealer("site/#"),
+        parties.opener("site/#"),
+    );
+    connect(&mut pub_lp).await.unwrap();
+    let driver = spawn_driver(pub_lp);
+    publisher
+        .publish("site/a/door", QoS::AtLeastOnce, false, "open")
+        .await
+        .unwrap();
+    let got = collect(&mut sub_lp, 1, QUIET).await;
+    assert_eq!(got.messages.len(), 1, "rejected: {:?}", got.rejected);
+    assert_eq!(got.messages[0].payload, b"open");
+    publisher.disconnect().await.unwrap();
+    let _ = driver.await;
+}
+
+/// Connects with `opts` and returns the explained failure (panics if it connects).
+async fn refused(opts: ConnectOptions) -> mqseal_rumqttc::ConnectFailure {
+    let parties = Parties::new("site/#");
+    let (_client, mut lp) = SealedClient::new(
+        opts.v4().unwrap(),
+        10,
+        parties.sealer("site/#"),
+        parties.opener("site/#"),
+    );
+    match connect(&mut lp).await {
+        Ok(()) => panic!("the broker accepted a connection it should refuse"),
+        Err(f) => {
+            eprintln!("refused as expected: {f}");
+            f
+        }
+    }
+}
+
+fn localhost(tag: &str, port: u16) -> ConnectOptions {
+    ConnectOptions::new(unique(tag), "localhost", port)
+}
+
+#[tokio::test]
+async fn tls_listener_with_private_ca() {
+    let Some(pki) = pki() else { return };
+    let Some(broker) = start(&tls_listener(&pki, false)) else {
+        return;
+    };
+    let tls = TlsFiles::ca(pki.ca());
+    round_trip(
+        localhost("pub", broker.port).tls(tls.clone()),
+        ConnectOptions::new(unique("sub"), "127.0.0.1", broker.port).tls(tls),
+    )
+    .await;
+
+    // A client that trusts another CA refuses the broker's certificate, and says so.
+    let f = refused(localhost("wrong-ca", broker.port).tls(TlsFiles::ca(pki.rogue_ca()))).await;
+    assert_eq!(f.kind, FailureKind::BadServerCertificate, "{f}");
+    assert!(f.fix.contains("--cafile"));
+    // Plain MQTT spoken to a TLS listener fails (the broker drops the connection).
+    let f = refused(localhost("plain", broker.port)).await;
+    assert_ne!(f.kind, FailureKind::NotAuthorized, "{f}");
+}
+
+#[tokio::test]
+async fn mtls_require_certificate_accepts_valid_and_refuses_untrusted_client_certs() {
+    let Some(pki) = pki() else { return };
+    let Some(broker) = start(&tls_listener(&pki, true)) else {
+        return;
+    };
+    let valid = TlsFiles::ca(pki.ca()).with_client_cert(pki.client_cert(), pki.client_key());
+    round_trip(
+        localhost("pub", broker.port).tls(valid.clone()),
+        localhost("sub", broker.port).tls(valid),
+    )
+    .await;
+
+    let rogue =
+        TlsFiles::ca(pki.ca()).with_client_cert(pki.rogue_client_cert(), pki.rogue_client_key());
+    let f = refused(localhost("rogue", broker.port).tls(rogue)).await;
+    assert_eq!(f.kind, FailureKind::ClientCertificateRefused, "{f}");
+    assert!(f.fix.contains("--cert"), "{f}");
+
+    let f = refused(localhost("no-cert", broker.port).tls(TlsFiles::ca(pki.ca()))).await;
+    assert_eq!(f.kind, FailureKind::ClientCertificateRefused, "{f}");
+}
+
+#[tokio::test]
+async fn password_file_without_anonymous_access() {
+    let config = MosquittoConfig {
+        users: vec![
+            ("sensor".into(), "s3nsor-pass".into()),
+            ("dashboard".into(), "dash-pass".into()),
+        ],
+        ..MosquittoConfig::default()
+    };
+    let Some(broker) = start(&config) else { return };
+    let port = broker.port;
+    round_trip(
+        localhost("pub", port).credentials("sensor", "s3nsor-pass"),
+        localhost("sub", port).credentials("dashboard", "dash-pass"),
+    )
+    .await;
+
+    let f = refused(localhost("bad-pass", port).credentials("sensor", "wrong")).await;
+    assert_eq!(f.kind, FailureKind::NotAuthorized, "{f}");
+    assert!(f.fix.contains("-u/-P"));
+    let f = refused(localhost("anonymous", port)).await;
+    assert_eq!(f.kind, FailureKind::NotAuthorized, "{f}");
+}
+
+#[tokio::test]
+async fn acl_allows_the_publisher_only_its_topic_over_tls_with_passwords() {
+    // The full set-up of the walkthroughs: TLS with a private CA, client certificates,
+    // passwords, no anonymous access, and an ACL.
+    let Some(pki) = pki() else { return };
+    let mut config = tls_listener(&pki, true);
+    config.users = vec![
+        ("sensor".into(), "s3nsor-pass".into()),
+        ("dashboard".into(), "dash-pass".into()),
+    ];
+    config.acl =
+        Some("user sensor\ntopic write plant/7/#\n\nuser dashboard\ntopic read plant/#\n".into());
+    let Some(broker) = start(&config) else { return };
+    let tls = TlsFiles::ca(pki.ca()).with_client_cert(pki.client_cert(), pki.client_key());
+    let parties = Parties::new("plant/#");
+
+    let (sub, mut sub_lp) = SealedClient::new(
+        localhost("dash", broker.port)
+            .credentials("dashboard", "dash-pass")
+            .tls(tls.clone())
+            .v4()
+            .unwrap(),
+        10,
+        parties.sealer("plant/#"),
+        parties.opener("plant/#"),
+    );
+    connect(&mut sub_lp).await.unwrap();
+    subscribe(&sub, &mut sub_lp, &[("plant/#", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
+
+    let (publisher, mut pub_lp) = SealedClient::new(
+        localhost("sensor", broker.port)
+            .credentials("sensor", "s3nsor-pass")
+            .tls(tls)
+            .v4()
+            .unwrap(),
+        10,
+        parties.sealer("plant/#"),
+        parties.opener("plant/#"),
+    );
+    connect(&mut pub_lp).await.unwrap();
+    let driver = spawn_driver(pub_lp);
+    // Outside its ACL: Mosquitto silently drops it (MQTT 3.1.1 has no way to say no).
+    publisher
+        .publish("plant/8/temp", QoS::AtLeastOnce, false, "forbidden")
+        .await
+        .unwrap();
+    publisher
+        .publish("plant/7/temp", QoS::AtLeastOnce, false, "allowed")
+        .await
+        .unwrap();
+    let got = collect(&mut sub_lp, 2, Duration::from_secs(2)).await;
+    let payloads: Vec<&[u8]> = got.messages.iter().map(|m| m.payload.as_slice()).collect();
+    assert_eq!(payloads, [b"allowed".as_slice()], "{got:?}");
+    assert!(got.rejected.is_empty());
+    publisher.disconnect().await.unwrap();
+    let _ = driver.await;
+}
+
+#[tokio::test]
+async fn v5_broker_maximum_packet_size_counts_the_envelope_overhead() {
+    let config = MosquittoConfig {
+        extra: vec!["max_packet_size 1024".into()],
+        ..MosquittoConfig::default()
+    };
+    let Some(broker) = start(&config) else { return };
+    let parties = Parties::new("big/#");
+    let (sub, mut sub_lp) = v5::SealedClient::new(
+        localhost("sub5", broker.port).v5().unwrap(),
+        10,
+        parties.sealer("big/#"),
+        parties.opener("big/#"),
+    );
+    connect_v5(&mut sub_lp).await.unwrap();
+    sub.subscribe("big/#", v5::QoS::AtLeastOnce).await.unwrap();
+
+    let (publisher, mut pub_lp) = v5::SealedClient::new(
+        localhost("pub5", broker.port).v5().unwrap(),
+        10,
+        parties.sealer("big/#"),
+        parties.opener("big/#"),
+    );
+    connect_v5(&mut pub_lp).await.unwrap();
+    assert_eq!(publisher.max_packet_size(), 1024);
+    // 950 bytes fit in 1024 as plaintext, not once sealed (~100 bytes of envelope).
+    let err = publisher
+        .publish("big/blob", v5::QoS::AtLeastOnce, false, vec![7u8; 950])
+        .await
+        .unwrap_err();
+    match err {
+        mqseal_rumqttc::Error::PacketTooLarge { size, max } => {
+            assert_eq!(max, 1024);
+            assert!(size > 1024 && size < 1024 + mqseal::MAX_OVERHEAD_SIGNED + 20);
+        }
+        other => panic!("expected PacketTooLarge, got {other}"),
+    }
+    // The connection is intact and the counter untouched: a smaller message goes through.
+    assert_eq!(publisher.with_sealer(|s| s.next_seq()), 0);
+    publisher
+        .publish("big/blob", v5::QoS::AtLeastOnce, false, vec![7u8; 800])
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        loop {
+            if pub_lp.poll().await.is_err() {
+                break;
+            }
+        }
+    });
+    // Drain the SUBACK, then the message.
+    let got = collect_v5(&mut sub_lp, 1, QUIET).await;
+    assert_eq!(got.messages.len(), 1, "{got:?}");
+    assert_eq!(got.messages[0].payload.len(), 800);
+    assert_eq!(got.messages[0].seq, 0);
+    publisher.disconnect().await.unwrap();
+    let _ = driver.await;
+}

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod keys;
 pub mod open;
 pub mod seal;
+pub mod store;
 
 use pyo3::prelude::*;
 
@@ -32,6 +33,16 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<open::Opened>()?;
     m.add_class::<open::Header>()?;
     m.add_class::<open::ReplayWindow>()?;
+    m.add_class::<store::Store>()?;
+    m.add_class::<store::PersistentSealer>()?;
+    m.add_class::<store::PersistentOpener>()?;
+    m.add_class::<store::TrustedPeer>()?;
+    m.add_class::<store::HeldKey>()?;
+    m.add_class::<store::OutgoingGrant>()?;
+    m.add_class::<store::KeyUpdate>()?;
+    m.add_class::<store::AcceptedGrant>()?;
+    m.add_class::<store::Rotation>()?;
+    m.add_class::<store::IssuedGrant>()?;
     m.add_function(wrap_pyfunction!(open::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(open::validate_topic, m)?)?;
     m.add_function(wrap_pyfunction!(errors::error_codes, m)?)?;

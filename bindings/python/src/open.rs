@@ -25,7 +25,8 @@ pub struct OpenPolicy {
 }
 
 impl OpenPolicy {
-    fn core(&self) -> mqseal::OpenPolicy {
+    /// The core policy.
+    pub fn core(&self) -> mqseal::OpenPolicy {
         mqseal::OpenPolicy {
             allow_group_mac: self.allow_group_mac,
             max_age: self.max_age,
@@ -34,7 +35,8 @@ impl OpenPolicy {
         }
     }
 
-    fn from_core(p: &mqseal::OpenPolicy) -> OpenPolicy {
+    /// Converts the core policy.
+    pub fn from_core(p: &mqseal::OpenPolicy) -> OpenPolicy {
         OpenPolicy {
             allow_group_mac: p.allow_group_mac,
             max_age: p.max_age,
@@ -178,16 +180,9 @@ impl Opener {
             duplicate,
             now,
         };
-        let o = self.0.open_delivered(topic, &data, &delivery)?;
-        Ok(Opened {
-            sender: PublicIdentity(o.sender),
-            seq: o.seq,
-            epoch: o.epoch,
-            profile: o.profile.name(),
-            retain: o.retain,
-            timestamp: o.timestamp,
-            payload: o.payload,
-        })
+        Ok(Opened::from_core(
+            self.0.open_delivered(topic, &data, &delivery)?,
+        ))
     }
 
     /// A copy of the replay window of (`sender`, `epoch`, `topic`), if a message was accepted
@@ -233,6 +228,21 @@ pub struct Opened {
     retain: bool,
     timestamp: Option<u64>,
     payload: Vec<u8>,
+}
+
+impl Opened {
+    /// Converts the core's opened message.
+    pub fn from_core(o: mqseal::Opened) -> Opened {
+        Opened {
+            sender: PublicIdentity(o.sender),
+            seq: o.seq,
+            epoch: o.epoch,
+            profile: o.profile.name(),
+            retain: o.retain,
+            timestamp: o.timestamp,
+            payload: o.payload,
+        }
+    }
 }
 
 #[pymethods]

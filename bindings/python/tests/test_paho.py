@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import uuid
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -136,7 +137,9 @@ def test_message_callback_add_and_delegation(keys: dict[str, Any]) -> None:
         pass
 
     client.on_connect = on_connect
-    assert raw.on_connect is on_connect
+    assert client.on_connect is on_connect and raw.on_connect == client._on_raw_connect
+    client.on_disconnect = on_connect
+    assert raw.on_disconnect is on_connect
     client.user_data_set({"who": "dashboard"})
     assert raw.user_data_get() == {"who": "dashboard"}
     assert client.is_connected() is False
@@ -145,6 +148,57 @@ def test_message_callback_add_and_delegation(keys: dict[str, Any]) -> None:
     with pytest.raises(RuntimeError, match="no opener"):
         SealedClient(new_client()).open(raw_message("plant/7/temp", sealed))
     assert "SealedClient(" in repr(client)
+
+
+def test_follow_grants_puts_keys_to_use(tmp_path: Path) -> None:
+    admin = mqseal.Store.create(tmp_path / "admin", "admin")
+    sensor = mqseal.Store.create(tmp_path / "sensor", "sensor")
+    board = mqseal.Store.create(tmp_path / "board", "board")
+    for member in (sensor, board):
+        admin.trust(member.name, member.public)
+        member.trust("admin", admin.public, sender=False, issuer=True)
+    board.trust_line(sensor.public_line)
+    admin.create_key("plant/#")
+
+    raw_pub, raw_sub = new_client(), new_client()
+    subscribed: list[str] = []
+    raw_sub.subscribe = lambda topic, qos=0, **kw: subscribed.append(topic)  # type: ignore[method-assign]
+    with sensor.sealer() as sealer, board.opener() as opener:
+        publisher = SealedClient(raw_pub, sealer=sealer)
+        publisher.follow_grants(sensor)
+        plain_opener = mqseal.Opener()
+        plain_opener.trust_sender(sensor.public)
+        dashboard = SealedClient(raw_sub, opener=plain_opener)
+        dashboard.follow_grants(board)
+        got: list[OpenedMessage] = []
+        dashboard.on_message = lambda c, u, m: got.append(m)
+        keys: list[mqseal.AcceptedGrant] = []
+        dashboard.on_keys = lambda c, u, accepted: keys.append(accepted)
+        connects: list[Any] = []
+        dashboard.on_connect = lambda *args: connects.append(args)
+        raw_sub.on_connect(raw_sub, None, {}, 0, None)  # what paho calls once connected
+        assert subscribed == [board.grant_subscription] and len(connects) == 1
+
+        with pytest.raises(mqseal.KeyNotFound):
+            sealer.seal("plant/7/temp", b"x")
+        for client, raw, member in ((publisher, raw_pub, "sensor"), (dashboard, raw_sub, "board")):
+            grant = admin.issue_grant("plant/7/#", member)
+            raw._handle_on_message(raw_message(grant.topic, grant.payload))
+        assert [k.key.filter for k in keys] == ["plant/7/#"]
+        sealed = publisher.sealer.seal("plant/7/temp", b"21.5")  # type: ignore[union-attr]
+        raw_sub._handle_on_message(raw_message("plant/7/temp", sealed))
+        assert [(m.payload, m.sender) for m in got] == [(b"21.5", sensor.public)]
+        # the persistent opener gets the store's keys through load_keys
+        persistent = SealedClient(new_client(), opener=opener)
+        persistent.load_keys(board)
+        assert persistent.open(raw_message("plant/7/temp", sealed)).seq == 0
+
+        refused: list[mqseal.Error] = []
+        dashboard.on_rejected = lambda c, u, m, e: refused.append(e)
+        forged = mqseal.Grant.issue(mqseal.Identity.generate(), board.public,
+                                    mqseal.TreeKey.generate("plant/#", 9))
+        raw_sub._handle_on_message(raw_message(grant.topic, forged.to_bytes()))
+        assert [type(e) for e in refused] == [mqseal.UntrustedIssuerError]
 
 
 def test_undecodable_topic_is_refused(keys: dict[str, Any]) -> None:

@@ -19,6 +19,13 @@ forged, replayed, no key...) never reach ``on_message``: they go to ``on_rejecte
 :class:`mqseal.Error` that refused them (logged as a warning when ``on_rejected`` is unset).
 QoS 1 redeliveries of an already opened message (MQTT DUP flag) are dropped silently unless
 ``drop_duplicates=False``.
+
+With a :class:`mqseal.Store`, use its persistent sealer and opener (sequence numbers and replay
+windows survive restarts) and let the client receive its keys in band::
+
+    store = mqseal.Store.open("sensor-store")
+    client = SealedClient(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2), sealer=store.sealer())
+    client.follow_grants(store)   # subscribes to the store's grant topic on every connect
 """
 
 from __future__ import annotations
@@ -34,7 +41,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 
 from mqseal._errors import DuplicateError, Error, _from_name
-from mqseal._native import Opener, PublicIdentity, Sealer
+from mqseal._native import (
+    AcceptedGrant,
+    Opener,
+    PersistentOpener,
+    PersistentSealer,
+    PublicIdentity,
+    Sealer,
+    Store,
+)
 
 __all__ = ["OpenedMessage", "SealedClient", "OnMessage", "OnRejected"]
 
@@ -73,6 +88,9 @@ OnRejected = Callable[[mqtt.Client, Any, mqtt.MQTTMessage, Error], None]
 
 PayloadType = str | bytes | bytearray | int | float | None
 
+AnySealer = Sealer | PersistentSealer
+AnyOpener = Opener | PersistentOpener
+
 _OWN = frozenset(
     {
         "client",
@@ -80,10 +98,13 @@ _OWN = frozenset(
         "opener",
         "on_message",
         "on_rejected",
+        "on_connect",
+        "on_keys",
         "timestamps",
         "drop_duplicates",
         "_seal_lock",
         "_open_lock",
+        "_grant_subscriptions",
     }
 )
 
@@ -111,10 +132,14 @@ class SealedClient:
     """
 
     client: mqtt.Client
-    sealer: Sealer | None
-    opener: Opener | None
+    sealer: AnySealer | None
+    opener: AnyOpener | None
     on_message: OnMessage | None
     on_rejected: OnRejected | None
+    #: Called like paho's ``on_connect`` (after the grant subscriptions are renewed).
+    on_connect: Callable[..., None] | None
+    #: Called as ``on_keys(client, userdata, accepted_grant)`` once a grant's key is in use.
+    on_keys: Callable[[mqtt.Client, Any, AcceptedGrant], None] | None
     timestamps: bool
     drop_duplicates: bool
 
@@ -122,8 +147,8 @@ class SealedClient:
         self,
         client: mqtt.Client,
         *,
-        sealer: Sealer | None = None,
-        opener: Opener | None = None,
+        sealer: AnySealer | None = None,
+        opener: AnyOpener | None = None,
         on_message: OnMessage | None = None,
         on_rejected: OnRejected | None = None,
         timestamps: bool = False,
@@ -136,9 +161,13 @@ class SealedClient:
         self.on_rejected = on_rejected
         self.timestamps = timestamps
         self.drop_duplicates = drop_duplicates
+        self.on_connect = None
+        self.on_keys = None
         self._seal_lock = threading.Lock()
         self._open_lock = threading.Lock()
+        self._grant_subscriptions: list[tuple[str, int]] = []
         client.on_message = self._on_raw_message
+        client.on_connect = self._on_raw_connect
 
     # -- delegation to the wrapped client ---------------------------------------------------------
 
@@ -217,6 +246,65 @@ class SealedClient:
 
         self.client.message_callback_add(sub, deliver)
 
+    # -- keys in band ------------------------------------------------------------------------------
+
+    def follow_grants(self, store: Store, qos: int = 1) -> None:
+        """Receives this identity's grants over MQTT: subscribes to ``store.grant_subscription``
+        (now if connected, and again on every connect), stores each grant in ``store`` and puts
+        its key to use in the sealer and opener. Refused grants go to ``on_rejected``."""
+        subscription = store.grant_subscription
+
+        def on_grant(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+            try:
+                accepted = store.accept_grant_message(message.topic, message.payload)
+            except Error as error:
+                self._reject(client, userdata, message, error)
+                return
+            if accepted is None:  # a cleared retained grant
+                return
+            self.load_keys(store)
+            if self.on_keys is not None:
+                self.on_keys(client, userdata, accepted)
+
+        self.client.message_callback_add(subscription, on_grant)
+        self._grant_subscriptions.append((subscription, qos))
+        if self.client.is_connected():
+            self.client.subscribe(subscription, qos)
+
+    def load_keys(self, store: Store) -> None:
+        """Puts the keys ``store`` holds to use: sealing keys in the sealer, held keys (with
+        their retirement times) in the opener."""
+        sealer, opener = self.sealer, self.opener
+        if isinstance(sealer, PersistentSealer):
+            with self._seal_lock:
+                sealer.set_keys(store.sealing_keys())
+        elif sealer is not None:
+            with self._seal_lock:
+                for key in store.sealing_keys():
+                    sealer.add_key(key)
+        if isinstance(opener, PersistentOpener):
+            with self._open_lock:
+                opener.set_keys(store.held_keys())
+        elif opener is not None:
+            with self._open_lock:
+                for held in store.held_keys():
+                    opener.add_key(held.key)
+                    if held.not_after is not None:
+                        opener.retire_key(held.filter, held.epoch, held.not_after)
+
+    def _on_raw_connect(self, client: mqtt.Client, *args: Any) -> None:
+        for subscription, qos in self._grant_subscriptions:
+            client.subscribe(subscription, qos)
+        if self.on_connect is not None:
+            self.on_connect(client, *args)
+
+    def _reject(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage,
+                error: Error) -> None:
+        if self.on_rejected is not None:
+            self.on_rejected(client, userdata, message, error)
+        else:
+            log.warning("refused a message on %r: %s", message._topic, error)
+
     def _on_raw_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._dispatch(client, userdata, message, self.on_message)
 
@@ -233,10 +321,7 @@ class SealedClient:
             if isinstance(error, DuplicateError) and self.drop_duplicates:
                 log.debug("dropped a redelivery on %r (mid %d)", message._topic, message.mid)
                 return
-            if self.on_rejected is not None:
-                self.on_rejected(client, userdata, message, error)
-            else:
-                log.warning("refused a message on %r: %s", message._topic, error)
+            self._reject(client, userdata, message, error)
             return
         if callback is not None:
             callback(client, userdata, opened)

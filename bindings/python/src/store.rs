@@ -1,0 +1,901 @@
+//! `Store`: the keystore directory of `mqseal-store` (identity, trusted peers, held keys, grants,
+//! crash-safe sequence numbers, persisted replay windows), and its persistent sealer and opener.
+
+use std::path::PathBuf;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+
+use crate::convert::{hex, parse_fingerprint, parse_profile, py_repr};
+use crate::errors::{StoreFailure, StoreResult};
+use crate::grant::Grant;
+use crate::identity::{Identity, PublicIdentity};
+use crate::keys::TreeKey;
+use crate::open::{OpenPolicy, Opened};
+
+use mqseal_store as ms;
+
+fn now_or(now: Option<u64>) -> u64 {
+    now.unwrap_or_else(ms::unix_now)
+}
+
+fn roles(sender: bool, issuer: bool) -> ms::Roles {
+    ms::Roles { sender, issuer }
+}
+
+/// Store options; `None` keeps the store crate's default.
+fn options(
+    grace_period: Option<u64>,
+    sequence_block: Option<u64>,
+    compact_after: Option<usize>,
+    grant_prefix: Option<&str>,
+) -> StoreResult<ms::StoreOptions> {
+    let mut options = ms::StoreOptions::default();
+    if let Some(g) = grace_period {
+        options.grace_period = g;
+    }
+    if let Some(b) = sequence_block {
+        options.sequence_block = b;
+    }
+    if let Some(c) = compact_after {
+        options.compact_after = c;
+    }
+    if let Some(p) = grant_prefix {
+        options.grant_topics = ms::GrantTopics::new(p)?;
+    }
+    Ok(options)
+}
+
+/// A keystore directory (the layout of the Rust `mqseal-store` crate and the `mqseal` CLI):
+/// one identity, its trusted peers, held keys, issued grants, a crash-safe sequence counter and
+/// persisted replay windows. Every method reads the files afresh, so several processes can share
+/// a store.
+#[pyclass(module = "mqseal", frozen)]
+pub struct Store(ms::Store);
+
+#[pymethods]
+impl Store {
+    /// Creates a store in `dir` (new, or an existing empty directory; mode 0700) for a new
+    /// random identity named `name`, or for `identity`.
+    ///
+    /// Options (not stored; `None`: the defaults of the Rust store): `grace_period` seconds a
+    /// rotated-out epoch stays accepted (1 day), `sequence_block` numbers reserved per durable
+    /// write (4096), `compact_after` journal records before a replay snapshot (10000),
+    /// `grant_prefix` of the grant topics (`mqseal/grants`).
+    #[staticmethod]
+    #[pyo3(signature = (dir, name, identity = None, *, grace_period = None,
+        sequence_block = None, compact_after = None, grant_prefix = None))]
+    fn create(
+        dir: PathBuf,
+        name: &str,
+        identity: Option<&Identity>,
+        grace_period: Option<u64>,
+        sequence_block: Option<u64>,
+        compact_after: Option<usize>,
+        grant_prefix: Option<&str>,
+    ) -> StoreResult<Store> {
+        let identity = match identity {
+            Some(i) => i.0.clone(),
+            None => mqseal::Identity::generate()?,
+        };
+        let options = options(grace_period, sequence_block, compact_after, grant_prefix)?;
+        Ok(Store(ms::Store::create_with(dir, name, identity, options)?))
+    }
+
+    /// Opens the store in `dir`. The options are this program's tunables (not stored).
+    #[staticmethod]
+    #[pyo3(signature = (dir, *, grace_period = None, sequence_block = None,
+        compact_after = None, grant_prefix = None))]
+    fn open(
+        dir: PathBuf,
+        grace_period: Option<u64>,
+        sequence_block: Option<u64>,
+        compact_after: Option<usize>,
+        grant_prefix: Option<&str>,
+    ) -> StoreResult<Store> {
+        let options = options(grace_period, sequence_block, compact_after, grant_prefix)?;
+        Ok(Store(ms::Store::open_with(dir, options)?))
+    }
+
+    /// The store directory.
+    #[getter]
+    fn dir(&self) -> PathBuf {
+        self.0.dir().to_path_buf()
+    }
+
+    /// This identity's name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// This store's identity (its seed is in `identity.key`).
+    #[getter]
+    fn identity(&self) -> Identity {
+        Identity(self.0.identity().clone())
+    }
+
+    /// This store's public identity.
+    #[getter]
+    fn public(&self) -> PublicIdentity {
+        PublicIdentity(self.0.public())
+    }
+
+    /// This store's fingerprint (64 hex digits).
+    #[getter]
+    fn fingerprint(&self) -> String {
+        hex(&self.0.fingerprint().0)
+    }
+
+    /// The line peers add to trust this identity (`name mqseal-pub1:<hex>`, no newline).
+    #[getter]
+    fn public_line(&self) -> String {
+        self.0.public_line().trim_end().to_string()
+    }
+
+    /// The topic filter on which this identity's grants arrive (`<prefix>/<fingerprint>/+`);
+    /// subscribe to it and pass each message to `accept_grant_message`.
+    #[getter]
+    fn grant_subscription(&self) -> String {
+        self.0
+            .options()
+            .grant_topics
+            .subscription(&self.0.fingerprint())
+    }
+
+    // ----- trusted peers -----
+
+    /// The trusted peers (this store's own identity is implicitly trusted and not listed).
+    fn trusted(&self) -> StoreResult<Vec<TrustedPeer>> {
+        Ok(self
+            .0
+            .trusted()?
+            .into_iter()
+            .map(TrustedPeer::from)
+            .collect())
+    }
+
+    /// The trusted peer named `name` (`UnknownPeerError` if none).
+    fn peer(&self, name: &str) -> StoreResult<TrustedPeer> {
+        Ok(self.0.peer(name)?.into())
+    }
+
+    /// Trusts `public` under `name`: as a sender (its messages are accepted) and/or an issuer
+    /// (its grants are accepted).
+    #[pyo3(signature = (name, public, *, sender = true, issuer = false))]
+    fn trust(
+        &self,
+        name: &str,
+        public: &PublicIdentity,
+        sender: bool,
+        issuer: bool,
+    ) -> StoreResult<TrustedPeer> {
+        Ok(self.0.trust(name, &public.0, roles(sender, issuer))?.into())
+    }
+
+    /// Trusts the peer of an `identity.pub` line (`name mqseal-pub1:<hex>`).
+    #[pyo3(signature = (line, *, sender = true, issuer = false))]
+    fn trust_line(&self, line: &str, sender: bool, issuer: bool) -> StoreResult<TrustedPeer> {
+        Ok(self.0.trust_line(line, roles(sender, issuer))?.into())
+    }
+
+    /// Changes what the peer named `name` is trusted for.
+    #[pyo3(signature = (name, *, sender, issuer))]
+    fn set_roles(&self, name: &str, sender: bool, issuer: bool) -> StoreResult<TrustedPeer> {
+        Ok(self.0.set_roles(name, roles(sender, issuer))?.into())
+    }
+
+    /// Stops trusting the peer named `name` and returns it.
+    fn untrust(&self, name: &str) -> StoreResult<TrustedPeer> {
+        Ok(self.0.untrust(name)?.into())
+    }
+
+    // ----- keys -----
+
+    /// Every held key, with its retirement time.
+    fn held_keys(&self) -> StoreResult<Vec<HeldKey>> {
+        Ok(self.0.held_keys()?.into_iter().map(HeldKey).collect())
+    }
+
+    /// The keys a sealer uses (those not retired).
+    fn sealing_keys(&self) -> StoreResult<Vec<TreeKey>> {
+        Ok(self.0.sealing_keys()?.into_iter().map(TreeKey).collect())
+    }
+
+    /// Creates a random root key for `filter` (one this store holds no key for).
+    #[pyo3(signature = (filter, now = None))]
+    fn create_key(&self, filter: &str, now: Option<u64>) -> StoreResult<HeldKey> {
+        Ok(HeldKey(self.0.create_key(filter, now_or(now))?))
+    }
+
+    /// Adds a key by hand (`issuer`: the fingerprint of whoever delivered it). A newer epoch
+    /// retires older epochs of the same filter; an older one is refused (`StaleKeyError`).
+    #[pyo3(signature = (key, issuer = None, now = None))]
+    fn add_key(
+        &self,
+        key: &TreeKey,
+        issuer: Option<&str>,
+        now: Option<u64>,
+    ) -> PyResult<KeyUpdate> {
+        let issuer = issuer.map(parse_fingerprint).transpose()?;
+        let update = self
+            .0
+            .add_key(key.0.clone(), issuer, now_or(now))
+            .map_err(StoreFailure)?;
+        Ok(KeyUpdate::from(update))
+    }
+
+    /// Removes a held key (a tombstone keeps it from coming back); returns whether it was held.
+    fn remove_key(&self, filter: &str, epoch: u32) -> StoreResult<bool> {
+        Ok(self.0.remove_key(filter, epoch)?)
+    }
+
+    /// Removes every key whose grace period ended before `now`; returns their (filter, epoch).
+    #[pyo3(signature = (now = None))]
+    fn prune(&self, now: Option<u64>) -> StoreResult<Vec<(String, u32)>> {
+        Ok(self
+            .0
+            .prune(now_or(now))?
+            .into_iter()
+            .map(|t| (t.filter, t.epoch))
+            .collect())
+    }
+
+    // ----- grants -----
+
+    /// Issues a grant of `filter` (a held key's filter or one below it) to the trusted peer
+    /// `recipient_name`, or to `recipient` recorded under that name. Publish it retained.
+    #[pyo3(signature = (filter, recipient_name, recipient = None))]
+    fn issue_grant(
+        &self,
+        filter: &str,
+        recipient_name: &str,
+        recipient: Option<&PublicIdentity>,
+    ) -> StoreResult<OutgoingGrant> {
+        let grant = match recipient {
+            Some(r) => self.0.issue_grant_to(filter, recipient_name, &r.0)?,
+            None => self.0.issue_grant(filter, recipient_name)?,
+        };
+        Ok(grant.into())
+    }
+
+    /// Verifies, unwraps and stores a grant addressed to this identity from a trusted issuer.
+    #[pyo3(signature = (grant, now = None))]
+    fn accept_grant(&self, grant: &Grant, now: Option<u64>) -> StoreResult<AcceptedGrant> {
+        Ok(self.0.accept_grant(&grant.0, now_or(now))?.into())
+    }
+
+    /// Handles a message from `grant_subscription`: returns the accepted grant, or `None` for an
+    /// empty payload (a cleared retained message).
+    #[pyo3(signature = (topic, payload, now = None))]
+    fn accept_grant_message(
+        &self,
+        topic: &str,
+        payload: PyBackedBytes,
+        now: Option<u64>,
+    ) -> StoreResult<Option<AcceptedGrant>> {
+        Ok(self
+            .0
+            .accept_grant_message(topic, &payload, now_or(now))?
+            .map(AcceptedGrant::from))
+    }
+
+    /// Rotates the root key of `filter`: a fresh key at the next epoch and grants of it for every
+    /// member except the fingerprints in `exclude` (which are thereby revoked).
+    #[pyo3(signature = (filter, exclude = Vec::new(), now = None))]
+    fn rotate(&self, filter: &str, exclude: Vec<String>, now: Option<u64>) -> PyResult<Rotation> {
+        let exclude = exclude
+            .iter()
+            .map(|f| parse_fingerprint(f))
+            .collect::<PyResult<Vec<_>>>()?;
+        let rotation = self
+            .0
+            .rotate(filter, &exclude, now_or(now))
+            .map_err(StoreFailure)?;
+        Ok(Rotation::from(rotation))
+    }
+
+    /// Fresh grants of the current epoch of root `filter` for all its members (to republish).
+    fn reissue(&self, filter: &str) -> StoreResult<Vec<OutgoingGrant>> {
+        Ok(self
+            .0
+            .reissue(filter)?
+            .into_iter()
+            .map(OutgoingGrant::from)
+            .collect())
+    }
+
+    /// The grants this store issued.
+    fn issued(&self) -> StoreResult<Vec<IssuedGrant>> {
+        Ok(self
+            .0
+            .issued()?
+            .into_iter()
+            .map(IssuedGrant::from)
+            .collect())
+    }
+
+    /// The members of root `filter`: issued grants of its newest live epoch.
+    fn members(&self, filter: &str) -> StoreResult<Vec<IssuedGrant>> {
+        Ok(self
+            .0
+            .members(filter)?
+            .into_iter()
+            .map(IssuedGrant::from)
+            .collect())
+    }
+
+    // ----- sealing and opening -----
+
+    /// A sealer with crash-safe sequence numbers and this store's keys (one per store at a
+    /// time: `StoreLockedError` while another one is open). Close it (or use `with`) to release
+    /// the lock.
+    #[pyo3(signature = (profile = "signed"))]
+    fn sealer(&self, profile: &str) -> PyResult<PersistentSealer> {
+        let profile = parse_profile(profile)?;
+        let sealer = self.0.sealer(profile).map_err(StoreFailure)?;
+        Ok(PersistentSealer(Some(sealer)))
+    }
+
+    /// An opener with persisted replay windows, this store's keys and trusted senders (one per
+    /// store at a time). Close it (or use `with`) to release the lock.
+    #[pyo3(signature = (policy = None))]
+    fn opener(&self, policy: Option<&OpenPolicy>) -> StoreResult<PersistentOpener> {
+        let policy = policy.map(OpenPolicy::core).unwrap_or_default();
+        Ok(PersistentOpener(Some(self.0.opener(policy)?)))
+    }
+
+    /// The durable sequence reservation (no number at or above it was ever used).
+    fn reserved_sequence(&self) -> StoreResult<u64> {
+        Ok(self.0.reserved_sequence()?)
+    }
+
+    /// Raises the sequence reservation to at least `floor` (recovery after losing
+    /// `state/seq`); returns it.
+    fn raise_sequence_floor(&self, floor: u64) -> StoreResult<u64> {
+        Ok(self.0.raise_sequence_floor(floor)?)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Store(dir={}, name={}, fingerprint='{}')",
+            py_repr(py, &self.0.dir().to_string_lossy())?,
+            py_repr(py, self.0.name())?,
+            self.0.fingerprint()
+        ))
+    }
+}
+
+fn closed() -> PyErr {
+    PyValueError::new_err("operation on a closed sealer/opener")
+}
+
+/// A sealer whose sequence numbers never repeat, even after a crash (it reserves blocks in the
+/// store before using them). Holds the store's sealing lock until closed.
+#[pyclass(module = "mqseal")]
+pub struct PersistentSealer(Option<ms::PersistentSealer>);
+
+impl PersistentSealer {
+    fn get(&mut self) -> PyResult<&mut ms::PersistentSealer> {
+        self.0.as_mut().ok_or_else(closed)
+    }
+
+    fn get_ref(&self) -> PyResult<&ms::PersistentSealer> {
+        self.0.as_ref().ok_or_else(closed)
+    }
+}
+
+#[pymethods]
+impl PersistentSealer {
+    /// Seals `payload` for `topic` (see `Sealer.seal`), reserving the next block of sequence
+    /// numbers durably when needed.
+    #[pyo3(signature = (topic, payload, retain = false, timestamp = None))]
+    fn seal<'py>(
+        &mut self,
+        py: Python<'py>,
+        topic: &str,
+        payload: PyBackedBytes,
+        retain: bool,
+        timestamp: Option<u64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let options = mqseal::SealOptions { retain, timestamp };
+        let sealed = self
+            .get()?
+            .seal_with(topic, &payload, &options)
+            .map_err(StoreFailure)?;
+        Ok(PyBytes::new(py, &sealed))
+    }
+
+    /// The sequence number the next message will carry.
+    #[getter]
+    fn next_seq(&self) -> PyResult<u64> {
+        Ok(self.get_ref()?.next_seq())
+    }
+
+    /// The durable reservation: numbers below it may be used without another write.
+    #[getter]
+    fn reserved(&self) -> PyResult<u64> {
+        Ok(self.get_ref()?.reserved())
+    }
+
+    /// `"signed"` or `"group-mac"`.
+    #[getter]
+    fn profile(&self) -> PyResult<&'static str> {
+        Ok(self.get_ref()?.profile().name())
+    }
+
+    /// The public identity messages are sealed as.
+    #[getter]
+    fn public(&self) -> PyResult<PublicIdentity> {
+        Ok(PublicIdentity(self.get_ref()?.sealer().identity().public()))
+    }
+
+    /// Adds a key to seal with.
+    fn add_key(&mut self, key: &TreeKey) -> PyResult<()> {
+        self.get()?.add_key(key.0.clone());
+        Ok(())
+    }
+
+    /// Forgets the key of `filter` at `epoch`; returns whether it was held.
+    fn remove_key(&mut self, filter: &str, epoch: u32) -> PyResult<bool> {
+        Ok(self.get()?.remove_key(filter, epoch))
+    }
+
+    /// Replaces the keys (e.g. with `Store.sealing_keys()` after a grant or rotation).
+    fn set_keys(&mut self, keys: Vec<PyRef<'_, TreeKey>>) -> PyResult<()> {
+        let keys = keys.iter().map(|k| k.0.clone()).collect();
+        self.get()?.set_keys(keys);
+        Ok(())
+    }
+
+    /// Releases the store's sealing lock; the sealer cannot be used afterwards.
+    fn close(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.0 {
+            Some(s) => format!(
+                "PersistentSealer(fingerprint='{}', profile='{}', next_seq={}, reserved={})",
+                s.sealer().identity().fingerprint(),
+                s.profile().name(),
+                s.next_seq(),
+                s.reserved()
+            ),
+            None => "PersistentSealer(closed)".to_string(),
+        }
+    }
+}
+
+/// An opener whose replay windows are persisted before each message is returned, so a restarted
+/// subscriber still refuses replays. Holds the store's opening lock until closed.
+#[pyclass(module = "mqseal")]
+pub struct PersistentOpener(Option<ms::PersistentOpener>);
+
+impl PersistentOpener {
+    fn get(&mut self) -> PyResult<&mut ms::PersistentOpener> {
+        self.0.as_mut().ok_or_else(closed)
+    }
+}
+
+#[pymethods]
+impl PersistentOpener {
+    /// Verifies, decrypts, replay-checks `data` received on `topic` and persists its acceptance
+    /// before returning it (arguments as for `Opener.open`).
+    #[pyo3(signature = (topic, data, retained = false, duplicate = false, now = None))]
+    fn open(
+        &mut self,
+        topic: &str,
+        data: PyBackedBytes,
+        retained: bool,
+        duplicate: bool,
+        now: Option<u64>,
+    ) -> PyResult<Opened> {
+        let delivery = mqseal::Delivery {
+            retained,
+            duplicate,
+            now,
+        };
+        let opened = self
+            .get()?
+            .open_delivered(topic, &data, &delivery)
+            .map_err(StoreFailure)?;
+        Ok(Opened::from_core(opened))
+    }
+
+    /// The number of persisted replay windows (sender, epoch, topic).
+    #[getter]
+    fn window_count(&mut self) -> PyResult<usize> {
+        Ok(self.get()?.window_count())
+    }
+
+    /// The current policy.
+    #[getter]
+    fn policy(&mut self) -> PyResult<OpenPolicy> {
+        Ok(OpenPolicy::from_core(self.get()?.opener().policy()))
+    }
+
+    /// Replaces the trusted senders (e.g. with `Store.trusted()` senders after a change).
+    fn set_senders(&mut self, senders: Vec<PyRef<'_, PublicIdentity>>) -> PyResult<()> {
+        let senders = senders.iter().map(|s| s.0.clone()).collect();
+        self.get()?.set_senders(senders);
+        Ok(())
+    }
+
+    /// Replaces the keys with `Store.held_keys()` (after a grant or a rotation).
+    fn set_keys(&mut self, keys: Vec<PyRef<'_, HeldKey>>) -> PyResult<()> {
+        let keys: Vec<ms::HeldKey> = keys.iter().map(|k| k.0.clone()).collect();
+        self.get()?.set_keys(&keys);
+        Ok(())
+    }
+
+    /// Adds or updates one held key.
+    fn add_key(&mut self, key: &HeldKey) -> PyResult<()> {
+        self.get()?.add_key(&key.0);
+        Ok(())
+    }
+
+    /// Retires a key: accepted until `not_after`, then refused with `EpochExpiredError`.
+    fn retire_key(&mut self, filter: &str, epoch: u32, not_after: u64) -> PyResult<()> {
+        self.get()?.retire_key(filter, epoch, not_after);
+        Ok(())
+    }
+
+    /// Folds the replay journal into a new snapshot now.
+    fn compact(&mut self) -> PyResult<()> {
+        Ok(self.get()?.compact().map_err(StoreFailure)?)
+    }
+
+    /// Releases the store's opening lock; the opener cannot be used afterwards.
+    fn close(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.0 {
+            Some(o) => format!("PersistentOpener(windows={})", o.window_count()),
+            None => "PersistentOpener(closed)".to_string(),
+        }
+    }
+}
+
+/// A trusted peer: its local name, public identity and roles.
+#[pyclass(module = "mqseal", frozen, get_all)]
+pub struct TrustedPeer {
+    /// Local name (unique in the store).
+    name: String,
+    /// The peer's public identity.
+    public: PublicIdentity,
+    /// Its messages are accepted.
+    sender: bool,
+    /// Its grants are accepted.
+    issuer: bool,
+    /// Its fingerprint (64 hex digits).
+    fingerprint: String,
+    /// Its line in the `trusted` file.
+    line: String,
+}
+
+impl From<ms::TrustedPeer> for TrustedPeer {
+    fn from(p: ms::TrustedPeer) -> TrustedPeer {
+        TrustedPeer {
+            fingerprint: hex(&p.fingerprint().0),
+            line: p.line(),
+            name: p.name,
+            public: PublicIdentity(p.public),
+            sender: p.roles.sender,
+            issuer: p.roles.issuer,
+        }
+    }
+}
+
+#[pymethods]
+impl TrustedPeer {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "TrustedPeer(name={}, fingerprint='{}', sender={}, issuer={})",
+            py_repr(py, &self.name)?,
+            self.fingerprint,
+            py_bool(self.sender),
+            py_bool(self.issuer)
+        ))
+    }
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// A key held by the store, with its retirement time and who delivered it.
+#[pyclass(module = "mqseal", frozen)]
+pub struct HeldKey(ms::HeldKey);
+
+#[pymethods]
+impl HeldKey {
+    /// The key.
+    #[getter]
+    fn key(&self) -> TreeKey {
+        TreeKey(self.0.key.clone())
+    }
+
+    /// The key's filter.
+    #[getter]
+    fn filter(&self) -> &str {
+        self.0.filter()
+    }
+
+    /// The key's epoch.
+    #[getter]
+    fn epoch(&self) -> u32 {
+        self.0.epoch()
+    }
+
+    /// When openers stop accepting this epoch (set once a newer epoch arrived), if retired.
+    #[getter]
+    fn not_after(&self) -> Option<u64> {
+        self.0.not_after
+    }
+
+    /// Fingerprint of the identity whose grant delivered it (`None`: created here).
+    #[getter]
+    fn issuer(&self) -> Option<String> {
+        self.0.issuer.map(|f| hex(&f.0))
+    }
+
+    /// Whether openers still accept it at `now` (default: the current time).
+    #[pyo3(signature = (now = None))]
+    fn is_live(&self, now: Option<u64>) -> bool {
+        self.0.is_live(now_or(now))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "HeldKey(filter={}, epoch={}, not_after={})",
+            py_repr(py, self.0.filter())?,
+            self.0.epoch(),
+            self.0
+                .not_after
+                .map_or("None".to_string(), |t| t.to_string())
+        ))
+    }
+}
+
+/// A grant to publish, retained, on `topic` with `payload` (safe for the broker to see).
+#[pyclass(module = "mqseal", frozen, get_all)]
+pub struct OutgoingGrant {
+    /// The recipient's name in the issuer's store.
+    recipient_name: String,
+    /// The recipient's fingerprint.
+    recipient: String,
+    /// The granted filter.
+    filter: String,
+    /// The epoch.
+    epoch: u32,
+    /// Where to publish it.
+    topic: String,
+    /// What to publish.
+    payload: Py<PyBytes>,
+    /// Publish it retained (always true: an offline recipient gets it when it connects).
+    retain: bool,
+}
+
+impl From<ms::OutgoingGrant> for OutgoingGrant {
+    fn from(g: ms::OutgoingGrant) -> OutgoingGrant {
+        OutgoingGrant {
+            recipient_name: g.recipient_name,
+            recipient: hex(&g.recipient.0),
+            filter: g.filter,
+            epoch: g.epoch,
+            topic: g.topic,
+            payload: Python::attach(|py| PyBytes::new(py, &g.payload).unbind()),
+            retain: g.retain,
+        }
+    }
+}
+
+#[pymethods]
+impl OutgoingGrant {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "OutgoingGrant(recipient_name={}, filter={}, epoch={}, topic={})",
+            py_repr(py, &self.recipient_name)?,
+            py_repr(py, &self.filter)?,
+            self.epoch,
+            py_repr(py, &self.topic)?
+        ))
+    }
+}
+
+/// What adding a key changed.
+#[pyclass(module = "mqseal", frozen, get_all)]
+pub struct KeyUpdate {
+    /// The key's filter.
+    filter: String,
+    /// The key's epoch.
+    epoch: u32,
+    /// False if the same key was already held.
+    added: bool,
+    /// Older epochs retired by it: (epoch, not_after).
+    retired: Vec<(u32, u64)>,
+}
+
+impl From<ms::KeyUpdate> for KeyUpdate {
+    fn from(u: ms::KeyUpdate) -> KeyUpdate {
+        KeyUpdate {
+            filter: u.filter,
+            epoch: u.epoch,
+            added: u.added,
+            retired: u.retired,
+        }
+    }
+}
+
+#[pymethods]
+impl KeyUpdate {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "KeyUpdate(filter={}, epoch={}, added={}, retired={:?})",
+            py_repr(py, &self.filter)?,
+            self.epoch,
+            py_bool(self.added),
+            self.retired
+        ))
+    }
+}
+
+/// A grant accepted and stored.
+#[pyclass(module = "mqseal", frozen, get_all)]
+pub struct AcceptedGrant {
+    /// The key it carried (now held by the store).
+    key: TreeKey,
+    /// The issuer's fingerprint.
+    issuer: String,
+    /// The issuer's name among the trusted peers (`None`: this store's own identity).
+    issuer_name: Option<String>,
+    /// False if the store already held this key.
+    added: bool,
+    /// Older epochs retired by it: (epoch, not_after).
+    retired: Vec<(u32, u64)>,
+}
+
+impl From<ms::AcceptedGrant> for AcceptedGrant {
+    fn from(a: ms::AcceptedGrant) -> AcceptedGrant {
+        AcceptedGrant {
+            key: TreeKey(a.key),
+            issuer: hex(&a.issuer.0),
+            issuer_name: a.issuer_name,
+            added: a.update.added,
+            retired: a.update.retired,
+        }
+    }
+}
+
+#[pymethods]
+impl AcceptedGrant {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "AcceptedGrant(filter={}, epoch={}, issuer='{}', added={})",
+            py_repr(py, self.key.0.filter().as_str())?,
+            self.key.0.epoch(),
+            self.issuer,
+            py_bool(self.added)
+        ))
+    }
+}
+
+/// The result of a rotation: publish every grant, retained.
+#[pyclass(module = "mqseal", frozen, get_all)]
+pub struct Rotation {
+    /// The rotated filter.
+    filter: String,
+    /// The new epoch.
+    epoch: u32,
+    /// Older epochs retired here: (epoch, not_after).
+    retired: Vec<(u32, u64)>,
+    /// Grants of the new epoch for every remaining member.
+    grants: Vec<Py<OutgoingGrant>>,
+    /// Fingerprints of the members left out (revoked).
+    excluded: Vec<String>,
+}
+
+impl From<ms::Rotation> for Rotation {
+    fn from(r: ms::Rotation) -> Rotation {
+        Python::attach(|py| Rotation {
+            filter: r.filter,
+            epoch: r.epoch,
+            retired: r.retired,
+            grants: r
+                .grants
+                .into_iter()
+                .filter_map(|g| Py::new(py, OutgoingGrant::from(g)).ok())
+                .collect(),
+            excluded: r.excluded.iter().map(|f| hex(&f.0)).collect(),
+        })
+    }
+}
+
+#[pymethods]
+impl Rotation {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Rotation(filter={}, epoch={}, grants={}, excluded={})",
+            py_repr(py, &self.filter)?,
+            self.epoch,
+            self.grants.len(),
+            self.excluded.len()
+        ))
+    }
+}
+
+/// A grant this store issued: who holds which filter of which epoch.
+#[pyclass(module = "mqseal", frozen, get_all)]
+pub struct IssuedGrant {
+    /// The held key's filter it was derived from.
+    root_filter: String,
+    /// The epoch.
+    epoch: u32,
+    /// The filter the recipient received.
+    granted_filter: String,
+    /// The recipient's name.
+    recipient_name: String,
+    /// The recipient.
+    recipient: PublicIdentity,
+}
+
+impl From<ms::IssuedGrant> for IssuedGrant {
+    fn from(g: ms::IssuedGrant) -> IssuedGrant {
+        IssuedGrant {
+            root_filter: g.root_filter,
+            epoch: g.epoch,
+            granted_filter: g.granted_filter,
+            recipient_name: g.recipient_name,
+            recipient: PublicIdentity(g.recipient),
+        }
+    }
+}
+
+#[pymethods]
+impl IssuedGrant {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "IssuedGrant(granted_filter={}, epoch={}, recipient_name={})",
+            py_repr(py, &self.granted_filter)?,
+            self.epoch,
+            py_repr(py, &self.recipient_name)?
+        ))
+    }
+}

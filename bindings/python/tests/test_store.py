@@ -1,0 +1,172 @@
+"""mqseal.Store: the keystore of the Rust mqseal-store crate from Python -- trusted peers, keys,
+in-band grants, rotation, crash-safe sequence numbers and persisted replay windows."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+import mqseal
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> dict[str, mqseal.Store]:
+    """An administrator, a sensor and a dashboard, each with its store, trusting each other."""
+    admin = mqseal.Store.create(tmp_path / "admin", "admin")
+    sensor = mqseal.Store.create(tmp_path / "sensor", "sensor-7")
+    dashboard = mqseal.Store.create(tmp_path / "dashboard", "dashboard")
+    admin.trust("sensor-7", sensor.public)
+    admin.trust("dashboard", dashboard.public, sender=False)
+    for member in (sensor, dashboard):
+        member.trust("admin", admin.public, sender=False, issuer=True)
+    dashboard.trust_line(sensor.public_line)
+    admin.create_key("plant/#", now=1000)
+    for member, name in ((sensor, "sensor-7"), (dashboard, "dashboard")):
+        grant = admin.issue_grant("plant/#", name)
+        assert grant.topic.startswith(member.grant_subscription[:-1])
+        assert grant.retain
+        accepted = member.accept_grant_message(grant.topic, grant.payload, now=1000)
+        assert accepted is not None and accepted.added and accepted.issuer_name == "admin"
+    return {"admin": admin, "sensor": sensor, "dashboard": dashboard}
+
+
+def test_layout_and_identity_files(tmp_path: Path) -> None:
+    me = mqseal.Identity.generate()
+    store = mqseal.Store.create(tmp_path / "s", "me", me)
+    assert store.identity == me and store.name == "me" and store.fingerprint == me.fingerprint
+    assert store.dir == tmp_path / "s"
+    assert stat.S_IMODE(store.dir.stat().st_mode) == 0o700
+    assert mqseal.Identity.load(store.dir / "identity.key") == me
+    assert mqseal.PublicIdentity.load(store.dir / "identity.pub") == me.public
+    assert store.public_line == f"me {me.public.token}"
+    assert mqseal.Store.open(tmp_path / "s").identity == me
+    with pytest.raises(mqseal.StoreExistsError):
+        mqseal.Store.create(tmp_path / "s", "again")
+    with pytest.raises(mqseal.InvalidGrantPrefixError):
+        mqseal.Store.open(tmp_path / "s", grant_prefix="a/+")
+    custom = mqseal.Store.open(tmp_path / "s", grant_prefix="site/keys")
+    assert custom.grant_subscription == f"site/keys/{me.fingerprint}/+"
+    assert "me" in repr(store) and me.seed().hex()[:16] not in repr(store)
+
+
+def test_trusted_peers(site: dict[str, mqseal.Store]) -> None:
+    dashboard = site["dashboard"]
+    peers = {p.name: p for p in dashboard.trusted()}
+    assert set(peers) == {"admin", "sensor-7"}
+    assert (peers["admin"].sender, peers["admin"].issuer) == (False, True)
+    assert peers["sensor-7"].public == site["sensor"].public
+    assert peers["sensor-7"].line.startswith("sensor-7 mqseal-pub1:")
+    assert dashboard.peer("admin").fingerprint == site["admin"].fingerprint
+    with pytest.raises(mqseal.UnknownPeerError):
+        dashboard.peer("nobody")
+    with pytest.raises(mqseal.DuplicatePeerError):
+        dashboard.trust("sensor-again", site["sensor"].public)
+    with pytest.raises(mqseal.InvalidNameError):
+        dashboard.trust("bad name", mqseal.Identity.generate().public)
+    updated = dashboard.set_roles("sensor-7", sender=True, issuer=True)
+    assert updated.issuer
+    assert dashboard.untrust("sensor-7").name == "sensor-7"
+    assert [p.name for p in dashboard.trusted()] == ["admin"]
+
+
+def test_grants_seal_open_and_restart(site: dict[str, mqseal.Store]) -> None:
+    sensor, dashboard = site["sensor"], site["dashboard"]
+    [held] = dashboard.held_keys()
+    assert (held.filter, held.epoch, held.issuer) == ("plant/#", 1, site["admin"].fingerprint)
+    assert held.not_after is None and held.is_live()
+    with sensor.sealer() as sealer, dashboard.opener() as opener:
+        messages = [sealer.seal("plant/7/temp", str(i).encode()) for i in range(3)]
+        assert [opener.open("plant/7/temp", m).payload for m in messages] == [b"0", b"1", b"2"]
+        reserved = sealer.reserved
+        assert sealer.next_seq == 3 and reserved == sensor.reserved_sequence()
+        assert opener.window_count == 1
+    assert sealer.closed and opener.closed
+    with pytest.raises(ValueError, match="closed"):
+        sealer.seal("plant/7/temp", b"x")
+
+    # After a restart: numbers continue above the durable reservation, replays stay refused.
+    with sensor.sealer() as sealer, dashboard.opener() as opener:
+        assert sealer.next_seq == reserved
+        with pytest.raises(mqseal.ReplayError):
+            opener.open("plant/7/temp", messages[1])
+        assert opener.open("plant/7/temp", sealer.seal("plant/7/temp", b"3")).seq == reserved
+
+
+def test_one_sealer_and_one_opener_per_store(site: dict[str, mqseal.Store]) -> None:
+    sensor = site["sensor"]
+    first = sensor.sealer()
+    with pytest.raises(mqseal.StoreLockedError) as locked:
+        sensor.sealer()
+    assert locked.value.code == 105
+    with pytest.raises(mqseal.StoreLockedError):
+        mqseal.Store.open(sensor.dir).sealer("group-mac")
+    opener = sensor.opener()  # opening is a separate lock
+    first.close()
+    second = sensor.sealer("group-mac")
+    assert second.profile == "group-mac" and second.public == sensor.public
+    second.close()
+    opener.close()
+
+
+def test_rotation_revokes_a_member(site: dict[str, mqseal.Store]) -> None:
+    admin, sensor, dashboard = site["admin"], site["sensor"], site["dashboard"]
+    assert {g.recipient_name for g in admin.members("plant/#")} == {"sensor-7", "dashboard"}
+    rotation = admin.rotate("plant/#", exclude=[dashboard.fingerprint], now=2000)
+    assert (rotation.epoch, rotation.excluded) == (2, [dashboard.fingerprint])
+    assert [g.recipient_name for g in rotation.grants] == ["sensor-7"]
+    [grant] = rotation.grants
+    accepted = sensor.accept_grant_message(grant.topic, grant.payload, now=2000)
+    assert accepted is not None and accepted.key.epoch == 2
+    assert accepted.retired and accepted.retired[0][0] == 1
+    assert [k.epoch for k in sensor.sealing_keys()] == [2]
+    assert sensor.accept_grant_message(grant.topic, b"", now=2000) is None
+
+    with sensor.sealer() as sealer, dashboard.opener() as opener:
+        sealer.set_keys(sensor.sealing_keys())
+        with pytest.raises(mqseal.KeyNotFound):  # the revoked dashboard has no epoch 2
+            opener.open("plant/7/temp", sealer.seal("plant/7/temp", b"secret"))
+    with pytest.raises(mqseal.GrantTopicMismatchError):
+        sensor.accept_grant_message(sensor.grant_subscription[:-1] + "0" * 16, grant.payload)
+    with pytest.raises(mqseal.GrantNotForUsError):
+        dashboard.accept_grant(mqseal.Grant.from_bytes(grant.payload))
+    assert [g.epoch for g in admin.reissue("plant/#")] == [2]
+    assert {(g.granted_filter, g.epoch) for g in admin.issued()} >= {("plant/#", 1), ("plant/#", 2)}
+
+
+def test_keys_by_hand(site: dict[str, mqseal.Store]) -> None:
+    sensor = site["sensor"]
+    own = sensor.create_key("factory/#", now=0)
+    assert own.issuer is None
+    with pytest.raises(mqseal.Error):
+        sensor.create_key("factory/#")
+    newer = mqseal.TreeKey.generate("factory/#", 5)
+    update = sensor.add_key(newer, issuer=site["admin"].fingerprint, now=100)
+    assert (update.added, update.retired) == (True, [(1, 100 + 86400)])
+    with pytest.raises(mqseal.StaleKeyError):
+        sensor.add_key(mqseal.TreeKey.generate("factory/#", 3))
+    with pytest.raises(mqseal.KeyConflictError):
+        sensor.add_key(mqseal.TreeKey.generate("factory/#", 5))
+    assert not sensor.add_key(newer).added
+    assert sensor.prune(now=100 + 86401) == [("factory/#", 1)]
+    assert sensor.remove_key("factory/#", 5)
+    with pytest.raises(mqseal.StaleKeyError):  # a tombstone keeps it from coming back
+        sensor.add_key(newer)
+    with pytest.raises(mqseal.NoKeyForError):
+        sensor.issue_grant("office/#", "admin")
+    with pytest.raises(ValueError):
+        sensor.add_key(newer, issuer="zz")
+
+
+def test_lost_sequence_state_is_refused_not_reset(site: dict[str, mqseal.Store]) -> None:
+    sensor = site["sensor"]
+    with sensor.sealer() as sealer:
+        sealer.seal("plant/a", b"x")
+    (sensor.dir / "state" / "seq").unlink()
+    with pytest.raises(mqseal.MissingFileError):
+        sensor.sealer()
+    (sensor.dir / "state" / "seq").write_text("garbage\n")
+    (sensor.dir / "state" / "seq").chmod(0o600)
+    with pytest.raises(mqseal.CorruptFileError):
+        sensor.sealer()

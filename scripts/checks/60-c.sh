@@ -14,7 +14,7 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
 
-apt_install gcc make pkg-config libmosquitto-dev mosquitto mosquitto-clients valgrind python3-venv
+apt_install gcc make pkg-config libmosquitto-dev mosquitto mosquitto-clients valgrind
 
 # --- the header ----------------------------------------------------------------------------------
 cbindgen=target/tools/bin/cbindgen
@@ -44,7 +44,9 @@ gcc "${cflags[@]}" -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 # Python-sealed messages for the C side, with the independent reference implementation (and the
 # Python binding when it is built); the venv is the one of 40-spec-conformance.sh.
 venv=target/venv-spec
-if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" || { apt_install python3-venv; python3 -m venv "$venv"; }
+fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "cryptography>=42"
 "$venv/bin/python" bindings/c/tests/interop.py seal "$out/python-sealed.txt"
 interop=(--interop-open "$out/python-sealed.txt" --interop-seal "$out/c-sealed.txt")

@@ -27,17 +27,6 @@
 
 
 /**
- * Upper bound of a grant's length beyond its key's filter: a grant of a key whose filter is
- * `n` bytes long is at most `n + MQSEAL_GRANT_MAX_OVERHEAD` bytes.
- */
-#define MQSEAL_GRANT_MAX_OVERHEAD 222
-
-/**
- * Length of the random input keying material of `mqseal_grant_issue_with_ikm`.
- */
-#define MQSEAL_GRANT_IKM_LEN 32
-
-/**
  * Length of an identity seed, the only secret an identity needs.
  */
 #define MQSEAL_SEED_LEN 32
@@ -58,11 +47,6 @@
 #define MQSEAL_KEY_LEN 32
 
 /**
- * Length of a serialised replay window (`mqseal_opener_replay_window`).
- */
-#define MQSEAL_REPLAY_WINDOW_LEN 265
-
-/**
  * Upper bound of the bytes sealing adds to a payload in the signed profile (the larger one).
  */
 #define MQSEAL_MAX_OVERHEAD_SIGNED 110
@@ -76,6 +60,22 @@
  * The largest sealed message (the MQTT payload limit).
  */
 #define MQSEAL_MAX_SEALED_LEN 268435455
+
+/**
+ * Length of a serialised replay window (`mqseal_opener_replay_window`).
+ */
+#define MQSEAL_REPLAY_WINDOW_LEN 265
+
+/**
+ * Upper bound of a grant's length beyond its key's filter: a grant of a key whose filter is
+ * `n` bytes long is at most `n + MQSEAL_GRANT_MAX_OVERHEAD` bytes.
+ */
+#define MQSEAL_GRANT_MAX_OVERHEAD 222
+
+/**
+ * Length of the random input keying material of `mqseal_grant_issue_with_ikm`.
+ */
+#define MQSEAL_GRANT_IKM_LEN 32
 
 /**
  * The result of every fallible function: `MQSEAL_OK` (0) or an error code.
@@ -268,6 +268,24 @@ typedef struct mqseal_sealer mqseal_sealer;
 typedef struct mqseal_tree_key mqseal_tree_key;
 
 /**
+ * Per-message options of `mqseal_seal` (NULL means: not retained, no timestamp).
+ */
+typedef struct mqseal_seal_options {
+    /**
+     * The MQTT retain flag the message will be published with (bound into the message).
+     */
+    bool retain;
+    /**
+     * Whether to include `timestamp` (for receivers that enforce a maximum age).
+     */
+    bool has_timestamp;
+    /**
+     * Sender time in seconds since the Unix epoch, used when `has_timestamp` is true.
+     */
+    uint64_t timestamp;
+} mqseal_seal_options;
+
+/**
  * What an opener accepts beyond authenticity. Start from `mqseal_open_policy_default()`.
  */
 typedef struct mqseal_open_policy {
@@ -392,94 +410,31 @@ typedef struct mqseal_header {
     uint8_t sender_id[4];
 } mqseal_header;
 
-/**
- * Per-message options of `mqseal_seal` (NULL means: not retained, no timestamp).
- */
-typedef struct mqseal_seal_options {
-    /**
-     * The MQTT retain flag the message will be published with (bound into the message).
-     */
-    bool retain;
-    /**
-     * Whether to include `timestamp` (for receivers that enforce a maximum age).
-     */
-    bool has_timestamp;
-    /**
-     * Sender time in seconds since the Unix epoch, used when `has_timestamp` is true.
-     */
-    uint64_t timestamp;
-} mqseal_seal_options;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Issues a grant of `key` to the holder of the 64-byte public identity `recipient`, signed by
- * `issuer`, with fresh randomness. The grant is written into `out` (`out_cap` of at least the
- * key's filter length + `MQSEAL_GRANT_MAX_OVERHEAD` always suffices; a smaller buffer fails with
- * `MQSEAL_ERR_BUFFER_TOO_SMALL`); `*out_len` receives its length.
- *
- * # Safety
- * `issuer` and `key` must be valid handles; `recipient` valid for reads of `recipient_len`
- * bytes; `out` valid for writes of `out_cap` bytes; `out_len` valid for writing a `size_t`.
+ * The stable snake_case name of a result code (`"ok"`, `"replay"`, …; `"unknown"` for codes
+ * this version does not know), as a static NUL-terminated string. Never NULL; do not free.
  */
-mqseal_result mqseal_grant_issue(const struct mqseal_identity *issuer,
-                                 const uint8_t *recipient,
-                                 size_t recipient_len,
-                                 const struct mqseal_tree_key *key,
-                                 uint8_t *out,
-                                 size_t out_cap,
-                                 size_t *out_len);
+const char *mqseal_error_name(uint32_t code);
 
 /**
- * Like `mqseal_grant_issue`, with the HPKE ephemeral key derived from `ikm`
- * (`MQSEAL_GRANT_IKM_LEN` fresh random bytes): for systems without an OS random generator and
- * for test vectors. Never reuse `ikm`.
+ * Writes a one-line explanation of result code `code` into `buf` as a NUL-terminated string,
+ * truncated to fit `len` bytes (nothing is written when `buf` is NULL or `len` is 0). Returns
+ * the full length of the text without the NUL, like `snprintf`: a return value `>= len` means
+ * the text was truncated. Unknown codes get the text "unknown error".
  *
  * # Safety
- * As `mqseal_grant_issue`; `ikm` must be valid for reads of `ikm_len` bytes.
+ * `buf` must be NULL or valid for writes of `len` bytes.
  */
-mqseal_result mqseal_grant_issue_with_ikm(const struct mqseal_identity *issuer,
-                                          const uint8_t *recipient,
-                                          size_t recipient_len,
-                                          const struct mqseal_tree_key *key,
-                                          const uint8_t *ikm,
-                                          size_t ikm_len,
-                                          uint8_t *out,
-                                          size_t out_cap,
-                                          size_t *out_len);
+size_t mqseal_error_text(uint32_t code, char *buf, size_t len);
 
 /**
- * Verifies and unwraps a grant received by `recipient`, trusting the issuers given as
- * `trusted_count` consecutive 64-byte public identities in `trusted_issuers`. On success `*out`
- * receives the key. Errors: `MQSEAL_ERR_GRANT_NOT_FOR_US`, `MQSEAL_ERR_UNTRUSTED_ISSUER`,
- * `MQSEAL_ERR_BAD_SIGNATURE`, `MQSEAL_ERR_AUTHENTICATION_FAILED`, `MQSEAL_ERR_MALFORMED`…
- *
- * # Safety
- * `grant` must be valid for reads of `grant_len` bytes; `recipient` a valid handle;
- * `trusted_issuers` valid for reads of `trusted_count * MQSEAL_PUBLIC_IDENTITY_LEN` bytes;
- * `out` valid for writing a pointer.
+ * The version of this library (`"0.1.0"`), a static NUL-terminated string. Never NULL.
  */
-mqseal_result mqseal_grant_accept(const uint8_t *grant,
-                                  size_t grant_len,
-                                  const struct mqseal_identity *recipient,
-                                  const uint8_t *trusted_issuers,
-                                  size_t trusted_count,
-                                  struct mqseal_tree_key **out);
-
-/**
- * Writes the fingerprint of the identity a grant is addressed to into `out`
- * (`out_len >= MQSEAL_FINGERPRINT_LEN`), without verifying the grant: to pick one's own grants.
- *
- * # Safety
- * `grant` must be valid for reads of `grant_len` bytes; `out` valid for writes of `out_len`
- * bytes.
- */
-mqseal_result mqseal_grant_recipient(const uint8_t *grant,
-                                     size_t grant_len,
-                                     uint8_t *out,
-                                     size_t out_len);
+const char *mqseal_version(void);
 
 /**
  * Creates the identity held in `seed` (`seed_len` must be `MQSEAL_SEED_LEN`, 32 uniformly random
@@ -641,6 +596,127 @@ mqseal_result mqseal_tree_key_secret(const struct mqseal_tree_key *key,
 bool mqseal_tree_key_covers(const struct mqseal_tree_key *key, const char *topic);
 
 /**
+ * Creates a sealer for (a copy of) `identity` with `profile` (`MQSEAL_PROFILE_SIGNED` or
+ * `MQSEAL_PROFILE_GROUP_MAC`), starting at sequence number 0 with no limit and no keys.
+ *
+ * # Safety
+ * `identity` must be a valid handle; `out` valid for writing a pointer.
+ */
+mqseal_result mqseal_sealer_new(const struct mqseal_identity *identity,
+                                uint32_t profile,
+                                struct mqseal_sealer **out);
+
+/**
+ * Frees a sealer (and wipes its keys). NULL is ignored.
+ *
+ * # Safety
+ * `sealer` must be NULL or a handle from this library, not used afterwards.
+ */
+void mqseal_sealer_free(struct mqseal_sealer *sealer);
+
+/**
+ * Adds (a copy of) `key` to seal with, replacing one of the same filter and epoch. For each topic
+ * the most specific covering filter is used, at its newest epoch.
+ *
+ * # Safety
+ * `sealer` and `key` must be valid handles.
+ */
+mqseal_result mqseal_sealer_add_key(struct mqseal_sealer *sealer,
+                                    const struct mqseal_tree_key *key);
+
+/**
+ * Forgets the key of `filter` at `epoch` (`MQSEAL_ERR_KEY_NOT_FOUND` if it was not held).
+ *
+ * # Safety
+ * `sealer` must be a valid handle; `filter` a NUL-terminated string.
+ */
+mqseal_result mqseal_sealer_remove_key(struct mqseal_sealer *sealer,
+                                       const char *filter,
+                                       uint32_t epoch);
+
+/**
+ * Sets the next sequence number and the exclusive `limit` up to which numbers may be used.
+ * Crash-safe persistence reserves blocks: durably store `limit`, then call this; sealing fails
+ * with `MQSEAL_ERR_SEQUENCE_EXHAUSTED` at `limit` until a new block is reserved. After a restart
+ * resume at the stored limit, never below it.
+ *
+ * # Safety
+ * `sealer` must be a valid handle.
+ */
+mqseal_result mqseal_sealer_set_sequence(struct mqseal_sealer *sealer,
+                                         uint64_t next,
+                                         uint64_t limit);
+
+/**
+ * Writes the sequence number the next message will carry into `*out`.
+ *
+ * # Safety
+ * `sealer` must be a valid handle; `out` valid for writing a `uint64_t`.
+ */
+mqseal_result mqseal_sealer_next_seq(const struct mqseal_sealer *sealer, uint64_t *out);
+
+/**
+ * Writes the sequence limit (the first number that may not be used) into `*out`.
+ *
+ * # Safety
+ * `sealer` must be a valid handle; `out` valid for writing a `uint64_t`.
+ */
+mqseal_result mqseal_sealer_sequence_limit(const struct mqseal_sealer *sealer, uint64_t *out);
+
+/**
+ * Upper bound of the sealed length of a `payload_len`-byte payload in `profile`:
+ * `payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` (or `_GROUP_MAC`). Returns 0 for an unknown profile
+ * or if the bound exceeds `MQSEAL_MAX_SEALED_LEN`. For static buffers use the macro
+ * `MQSEAL_SEALED_BUFFER_LEN(payload_len)`.
+ */
+size_t mqseal_sealed_max_len(uint32_t profile, size_t payload_len);
+
+/**
+ * Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
+ * on `topic` with `options` (NULL: defaults) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
+ * covers `topic`).
+ *
+ * # Safety
+ * `sealer` must be a valid handle; `topic` a NUL-terminated string; `options` NULL or valid;
+ * `out_len` valid for writing a `size_t`.
+ */
+mqseal_result mqseal_sealer_sealed_len(const struct mqseal_sealer *sealer,
+                                       const char *topic,
+                                       size_t payload_len,
+                                       const struct mqseal_seal_options *options,
+                                       size_t *out_len);
+
+/**
+ * Seals `payload` for `topic` into the caller's buffer `out` of `out_cap` bytes and writes the
+ * sealed length into `*out_len`; publish exactly those bytes on `topic`, with the retain flag
+ * given in `options` (NULL: not retained, no timestamp).
+ *
+ * `out_cap >= payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` always suffices (exact length:
+ * `mqseal_sealer_sealed_len`); otherwise `MQSEAL_ERR_BUFFER_TOO_SMALL`. `payload` and `out` must
+ * not overlap (`MQSEAL_ERR_INVALID_ARGUMENT`); `payload` may be NULL when `payload_len` is 0.
+ *
+ * No heap allocation per message: the first message on a topic derives and caches the topic's
+ * key (one allocation; the cache holds up to 1024 topics, then starts over), later messages on
+ * that topic allocate nothing. A sequence number is consumed as soon as a key is found, even if
+ * a later step fails, so a number is never used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`,
+ * `MQSEAL_ERR_KEY_NOT_FOUND`, `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`,
+ * `MQSEAL_ERR_TOO_LARGE`.
+ *
+ * # Safety
+ * `sealer` must be a valid handle; `topic` a NUL-terminated string; `payload` valid for reads of
+ * `payload_len` bytes; `options` NULL or valid; `out` valid for writes of `out_cap` bytes;
+ * `out_len` valid for writing a `size_t`.
+ */
+mqseal_result mqseal_seal(struct mqseal_sealer *sealer,
+                          const char *topic,
+                          const uint8_t *payload,
+                          size_t payload_len,
+                          const struct mqseal_seal_options *options,
+                          uint8_t *out,
+                          size_t out_cap,
+                          size_t *out_len);
+
+/**
  * The default policy: signed profile only, no timestamp required, no maximum age, 60 s skew.
  */
 struct mqseal_open_policy mqseal_open_policy_default(void);
@@ -799,147 +875,71 @@ mqseal_result mqseal_open(struct mqseal_opener *opener,
 mqseal_result mqseal_inspect(const uint8_t *message, size_t message_len, struct mqseal_header *out);
 
 /**
- * The stable snake_case name of a result code (`"ok"`, `"replay"`, …; `"unknown"` for codes
- * this version does not know), as a static NUL-terminated string. Never NULL; do not free.
- */
-const char *mqseal_error_name(uint32_t code);
-
-/**
- * Writes a one-line explanation of result code `code` into `buf` as a NUL-terminated string,
- * truncated to fit `len` bytes (nothing is written when `buf` is NULL or `len` is 0). Returns
- * the full length of the text without the NUL, like `snprintf`: a return value `>= len` means
- * the text was truncated. Unknown codes get the text "unknown error".
+ * Issues a grant of `key` to the holder of the 64-byte public identity `recipient`, signed by
+ * `issuer`, with fresh randomness. The grant is written into `out` (`out_cap` of at least the
+ * key's filter length + `MQSEAL_GRANT_MAX_OVERHEAD` always suffices; a smaller buffer fails with
+ * `MQSEAL_ERR_BUFFER_TOO_SMALL`); `*out_len` receives its length.
  *
  * # Safety
- * `buf` must be NULL or valid for writes of `len` bytes.
+ * `issuer` and `key` must be valid handles; `recipient` valid for reads of `recipient_len`
+ * bytes; `out` valid for writes of `out_cap` bytes; `out_len` valid for writing a `size_t`.
  */
-size_t mqseal_error_text(uint32_t code, char *buf, size_t len);
+mqseal_result mqseal_grant_issue(const struct mqseal_identity *issuer,
+                                 const uint8_t *recipient,
+                                 size_t recipient_len,
+                                 const struct mqseal_tree_key *key,
+                                 uint8_t *out,
+                                 size_t out_cap,
+                                 size_t *out_len);
 
 /**
- * The version of this library (`"0.1.0"`), a static NUL-terminated string. Never NULL.
- */
-const char *mqseal_version(void);
-
-/**
- * Creates a sealer for (a copy of) `identity` with `profile` (`MQSEAL_PROFILE_SIGNED` or
- * `MQSEAL_PROFILE_GROUP_MAC`), starting at sequence number 0 with no limit and no keys.
+ * Like `mqseal_grant_issue`, with the HPKE ephemeral key derived from `ikm`
+ * (`MQSEAL_GRANT_IKM_LEN` fresh random bytes): for systems without an OS random generator and
+ * for test vectors. Never reuse `ikm`.
  *
  * # Safety
- * `identity` must be a valid handle; `out` valid for writing a pointer.
+ * As `mqseal_grant_issue`; `ikm` must be valid for reads of `ikm_len` bytes.
  */
-mqseal_result mqseal_sealer_new(const struct mqseal_identity *identity,
-                                uint32_t profile,
-                                struct mqseal_sealer **out);
+mqseal_result mqseal_grant_issue_with_ikm(const struct mqseal_identity *issuer,
+                                          const uint8_t *recipient,
+                                          size_t recipient_len,
+                                          const struct mqseal_tree_key *key,
+                                          const uint8_t *ikm,
+                                          size_t ikm_len,
+                                          uint8_t *out,
+                                          size_t out_cap,
+                                          size_t *out_len);
 
 /**
- * Frees a sealer (and wipes its keys). NULL is ignored.
+ * Verifies and unwraps a grant received by `recipient`, trusting the issuers given as
+ * `trusted_count` consecutive 64-byte public identities in `trusted_issuers`. On success `*out`
+ * receives the key. Errors: `MQSEAL_ERR_GRANT_NOT_FOR_US`, `MQSEAL_ERR_UNTRUSTED_ISSUER`,
+ * `MQSEAL_ERR_BAD_SIGNATURE`, `MQSEAL_ERR_AUTHENTICATION_FAILED`, `MQSEAL_ERR_MALFORMED`…
  *
  * # Safety
- * `sealer` must be NULL or a handle from this library, not used afterwards.
+ * `grant` must be valid for reads of `grant_len` bytes; `recipient` a valid handle;
+ * `trusted_issuers` valid for reads of `trusted_count * MQSEAL_PUBLIC_IDENTITY_LEN` bytes;
+ * `out` valid for writing a pointer.
  */
-void mqseal_sealer_free(struct mqseal_sealer *sealer);
+mqseal_result mqseal_grant_accept(const uint8_t *grant,
+                                  size_t grant_len,
+                                  const struct mqseal_identity *recipient,
+                                  const uint8_t *trusted_issuers,
+                                  size_t trusted_count,
+                                  struct mqseal_tree_key **out);
 
 /**
- * Adds (a copy of) `key` to seal with, replacing one of the same filter and epoch. For each topic
- * the most specific covering filter is used, at its newest epoch.
+ * Writes the fingerprint of the identity a grant is addressed to into `out`
+ * (`out_len >= MQSEAL_FINGERPRINT_LEN`), without verifying the grant: to pick one's own grants.
  *
  * # Safety
- * `sealer` and `key` must be valid handles.
+ * `grant` must be valid for reads of `grant_len` bytes; `out` valid for writes of `out_len`
+ * bytes.
  */
-mqseal_result mqseal_sealer_add_key(struct mqseal_sealer *sealer,
-                                    const struct mqseal_tree_key *key);
-
-/**
- * Forgets the key of `filter` at `epoch` (`MQSEAL_ERR_KEY_NOT_FOUND` if it was not held).
- *
- * # Safety
- * `sealer` must be a valid handle; `filter` a NUL-terminated string.
- */
-mqseal_result mqseal_sealer_remove_key(struct mqseal_sealer *sealer,
-                                       const char *filter,
-                                       uint32_t epoch);
-
-/**
- * Sets the next sequence number and the exclusive `limit` up to which numbers may be used.
- * Crash-safe persistence reserves blocks: durably store `limit`, then call this; sealing fails
- * with `MQSEAL_ERR_SEQUENCE_EXHAUSTED` at `limit` until a new block is reserved. After a restart
- * resume at the stored limit, never below it.
- *
- * # Safety
- * `sealer` must be a valid handle.
- */
-mqseal_result mqseal_sealer_set_sequence(struct mqseal_sealer *sealer,
-                                         uint64_t next,
-                                         uint64_t limit);
-
-/**
- * Writes the sequence number the next message will carry into `*out`.
- *
- * # Safety
- * `sealer` must be a valid handle; `out` valid for writing a `uint64_t`.
- */
-mqseal_result mqseal_sealer_next_seq(const struct mqseal_sealer *sealer, uint64_t *out);
-
-/**
- * Writes the sequence limit (the first number that may not be used) into `*out`.
- *
- * # Safety
- * `sealer` must be a valid handle; `out` valid for writing a `uint64_t`.
- */
-mqseal_result mqseal_sealer_sequence_limit(const struct mqseal_sealer *sealer, uint64_t *out);
-
-/**
- * Upper bound of the sealed length of a `payload_len`-byte payload in `profile`:
- * `payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` (or `_GROUP_MAC`). Returns 0 for an unknown profile
- * or if the bound exceeds `MQSEAL_MAX_SEALED_LEN`. For static buffers use the macro
- * `MQSEAL_SEALED_BUFFER_LEN(payload_len)`.
- */
-size_t mqseal_sealed_max_len(uint32_t profile, size_t payload_len);
-
-/**
- * Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
- * on `topic` with `options` (NULL: defaults) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
- * covers `topic`).
- *
- * # Safety
- * `sealer` must be a valid handle; `topic` a NUL-terminated string; `options` NULL or valid;
- * `out_len` valid for writing a `size_t`.
- */
-mqseal_result mqseal_sealer_sealed_len(const struct mqseal_sealer *sealer,
-                                       const char *topic,
-                                       size_t payload_len,
-                                       const struct mqseal_seal_options *options,
-                                       size_t *out_len);
-
-/**
- * Seals `payload` for `topic` into the caller's buffer `out` of `out_cap` bytes and writes the
- * sealed length into `*out_len`; publish exactly those bytes on `topic`, with the retain flag
- * given in `options` (NULL: not retained, no timestamp).
- *
- * `out_cap >= payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` always suffices (exact length:
- * `mqseal_sealer_sealed_len`); otherwise `MQSEAL_ERR_BUFFER_TOO_SMALL`. `payload` and `out` must
- * not overlap (`MQSEAL_ERR_INVALID_ARGUMENT`); `payload` may be NULL when `payload_len` is 0.
- *
- * No heap allocation per message: the first message on a topic derives and caches the topic's
- * key (one allocation; the cache holds up to 1024 topics, then starts over), later messages on
- * that topic allocate nothing. A sequence number is consumed as soon as a key is found, even if
- * a later step fails, so a number is never used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`,
- * `MQSEAL_ERR_KEY_NOT_FOUND`, `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`,
- * `MQSEAL_ERR_TOO_LARGE`.
- *
- * # Safety
- * `sealer` must be a valid handle; `topic` a NUL-terminated string; `payload` valid for reads of
- * `payload_len` bytes; `options` NULL or valid; `out` valid for writes of `out_cap` bytes;
- * `out_len` valid for writing a `size_t`.
- */
-mqseal_result mqseal_seal(struct mqseal_sealer *sealer,
-                          const char *topic,
-                          const uint8_t *payload,
-                          size_t payload_len,
-                          const struct mqseal_seal_options *options,
-                          uint8_t *out,
-                          size_t out_cap,
-                          size_t *out_len);
+mqseal_result mqseal_grant_recipient(const uint8_t *grant,
+                                     size_t grant_len,
+                                     uint8_t *out,
+                                     size_t out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -30,18 +30,19 @@
     )
 )]
 
+// Declared in the order the header presents them (cbindgen follows it).
 #[allow(unsafe_code)]
-pub mod grant;
+pub mod result;
 #[allow(unsafe_code)]
 pub mod identity;
 #[allow(unsafe_code)]
 pub mod keys;
 #[allow(unsafe_code)]
+pub mod seal;
+#[allow(unsafe_code)]
 pub mod open;
 #[allow(unsafe_code)]
-pub mod result;
-#[allow(unsafe_code)]
-pub mod seal;
+pub mod grant;
 #[allow(unsafe_code)]
 mod util;
 

@@ -30,19 +30,26 @@
     )
 )]
 
-// Declared in the order the header presents them (cbindgen follows it).
+// Declared in the order the header presents them (cbindgen follows it; the blank lines keep
+// rustfmt from sorting them).
 #[allow(unsafe_code)]
 pub mod result;
+
 #[allow(unsafe_code)]
 pub mod identity;
+
 #[allow(unsafe_code)]
 pub mod keys;
+
 #[allow(unsafe_code)]
 pub mod seal;
+
 #[allow(unsafe_code)]
 pub mod open;
+
 #[allow(unsafe_code)]
 pub mod grant;
+
 #[allow(unsafe_code)]
 mod util;
 

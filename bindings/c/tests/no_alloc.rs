@@ -6,8 +6,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
-    clippy::panic,
-    clippy::undocumented_unsafe_blocks
+    clippy::panic
 )]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -31,17 +30,21 @@ fn count() {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
+        // SAFETY: the caller upholds GlobalAlloc's contract, which System requires too.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count();
+        // SAFETY: the caller upholds GlobalAlloc's contract, which System requires too.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count();
+        // SAFETY: the caller upholds GlobalAlloc's contract, which System requires too.
         unsafe { System.realloc(p, layout, new_size) }
     }
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds GlobalAlloc's contract, which System requires too.
         unsafe { System.dealloc(p, layout) }
     }
 }
@@ -60,6 +63,8 @@ fn ok(r: mqseal_result) {
 /// Seals and opens `n` messages per topic after a warm-up message on each; returns the
 /// allocations counted during the measured messages.
 unsafe fn measure(profile: u32, n: u64) -> u64 {
+    // SAFETY: every pointer passed below points to a live local of the right type and length, and
+    // every handle is used only between its creation and its free.
     unsafe {
         let mut id = ptr::null_mut();
         ok(mqseal_identity_from_seed([7u8; 32].as_ptr(), 32, &mut id));

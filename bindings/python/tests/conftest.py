@@ -19,6 +19,12 @@ REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO / "spec" / "vectors"
 
 
+def pytest_report_header() -> str:
+    import mqseal
+
+    return f"mqseal {mqseal.__version__} from {Path(mqseal.__file__).parent}"
+
+
 @pytest.fixture(scope="session")
 def vector() -> Callable[[str], Any]:
     """Loads one spec/vectors/*.json file."""

@@ -4,6 +4,7 @@ crates/mqseal/tests/vectors.rs): exact bytes, payloads and error codes."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ HANDLED = {
     "grants.json",
     "replay-window.json",
     "hpke-rfc9180-a2.json",
+    "keystore.json",
 }
 
 
@@ -202,3 +204,112 @@ def test_hpke_vector_is_mqseals_suite(vector: Load) -> None:
     assert v["enc"] == v["pkEm"]
     for e in v["encryptions"]:
         assert len(b(e["ct"])) == len(b(e["pt"])) + 16
+
+
+def seed(start: int) -> bytes:
+    return bytes((start + i) % 256 for i in range(32))
+
+
+def test_keystore_files(vector: Load, tmp_path: Path) -> None:
+    """keystore.json: a store assembled from the example files opens through mqseal.Store and
+    gives back every listed value; the identity files and replay window bytes are reproduced."""
+    v = vector("keystore.json")
+    ident = v["identity"]
+    me = mqseal.Identity.from_seed(b(ident["seed"]))
+    assert me.fingerprint == ident["fingerprint"] == v["seq"]["identity"]
+
+    # identity.key / identity.pub written by Python are the vectors, byte for byte
+    me.save(tmp_path / "identity.key", ident["name"])
+    me.save_public(tmp_path / "identity.pub", ident["name"])
+    assert (tmp_path / "identity.key").read_text() == ident["identity_key"]
+    assert (tmp_path / "identity.pub").read_text() == ident["identity_pub"]
+    assert mqseal.PublicIdentity.from_token(ident["identity_pub"].split()[1]).to_bytes() == \
+        b(ident["public"])
+
+    w = mqseal.ReplayWindow()
+    for n in v["replay_window"]["accepted"]:
+        w.accept(n)
+    assert w.to_bytes().hex() == v["replay_window"]["bytes"]
+
+    # a whole store directory from the example files
+    d = tmp_path / "store"
+    (d / "state").mkdir(parents=True)
+    d.chmod(0o700)
+    (d / "state").chmod(0o700)
+    files = {
+        "identity.key": (ident["identity_key"].encode(), 0o600),
+        "identity.pub": (ident["identity_pub"].encode(), 0o644),
+        "trusted": (v["trusted"]["file"].encode(), 0o644),
+        "keys": (v["keys"]["file"].encode(), 0o600),
+        "issued": (v["issued"]["file"].encode(), 0o644),
+        "state/seq": (v["seq"]["file"].encode(), 0o600),
+        "state/replay.snap": (b(v["replay_snapshot"]["bytes"]), 0o600),
+        "state/replay.log": (b(v["replay_log"]["bytes"]), 0o600),
+    }
+    for name, (content, mode) in files.items():
+        (d / name).write_bytes(content)
+        (d / name).chmod(mode)
+    store = mqseal.Store.open(d)
+    assert (store.identity, store.name) == (me, ident["name"])
+    assert store.public_line == ident["identity_pub"].strip()
+
+    roles = {"sender": (True, False), "issuer": (False, True), "sender,issuer": (True, True)}
+    assert [(p.name, p.public.to_bytes().hex(), (p.sender, p.issuer)) for p in store.trusted()] == [
+        (p["name"], p["public"], roles[p["roles"]]) for p in v["trusted"]["peers"]]
+
+    held = {(k.filter, k.epoch): k for k in store.held_keys()}
+    assert len(held) == len(v["keys"]["keys"])
+    for k in v["keys"]["keys"]:
+        h = held[(k["filter"], k["epoch"])]
+        assert h.key.secret_bytes() == b(k["secret"])
+        assert (h.issuer, h.not_after) == (k["issuer"], k["not_after"])
+    for t in v["keys"]["retired"]:  # tombstones keep old epochs out
+        with pytest.raises(mqseal.StaleKeyError):
+            store.add_key(mqseal.TreeKey.generate(t["filter"], t["epoch"]))
+
+    [issued] = store.issued()
+    assert (issued.root_filter, issued.epoch, issued.granted_filter, issued.recipient_name) == (
+        "plant/#", 2, "plant/7/#", "sensor-7")
+    assert issued.recipient == me.public
+
+    assert store.reserved_sequence() == v["seq"]["reserved"]
+    with store.sealer() as sealer:
+        assert sealer.next_seq == v["seq"]["reserved"]
+
+    # the snapshot plus the journal: exactly the listed acceptances are replays
+    windows = {(r["sender"], r["epoch"], r["topic"]) for r in v["replay_snapshot"]["windows"]}
+    windows |= {(r["sender"], r["epoch"], r["topic"]) for r in v["replay_log"]["records"]}
+    alice = mqseal.Identity.from_seed(seed(0x40))
+    senders = {me.fingerprint: me, alice.fingerprint: alice}
+    with store.opener() as opener:
+        assert opener.window_count == len(windows)
+        for r in v["replay_log"]["records"]:
+            identity = senders[r["sender"]]
+            key = next(h.key for h in held.values()
+                       if h.epoch == r["epoch"] and h.key.covers(r["topic"]))
+            sealer_ = mqseal.Sealer(identity)
+            sealer_.add_key(key)
+            sealer_.set_sequence(r["seq"])
+            with pytest.raises(mqseal.ReplayError):
+                opener.open(r["topic"], sealer_.seal(r["topic"], b"again"))
+            assert opener.open(r["topic"], sealer_.seal(r["topic"], b"new")).seq == r["seq"] + 1
+
+    # grant topics: the subscription of this identity, the slot of a grant to it
+    g = v["grant_topic"]
+    assert store.grant_subscription == g["subscription"]
+    admin = mqseal.Store.create(tmp_path / "admin", "admin", mqseal.Identity.from_seed(seed(0x20)))
+    assert admin.public.ed25519.hex() == g["issuer_ed25519"]
+    admin.trust("sensor-7", me.public)
+    admin.create_key("plant/#")
+    assert admin.issue_grant(g["filter"], "sensor-7").topic == g["topic"]
+
+    # filters are written percent-encoded
+    for f in v["filter_encoding"]:
+        s = mqseal.Store.create(tmp_path / f"enc-{len(list(tmp_path.iterdir()))}", "x")
+        s.create_key(f["filter"])
+        assert f"key {f['token']} 1 " in (s.dir / "keys").read_text()
+        assert [k.filter for k in s.held_keys()] == [f["filter"]]
+
+    assert [(e["code"], e["name"]) for e in v["store_errors"]] == mqseal.store_error_codes()
+    for e in v["store_errors"]:
+        assert mqseal.error_for_code(e["code"]).error_name == e["name"]

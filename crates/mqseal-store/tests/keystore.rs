@@ -337,8 +337,12 @@ fn debug_output_and_errors_never_show_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let admin = store(tmp.path(), "admin", 0x5a);
     let member = store(tmp.path(), "member", 0x6b);
-    admin.trust_line(&member.public_line(), Roles::SENDER).unwrap();
-    member.trust_line(&admin.public_line(), Roles::ISSUER).unwrap();
+    admin
+        .trust_line(&member.public_line(), Roles::SENDER)
+        .unwrap();
+    member
+        .trust_line(&admin.public_line(), Roles::ISSUER)
+        .unwrap();
     let key = admin.create_key("a/#", 0).unwrap();
     let secrets = [
         hex::encode([0x5au8; 32]),
@@ -346,9 +350,20 @@ fn debug_output_and_errors_never_show_secrets() {
         hex::encode(*key.key.secret_bytes()),
     ];
     let grant = admin.issue_grant("a/#", "member").unwrap();
-    let accepted = member.accept_grant_message(&grant.topic, &grant.payload, 0).unwrap();
+    let accepted = member
+        .accept_grant_message(&grant.topic, &grant.payload, 0)
+        .unwrap();
     let rotation = admin.rotate("a/#", &[], 5).unwrap();
-    let new_secret = hex::encode(*admin.held_keys().unwrap().iter().find(|k| k.epoch() == 2).unwrap().key.secret_bytes());
+    let new_secret = hex::encode(
+        *admin
+            .held_keys()
+            .unwrap()
+            .iter()
+            .find(|k| k.epoch() == 2)
+            .unwrap()
+            .key
+            .secret_bytes(),
+    );
     let sealer = admin.sealer(Profile::Signed).unwrap();
     let opener = admin.opener(OpenPolicy::default()).unwrap();
     let rendered = format!(

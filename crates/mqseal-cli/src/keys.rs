@@ -1,0 +1,301 @@
+//! `keygen`, `trust` and `grant`: the keystore side (all file handling is `mqseal-store`'s).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use mqseal_store::{Roles, Store, unix_now};
+
+use crate::conn::{ConnFlags, runtime};
+use crate::error::{CliError, Result, err};
+use crate::{HelpFlag, StoreFlag};
+
+/// `mqseal keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Name of the new identity (shown to peers that trust it).
+    #[arg(required_unless_present = "tree")]
+    name: Option<String>,
+    /// Instead: create a random root key for this topic tree (`#`, `prefix/#` or a topic).
+    #[arg(long, value_name = "FILTER", conflicts_with = "name")]
+    tree: Option<String>,
+    #[command(flatten)]
+    store: StoreFlag,
+}
+
+/// `mqseal trust`.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The peer: a path to its identity.pub, or the line itself (`name mqseal-pub1:…`).
+    peer: String,
+    /// Accept grants (keys) issued by this peer. Only for administrators.
+    #[arg(long)]
+    issuer: bool,
+    /// Accept messages from this peer (the default unless only --issuer is given).
+    #[arg(long)]
+    sender: bool,
+    #[command(flatten)]
+    store: StoreFlag,
+}
+
+/// `mqseal grant`.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct GrantArgs {
+    /// The filter to grant (a held key's filter or one below it, e.g. `plant/7/#`).
+    #[arg(required_unless_present_any = ["accept", "fetch"])]
+    filter: Option<String>,
+    /// The trusted peer receiving it.
+    #[arg(long, required_unless_present_any = ["accept", "fetch"])]
+    to: Option<String>,
+    /// Write the grant to this file (default: <peer>.grant).
+    #[arg(short = 'o', long = "out")]
+    out: Option<PathBuf>,
+    /// Publish the grant in-band instead (retained, on the recipient's grant topic).
+    #[arg(long, conflicts_with = "out")]
+    publish: bool,
+    /// Accept a grant file addressed to this identity.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["filter", "fetch"])]
+    accept: Option<PathBuf>,
+    /// Accept the grants waiting for this identity on the broker (its grant topic).
+    #[arg(long)]
+    fetch: bool,
+    #[command(flatten)]
+    conn: ConnFlags,
+    #[command(flatten)]
+    store: StoreFlag,
+    #[command(flatten)]
+    help: HelpFlag,
+}
+
+pub fn keygen(a: &KeygenArgs) -> Result<()> {
+    let dir = a.store.dir();
+    if let Some(filter) = &a.tree {
+        let store = Store::open(&dir)?;
+        let key = store.create_key(filter, unix_now())?;
+        println!(
+            "created a random key for {} (epoch {}) in {}",
+            key.filter(),
+            key.epoch(),
+            dir.display()
+        );
+        println!(
+            "grant parts of it with: mqseal grant FILTER --to PEER --store {}",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let name = a.name.as_deref().unwrap_or_default();
+    let store = Store::create(&dir, name)?;
+    println!("created identity {name} in {}", dir.display());
+    println!("fingerprint {}", store.fingerprint());
+    println!(
+        "secret key  {} (mode 0600: never share it)",
+        store.path(mqseal_store::layout::IDENTITY_KEY).display()
+    );
+    println!(
+        "public line {} (give it to peers: mqseal trust FILE)",
+        store.path(mqseal_store::layout::IDENTITY_PUB).display()
+    );
+    println!("{}", store.public_line());
+    Ok(())
+}
+
+pub fn trust(a: &TrustArgs) -> Result<()> {
+    let store = Store::open(a.store.dir())?;
+    let path = PathBuf::from(&a.peer);
+    let line = if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| err(&format!("{}: cannot read", path.display()), e))?;
+        text.lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                CliError(format!(
+                    "{}: no identity line in the file; fix: pass the peer's identity.pub",
+                    path.display()
+                ))
+            })?
+    } else {
+        a.peer.clone()
+    };
+    let roles = Roles {
+        sender: a.sender || !a.issuer,
+        issuer: a.issuer,
+    };
+    let peer = store.trust_line(&line, roles)?;
+    println!(
+        "trusted {} ({}) as {}",
+        peer.name,
+        peer.public.fingerprint(),
+        match (roles.sender, roles.issuer) {
+            (true, true) => "sender and issuer",
+            (false, true) => "issuer",
+            _ => "sender",
+        }
+    );
+    Ok(())
+}
+
+pub fn grant(a: &GrantArgs) -> Result<()> {
+    let store = Store::open(a.store.dir())?;
+    if let Some(file) = &a.accept {
+        let bytes = std::fs::read(file).map_err(|e| {
+            err(
+                &format!("{}: cannot read the grant file", file.display()),
+                e,
+            )
+        })?;
+        let grant = mqseal::Grant::from_bytes(&bytes).map_err(|e| {
+            CliError(format!(
+                "{}: not a grant ({e}); fix: pass a file written by `mqseal grant -o`",
+                file.display()
+            ))
+        })?;
+        let accepted = store.accept_grant(&grant, unix_now())?;
+        report_accepted(&accepted);
+        return Ok(());
+    }
+    if a.fetch {
+        return fetch(&store, &a.conn);
+    }
+    let (Some(filter), Some(to)) = (&a.filter, &a.to) else {
+        return Err(CliError("grant needs FILTER and --to PEER".into()));
+    };
+    let outgoing = store.issue_grant(filter, to)?;
+    if a.publish {
+        publish_grant(&a.conn, &outgoing)?;
+        println!(
+            "published the grant of {} (epoch {}) to {to}, retained on {}",
+            outgoing.filter, outgoing.epoch, outgoing.topic
+        );
+        return Ok(());
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{to}.grant")));
+    std::fs::write(&out, &outgoing.payload)
+        .map_err(|e| err(&format!("{}: cannot write the grant", out.display()), e))?;
+    println!(
+        "wrote the grant of {} (epoch {}) for {to} to {} ({} bytes; safe to send in the clear: \
+         only {to} can unwrap it)",
+        outgoing.filter,
+        outgoing.epoch,
+        out.display(),
+        outgoing.payload.len()
+    );
+    println!(
+        "{to} accepts it with: mqseal grant --accept {}",
+        out.display()
+    );
+    Ok(())
+}
+
+fn report_accepted(a: &mqseal_store::AcceptedGrant) {
+    let from = a.issuer_name.as_deref().unwrap_or("myself");
+    if a.update.added {
+        println!(
+            "accepted the key of {} (epoch {}) from {from}",
+            a.update.filter, a.update.epoch
+        );
+    } else {
+        println!(
+            "already held: {} (epoch {}) from {from}",
+            a.update.filter, a.update.epoch
+        );
+    }
+}
+
+/// Publishes a grant retained at QoS 1 with a plain client (grants are not sealed: they are
+/// HPKE-wrapped and signed already).
+fn publish_grant(conn: &ConnFlags, g: &mqseal_store::OutgoingGrant) -> Result<()> {
+    let options = conn.options("grant")?;
+    let address = conn.address();
+    runtime()?.block_on(async {
+        let (client, mut lp) = rumqttc::AsyncClient::new(options, 10);
+        client
+            .publish(
+                &g.topic,
+                rumqttc::QoS::AtLeastOnce,
+                g.retain,
+                g.payload.clone(),
+            )
+            .await
+            .map_err(|e| err("cannot queue the grant", e))?;
+        loop {
+            match poll(&mut lp, &address).await? {
+                rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) => break,
+                _ => continue,
+            }
+        }
+        let _ = client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), lp.poll()).await;
+        Ok(())
+    })
+}
+
+/// Accepts every grant retained on this identity's grant topic.
+fn fetch(store: &Store, conn: &ConnFlags) -> Result<()> {
+    let options = conn.options("grant")?;
+    let address = conn.address();
+    let filter = store
+        .options()
+        .grant_topics
+        .subscription(&store.fingerprint());
+    let accepted = runtime()?.block_on(async {
+        let (client, mut lp) = rumqttc::AsyncClient::new(options, 10);
+        client
+            .subscribe(&filter, rumqttc::QoS::AtLeastOnce)
+            .await
+            .map_err(|e| err("cannot subscribe", e))?;
+        let mut subscribed = false;
+        let mut accepted = 0usize;
+        loop {
+            // Retained grants arrive right after the SUBACK; stop once the broker goes quiet.
+            let event = if subscribed {
+                match tokio::time::timeout(Duration::from_secs(2), lp.poll()).await {
+                    Err(_) => break,
+                    Ok(e) => e.map_err(|e| explain(&e, &address))?,
+                }
+            } else {
+                poll(&mut lp, &address).await?
+            };
+            match event {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => subscribed = true,
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
+                    match store.accept_grant_message(&p.topic, &p.payload, unix_now()) {
+                        Ok(Some(a)) => {
+                            report_accepted(&a);
+                            accepted += 1;
+                        }
+                        Ok(None) => {}
+                        Err(e) => eprintln!("mqseal: refused a grant on {}: {e}", p.topic),
+                    }
+                }
+                _ => {}
+            }
+        }
+        let _ = client.disconnect().await;
+        Ok::<_, CliError>(accepted)
+    })?;
+    println!("{accepted} grant(s) accepted from {filter}");
+    Ok(())
+}
+
+async fn poll(lp: &mut rumqttc::EventLoop, address: &str) -> Result<rumqttc::Event> {
+    match tokio::time::timeout(Duration::from_secs(30), lp.poll()).await {
+        Err(_) => Err(CliError(format!(
+            "{address}: no answer within 30 s; fix: check the host, port and firewall"
+        ))),
+        Ok(r) => r.map_err(|e| explain(&e, address)),
+    }
+}
+
+fn explain(e: &rumqttc::ConnectionError, address: &str) -> CliError {
+    let f = mqseal_rumqttc::explain(e);
+    CliError(format!(
+        "cannot connect to {address}: {}; fix: {}",
+        f.reason, f.fix
+    ))
+}

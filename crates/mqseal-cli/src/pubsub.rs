@@ -1,0 +1,272 @@
+//! `pub` and `sub`: mosquitto_pub/mosquitto_sub with sealing and opening.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use mqseal::{OpenPolicy, Opener, Profile, SealOptions, Sealer};
+use mqseal_rumqttc::{Event, SealedClient};
+use mqseal_store::Store;
+use rumqttc::QoS;
+
+use crate::conn::{ConnFlags, runtime, wait_connected};
+use crate::error::{CliError, Result, err};
+use crate::{HelpFlag, StoreFlag};
+
+/// `mqseal pub`.
+#[derive(Debug, Args)]
+pub struct PubArgs {
+    #[command(flatten)]
+    conn: ConnFlags,
+    /// Topic to publish to.
+    #[arg(short = 't', long = "topic")]
+    topic: String,
+    /// The message.
+    #[arg(short = 'm', long = "message", conflicts_with_all = ["file", "stdin_line", "stdin_file"])]
+    message: Option<String>,
+    /// Send the content of a file as one message.
+    #[arg(short = 'f', long = "file", conflicts_with_all = ["stdin_line", "stdin_file"])]
+    file: Option<PathBuf>,
+    /// Read stdin, send each line as a message.
+    #[arg(short = 'l', long = "stdin-line", conflicts_with = "stdin_file")]
+    stdin_line: bool,
+    /// Read stdin, send it whole as one message.
+    #[arg(short = 's', long = "stdin-file")]
+    stdin_file: bool,
+    /// QoS (0, 1 or 2).
+    #[arg(short = 'q', long = "qos", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    qos: u8,
+    /// Publish retained (the retain flag is sealed into the message).
+    #[arg(short = 'r', long = "retain")]
+    retain: bool,
+    #[command(flatten)]
+    store: StoreFlag,
+    #[command(flatten)]
+    help: HelpFlag,
+}
+
+/// `mqseal sub`.
+#[derive(Debug, Args)]
+pub struct SubArgs {
+    #[command(flatten)]
+    conn: ConnFlags,
+    /// Topic filter to subscribe to (repeatable; `+` and `#` allowed).
+    #[arg(short = 't', long = "topic", required = true)]
+    topics: Vec<String>,
+    /// QoS of the subscriptions.
+    #[arg(short = 'q', long = "qos", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    qos: u8,
+    /// Exit after this many messages.
+    #[arg(short = 'C', long = "count")]
+    count: Option<u64>,
+    /// Print the topic before each message.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Print the sender (trusted name, or fingerprint) and sequence number too.
+    #[arg(long)]
+    show_sender: bool,
+    #[command(flatten)]
+    store: StoreFlag,
+    #[command(flatten)]
+    help: HelpFlag,
+}
+
+fn qos(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+fn messages(a: &PubArgs) -> Result<Vec<Vec<u8>>> {
+    if let Some(m) = &a.message {
+        return Ok(vec![m.clone().into_bytes()]);
+    }
+    if let Some(f) = &a.file {
+        let bytes =
+            std::fs::read(f).map_err(|e| err(&format!("{}: cannot read", f.display()), e))?;
+        return Ok(vec![bytes]);
+    }
+    if a.stdin_file {
+        let mut all = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut all)
+            .map_err(|e| err("cannot read stdin", e))?;
+        return Ok(vec![all]);
+    }
+    if a.stdin_line {
+        return std::io::stdin()
+            .lock()
+            .lines()
+            .map(|l| {
+                l.map(String::into_bytes)
+                    .map_err(|e| err("cannot read stdin", e))
+            })
+            .collect();
+    }
+    Err(CliError(
+        "nothing to publish; fix: give -m MESSAGE, -f FILE, -l (lines of stdin) or -s (stdin)"
+            .into(),
+    ))
+}
+
+pub fn publish(a: &PubArgs) -> Result<()> {
+    mqseal::validate_topic(&a.topic).map_err(|e| {
+        CliError(format!(
+            "{:?}: {e}; fix: publish to a concrete topic (no + or #)",
+            a.topic
+        ))
+    })?;
+    let dir = a.store.dir();
+    let store = Store::open(&dir)?;
+    let sealer = store.sealer(Profile::Signed)?;
+    let options = SealOptions::retain(a.retain);
+    if sealer.sealer().sealed_len(&a.topic, 0, &options).is_none() {
+        return Err(CliError(format!(
+            "no key in {} covers {}; fix: accept a grant for it (mqseal grant --accept FILE or \
+             --fetch) or create a tree key (mqseal keygen --tree FILTER)",
+            dir.display(),
+            a.topic
+        )));
+    }
+    let payloads = messages(a)?;
+    let mqtt = a.conn.options("pub")?;
+    let address = a.conn.address();
+    let level = qos(a.qos);
+    runtime()?.block_on(async {
+        let (client, mut lp) = SealedClient::new(mqtt, 100, sealer, Opener::new());
+        wait_connected(&mut lp, &address).await?;
+        // Count completions: PUBACK (QoS 1), PUBCOMP (QoS 2), or the write itself (QoS 0).
+        let done = Arc::new(AtomicUsize::new(0));
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (d, n) = (done.clone(), notify.clone());
+        let driver = tokio::spawn(async move {
+            loop {
+                let finished = match lp.poll().await {
+                    Ok(Event::Mqtt(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => {
+                        level == QoS::AtLeastOnce
+                    }
+                    Ok(Event::Mqtt(rumqttc::Event::Incoming(rumqttc::Packet::PubComp(_)))) => {
+                        level == QoS::ExactlyOnce
+                    }
+                    Ok(Event::Mqtt(rumqttc::Event::Outgoing(rumqttc::Outgoing::Publish(_)))) => {
+                        level == QoS::AtMostOnce
+                    }
+                    Ok(_) => false,
+                    Err(e) => return Some(e),
+                };
+                if finished {
+                    d.fetch_add(1, Ordering::SeqCst);
+                    n.notify_one();
+                }
+            }
+        });
+        for payload in &payloads {
+            client.publish(&a.topic, level, a.retain, payload).await?;
+        }
+        let total = payloads.len();
+        while done.load(Ordering::SeqCst) < total {
+            if driver.is_finished() {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), notify.notified()).await;
+        }
+        let _ = client.disconnect().await;
+        let ended = driver.await.ok().flatten();
+        let sent = done.load(Ordering::SeqCst);
+        if sent < total {
+            let why = ended.map_or("connection closed".to_string(), |e| {
+                let f = mqseal_rumqttc::explain(&e);
+                format!("{}; fix: {}", f.reason, f.fix)
+            });
+            return Err(CliError(format!(
+                "only {sent} of {total} message(s) confirmed by {address}: {why}"
+            )));
+        }
+        Ok(())
+    })
+}
+
+pub fn subscribe(a: &SubArgs) -> Result<()> {
+    let store = Store::open(a.store.dir())?;
+    let opener = store.opener(OpenPolicy::default())?;
+    let names: HashMap<mqseal::Fingerprint, String> = store
+        .trusted()?
+        .into_iter()
+        .map(|p| (p.public.fingerprint(), p.name))
+        .chain([(store.fingerprint(), store.name().to_string())])
+        .collect();
+    // The subscriber never publishes: its sealer has no key and is never used.
+    let sealer = Sealer::new(store.identity().clone(), Profile::Signed);
+    let mqtt = a.conn.options("sub")?;
+    let address = a.conn.address();
+    let level = qos(a.qos);
+    runtime()?.block_on(async {
+        let (client, mut lp) = SealedClient::new(mqtt, 100, sealer, opener);
+        for t in &a.topics {
+            client.subscribe(t, level).await?;
+        }
+        wait_connected(&mut lp, &address).await?;
+        let mut received = 0u64;
+        let mut out = std::io::stdout();
+        loop {
+            if a.count.is_some_and(|c| received >= c) {
+                break;
+            }
+            match lp.poll().await {
+                Ok(Event::Message(m)) => {
+                    received += 1;
+                    let mut line = Vec::new();
+                    if a.verbose {
+                        line.extend_from_slice(m.topic.as_bytes());
+                        line.push(b' ');
+                    }
+                    if a.show_sender {
+                        let fp = m.sender.fingerprint();
+                        let who = names.get(&fp).cloned().unwrap_or_else(|| fp.to_string());
+                        line.extend_from_slice(format!("[{who} #{}] ", m.seq).as_bytes());
+                    }
+                    line.extend_from_slice(&m.payload);
+                    line.push(b'\n');
+                    out.write_all(&line)
+                        .and_then(|()| out.flush())
+                        .map_err(|e| err("cannot write to stdout", e))?;
+                }
+                Ok(Event::Rejected(r)) => {
+                    if r.error == mqseal::Error::Duplicate {
+                        continue;
+                    }
+                    eprintln!(
+                        "mqseal: refused a message on {}: {} [{}]",
+                        r.topic,
+                        r.error,
+                        r.error.name()
+                    );
+                }
+                Ok(Event::StorageFailed(f)) => {
+                    eprintln!(
+                        "mqseal: cannot record a message on {} ({}); not acknowledged",
+                        f.topic, f.reason
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let f = mqseal_rumqttc::explain(&e);
+                    eprintln!(
+                        "mqseal: connection to {address} lost: {}; reconnecting",
+                        f.reason
+                    );
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        let _ = client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), lp.poll()).await;
+        Ok(())
+    })
+}

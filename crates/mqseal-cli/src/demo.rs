@@ -166,8 +166,8 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         }
 
         println!(
-            "{:<22} {:<28} {}",
-            "topic", "dashboard reads (has key)", "key-less subscriber on '#' sees"
+            "{:<22} {:<28} key-less subscriber on '#' sees",
+            "topic", "dashboard reads (has key)"
         );
         for (topic, reading) in &readings {
             let opened = read

@@ -10,6 +10,8 @@ use rumqttc::QoS;
 /// PUBLISH packets never appear as `Mqtt`: they are opened and become `Message` or `Rejected`.
 #[non_exhaustive]
 #[derive(Debug)]
+// Messages are the common case: boxing them would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub enum Event<M> {
     /// A sealed message that opened: verified, decrypted, not a replay.
     Message(Message),

@@ -18,6 +18,7 @@ pub(crate) struct Incoming<'a> {
 
 /// What became of a delivery.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outcome {
     /// Opened: deliver, then acknowledge.
     Delivered(Message),

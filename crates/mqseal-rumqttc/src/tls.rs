@@ -149,7 +149,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     fn tls_err(e: Error) -> (PathBuf, String) {

@@ -10,6 +10,8 @@
 //! - [`plain_broker`]: Mosquitto if installed, else the embedded rumqttd (with a notice).
 //! - [`Parties`]: an admin, a publisher and a subscriber with a key tree and grants.
 #![forbid(unsafe_code)]
+// A test-support crate: failing a test set-up loudly is its job.
+#![allow(clippy::panic)]
 
 mod capture;
 mod mosquitto;

@@ -63,6 +63,21 @@ def rust_interop() -> Callable[[str, Path], str]:
     return run
 
 
+@pytest.fixture(scope="session")
+def mqseal_cli() -> Path:
+    """The `mqseal` command-line tool (crates/mqseal-cli), built for the interop tests."""
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        pytest.fail("cargo is needed to build the mqseal CLI")
+    build = subprocess.run([cargo, "build", "-q", "--locked", "-p", "mqseal-cli"], cwd=REPO,
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    meta = subprocess.run([cargo, "metadata", "-q", "--format-version", "1", "--no-deps"],
+                          cwd=REPO, capture_output=True, text=True)
+    target = Path(json.loads(meta.stdout)["target_directory"])
+    return target / "debug" / "mqseal"
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -1,18 +1,25 @@
-"""Interop with the Rust core used directly from Rust (bindings/python/examples/interop.rs): Rust
+"""Interop with Rust. The core used directly from Rust (bindings/python/examples/interop.rs): Rust
 seals and issues a grant, Python opens and accepts; Python seals and issues, Rust opens and
-accepts. Both sides use fresh random identities and keys each run, and each refuses the other's
-tampered messages with the expected error."""
+accepts; both sides use fresh random identities and keys each run, and each refuses the other's
+tampered messages with the expected error. The `mqseal` CLI over a real Mosquitto: it opens what
+Python sealed and Python opens what it sealed, with keystores created from Python."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import paho.mqtt.client as mqtt
+
 import mqseal
+from conftest import Broker
+from mqseal.paho import OpenedMessage, SealedClient
 
 Interop = Callable[[str, Path], str]
 
@@ -115,3 +122,62 @@ def test_rust_checker_refuses_a_wrong_expectation(rust_interop: Interop, tmp_pat
 
 def test_python_round_trip_of_its_own_bundle() -> None:
     assert check_bundle(make_bundle()) == (5, 4)
+
+
+def test_cli_opens_python_and_python_opens_cli(mosquitto: Broker, mqseal_cli: Path,
+                                               tmp_path: Path) -> None:
+    admin = mqseal.Store.create(tmp_path / "admin", "admin")
+    sensor = mqseal.Store.create(tmp_path / "sensor", "sensor-7")
+    board = mqseal.Store.create(tmp_path / "board", "dashboard")
+    for member in (sensor, board):
+        admin.trust(member.name, member.public)
+        member.trust("admin", admin.public, sender=False, issuer=True)
+    board.trust_line(sensor.public_line)
+    admin.create_key("plant/#")
+    for member in (sensor, board):
+        grant = admin.issue_grant("plant/#", member.name)
+        assert member.accept_grant_message(grant.topic, grant.payload) is not None
+    broker = ["-h", mosquitto.host, "-p", str(mosquitto.port)]
+    topic = f"plant/interop-{tmp_path.name[-8:]}"
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([str(mqseal_cli), *args], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    plain = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    plain.connect(mosquitto.host, mosquitto.port)
+    plain.loop_start()
+    try:
+        # Python seals (retained, so the CLI gets it when it subscribes); the CLI opens it.
+        with sensor.sealer() as sealer:
+            sealed = sealer.seal(f"{topic}/py", b"sealed by python", retain=True)
+        plain.publish(f"{topic}/py", sealed, qos=1, retain=True).wait_for_publish(30)
+        out = cli("sub", "--store", str(board.dir), *broker, "-t", f"{topic}/py", "-v",
+                  "--show-sender", "-C", "1")
+        assert out == f"{topic}/py [sensor-7 #0] sealed by python\n"
+
+        # The CLI seals with the same keystore (its sequence numbers continue); Python opens.
+        cli("pub", "--store", str(sensor.dir), *broker, "-t", f"{topic}/cli",
+            "-m", "sealed by rust", "-r", "-q", "1")
+        got: list[OpenedMessage] = []
+        subscribed_and_got = threading.Event()
+        with board.opener() as opener:
+            client = SealedClient(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2), opener=opener)
+            client.on_message = lambda c, u, m: (got.append(m), subscribed_and_got.set())
+            client.connect(mosquitto.host, mosquitto.port)
+            client.loop_start()
+            client.subscribe(f"{topic}/cli", qos=1)
+            assert subscribed_and_got.wait(30), "the CLI's retained message did not arrive"
+            client.disconnect()
+            client.loop_stop()
+        [m] = got
+        assert (m.payload, m.sender, m.retain) == (b"sealed by rust", sensor.public, True)
+        assert m.seq >= 4096  # the CLI resumed above the reservation Python's sealer left
+        assert mqseal.inspect(m.raw.payload).seq == m.seq
+    finally:
+        for t in (f"{topic}/py", f"{topic}/cli"):
+            plain.publish(t, b"", qos=1, retain=True).wait_for_publish(30)
+        plain.disconnect()
+        plain.loop_stop()

@@ -10,7 +10,11 @@ use std::process::{Child, Command, Stdio};
 use mqseal_rumqttc::embedded::{EmbeddedBroker, free_port, wait_until_accepting};
 
 /// The `mosquitto` binary, if installed (on `PATH` or in `/usr/sbin`, where Debian puts it).
+/// `MQSEAL_TEST_NO_MOSQUITTO=1` pretends it is not, to exercise the embedded-broker fallback.
 pub fn find_mosquitto() -> Option<PathBuf> {
+    if std::env::var_os("MQSEAL_TEST_NO_MOSQUITTO").is_some_and(|v| v == "1") {
+        return None;
+    }
     find_tool("mosquitto")
 }
 

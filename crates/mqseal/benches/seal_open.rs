@@ -19,7 +19,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::{Signer, SigningKey};
-use mqseal::{Identity, OpenPolicy, Opener, Profile, Sealer, TreeKey};
+use mqseal::{BatchItem, Identity, OpenPolicy, Opener, Profile, Sealer, TreeKey};
 use sha2::{Digest, Sha512};
 
 const SIZES: [usize; 4] = [16, 64, 1024, 64 * 1024];
@@ -108,6 +108,43 @@ fn seal_open(c: &mut Criterion) {
     }
 }
 
+const BATCH: usize = 64;
+
+fn batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mqseal_batch");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let (mut sealer, mut opener) = parties(Profile::Signed);
+    let mut fresh = move || -> Vec<Vec<u8>> {
+        (0..BATCH)
+            .map(|_| sealer.seal(TOPIC, &[0x42; 64], false).unwrap())
+            .collect()
+    };
+    let mut single_opener = opener.clone();
+    g.bench_function("open_one_by_one_64x64B", |b| {
+        b.iter_batched(
+            &mut fresh,
+            |msgs| {
+                for m in &msgs {
+                    single_opener.open(TOPIC, m).unwrap();
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("open_batch_64x64B", |b| {
+        b.iter_batched(
+            &mut fresh,
+            |msgs| {
+                let items: Vec<BatchItem> =
+                    msgs.iter().map(|m| BatchItem::live(TOPIC, m)).collect();
+                assert!(opener.open_batch(&items).iter().all(Result::is_ok));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
 /// Median in nanoseconds of a finished benchmark, read from criterion's output.
 fn median_ns(id: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -155,12 +192,24 @@ fn report() {
     println!(
         "signed: seal / (sign + aead), open / (verify + aead); group-mac: seal / aead, open / aead"
     );
+    if let (Some(single), Some(batched)) = (
+        median_ns("mqseal_batch/open_one_by_one_64x64B"),
+        median_ns("mqseal_batch/open_batch_64x64B"),
+    ) {
+        println!(
+            "batch opening, {BATCH} x 64 B signed: {:.0} msg/s one by one, {:.0} msg/s batched, speed-up {:.2}x",
+            BATCH as f64 * 1e9 / single,
+            BATCH as f64 * 1e9 / batched,
+            single / batched
+        );
+    }
 }
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     primitives(&mut c);
     seal_open(&mut c);
+    batch(&mut c);
     c.final_summary();
     report();
 }

@@ -189,6 +189,10 @@ impl PublicIdentity {
         &self.agreement
     }
 
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.verifying
+    }
+
     /// Verifies an Ed25519 signature over a 64-byte transcript digest (strict RFC 8032 rules).
     pub(crate) fn verify_digest(&self, digest: &[u8; 64], signature: &[u8; 64]) -> Result<()> {
         let signature = Signature::from_bytes(signature);

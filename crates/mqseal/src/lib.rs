@@ -76,7 +76,7 @@ pub use identity::{
     Fingerprint, Identity, PUBLIC_IDENTITY_LEN, PublicIdentity, SEED_LEN, SenderId,
 };
 pub use keys::{KEY_LEN, TopicKey, TreeKey};
-pub use open::{Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
+pub use open::{BatchItem, Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
 pub use replay::{REPLAY_WINDOW, REPLAY_WINDOW_BYTES, ReplayWindow};
 pub use seal::{SealOptions, Sealer};
 pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, validate_topic};

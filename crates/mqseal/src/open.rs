@@ -13,9 +13,10 @@ use zeroize::Zeroize;
 use crate::envelope::{self, Header, MAX_HEADER_LEN, Profile, SealedParts};
 use crate::error::{Error, Result};
 use crate::identity::{Fingerprint, PublicIdentity, transcript_digest};
-use crate::keys::{KeyRing, TreeKey};
+use crate::keys::{KeyRing, TopicKey, TreeKey};
 use crate::labels;
 use crate::replay::ReplayWindow;
+use crate::topic::KeyFilter;
 use crate::topic::validate_topic;
 
 /// What an opener accepts beyond authenticity.
@@ -94,6 +95,21 @@ pub struct Opened {
     pub payload: Vec<u8>,
 }
 
+impl Opened {
+    fn new(info: OpenedInfo, mut payload: Vec<u8>) -> Opened {
+        payload.truncate(info.payload_len);
+        Opened {
+            sender: info.sender,
+            seq: info.seq,
+            epoch: info.epoch,
+            profile: info.profile,
+            retain: info.retain,
+            timestamp: info.timestamp,
+            payload,
+        }
+    }
+}
+
 impl fmt::Debug for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Opened")
@@ -144,6 +160,42 @@ pub struct Opener {
     policy: OpenPolicy,
     /// (filter, epoch, not_after) of retired keys.
     retired: Vec<(String, u32, u64)>,
+    /// Derived topic keys by topic (cleared whenever the keys change).
+    cache: TopicKeyCache,
+}
+
+/// Derived topic keys: topic → (filter, epoch, key) of each tree key used on it.
+type TopicKeyCache = BTreeMap<String, Vec<(KeyFilter, u32, TopicKey)>>;
+
+/// A message that passed steps 1–4 of the receiver rules.
+struct Checked<'m> {
+    topic: &'m str,
+    parts: SealedParts<'m>,
+    topic_digest: [u8; 32],
+    signature_digest: Option<[u8; 64]>,
+    now: Option<u64>,
+}
+
+/// One message of a batch for [`Opener::open_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct BatchItem<'a> {
+    /// The topic it was received on.
+    pub topic: &'a str,
+    /// The sealed message.
+    pub message: &'a [u8],
+    /// How it was delivered.
+    pub delivery: Delivery,
+}
+
+impl<'a> BatchItem<'a> {
+    /// A live delivery (not retained, not a redelivery) of `message` on `topic`.
+    pub fn live(topic: &'a str, message: &'a [u8]) -> BatchItem<'a> {
+        BatchItem {
+            topic,
+            message,
+            delivery: Delivery::default(),
+        }
+    }
 }
 
 impl Opener {
@@ -186,6 +238,7 @@ impl Opener {
 
     /// Adds a key to open with (replacing one of the same filter and epoch).
     pub fn add_key(&mut self, key: TreeKey) {
+        self.cache.clear();
         self.keys.insert(key);
     }
 
@@ -193,6 +246,7 @@ impl Opener {
     pub fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
         self.retired
             .retain(|(f, e, _)| !(f == filter && *e == epoch));
+        self.cache.clear();
         self.keys.remove(filter, epoch)
     }
 
@@ -230,14 +284,6 @@ impl Opener {
             .iter()
             .find(|(f, e, _)| f == filter && *e == epoch)
             .map(|(_, _, t)| *t)
-    }
-
-    /// Whether `key` was retired and its grace period is over at `now`.
-    fn expired(&self, key: &TreeKey, now: Option<u64>) -> bool {
-        self.retired
-            .iter()
-            .find(|(f, e, _)| *e == key.epoch() && f == key.filter().as_str())
-            .is_some_and(|(_, _, not_after)| now.is_none_or(|now| now > *not_after))
     }
 
     /// The replay window of (sender, epoch, topic), if any message was accepted there.
@@ -278,22 +324,14 @@ impl Opener {
     ) -> Result<Opened> {
         let mut payload = vec![0u8; message.len()];
         let info = self.open_into(topic, message, delivery, &mut payload)?;
-        payload.truncate(info.payload_len);
-        Ok(Opened {
-            sender: info.sender,
-            seq: info.seq,
-            epoch: info.epoch,
-            profile: info.profile,
-            retain: info.retain,
-            timestamp: info.timestamp,
-            payload,
-        })
+        Ok(Opened::new(info, payload))
     }
 
     /// Opens into a caller-provided buffer (at least as long as the ciphertext: the message length
     /// minus its overhead) without allocating per message (only the first message accepted from a
-    /// sender on a topic and epoch allocates, for its replay window). On any error the buffer's
-    /// first `payload_len` bytes are zeroed, so no unverified plaintext is left behind.
+    /// sender on a topic and epoch allocates, for its replay window, and the first on a topic, for
+    /// its cached topic key). On any error the buffer's first `payload_len` bytes are zeroed, so no
+    /// unverified plaintext is left behind.
     pub fn open_into(
         &mut self,
         topic: &str,
@@ -301,14 +339,69 @@ impl Opener {
         delivery: &Delivery,
         out: &mut [u8],
     ) -> Result<OpenedInfo> {
+        let checked = self.precheck(topic, message, delivery)?;
+        let signer = self.verify(&checked)?;
+        self.finish(&checked, signer, delivery, out)
+    }
+
+    /// Opens many messages at once, verifying all their Ed25519 signatures in one batch
+    /// (about twice as fast per message as one by one for batches of 64). Results come back in
+    /// order, exactly as [`Opener::open_delivered`] would give them one after the other: if the
+    /// batch does not verify, each signature is checked on its own so that only the bad messages
+    /// fail (with [`Error::BadSignature`]), and replay windows see the messages in order.
+    ///
+    /// ```
+    /// use mqseal::{BatchItem, Identity, Opener, Profile, Sealer, TreeKey};
+    /// let sender = Identity::from_seed([1; 32]);
+    /// let key = TreeKey::from_secret("#", 1, [2; 32]).unwrap();
+    /// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+    /// sealer.add_key(key.clone());
+    /// let mut sealed: Vec<Vec<u8>> = (0..8u8).map(|i| sealer.seal("t", &[i], false).unwrap()).collect();
+    /// sealed[3][10] ^= 1; // tampered
+    ///
+    /// let mut opener = Opener::new();
+    /// opener.trust_sender(sender.public());
+    /// opener.add_key(key);
+    /// let items: Vec<BatchItem> = sealed.iter().map(|m| BatchItem::live("t", m)).collect();
+    /// let results = opener.open_batch(&items);
+    /// assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 7);
+    /// assert_eq!(results[3].as_ref().unwrap_err(), &mqseal::Error::BadSignature);
+    /// ```
+    pub fn open_batch(&mut self, items: &[BatchItem<'_>]) -> Vec<Result<Opened>> {
+        let checked: Vec<Result<Checked<'_>>> = items
+            .iter()
+            .map(|it| self.precheck(it.topic, it.message, &it.delivery))
+            .collect();
+        let signers = self.verify_all(&checked);
+        checked
+            .into_iter()
+            .zip(signers)
+            .zip(items)
+            .map(|((checked, signer), item)| {
+                let checked = checked?;
+                let signer = signer?;
+                let mut payload = vec![0u8; checked.parts.ciphertext.len()];
+                let info = self.finish(&checked, signer, &item.delivery, &mut payload)?;
+                Ok(Opened::new(info, payload))
+            })
+            .collect()
+    }
+
+    /// Steps 1–4 of the receiver rules: parse, profile policy, topic, sender and key lookup,
+    /// epoch retirement; computes the digests the later steps need.
+    fn precheck<'m>(
+        &self,
+        topic: &'m str,
+        message: &'m [u8],
+        delivery: &Delivery,
+    ) -> Result<Checked<'m>> {
         let parts = SealedParts::parse(message)?;
         let header = parts.header;
         if header.profile == Profile::GroupMac && !self.policy.allow_group_mac {
             return Err(Error::ProfileNotAllowed);
         }
         validate_topic(topic)?;
-        let claimed = |s: &&PublicIdentity| s.sender_id() == header.sender;
-        if !self.senders.iter().any(|s| claimed(&s)) {
+        if !self.senders.iter().any(|s| s.sender_id() == header.sender) {
             return Err(Error::UnknownSender);
         }
         if self.keys.candidates(topic, header.epoch).next().is_none() {
@@ -321,56 +414,143 @@ impl Opener {
         if self
             .keys
             .candidates(topic, header.epoch)
-            .all(|k| self.expired(k, now))
+            .all(|k| expired(&self.retired, k, now))
         {
             return Err(Error::EpochExpired);
         }
+        let topic_digest = self.cache.get(topic).and_then(|c| c.first()).map_or_else(
+            || crate::keys::topic_digest(topic),
+            |(_, _, k)| k.topic_digest(),
+        );
+        let signature_digest = parts.signature.map(|_| {
+            transcript_digest(
+                labels::MESSAGE_SIGNATURE,
+                &[
+                    parts.header_bytes,
+                    &topic_digest,
+                    parts.ciphertext,
+                    parts.tag,
+                ],
+            )
+        });
+        Ok(Checked {
+            topic,
+            parts,
+            topic_digest,
+            signature_digest,
+            now,
+        })
+    }
+
+    /// Step 5: the index of the trusted sender whose signature verifies (signed profile).
+    fn verify(&self, checked: &Checked<'_>) -> Result<Option<usize>> {
+        let (Some(signature), Some(digest)) = (checked.parts.signature, &checked.signature_digest)
+        else {
+            return Ok(None);
+        };
+        self.senders
+            .iter()
+            .position(|s| {
+                s.sender_id() == checked.parts.header.sender
+                    && s.verify_digest(digest, signature).is_ok()
+            })
+            .map(Some)
+            .ok_or(Error::BadSignature)
+    }
+
+    /// Step 5 for a batch: one Ed25519 batch verification over every signed message whose
+    /// sender id names exactly one trusted sender; one by one if that fails or is not possible.
+    fn verify_all(&self, checked: &[Result<Checked<'_>>]) -> Vec<Result<Option<usize>>> {
+        let unique_sender = |c: &Checked<'_>| {
+            let mut it = self
+                .senders
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.sender_id() == c.parts.header.sender);
+            match (it.next(), it.next()) {
+                (Some((i, _)), None) => Some(i),
+                _ => None,
+            }
+        };
+        let mut batch: Vec<(usize, usize)> = Vec::new(); // (item, sender)
+        for (i, c) in checked.iter().enumerate() {
+            if let Ok(c) = c
+                && c.parts.signature.is_some()
+                && let Some(s) = unique_sender(c)
+            {
+                batch.push((i, s));
+            }
+        }
+        let batch_ok = batch.len() > 1 && self.batch_verifies(checked, &batch);
+        checked
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let c = c.as_ref().map_err(|e| *e)?;
+                match batch.iter().find(|(item, _)| *item == i) {
+                    Some((_, sender)) if batch_ok => Ok(Some(*sender)),
+                    _ => self.verify(c),
+                }
+            })
+            .collect()
+    }
+
+    fn batch_verifies(&self, checked: &[Result<Checked<'_>>], batch: &[(usize, usize)]) -> bool {
+        let mut messages: Vec<&[u8]> = Vec::with_capacity(batch.len());
+        let mut signatures = Vec::with_capacity(batch.len());
+        let mut keys = Vec::with_capacity(batch.len());
+        for &(item, sender) in batch {
+            let Some(Ok(c)) = checked.get(item) else {
+                return false;
+            };
+            let (Some(sig), Some(digest), Some(s)) = (
+                c.parts.signature,
+                c.signature_digest.as_ref(),
+                self.senders.get(sender),
+            ) else {
+                return false;
+            };
+            messages.push(digest);
+            signatures.push(ed25519_dalek::Signature::from_bytes(sig));
+            keys.push(*s.verifying_key());
+        }
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    }
+
+    /// Steps 6–9: decrypt with the candidate keys (and senders, for group-mac), delivery
+    /// policy, replay window, accept.
+    fn finish(
+        &mut self,
+        checked: &Checked<'_>,
+        signer: Option<usize>,
+        delivery: &Delivery,
+        out: &mut [u8],
+    ) -> Result<OpenedInfo> {
+        let parts = &checked.parts;
+        let header = parts.header;
+        let topic = checked.topic;
         let out = out
             .get_mut(..parts.ciphertext.len())
             .ok_or(Error::BufferTooSmall)?;
-        let topic_digest = crate::keys::topic_digest(topic);
-
-        // Signature first (signed profile): it pins the sender among same-id candidates.
-        let signer: Option<&PublicIdentity> = match parts.signature {
-            Some(signature) => {
-                let digest = transcript_digest(
-                    labels::MESSAGE_SIGNATURE,
-                    &[
-                        parts.header_bytes,
-                        &topic_digest,
-                        parts.ciphertext,
-                        parts.tag,
-                    ],
-                );
-                let signer = self
-                    .senders
-                    .iter()
-                    .filter(claimed)
-                    .find(|s| s.verify_digest(&digest, signature).is_ok())
-                    .ok_or(Error::BadSignature)?;
-                Some(signer)
-            }
-            None => None,
-        };
-        let senders = || {
-            self.senders
-                .iter()
-                .filter(claimed)
-                .filter(|s| signer.is_none_or(|signer| core::ptr::eq(signer, *s)))
-        };
-
         let mut aad = [0u8; MAX_HEADER_LEN + 32];
-        let aad_len = envelope::associated_data(parts.header_bytes, &topic_digest, &mut aad)?;
+        let aad_len =
+            envelope::associated_data(parts.header_bytes, &checked.topic_digest, &mut aad)?;
         let aad = aad.get(..aad_len).ok_or(Error::Malformed)?;
         let nonce = Nonce::from(envelope::nonce(header.seq));
         let tag = Tag::from(*parts.tag);
+
         let mut opened_by = None;
-        let live = |k: &&TreeKey| !self.expired(k, now);
-        'search: for key in self.keys.candidates(topic, header.epoch).filter(live) {
-            let topic_key = key.topic_key(topic)?;
-            for sender in senders() {
+        let (keys, cache, senders, retired) =
+            (&self.keys, &mut self.cache, &self.senders, &self.retired);
+        let live = |k: &&TreeKey| !expired(retired, k, checked.now);
+        'search: for key in keys.candidates(topic, header.epoch).filter(live) {
+            let topic_key = cached_topic_key(cache, key, topic)?;
+            for (i, sender) in senders.iter().enumerate() {
+                if sender.sender_id() != header.sender || signer.is_some_and(|s| s != i) {
+                    continue;
+                }
                 out.copy_from_slice(parts.ciphertext);
-                let k = topic_key.sender_key(header.profile, &sender.ed25519());
+                let k = topic_key.sender_key(header.profile, sender.verifying_key().as_bytes());
                 let cipher = ChaCha20Poly1305::new(&Key::from(*k));
                 if cipher
                     .decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag)
@@ -439,6 +619,42 @@ impl Opener {
             other => other,
         }
     }
+}
+
+/// Whether `key` was retired and its grace period is over at `now`.
+fn expired(retired: &[(String, u32, u64)], key: &TreeKey, now: Option<u64>) -> bool {
+    retired
+        .iter()
+        .find(|(f, e, _)| *e == key.epoch() && f == key.filter().as_str())
+        .is_some_and(|(_, _, not_after)| now.is_none_or(|now| now > *not_after))
+}
+
+/// Topic keys cached per opener before the cache is cleared (bounds memory).
+const CACHE_LIMIT: usize = 1024;
+
+/// The topic key of `topic` under `key`, derived once and then served from `cache`.
+fn cached_topic_key(cache: &mut TopicKeyCache, key: &TreeKey, topic: &str) -> Result<TopicKey> {
+    let hit = cache.get(topic).and_then(|entries| {
+        entries
+            .iter()
+            .find(|(f, e, _)| *e == key.epoch() && f == key.filter())
+            .map(|(_, _, k)| k.clone())
+    });
+    if let Some(k) = hit {
+        return Ok(k);
+    }
+    let k = key.topic_key(topic)?;
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    let entry = (key.filter().clone(), key.epoch(), k.clone());
+    match cache.get_mut(topic) {
+        Some(entries) => entries.push(entry),
+        None => {
+            cache.insert(topic.to_string(), vec![entry]);
+        }
+    }
+    Ok(k)
 }
 
 #[cfg(feature = "std")]

@@ -1,0 +1,106 @@
+//! `Opener::open_batch` gives exactly the results of opening the same messages one by one.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use mqseal::{BatchItem, Error, Identity, OpenPolicy, Opener, Profile, Sealer, TreeKey};
+use proptest::prelude::*;
+
+fn setup() -> (Vec<Sealer>, Opener) {
+    let key = TreeKey::from_secret("s/#", 1, [9; 32]).unwrap();
+    let mut opener = Opener::with_policy(OpenPolicy {
+        allow_group_mac: true,
+        ..OpenPolicy::default()
+    });
+    opener.add_key(key.clone());
+    let sealers = (0..3u8)
+        .map(|i| {
+            let id = Identity::from_seed([i + 1; 32]);
+            if i < 2 {
+                opener.trust_sender(id.public()); // the third sender is a stranger
+            }
+            let profile = if i == 1 {
+                Profile::GroupMac
+            } else {
+                Profile::Signed
+            };
+            let mut s = Sealer::new(id, profile);
+            s.add_key(key.clone());
+            s
+        })
+        .collect();
+    (sealers, opener)
+}
+
+/// Each op: (which sealer, topic index, tamper?, repeat an earlier message?)
+fn messages(ops: &[(u8, u8, bool, bool)]) -> (Vec<(String, Vec<u8>)>, Opener) {
+    let (mut sealers, opener) = setup();
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for &(who, topic, tamper, repeat) in ops {
+        if repeat && !out.is_empty() {
+            let again = out[usize::from(who) % out.len()].clone();
+            out.push(again);
+            continue;
+        }
+        let topic = format!("s/{}", topic % 3);
+        let mut m = sealers[usize::from(who % 3)]
+            .seal(&topic, b"payload", false)
+            .unwrap();
+        if tamper {
+            let i = m.len() / 2;
+            m[i] ^= 0x20;
+        }
+        out.push((topic, m));
+    }
+    (out, opener)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn batch_equals_one_by_one(ops in proptest::collection::vec((0u8..3, 0u8..3, proptest::bool::weighted(0.1), proptest::bool::weighted(0.1)), 0..40)) {
+        let (msgs, opener) = messages(&ops);
+        let mut single = opener.clone();
+        let mut batched = opener;
+        let expected: Vec<Result<(u64, Vec<u8>), Error>> = msgs
+            .iter()
+            .map(|(t, m)| single.open(t, m).map(|o| (o.seq, o.payload)))
+            .collect();
+        let items: Vec<BatchItem> = msgs.iter().map(|(t, m)| BatchItem::live(t, m)).collect();
+        let got: Vec<Result<(u64, Vec<u8>), Error>> = batched
+            .open_batch(&items)
+            .into_iter()
+            .map(|r| r.map(|o| (o.seq, o.payload)))
+            .collect();
+        prop_assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn a_bad_signature_in_a_large_batch_is_pinpointed() {
+    let (mut sealers, mut opener) = setup();
+    let mut msgs: Vec<Vec<u8>> = (0..64)
+        .map(|_| sealers[0].seal("s/a", b"x", false).unwrap())
+        .collect();
+    msgs[17][12] ^= 1;
+    let n = msgs[40].len();
+    msgs[40].truncate(n - 1);
+    let items: Vec<BatchItem> = msgs.iter().map(|m| BatchItem::live("s/a", m)).collect();
+    let results = opener.open_batch(&items);
+    for (i, r) in results.iter().enumerate() {
+        match i {
+            17 | 40 => assert_eq!(r.as_ref().unwrap_err(), &Error::BadSignature, "{i}"),
+            _ => assert!(r.is_ok(), "{i}: {r:?}"),
+        }
+    }
+    // The same messages again: all replays (the bad ones still bad).
+    let again = opener.open_batch(&items);
+    assert!(again.iter().enumerate().all(|(i, r)| match i {
+        17 | 40 => r.as_ref().unwrap_err() == &Error::BadSignature,
+        _ => r.as_ref().unwrap_err() == &Error::Replay,
+    }));
+}

@@ -2,6 +2,7 @@
 //! crash-safe sequence numbers, persisted replay windows), and its persistent sealer and opener.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -336,7 +337,7 @@ impl Store {
     fn sealer(&self, profile: &str) -> PyResult<PersistentSealer> {
         let profile = parse_profile(profile)?;
         let sealer = self.0.sealer(profile).map_err(StoreFailure)?;
-        Ok(PersistentSealer(Some(sealer)))
+        Ok(PersistentSealer(Shared::new(sealer)))
     }
 
     /// An opener with persisted replay windows, this store's keys and trusted senders (one per
@@ -344,7 +345,7 @@ impl Store {
     #[pyo3(signature = (policy = None))]
     fn opener(&self, policy: Option<&OpenPolicy>) -> StoreResult<PersistentOpener> {
         let policy = policy.map(OpenPolicy::core).unwrap_or_default();
-        Ok(PersistentOpener(Some(self.0.opener(policy)?)))
+        Ok(PersistentOpener(Shared::new(self.0.opener(policy)?)))
     }
 
     /// The durable sequence reservation (no number at or above it was ever used).
@@ -372,20 +373,46 @@ fn closed() -> PyErr {
     PyValueError::new_err("operation on a closed sealer/opener")
 }
 
-/// A sealer whose sequence numbers never repeat, even after a crash (it reserves blocks in the
-/// store before using them). Holds the store's sealing lock until closed.
-#[pyclass(module = "mqseal")]
-pub struct PersistentSealer(Option<ms::PersistentSealer>);
+/// A persistent sealer or opener shared with Python threads: a mutex around it (taken without the
+/// GIL, so file writes and fsyncs never stall other Python threads), empty once closed.
+struct Shared<T>(Mutex<Option<T>>);
 
-impl PersistentSealer {
-    fn get(&mut self) -> PyResult<&mut ms::PersistentSealer> {
-        self.0.as_mut().ok_or_else(closed)
+impl<T: Send> Shared<T> {
+    fn new(inner: T) -> Shared<T> {
+        Shared(Mutex::new(Some(inner)))
     }
 
-    fn get_ref(&self) -> PyResult<&ms::PersistentSealer> {
-        self.0.as_ref().ok_or_else(closed)
+    fn lock(&self) -> MutexGuard<'_, Option<T>> {
+        // A panic while holding the lock cannot leave the store inconsistent (its files are
+        // written atomically), so a poisoned lock is still usable.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the inner value with the GIL held (quick, in-memory operations).
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> PyResult<R> {
+        self.lock().as_mut().map(f).ok_or_else(closed)
+    }
+
+    /// Runs `f` on the inner value with the GIL released (anything that may touch the disk).
+    fn detached<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut T) -> R + Send) -> PyResult<R> {
+        py.detach(|| self.lock().as_mut().map(f)).ok_or_else(closed)
+    }
+
+    fn close(&self, py: Python<'_>) {
+        let taken = py.detach(|| self.lock().take());
+        drop(taken);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().is_none()
     }
 }
+
+/// A sealer whose sequence numbers never repeat, even after a crash (it reserves blocks in the
+/// store before using them). Holds the store's sealing lock until closed. Safe to share between
+/// threads; sealing releases the GIL while it waits for the disk.
+#[pyclass(module = "mqseal", frozen)]
+pub struct PersistentSealer(Shared<ms::PersistentSealer>);
 
 #[pymethods]
 impl PersistentSealer {
@@ -393,7 +420,7 @@ impl PersistentSealer {
     /// numbers durably when needed.
     #[pyo3(signature = (topic, payload, retain = false, timestamp = None))]
     fn seal<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         topic: &str,
         payload: PyBackedBytes,
@@ -402,8 +429,8 @@ impl PersistentSealer {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let options = mqseal::SealOptions { retain, timestamp };
         let sealed = self
-            .get()?
-            .seal_with(topic, &payload, &options)
+            .0
+            .detached(py, |s| s.seal_with(topic, &payload, &options))?
             .map_err(StoreFailure)?;
         Ok(PyBytes::new(py, &sealed))
     }
@@ -411,54 +438,53 @@ impl PersistentSealer {
     /// The sequence number the next message will carry.
     #[getter]
     fn next_seq(&self) -> PyResult<u64> {
-        Ok(self.get_ref()?.next_seq())
+        self.0.with(|s| s.next_seq())
     }
 
     /// The durable reservation: numbers below it may be used without another write.
     #[getter]
     fn reserved(&self) -> PyResult<u64> {
-        Ok(self.get_ref()?.reserved())
+        self.0.with(|s| s.reserved())
     }
 
     /// `"signed"` or `"group-mac"`.
     #[getter]
     fn profile(&self) -> PyResult<&'static str> {
-        Ok(self.get_ref()?.profile().name())
+        self.0.with(|s| s.profile().name())
     }
 
     /// The public identity messages are sealed as.
     #[getter]
     fn public(&self) -> PyResult<PublicIdentity> {
-        Ok(PublicIdentity(self.get_ref()?.sealer().identity().public()))
+        self.0
+            .with(|s| PublicIdentity(s.sealer().identity().public()))
     }
 
     /// Adds a key to seal with.
-    fn add_key(&mut self, key: &TreeKey) -> PyResult<()> {
-        self.get()?.add_key(key.0.clone());
-        Ok(())
+    fn add_key(&self, key: &TreeKey) -> PyResult<()> {
+        self.0.with(|s| s.add_key(key.0.clone()))
     }
 
     /// Forgets the key of `filter` at `epoch`; returns whether it was held.
-    fn remove_key(&mut self, filter: &str, epoch: u32) -> PyResult<bool> {
-        Ok(self.get()?.remove_key(filter, epoch))
+    fn remove_key(&self, filter: &str, epoch: u32) -> PyResult<bool> {
+        self.0.with(|s| s.remove_key(filter, epoch))
     }
 
     /// Replaces the keys (e.g. with `Store.sealing_keys()` after a grant or rotation).
-    fn set_keys(&mut self, keys: Vec<PyRef<'_, TreeKey>>) -> PyResult<()> {
-        let keys = keys.iter().map(|k| k.0.clone()).collect();
-        self.get()?.set_keys(keys);
-        Ok(())
+    fn set_keys(&self, keys: Vec<PyRef<'_, TreeKey>>) -> PyResult<()> {
+        let keys: Vec<mqseal::TreeKey> = keys.iter().map(|k| k.0.clone()).collect();
+        self.0.with(|s| s.set_keys(keys))
     }
 
     /// Releases the store's sealing lock; the sealer cannot be used afterwards.
-    fn close(&mut self) {
-        self.0 = None;
+    fn close(&self, py: Python<'_>) {
+        self.0.close(py);
     }
 
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.0.is_none()
+        self.0.is_closed()
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -466,35 +492,31 @@ impl PersistentSealer {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
-        self.close();
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
         false
     }
 
     fn __repr__(&self) -> String {
-        match &self.0 {
-            Some(s) => format!(
-                "PersistentSealer(fingerprint='{}', profile='{}', next_seq={}, reserved={})",
-                s.sealer().identity().fingerprint(),
-                s.profile().name(),
-                s.next_seq(),
-                s.reserved()
-            ),
-            None => "PersistentSealer(closed)".to_string(),
-        }
+        self.0
+            .with(|s| {
+                format!(
+                    "PersistentSealer(fingerprint='{}', profile='{}', next_seq={}, reserved={})",
+                    s.sealer().identity().fingerprint(),
+                    s.profile().name(),
+                    s.next_seq(),
+                    s.reserved()
+                )
+            })
+            .unwrap_or_else(|_| "PersistentSealer(closed)".to_string())
     }
 }
 
 /// An opener whose replay windows are persisted before each message is returned, so a restarted
-/// subscriber still refuses replays. Holds the store's opening lock until closed.
-#[pyclass(module = "mqseal")]
-pub struct PersistentOpener(Option<ms::PersistentOpener>);
-
-impl PersistentOpener {
-    fn get(&mut self) -> PyResult<&mut ms::PersistentOpener> {
-        self.0.as_mut().ok_or_else(closed)
-    }
-}
+/// subscriber still refuses replays. Holds the store's opening lock until closed. Safe to share
+/// between threads; opening releases the GIL while it waits for the disk.
+#[pyclass(module = "mqseal", frozen)]
+pub struct PersistentOpener(Shared<ms::PersistentOpener>);
 
 #[pymethods]
 impl PersistentOpener {
@@ -502,7 +524,8 @@ impl PersistentOpener {
     /// before returning it (arguments as for `Opener.open`).
     #[pyo3(signature = (topic, data, retained = false, duplicate = false, now = None))]
     fn open(
-        &mut self,
+        &self,
+        py: Python<'_>,
         topic: &str,
         data: PyBackedBytes,
         retained: bool,
@@ -515,64 +538,63 @@ impl PersistentOpener {
             now,
         };
         let opened = self
-            .get()?
-            .open_delivered(topic, &data, &delivery)
+            .0
+            .detached(py, |o| o.open_delivered(topic, &data, &delivery))?
             .map_err(StoreFailure)?;
         Ok(Opened::from_core(opened))
     }
 
     /// The number of persisted replay windows (sender, epoch, topic).
     #[getter]
-    fn window_count(&mut self) -> PyResult<usize> {
-        Ok(self.get()?.window_count())
+    fn window_count(&self) -> PyResult<usize> {
+        self.0.with(|o| o.window_count())
     }
 
     /// The current policy.
     #[getter]
-    fn policy(&mut self) -> PyResult<OpenPolicy> {
-        Ok(OpenPolicy::from_core(self.get()?.opener().policy()))
+    fn policy(&self) -> PyResult<OpenPolicy> {
+        self.0.with(|o| OpenPolicy::from_core(o.opener().policy()))
     }
 
     /// Replaces the trusted senders (e.g. with `Store.trusted()` senders after a change).
-    fn set_senders(&mut self, senders: Vec<PyRef<'_, PublicIdentity>>) -> PyResult<()> {
-        let senders = senders.iter().map(|s| s.0.clone()).collect();
-        self.get()?.set_senders(senders);
-        Ok(())
+    fn set_senders(&self, senders: Vec<PyRef<'_, PublicIdentity>>) -> PyResult<()> {
+        let senders: Vec<mqseal::PublicIdentity> = senders.iter().map(|s| s.0.clone()).collect();
+        self.0.with(|o| o.set_senders(senders))
     }
 
     /// Replaces the keys with `Store.held_keys()` (after a grant or a rotation).
-    fn set_keys(&mut self, keys: Vec<PyRef<'_, HeldKey>>) -> PyResult<()> {
+    fn set_keys(&self, keys: Vec<PyRef<'_, HeldKey>>) -> PyResult<()> {
         let keys: Vec<ms::HeldKey> = keys.iter().map(|k| k.0.clone()).collect();
-        self.get()?.set_keys(&keys);
-        Ok(())
+        self.0.with(|o| o.set_keys(&keys))
     }
 
     /// Adds or updates one held key.
-    fn add_key(&mut self, key: &HeldKey) -> PyResult<()> {
-        self.get()?.add_key(&key.0);
-        Ok(())
+    fn add_key(&self, key: &HeldKey) -> PyResult<()> {
+        self.0.with(|o| o.add_key(&key.0))
     }
 
     /// Retires a key: accepted until `not_after`, then refused with `EpochExpiredError`.
-    fn retire_key(&mut self, filter: &str, epoch: u32, not_after: u64) -> PyResult<()> {
-        self.get()?.retire_key(filter, epoch, not_after);
-        Ok(())
+    fn retire_key(&self, filter: &str, epoch: u32, not_after: u64) -> PyResult<()> {
+        self.0.with(|o| o.retire_key(filter, epoch, not_after))
     }
 
     /// Folds the replay journal into a new snapshot now.
-    fn compact(&mut self) -> PyResult<()> {
-        Ok(self.get()?.compact().map_err(StoreFailure)?)
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(self
+            .0
+            .detached(py, |o| o.compact())?
+            .map_err(StoreFailure)?)
     }
 
     /// Releases the store's opening lock; the opener cannot be used afterwards.
-    fn close(&mut self) {
-        self.0 = None;
+    fn close(&self, py: Python<'_>) {
+        self.0.close(py);
     }
 
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.0.is_none()
+        self.0.is_closed()
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -580,16 +602,15 @@ impl PersistentOpener {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
-        self.close();
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
         false
     }
 
     fn __repr__(&self) -> String {
-        match &self.0 {
-            Some(o) => format!("PersistentOpener(windows={})", o.window_count()),
-            None => "PersistentOpener(closed)".to_string(),
-        }
+        self.0
+            .with(|o| format!("PersistentOpener(windows={})", o.window_count()))
+            .unwrap_or_else(|_| "PersistentOpener(closed)".to_string())
     }
 }
 

@@ -110,6 +110,42 @@ def test_one_sealer_and_one_opener_per_store(site: dict[str, mqseal.Store]) -> N
     opener.close()
 
 
+def test_persistent_sealer_and_opener_shared_by_threads(site: dict[str, mqseal.Store]) -> None:
+    """They release the GIL while writing to disk and serialise their callers: numbers stay
+    unique and every message opens exactly once."""
+    import threading
+
+    out: list[bytes] = []
+    lock = threading.Lock()
+    with site["sensor"].sealer() as sealer, site["dashboard"].opener() as opener:
+        def seal() -> None:
+            for _ in range(50):
+                sealed = sealer.seal("plant/7/temp", b"x")
+                with lock:
+                    out.append(sealed)
+
+        threads = [threading.Thread(target=seal) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(mqseal.inspect(m).seq for m in out) == list(range(200))
+        opened: list[int] = []
+
+        def open_all(part: list[bytes]) -> None:
+            for m in part:
+                o = opener.open("plant/7/temp", m)
+                with lock:
+                    opened.append(o.seq)
+
+        threads = [threading.Thread(target=open_all, args=(out[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(opened) == list(range(200))
+
+
 def test_rotation_revokes_a_member(site: dict[str, mqseal.Store]) -> None:
     admin, sensor, dashboard = site["admin"], site["sensor"], site["dashboard"]
     assert {g.recipient_name for g in admin.members("plant/#")} == {"sensor-7", "dashboard"}

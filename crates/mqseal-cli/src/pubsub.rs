@@ -265,8 +265,13 @@ pub fn subscribe(a: &SubArgs) -> Result<()> {
                 }
             }
         }
+        lp.flush_acks();
         let _ = client.disconnect().await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), lp.poll()).await;
+        // Let the acknowledgements and the DISCONNECT go out.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while lp.poll().await.is_ok() {}
+        })
+        .await;
         Ok(())
     })
 }

@@ -69,7 +69,7 @@
 //! rumqttc is used with `default-features = false` and `use-rustls-no-provider`, plus rustls
 //! with only the `ring` provider. rumqttc's default features pull `aws-lc-rs`/`aws-lc-sys`, a
 //! large C build (about 111 s of a clean release build on 2 cores); `ring` builds in a fraction
-//! of that (see the repository README for figures) and covers what Mosquitto set-ups use: a CA
+//! of that (figures in this crate's README.md) and covers what Mosquitto set-ups use: a CA
 //! file, client certificate + key (RSA or ECDSA, PKCS#8/PKCS#1/SEC1 PEM), TLS 1.2 and 1.3.
 //! [`TlsFiles`] turns `--cafile/--cert/--key` into a rustls configuration with errors that name
 //! the file, the reason and the fix; [`explain`] does the same for connection failures.

@@ -178,8 +178,7 @@ impl<S: SealBackend> SealedClient<S> {
 impl<O: OpenBackend> SealedEventLoop<O> {
     /// Polls the connection: the next opened message, rejection or other MQTT event.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
-        let client = &self.client;
-        self.pending_acks.retain(|p| client.try_ack(p).is_err());
+        self.flush_acks();
         let event = self.eventloop.poll().await?;
         Ok(match event {
             rumqttc::v5::Event::Incoming(Packet::Publish(publish)) => {
@@ -212,6 +211,13 @@ impl<O: OpenBackend> SealedEventLoop<O> {
             }
             other => Event::Mqtt(other),
         })
+    }
+
+    /// Hands the acknowledgements of handled messages to rumqttc now (also done by every poll);
+    /// call it before `disconnect` so the last message is acknowledged.
+    pub fn flush_acks(&mut self) {
+        let client = &self.client;
+        self.pending_acks.retain(|p| client.try_ack(p).is_err());
     }
 
     /// Counts of delivered and rejected messages.

@@ -125,6 +125,9 @@ def test_rejections_are_logged_without_on_rejected(keys: dict[str, Any],
 
 def test_message_callback_add_and_delegation(keys: dict[str, Any]) -> None:
     raw = new_client()
+    earlier = lambda *args: None  # noqa: E731
+    raw.on_connect = earlier
+    assert SealedClient(raw).on_connect is earlier
     client = SealedClient(raw, opener=keys["opener"])
     per_topic: list[OpenedMessage] = []
     client.message_callback_add("plant/7/#", lambda c, u, m: per_topic.append(m))

@@ -128,7 +128,8 @@ class SealedClient:
     ``sealer`` is needed to publish, ``opener`` to receive; a client may have one or both.
     With ``timestamps=True`` each message carries the sender's clock (for openers with a
     ``max_age`` policy). The wrapper installs itself as the client's ``on_message``; set the
-    callbacks on the wrapper, not on the wrapped client.
+    callbacks on the wrapper, not on the wrapped client (an ``on_connect`` set before wrapping
+    is kept).
     """
 
     client: mqtt.Client
@@ -161,7 +162,7 @@ class SealedClient:
         self.on_rejected = on_rejected
         self.timestamps = timestamps
         self.drop_duplicates = drop_duplicates
-        self.on_connect = None
+        self.on_connect = client.on_connect  # keep a callback set before wrapping
         self.on_keys = None
         self._seal_lock = threading.Lock()
         self._open_lock = threading.Lock()

@@ -10,6 +10,7 @@
 //! | MQTT v3.1.1, async | [`SealedClient`] | [`SealedEventLoop`] |
 //! | MQTT v3.1.1, blocking | [`SealedSyncClient`] | [`SealedConnection`] |
 //! | MQTT v5, async | [`v5::SealedClient`] | [`v5::SealedEventLoop`] |
+//! | MQTT v5, blocking | [`v5::SealedSyncClient`] | [`v5::SealedConnection`] |
 //!
 //! ```no_run
 //! use mqseal::{Identity, Opener, Profile, Sealer, TreeKey};

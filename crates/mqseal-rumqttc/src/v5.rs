@@ -1,5 +1,6 @@
-//! MQTT v5, async: [`SealedClient`] + [`SealedEventLoop`] over rumqttc's v5 `AsyncClient` +
-//! `EventLoop`.
+//! MQTT v5: async [`SealedClient`] + [`SealedEventLoop`] over rumqttc's v5 `AsyncClient` +
+//! `EventLoop`, and blocking [`SealedSyncClient`] + [`SealedConnection`] over `Client` +
+//! `Connection`.
 //!
 //! Topic aliases: a sealed message is bound to its topic, so the receiver must know the real
 //! topic. rumqttc queues the PUBLISH event *before* it resolves an alias (the topic arrives
@@ -52,10 +53,66 @@ impl<S> Clone for SealedClient<S> {
 pub struct SealedEventLoop<O = Opener> {
     eventloop: rumqttc::v5::EventLoop,
     client: AsyncClient,
+    state: V5State<O>,
+}
+
+/// What the async and the blocking v5 loops share: opener, acks, aliases, packet limit.
+struct V5State<O> {
     receiver: Receiver<O>,
     pending_acks: Vec<Publish>,
     aliases: HashMap<u16, Bytes>,
     max_packet: Arc<AtomicUsize>,
+}
+
+impl<O: OpenBackend> V5State<O> {
+    fn new(opener: O, max_packet: Arc<AtomicUsize>) -> V5State<O> {
+        V5State {
+            receiver: Receiver::new(opener),
+            pending_acks: Vec::new(),
+            aliases: HashMap::new(),
+            max_packet,
+        }
+    }
+
+    /// Opens PUBLISH packets (resolving aliases), tracks CONNACK limits, passes the rest.
+    fn handle(&mut self, event: rumqttc::v5::Event) -> SealedEvent {
+        match event {
+            rumqttc::v5::Event::Incoming(Packet::Publish(publish)) => {
+                let topic = resolve_alias(&mut self.aliases, &publish);
+                let qos = v4_qos(publish.qos);
+                let out = self.receiver.receive(Incoming {
+                    topic: topic.as_deref().unwrap_or(b""),
+                    payload: &publish.payload,
+                    qos,
+                    retain: publish.retain,
+                    dup: publish.dup,
+                });
+                if publish.qos != QoS5::AtMostOnce && out.ackable() {
+                    self.pending_acks.push(publish);
+                }
+                out.into_event()
+            }
+            rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)) => {
+                self.aliases.clear();
+                if !ack.session_present {
+                    self.pending_acks.clear();
+                }
+                let broker_max = ack
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.max_packet_size)
+                    .map_or(mqseal::MAX_SEALED_LEN, |m| m as usize);
+                self.max_packet.store(broker_max, Ordering::Relaxed);
+                Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)))
+            }
+            other => Event::Mqtt(other),
+        }
+    }
+
+    /// Keeps the acks `try_ack` could not queue.
+    fn flush(&mut self, try_ack: impl Fn(&Publish) -> bool) {
+        self.pending_acks.retain(|p| !try_ack(p));
+    }
 }
 
 impl<S: SealBackend> SealedClient<S> {
@@ -78,10 +135,7 @@ impl<S: SealBackend> SealedClient<S> {
             SealedEventLoop {
                 eventloop,
                 client,
-                receiver: Receiver::new(opener),
-                pending_acks: Vec::new(),
-                aliases: HashMap::new(),
-                max_packet: shared.max_packet_handle(),
+                state: V5State::new(opener, shared.max_packet_handle()),
             },
         )
     }
@@ -180,54 +234,24 @@ impl<O: OpenBackend> SealedEventLoop<O> {
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
         self.flush_acks();
         let event = self.eventloop.poll().await?;
-        Ok(match event {
-            rumqttc::v5::Event::Incoming(Packet::Publish(publish)) => {
-                let topic = resolve_alias(&mut self.aliases, &publish);
-                let qos = v4_qos(publish.qos);
-                let out = self.receiver.receive(Incoming {
-                    topic: topic.as_deref().unwrap_or(b""),
-                    payload: &publish.payload,
-                    qos,
-                    retain: publish.retain,
-                    dup: publish.dup,
-                });
-                if publish.qos != QoS5::AtMostOnce && out.ackable() {
-                    self.pending_acks.push(publish);
-                }
-                out.into_event()
-            }
-            rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)) => {
-                self.aliases.clear();
-                if !ack.session_present {
-                    self.pending_acks.clear();
-                }
-                let broker_max = ack
-                    .properties
-                    .as_ref()
-                    .and_then(|p| p.max_packet_size)
-                    .map_or(mqseal::MAX_SEALED_LEN, |m| m as usize);
-                self.max_packet.store(broker_max, Ordering::Relaxed);
-                Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)))
-            }
-            other => Event::Mqtt(other),
-        })
+        Ok(self.state.handle(event))
     }
 
     /// Hands the acknowledgements of handled messages to rumqttc now (also done by every poll);
     /// call it before `disconnect` so the last message is acknowledged.
     pub fn flush_acks(&mut self) {
         let client = &self.client;
-        self.pending_acks.retain(|p| client.try_ack(p).is_err());
+        self.state.flush(|p| client.try_ack(p).is_ok());
     }
 
     /// Counts of delivered and rejected messages.
     pub fn stats(&self) -> &Stats {
-        &self.receiver.stats
+        &self.state.receiver.stats
     }
 
     /// The opener.
     pub fn opener_mut(&mut self) -> &mut O {
-        &mut self.receiver.opener
+        &mut self.state.receiver.opener
     }
 
     /// The underlying rumqttc v5 event loop.
@@ -281,6 +305,115 @@ fn client_error(e: ClientError) -> Error {
     match e {
         ClientError::Request(_) => Error::ClientClosed,
         ClientError::TryRequest(_) => Error::ChannelFull,
+    }
+}
+
+/// Blocking MQTT v5 client that publishes sealed messages (clones share the sealer).
+pub struct SealedSyncClient<S = Sealer> {
+    client: rumqttc::v5::Client,
+    sealer: SharedSealer<S>,
+}
+
+impl<S> Clone for SealedSyncClient<S> {
+    fn clone(&self) -> Self {
+        SealedSyncClient {
+            client: self.client.clone(),
+            sealer: self.sealer.clone(),
+        }
+    }
+}
+
+/// Blocking MQTT v5 connection: call [`recv`](Self::recv) in a loop.
+pub struct SealedConnection<O = Opener> {
+    connection: rumqttc::v5::Connection,
+    client: rumqttc::v5::Client,
+    state: V5State<O>,
+}
+
+impl<S: SealBackend> SealedSyncClient<S> {
+    /// Creates the client and its connection: manual acks, no Topic Alias Maximum advertised.
+    pub fn new<O: OpenBackend>(
+        mut options: MqttOptions,
+        cap: usize,
+        sealer: S,
+        opener: O,
+    ) -> (SealedSyncClient<S>, SealedConnection<O>) {
+        options.set_manual_acks(true).set_topic_alias_max(None);
+        let (client, connection) = rumqttc::v5::Client::new(options, cap);
+        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN);
+        let max_packet = shared.max_packet_handle();
+        (
+            SealedSyncClient {
+                client: client.clone(),
+                sealer: shared,
+            },
+            SealedConnection {
+                connection,
+                client,
+                state: V5State::new(opener, max_packet),
+            },
+        )
+    }
+
+    /// Seals and publishes (blocks while the request channel is full).
+    pub fn publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let sealed = self.sealer.seal(topic, payload.as_ref(), retain, |n| {
+            publish_size_v5(topic, qos != QoS5::AtMostOnce, 0, n)
+        })?;
+        self.client
+            .publish(topic, qos, retain, sealed)
+            .map_err(client_error)
+    }
+
+    /// Subscribes to a topic filter.
+    pub fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), Error> {
+        self.client.subscribe(filter, qos).map_err(client_error)
+    }
+
+    /// Sends DISCONNECT.
+    pub fn disconnect(&self) -> Result<(), Error> {
+        self.client.disconnect().map_err(client_error)
+    }
+
+    /// Runs `f` on the sealer.
+    pub fn with_sealer<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        self.sealer.with_backend(f)
+    }
+}
+
+impl<O: OpenBackend> SealedConnection<O> {
+    /// Blocks for the next event; `None` once the client disconnected or was dropped.
+    pub fn recv(&mut self) -> Option<Result<SealedEvent, ConnectionError>> {
+        self.flush_acks();
+        let event = self.connection.recv().ok()?;
+        Some(event.map(|e| self.state.handle(e)))
+    }
+
+    /// Like [`recv`](Self::recv) with a deadline.
+    pub fn recv_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::RecvTimeoutError> {
+        self.flush_acks();
+        let event = self.connection.recv_timeout(timeout)?;
+        Ok(event.map(|e| self.state.handle(e)))
+    }
+
+    /// Hands pending acknowledgements to rumqttc now.
+    pub fn flush_acks(&mut self) {
+        let client = &self.client;
+        self.state.flush(|p| client.try_ack(p).is_ok());
+    }
+
+    /// Counts of delivered and rejected messages.
+    pub fn stats(&self) -> &Stats {
+        &self.state.receiver.stats
     }
 }
 

@@ -476,3 +476,73 @@ fn blocking_client_round_trip() {
     assert_eq!(conn.stats().delivered(), 2);
     pub_thread.join().unwrap();
 }
+
+#[test]
+fn blocking_v5_client_round_trip() {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    let broker = plain_broker().unwrap();
+    let port = broker.port_v5();
+    let parties = Parties::new("sync5/#");
+    let (sub, mut conn) = v5::SealedSyncClient::new(
+        ConnectOptions::new(unique("s5sub"), "127.0.0.1", port)
+            .v5()
+            .unwrap(),
+        10,
+        parties.sealer("sync5/#"),
+        parties.opener("sync5/a/#"),
+    );
+    sub.subscribe("sync5/#", v5::QoS::AtLeastOnce).unwrap();
+    loop {
+        if let Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::SubAck(_))) =
+            conn.recv_timeout(Duration::from_secs(20)).unwrap().unwrap()
+        {
+            break;
+        }
+    }
+    let (publisher, mut pconn) = v5::SealedSyncClient::new(
+        ConnectOptions::new(unique("s5pub"), "127.0.0.1", port)
+            .v5()
+            .unwrap(),
+        10,
+        parties.sealer("sync5/#"),
+        parties.opener("sync5/#"),
+    );
+    publisher
+        .publish("sync5/a/x", v5::QoS::AtLeastOnce, false, "one")
+        .unwrap();
+    publisher
+        .publish(
+            "sync5/b/x",
+            v5::QoS::AtLeastOnce,
+            false,
+            "not for the subtree",
+        )
+        .unwrap();
+    let pub_thread = std::thread::spawn(move || {
+        let mut acks = 0;
+        while let Some(event) = pconn.recv() {
+            match event {
+                Ok(Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::PubAck(_)))) => {
+                    acks += 1;
+                    if acks == 2 {
+                        publisher.disconnect().unwrap();
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let (mut got, mut refused) = (Vec::new(), Vec::new());
+    while got.len() + refused.len() < 2 {
+        match conn.recv_timeout(Duration::from_secs(20)).unwrap().unwrap() {
+            Event::Message(m) => got.push(String::from_utf8(m.payload).unwrap()),
+            Event::Rejected(r) => refused.push(r.error),
+            _ => {}
+        }
+    }
+    assert_eq!(got, ["one"]);
+    assert_eq!(refused, [mqseal::Error::KeyNotFound]);
+    assert_eq!(conn.stats().rejected(mqseal::Error::KeyNotFound), 1);
+    pub_thread.join().unwrap();
+}

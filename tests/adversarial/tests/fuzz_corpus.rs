@@ -3,7 +3,12 @@
 //!
 //! The seeds are derived from `spec/vectors/` and from freshly written keystore files; regenerate
 //! them with `MQSEAL_WRITE_CORPUS=1 cargo test -p mqseal-adversarial-tests --test fuzz_corpus`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 #[path = "../../fuzz/src/bodies.rs"]
 mod bodies;
@@ -38,7 +43,10 @@ fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
         seed.extend(hex_field(&v["sealed"]));
         env.push((format!("vector-{}", v["name"].as_str().unwrap()), seed));
     }
-    for v in vectors("envelopes-negative.json")["vectors"].as_array().unwrap() {
+    for v in vectors("envelopes-negative.json")["vectors"]
+        .as_array()
+        .unwrap()
+    {
         let mut seed = vec![0x10];
         seed.extend(hex_field(&v["sealed"]));
         env.push((format!("negative-{}", v["name"].as_str().unwrap()), seed));
@@ -49,7 +57,10 @@ fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
         grants.push((format!("positive-{i}"), hex_field(&v["grant"])));
     }
     for v in g["negative"].as_array().unwrap() {
-        grants.push((format!("negative-{}", v["name"].as_str().unwrap()), hex_field(&v["grant"])));
+        grants.push((
+            format!("negative-{}", v["name"].as_str().unwrap()),
+            hex_field(&v["grant"]),
+        ));
     }
     let (issuer, receiver, key) = bodies::setup();
     let own = mqseal::Grant::issue_with_ikm(&issuer, &receiver.public(), &key, &[7; 32]).unwrap();

@@ -19,11 +19,16 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static FREES: Cell<u64> = const { Cell::new(0) };
 }
 
 fn count() {
     // try_with: the thread-local may already be gone while a thread shuts down.
     let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn count_free() {
+    let _ = FREES.try_with(|c| c.set(c.get() + 1));
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts them.
@@ -44,6 +49,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.realloc(p, layout, new_size) }
     }
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        count_free();
         // SAFETY: the caller upholds GlobalAlloc's contract, which System requires too.
         unsafe { System.dealloc(p, layout) }
     }
@@ -54,6 +60,10 @@ static GLOBAL: Counting = Counting;
 
 fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
+}
+
+fn frees() -> u64 {
+    FREES.with(Cell::get)
 }
 
 fn ok(r: mqseal_result) {
@@ -173,9 +183,25 @@ unsafe fn measure(profile: u32, n: u64) -> u64 {
         );
         ok(open(topics[0], plain_len));
         assert_eq!(open(topics[0], plain_len), mqseal_result::MQSEAL_ERR_REPLAY);
-        assert_ne!(open(topics[1], plain_len), mqseal_result::MQSEAL_OK);
         let refusals = allocations() - before_refusals;
         assert_eq!(refusals, 0, "refusals allocated {refusals} times");
+
+        // A message moved to another topic: group-mac fails the AEAD without allocating; a
+        // signed one fails Ed25519 verification, whose error value ed25519-dalek boxes (its
+        // `alloc` feature, needed for batch verification, makes every verification failure
+        // box its cause). That box is freed before mqseal_open returns: nothing is retained.
+        let (allocs_before, frees_before) = (allocations(), frees());
+        assert_ne!(open(topics[1], plain_len), mqseal_result::MQSEAL_OK);
+        let moved = allocations() - allocs_before;
+        let freed = frees() - frees_before;
+        let expected = u64::from(profile == mqseal_profile::MQSEAL_PROFILE_SIGNED as u32);
+        assert_eq!(moved, expected, "a forged refusal allocated {moved} times");
+        assert_eq!(
+            freed,
+            moved,
+            "a forged refusal kept {} allocations",
+            moved - freed
+        );
 
         mqseal_opener_free(opener);
         mqseal_sealer_free(sealer);

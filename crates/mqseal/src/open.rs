@@ -544,7 +544,12 @@ impl Opener {
             (&self.keys, &mut self.cache, &self.senders, &self.retired);
         let live = |k: &&TreeKey| !expired(retired, k, checked.now);
         'search: for key in keys.candidates(topic, header.epoch).filter(live) {
-            let topic_key = cached_topic_key(cache, key, topic)?;
+            let cached = cached_topic_key(cache, key, topic);
+            let fresh = cached.is_none();
+            let topic_key = match cached {
+                Some(k) => k,
+                None => key.topic_key(topic)?,
+            };
             for (i, sender) in senders.iter().enumerate() {
                 if sender.sender_id() != header.sender || signer.is_some_and(|s| s != i) {
                     continue;
@@ -557,6 +562,11 @@ impl Opener {
                     .is_ok()
                 {
                     opened_by = Some(sender.clone());
+                    if fresh {
+                        // Cache only keys that authenticated a message: refusals (and junk
+                        // on made-up topics) neither allocate nor evict useful entries.
+                        remember_topic_key(cache, key, topic, topic_key);
+                    }
                     break 'search;
                 }
             }
@@ -632,29 +642,28 @@ fn expired(retired: &[(String, u32, u64)], key: &TreeKey, now: Option<u64>) -> b
 /// Topic keys cached per opener before the cache is cleared (bounds memory).
 const CACHE_LIMIT: usize = 1024;
 
-/// The topic key of `topic` under `key`, derived once and then served from `cache`.
-fn cached_topic_key(cache: &mut TopicKeyCache, key: &TreeKey, topic: &str) -> Result<TopicKey> {
-    let hit = cache.get(topic).and_then(|entries| {
+/// The cached topic key of `topic` under `key`, if one was remembered.
+fn cached_topic_key(cache: &TopicKeyCache, key: &TreeKey, topic: &str) -> Option<TopicKey> {
+    cache.get(topic).and_then(|entries| {
         entries
             .iter()
             .find(|(f, e, _)| *e == key.epoch() && f == key.filter())
             .map(|(_, _, k)| k.clone())
-    });
-    if let Some(k) = hit {
-        return Ok(k);
-    }
-    let k = key.topic_key(topic)?;
+    })
+}
+
+/// Remembers the topic key of `topic` under `key` (clearing the cache when it is full).
+fn remember_topic_key(cache: &mut TopicKeyCache, key: &TreeKey, topic: &str, k: TopicKey) {
     if cache.len() >= CACHE_LIMIT {
         cache.clear();
     }
-    let entry = (key.filter().clone(), key.epoch(), k.clone());
+    let entry = (key.filter().clone(), key.epoch(), k);
     match cache.get_mut(topic) {
         Some(entries) => entries.push(entry),
         None => {
             cache.insert(topic.to_string(), vec![entry]);
         }
     }
-    Ok(k)
 }
 
 #[cfg(feature = "std")]

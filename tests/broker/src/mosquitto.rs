@@ -51,6 +51,9 @@ pub struct MosquittoConfig {
     pub acl: Option<String>,
     /// Extra configuration lines (e.g. `max_packet_size 2048`).
     pub extra: Vec<String>,
+    /// `persistence true` with a `persistence_location` in the broker's directory: sessions,
+    /// subscriptions and queued QoS 1/2 messages survive [`Mosquitto::restart`].
+    pub persistence: bool,
 }
 
 /// A running Mosquitto, killed (by PID) and its directory removed on drop.
@@ -60,6 +63,7 @@ pub struct Mosquitto {
     /// The listener's port on 127.0.0.1.
     pub port: u16,
     dir: tempfile::TempDir,
+    binary: PathBuf,
 }
 
 impl Mosquitto {
@@ -72,7 +76,16 @@ impl Mosquitto {
         let port = free_port()?;
         let mut conf = String::new();
         let _ = writeln!(conf, "per_listener_settings false");
-        let _ = writeln!(conf, "persistence false");
+        if config.persistence {
+            // Written by the broker's user (it drops privileges when started as root).
+            let db = dir.path().join("db");
+            fs::create_dir(&db)?;
+            fs::set_permissions(&db, fs::Permissions::from_mode(0o777))?;
+            let _ = writeln!(conf, "persistence true");
+            let _ = writeln!(conf, "persistence_location {}/", db.display());
+        } else {
+            let _ = writeln!(conf, "persistence false");
+        }
         let _ = writeln!(conf, "log_dest stdout");
         let _ = writeln!(conf, "log_type error");
         let _ = writeln!(conf, "log_type warning");
@@ -116,23 +129,56 @@ impl Mosquitto {
         let conf_path = dir.path().join("mosquitto.conf");
         fs::write(&conf_path, conf)?;
         make_readable(&conf_path)?;
-        let log = fs::File::create(dir.path().join("mosquitto.log"))?;
-        let child = Command::new(binary)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let mut broker = Mosquitto { child, port, dir };
-        if let Err(e) = wait_until_accepting(port) {
-            let _ = broker.child.kill();
+        let child = spawn(&binary, dir.path())?;
+        let mut broker = Mosquitto {
+            child,
+            port,
+            dir,
+            binary,
+        };
+        broker.wait_started()?;
+        Ok(Some(broker))
+    }
+
+    fn wait_started(&mut self) -> io::Result<()> {
+        if let Err(e) = wait_until_accepting(self.port) {
+            let _ = self.child.kill();
             return Err(io::Error::new(
                 e.kind(),
-                format!("mosquitto did not start: {e}; log:\n{}", broker.log()),
+                format!("mosquitto did not start: {e}; log:\n{}", self.log()),
             ));
         }
-        Ok(Some(broker))
+        Ok(())
+    }
+
+    /// Stops the broker gracefully (SIGTERM: with persistence, it saves its database) and starts
+    /// it again with the same configuration on the same port. Clients see a disconnection.
+    pub fn restart(&mut self) -> io::Result<()> {
+        run(Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string()))?;
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(io::Error::other(format!(
+                "mosquitto exited with {status} on SIGTERM; log:\n{}",
+                self.log()
+            )));
+        }
+        self.child = spawn(&self.binary, self.dir.path())?;
+        self.wait_started()
+    }
+
+    /// Peak resident memory of the broker process (`VmHWM`), in KiB, if readable.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// The broker's log so far (`log_dest stdout`).
@@ -183,6 +229,21 @@ impl Broker {
     pub fn is_mosquitto(&self) -> bool {
         matches!(self, Broker::Mosquitto(_))
     }
+}
+
+/// Starts `mosquitto -c <dir>/mosquitto.conf`, appending its output to `<dir>/mosquitto.log`.
+fn spawn(binary: &Path, dir: &Path) -> io::Result<Child> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("mosquitto.log"))?;
+    Command::new(binary)
+        .arg("-c")
+        .arg(dir.join("mosquitto.conf"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
 }
 
 /// A plain anonymous Mosquitto, or the embedded rumqttd with a printed notice if Mosquitto is

@@ -1,13 +1,14 @@
 //! Connection settings in the terms of `mosquitto_pub`/`mosquitto_sub` (`-h -p -u -P --cafile
 //! --cert --key`), turned into rumqttc options for MQTT v3.1.1 or v5.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::tls::TlsFiles;
 
-/// Where and how to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how to connect. `Debug` shows whether a password is set, never the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// Client identifier (must be unique on the broker).
     pub client_id: String,
@@ -27,6 +28,22 @@ pub struct ConnectOptions {
     pub clean_session: bool,
     /// Largest packet sent or accepted, in bytes (both directions).
     pub max_packet_size: usize,
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("client_id", &self.client_id)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("keep_alive", &self.keep_alive)
+            .field("clean_session", &self.clean_session)
+            .field("max_packet_size", &self.max_packet_size)
+            .finish()
+    }
 }
 
 impl ConnectOptions {

@@ -182,6 +182,9 @@ impl fmt::Debug for TreeKey {
     }
 }
 
+/// The secret is a [`Zeroizing`] array: wiped when the key is dropped.
+impl zeroize::ZeroizeOnDrop for TreeKey {}
+
 /// The key of one exact topic at one epoch, from which each sender's message key is derived.
 #[derive(Clone)]
 pub struct TopicKey {
@@ -231,6 +234,9 @@ impl fmt::Debug for TopicKey {
             .finish_non_exhaustive()
     }
 }
+
+/// The secret is a [`Zeroizing`] array: wiped when the key is dropped.
+impl zeroize::ZeroizeOnDrop for TopicKey {}
 
 /// The tree keys a sealer or opener holds, with the lookups both need.
 #[derive(Clone, Default)]

@@ -324,14 +324,14 @@ async fn a_malicious_broker_gets_nothing_past_the_subscriber() {
         if i % 3 == 0 { vec![] } else { vec![p] }
     });
     let sent = net.publish(9, false).await;
-    let got = net.judge(class, &sent, 0).await;
-    let survivors: Vec<&Vec<u8>> = sent
+    let survivors: Vec<Vec<u8>> = sent
         .iter()
         .enumerate()
         .filter(|(i, _)| (i + 1) % 3 != 0)
-        .map(|(_, p)| p)
+        .map(|(_, p)| p.clone())
         .collect();
-    let delivered: Vec<&Vec<u8>> = got.messages.iter().map(|m| &m.payload).collect();
+    let got = net.judge(class, &survivors, 0).await;
+    let delivered: Vec<Vec<u8>> = got.messages.iter().map(|m| m.payload.clone()).collect();
     assert_eq!(delivered, survivors, "drop: wrong survivors");
     net.tally.suppressed(class, 3);
     net.follow_up(class).await;

@@ -335,6 +335,57 @@ fn connection_settings_and_failures_hold_no_password() {
     );
     renderings.extend(debug!(failure));
     renderings.push(("connect failure (Display)".into(), failure.to_string()));
+
+    // The CLI refused by the same broker: its output names the refusal, not the password.
+    if let Some(bin) = mqseal_binary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("s");
+        let store = store.to_str().unwrap();
+        for args in [
+            &["keygen", "me", "--store", store][..],
+            &["keygen", "--tree", "a/#", "--store", store],
+        ] {
+            let out = run(&bin, args);
+            assert!(out.status.success(), "{out:?}");
+        }
+        let port = broker.port.to_string();
+        let out = run(
+            &bin,
+            &[
+                "pub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-u",
+                "alice",
+                "-P",
+                PASSWORD,
+                "-t",
+                "a/b",
+                "-m",
+                "x",
+                "--store",
+                store,
+            ],
+        );
+        assert!(
+            !out.status.success(),
+            "a wrong password was accepted: {out:?}"
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.to_lowercase().contains("not authorized") || text.contains("refused"),
+            "{text}"
+        );
+        renderings.push(("mqseal pub output".into(), text));
+    } else {
+        notice("the mqseal binary is not built (run `cargo test --workspace`): CLI part skipped");
+    }
     assert_clean(&renderings, &secrets);
 }
 

@@ -9,9 +9,11 @@
 //! mqseal sub -h broker -p 8883 --cafile ca.crt -t 'plant/#' -v --store ./admin
 //! mqseal inspect sealed.bin                      # the header of a sealed message, no keys
 //! mqseal demo                                    # everything above on an embedded broker
+//! mqseal bench                                   # plaintext vs sealed throughput via Mosquitto
 //! ```
 #![forbid(unsafe_code)]
 
+mod bench;
 mod conn;
 mod demo;
 mod error;
@@ -73,6 +75,10 @@ enum Command {
     /// Show mqseal end to end on an embedded broker (or a real one with -h/-p), then exit.
     #[command(disable_help_flag = true)]
     Demo(demo::DemoArgs),
+    /// Measure plaintext and sealed MQTT throughput, latency and CPU per message through a
+    /// broker (started here, or given with -h/-p), in one run.
+    #[command(disable_help_flag = true)]
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
         Command::Sub(a) => pubsub::subscribe(&a),
         Command::Inspect(a) => inspect::inspect(&a),
         Command::Demo(a) => demo::demo(&a),
+        Command::Bench(a) => bench::bench(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

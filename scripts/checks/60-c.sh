@@ -41,9 +41,11 @@ gcc "${cflags[@]}" -O1 bindings/c/tests/test_mqseal.c "${libs[@]}" -o "$out/test
 gcc "${cflags[@]}" -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
   -fno-sanitize-recover=all bindings/c/tests/test_mqseal.c "${libs[@]}" -o "$out/test_mqseal_asan"
 
-# Python-sealed messages for the C side, with the independent reference implementation (and the
-# Python binding when it is built); the venv is the one of 40-spec-conformance.sh.
-venv=target/venv-spec
+# Python-sealed messages for the C side, with the independent reference implementation and the
+# Python binding: the venv of 50-python.sh (which has the built wheel installed) when it exists,
+# else the one of 40-spec-conformance.sh (reference implementation only).
+venv=target/py-venv
+[ -x "$venv/bin/python" ] || venv=target/venv-spec
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" || { apt_install python3-venv; python3 -m venv "$venv"; }
 fi

@@ -35,15 +35,20 @@ CASES = [
 
 
 def binding():
-    """The Python binding, if it is built (bindings/python/python/mqseal/_native*.so)."""
-    sys.path.insert(0, str(ROOT / "bindings" / "python" / "python"))
-    try:
-        import mqseal  # noqa: PLC0415
+    """The Python binding, if it is installed (the wheel 50-python.sh builds) or built in place
+    (bindings/python/python/mqseal/_native*.so, by `maturin develop`)."""
+    for attempt in ("installed", "in place"):
+        if attempt == "in place":
+            sys.path.insert(0, str(ROOT / "bindings" / "python" / "python"))
+            sys.modules.pop("mqseal", None)
+        try:
+            import mqseal  # noqa: PLC0415
 
-        mqseal.Sealer  # noqa: B018
-        return mqseal
-    except (ImportError, AttributeError):
-        return None
+            mqseal.Sealer  # noqa: B018
+            return mqseal
+        except (ImportError, AttributeError):
+            continue
+    return None
 
 
 def line(source: str, topic: str, profile: int, retain: bool, payload: bytes, sealed: bytes) -> str:

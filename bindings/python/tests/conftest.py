@@ -35,28 +35,34 @@ def vector() -> Callable[[str], Any]:
     return load
 
 
-@pytest.fixture(scope="session")
-def rust_interop() -> Callable[[str, Path], str]:
-    """Runs the Rust side of the interop tests (bindings/python/examples/interop.rs)."""
+def _rust_binaries() -> Path:
+    """Builds the workspace's binaries and examples exactly as `cargo test --workspace` does (same
+    profile and features), so that after scripts/checks/20-rust-tests.sh this is a no-op instead of
+    a second full build; returns the directory holding them."""
     cargo = shutil.which("cargo")
     if cargo is None:
         pytest.fail("cargo is needed for the Rust interop tests")
     build = subprocess.run(
-        [cargo, "build", "-q", "--locked", "-p", "mqseal-python", "--example", "interop"],
+        [cargo, "build", "-q", "--locked", "--workspace", "--profile", "test", "--bins",
+         "--examples"],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
     assert build.returncode == 0, build.stderr
+    meta = subprocess.run([cargo, "metadata", "-q", "--format-version", "1", "--no-deps"],
+                          cwd=REPO, capture_output=True, text=True)
+    return Path(json.loads(meta.stdout)["target_directory"]) / "debug"
+
+
+@pytest.fixture(scope="session")
+def rust_interop() -> Callable[[str, Path], str]:
+    """Runs the Rust side of the interop tests (bindings/python/examples/interop.rs)."""
+    binary = _rust_binaries() / "examples" / "interop"
 
     def run(command: str, bundle: Path) -> str:
-        done = subprocess.run(
-            [cargo, "run", "-q", "--locked", "-p", "mqseal-python", "--example", "interop", "--",
-             command, str(bundle)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-        )
+        done = subprocess.run([str(binary), command, str(bundle)], cwd=REPO,
+                              capture_output=True, text=True)
         assert done.returncode == 0, f"interop {command} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
@@ -66,16 +72,7 @@ def rust_interop() -> Callable[[str, Path], str]:
 @pytest.fixture(scope="session")
 def mqseal_cli() -> Path:
     """The `mqseal` command-line tool (crates/mqseal-cli), built for the interop tests."""
-    cargo = shutil.which("cargo")
-    if cargo is None:
-        pytest.fail("cargo is needed to build the mqseal CLI")
-    build = subprocess.run([cargo, "build", "-q", "--locked", "-p", "mqseal-cli"], cwd=REPO,
-                           capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    meta = subprocess.run([cargo, "metadata", "-q", "--format-version", "1", "--no-deps"],
-                          cwd=REPO, capture_output=True, text=True)
-    target = Path(json.loads(meta.stdout)["target_directory"])
-    return target / "debug" / "mqseal"
+    return _rust_binaries() / "mqseal"
 
 
 def _free_port() -> int:

@@ -5,3 +5,4 @@ pub mod attacks;
 pub mod mqtt;
 pub mod proxy;
 pub mod report;
+pub mod soak;

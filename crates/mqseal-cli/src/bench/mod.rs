@@ -71,7 +71,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = BrokerChoice::Auto)]
     broker: BrokerChoice,
     /// Messages per mode and round.
-    #[arg(short = 'n', long = "count", default_value_t = 20_000)]
+    #[arg(short = 'n', long = "count", default_value_t = 50_000)]
     count: u64,
     /// Payload size in bytes (at least 8: the send time travels inside the payload).
     #[arg(short = 's', long = "size", default_value_t = 64)]
@@ -80,14 +80,20 @@ pub struct BenchArgs {
     #[arg(short = 'q', long = "qos", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     qos: u8,
     /// Rounds; the modes are interleaved in each round and the rates are medians over rounds.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: u32,
-    /// Messages in flight end to end, at most (the publisher waits for the subscriber).
-    #[arg(long, default_value_t = 500)]
+    /// Publish at this many messages per second (to measure latency under a given load)
+    /// instead of as fast as the window allows.
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Messages in flight end to end, at most (the publisher waits for the subscriber). Keep it
+    /// below the broker's queue limit: Mosquitto drops QoS 0 messages beyond
+    /// `max_queued_messages` (1000 by default) queued for a client.
+    #[arg(long, default_value_t = 800)]
     window: u64,
-    /// Largest batch the subscriber opens at once (Ed25519 batch verification); 1 opens one
-    /// message at a time.
-    #[arg(long, default_value_t = 64)]
+    /// Largest batch the subscriber opens at once (Ed25519 batch verification: the larger, the
+    /// cheaper each signature); 1 opens one message at a time.
+    #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Modes to measure (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::Plaintext, Mode::Signed, Mode::GroupMac])]
@@ -124,6 +130,8 @@ pub struct Settings {
     pub window: u64,
     /// Open batch size.
     pub batch: usize,
+    /// Publishing pace (messages per second), if any.
+    pub rate: Option<u32>,
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
@@ -134,9 +142,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             a.size
         )));
     }
-    if a.count == 0 || a.rounds == 0 || a.window == 0 || a.batch == 0 {
+    if a.count == 0 || a.rounds == 0 || a.window == 0 || a.batch == 0 || a.rate == Some(0) {
         return Err(CliError(
-            "-n, --rounds, --window and --batch must be at least 1".into(),
+            "-n, --rounds, --window, --batch and --rate must be at least 1".into(),
         ));
     }
     let mut modes = Vec::new();
@@ -172,6 +180,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         rounds: a.rounds,
         window: a.window,
         batch: a.batch,
+        rate: a.rate,
     };
     report::header(&broker, &settings);
 
@@ -195,6 +204,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 qos,
                 window: a.window,
                 batch: a.batch,
+                rate: a.rate,
             };
             let before = broker.cpu_ns();
             let outcome = round::run(&spec)?;

@@ -22,11 +22,14 @@ pub fn header(broker: &Broker, s: &Settings) {
     }
     println!(
         "run:     {} x {} B messages per mode and round, QoS {}, {} round(s) with the modes \
-         interleaved; at most {} in flight; the subscriber opens {}",
+         interleaved; {}, at most {} in flight; the subscriber opens {}",
         s.count,
         s.size,
         s.qos,
         s.rounds,
+        s.rate.map_or("as fast as possible".to_string(), |r| {
+            format!("paced at {r} msg/s")
+        }),
         s.window,
         if s.batch > 1 {
             format!(
@@ -125,7 +128,11 @@ pub fn table(modes: &[Mode], all: &[Measured], s: &Settings, local_broker: bool)
     if let Some(load) = load_average() {
         println!("load average after the run: {load}");
     }
-    if s.size == 64 && s.qos == 0 && modes.contains(&Mode::Plaintext) {
+    if s.rate.is_some() {
+        println!(
+            "paced run: msg/s is the pace, not a capacity; the latencies are those at this load"
+        );
+    } else if s.size == 64 && s.qos == 0 && modes.contains(&Mode::Plaintext) {
         for (mode, target) in TARGETS {
             if let Some(r) = ratios(all, mode) {
                 println!(

@@ -45,6 +45,8 @@ pub struct Spec {
     pub window: u64,
     /// Messages opened at once, at most (1: one by one).
     pub batch: usize,
+    /// Messages per second to publish at (`None`: as fast as the window allows).
+    pub rate: Option<u32>,
 }
 
 /// What a round measured.
@@ -208,7 +210,17 @@ fn seal_loop(
     let cpu0 = cpu::thread_ns().unwrap_or(0);
     let first = start.elapsed();
     let mut payload = vec![0x5a_u8; spec.size];
+    let interval = spec.rate.map(|r| Duration::from_secs(1) / r.max(1));
+    let mut next = Instant::now();
     for sent in 0..spec.count {
+        if let Some(interval) = interval {
+            // Paced: the schedule does not slip when a send is late (open loop).
+            let now = Instant::now();
+            if next > now {
+                thread::sleep(next - now);
+            }
+            next += interval;
+        }
         if !credits.wait_below(sent, spec.window) {
             break;
         }

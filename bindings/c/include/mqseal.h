@@ -674,7 +674,7 @@ size_t mqseal_sealed_max_len(uint32_t profile, size_t payload_len);
 /**
  * Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
  * on `topic` with `options` (NULL: defaults) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
- * covers `topic`).
+ * covers `topic`, `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
  *
  * # Safety
  * `sealer` must be a valid handle; `topic` a NUL-terminated string; `options` NULL or valid;

@@ -244,7 +244,7 @@ pub extern "C" fn mqseal_sealed_max_len(profile: u32, payload_len: usize) -> usi
 
 /// Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
 /// on `topic` with `options` (NULL: defaults) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
-/// covers `topic`).
+/// covers `topic`, `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
 ///
 /// # Safety
 /// `sealer` must be a valid handle; `topic` a NUL-terminated string; `options` NULL or valid;
@@ -271,6 +271,9 @@ pub unsafe extern "C" fn mqseal_sealer_sealed_len(
             .inner
             .sealed_len(topic, payload_len, &options)
             .ok_or(mqseal_result::MQSEAL_ERR_KEY_NOT_FOUND)?;
+        if len > MQSEAL_MAX_SEALED_LEN {
+            return Err(mqseal_result::MQSEAL_ERR_TOO_LARGE);
+        }
         out_len.write(len);
         Ok(())
     })

@@ -15,7 +15,9 @@ impl fmt::Display for CliError {
 impl From<mqseal_store::StoreError> for CliError {
     fn from(e: mqseal_store::StoreError) -> CliError {
         let hint = match &e {
-            mqseal_store::StoreError::Missing { .. } => {
+            mqseal_store::StoreError::Missing { path, .. }
+                if path.ends_with(mqseal_store::layout::IDENTITY_KEY) =>
+            {
                 " (create an identity with `mqseal keygen NAME --store DIR`)"
             }
             mqseal_store::StoreError::Locked { .. } => {

@@ -17,17 +17,38 @@ pub struct InspectArgs {
     hex: Option<String>,
 }
 
+/// The most input worth reading: a sealed message of the largest size, as hex with newlines.
+const MAX_INPUT: u64 = 2 * mqseal::MAX_SEALED_LEN as u64 + 2;
+
 pub fn inspect(a: &InspectArgs) -> Result<()> {
+    let too_large = |what: &str| {
+        CliError(format!(
+            "{what} is larger than any mqseal message ({} bytes at most); fix: pass one sealed \
+             payload",
+            mqseal::MAX_SEALED_LEN
+        ))
+    };
     let raw = match (&a.hex, &a.file) {
         (Some(h), _) => h.clone().into_bytes(),
         (None, Some(f)) if f.as_os_str() != "-" => {
-            std::fs::read(f).map_err(|e| err(&format!("{}: cannot read", f.display()), e))?
+            let what = format!("{}", f.display());
+            let len = std::fs::metadata(f)
+                .map_err(|e| err(&format!("{what}: cannot read"), e))?
+                .len();
+            if len > MAX_INPUT {
+                return Err(too_large(&what));
+            }
+            std::fs::read(f).map_err(|e| err(&format!("{what}: cannot read"), e))?
         }
         _ => {
             let mut all = Vec::new();
             std::io::stdin()
+                .take(MAX_INPUT + 1)
                 .read_to_end(&mut all)
                 .map_err(|e| err("cannot read stdin", e))?;
+            if all.len() as u64 > MAX_INPUT {
+                return Err(too_large("stdin"));
+            }
             all
         }
     };

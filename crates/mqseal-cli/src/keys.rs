@@ -72,7 +72,9 @@ pub fn keygen(a: &KeygenArgs) -> Result<()> {
     let dir = a.store.dir();
     if let Some(filter) = &a.tree {
         let store = Store::open(&dir)?;
-        let key = store.create_key(filter, unix_now())?;
+        let key = store
+            .create_key(filter, unix_now())
+            .map_err(|e| filter_error(filter, e))?;
         println!(
             "created a random key for {} (epoch {}) in {}",
             key.filter(),
@@ -101,29 +103,61 @@ pub fn keygen(a: &KeygenArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn trust(a: &TrustArgs) -> Result<()> {
-    let store = Store::open(a.store.dir())?;
-    let path = PathBuf::from(&a.peer);
-    let line = if path.is_file() {
-        let text = std::fs::read_to_string(&path)
+/// The peer's `identity.pub` line: from the file at `peer`, or `peer` itself.
+fn peer_line(peer: &str) -> Result<(String, String)> {
+    const FIX: &str = "fix: pass the peer's identity.pub file (made by `mqseal keygen`), or its \
+                       line `NAME mqseal-pub1:HEX`";
+    let path = PathBuf::from(peer);
+    if path.is_dir() {
+        return Err(CliError(format!(
+            "{}: is a directory; {FIX}",
+            path.display()
+        )));
+    }
+    if path.is_file() {
+        let bytes = std::fs::read(&path)
             .map_err(|e| err(&format!("{}: cannot read", path.display()), e))?;
-        text.lines()
+        let text = String::from_utf8(bytes).map_err(|_| {
+            CliError(format!(
+                "{}: not an identity.pub file (not text); {FIX}",
+                path.display()
+            ))
+        })?;
+        let line = text
+            .lines()
             .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .map(str::to_string)
             .ok_or_else(|| {
                 CliError(format!(
-                    "{}: no identity line in the file; fix: pass the peer's identity.pub",
+                    "{}: no identity line in the file; {FIX}",
                     path.display()
                 ))
-            })?
-    } else {
-        a.peer.clone()
-    };
+            })?;
+        return Ok((path.display().to_string(), line));
+    }
+    if !peer.contains(mqseal_store::formats::PUBLIC_PREFIX) {
+        return Err(CliError(format!(
+            "{}: no such file, and not an identity line; {FIX}",
+            crate::pubsub::shorten(peer)
+        )));
+    }
+    Ok(("the identity line".to_string(), peer.to_string()))
+}
+
+pub fn trust(a: &TrustArgs) -> Result<()> {
+    let (source, line) = peer_line(&a.peer)?;
+    let parsed = mqseal_store::formats::parse_peer_line(line.trim()).map_err(|reason| {
+        CliError(format!(
+            "{source}: not a valid identity line: {reason}; fix: pass the peer's identity.pub \
+             unmodified"
+        ))
+    })?;
+    let store = Store::open(a.store.dir())?;
     let roles = Roles {
         sender: a.sender || !a.issuer,
         issuer: a.issuer,
     };
-    let peer = store.trust_line(&line, roles)?;
+    let peer = store.trust(&parsed.name, &parsed.public, roles)?;
     println!(
         "trusted {} ({}) as {}",
         peer.name,
@@ -162,7 +196,9 @@ pub fn grant(a: &GrantArgs) -> Result<()> {
     let (Some(filter), Some(to)) = (&a.filter, &a.to) else {
         return Err(CliError("grant needs FILTER and --to PEER".into()));
     };
-    let outgoing = store.issue_grant(filter, to)?;
+    let outgoing = store
+        .issue_grant(filter, to)
+        .map_err(|e| filter_error(filter, e))?;
     if a.publish {
         publish_grant(&a.conn, &outgoing)?;
         println!(
@@ -190,6 +226,18 @@ pub fn grant(a: &GrantArgs) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// Names the filter when the store refuses it as a filter.
+fn filter_error(filter: &str, e: mqseal_store::StoreError) -> CliError {
+    match e {
+        mqseal_store::StoreError::Core(mqseal::Error::InvalidFilter) => CliError(format!(
+            "invalid key filter {}: a key covers '#', 'prefix/#' or one exact topic ('+' is \
+             not allowed, '#' only as the whole last level); fix: e.g. plant/# or plant/7/temp",
+            crate::pubsub::shorten(filter)
+        )),
+        other => other.into(),
+    }
 }
 
 fn report_accepted(a: &mqseal_store::AcceptedGrant) {

@@ -1,6 +1,7 @@
 //! `pub` and `sub`: mosquitto_pub/mosquitto_sub with sealing and opening.
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,8 +24,8 @@ pub struct PubArgs {
     #[command(flatten)]
     conn: ConnFlags,
     /// Topic to publish to.
-    #[arg(short = 't', long = "topic")]
-    topic: String,
+    #[arg(short = 't', long = "topic", value_parser = clap::builder::OsStringValueParser::new())]
+    topic: OsString,
     /// The message.
     #[arg(short = 'm', long = "message", conflicts_with_all = ["file", "stdin_line", "stdin_file"])]
     message: Option<String>,
@@ -55,8 +56,9 @@ pub struct SubArgs {
     #[command(flatten)]
     conn: ConnFlags,
     /// Topic filter to subscribe to (repeatable; `+` and `#` allowed).
-    #[arg(short = 't', long = "topic", required = true)]
-    topics: Vec<String>,
+    #[arg(short = 't', long = "topic", required = true,
+          value_parser = clap::builder::OsStringValueParser::new())]
+    topics: Vec<OsString>,
     /// QoS of the subscriptions.
     #[arg(short = 'q', long = "qos", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     qos: u8,
@@ -83,20 +85,38 @@ fn qos(level: u8) -> QoS {
     }
 }
 
-fn messages(a: &PubArgs) -> Result<Vec<Vec<u8>>> {
+/// The payloads to publish. `max` bounds what is read: nothing larger can be sent.
+fn messages(a: &PubArgs, max: usize) -> Result<Vec<Vec<u8>>> {
+    let too_large = |what: &str| {
+        CliError(format!(
+            "{what}: a payload must fit in one MQTT packet of at most {max} bytes; fix: send a \
+             smaller payload (an empty one is fine)"
+        ))
+    };
     if let Some(m) = &a.message {
         return Ok(vec![m.clone().into_bytes()]);
     }
     if let Some(f) = &a.file {
-        let bytes =
-            std::fs::read(f).map_err(|e| err(&format!("{}: cannot read", f.display()), e))?;
+        let what = format!("{}", f.display());
+        // Checked before reading: a huge file is refused without loading it.
+        let len = std::fs::metadata(f)
+            .map_err(|e| err(&format!("{what}: cannot read"), e))?
+            .len();
+        if len > max as u64 {
+            return Err(too_large(&format!("{what} is {len} bytes")));
+        }
+        let bytes = std::fs::read(f).map_err(|e| err(&format!("{what}: cannot read"), e))?;
         return Ok(vec![bytes]);
     }
     if a.stdin_file {
         let mut all = Vec::new();
         std::io::stdin()
+            .take(max as u64 + 1)
             .read_to_end(&mut all)
             .map_err(|e| err("cannot read stdin", e))?;
+        if all.len() > max {
+            return Err(too_large(&format!("stdin holds more than {max} bytes")));
+        }
         return Ok(vec![all]);
     }
     if a.stdin_line {
@@ -115,29 +135,105 @@ fn messages(a: &PubArgs) -> Result<Vec<Vec<u8>>> {
     ))
 }
 
-pub fn publish(a: &PubArgs) -> Result<()> {
-    mqseal::validate_topic(&a.topic).map_err(|e| {
-        CliError(format!(
-            "{:?}: {e}; fix: publish to a concrete topic (no + or #)",
-            a.topic
+/// What is wrong with a publish topic, if anything (the checks of `mqseal::validate_topic`).
+fn topic_problem(topic: &str) -> Option<String> {
+    if topic.is_empty() {
+        Some("the topic is empty".into())
+    } else if topic.len() > usize::from(u16::MAX) {
+        Some(format!(
+            "the topic is {} bytes long, MQTT allows 65535",
+            topic.len()
         ))
-    })?;
+    } else if topic.contains('\0') {
+        Some("the topic contains a NUL character".into())
+    } else if topic.contains(['+', '#']) {
+        Some("the topic contains a wildcard (+ or #): wildcards are for subscriptions".into())
+    } else {
+        None
+    }
+}
+
+/// A topic or filter for messages: at most 64 characters, then its length.
+pub fn shorten(topic: &str) -> String {
+    if topic.chars().count() <= 64 {
+        return format!("{topic:?}");
+    }
+    let head: String = topic.chars().take(48).collect();
+    format!("{head:?}… ({} bytes)", topic.len())
+}
+
+/// Size of the MQTT 3.1.1 PUBLISH packet carrying a `payload`-byte payload.
+fn publish_packet_len(topic: &str, qos: QoS, payload: usize) -> usize {
+    let rest = 2 + topic.len() + if qos == QoS::AtMostOnce { 0 } else { 2 } + payload;
+    let length_bytes = match rest {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    1 + length_bytes + rest
+}
+
+/// A topic or filter from the command line: MQTT topics are UTF-8.
+fn utf8<'a>(topic: &'a OsStr, what: &str) -> Result<&'a str> {
+    topic.to_str().ok_or_else(|| {
+        CliError(format!(
+            "invalid {what} {}: not UTF-8 (MQTT topics are UTF-8 text); fix: check the \
+             terminal's or script's encoding",
+            shorten(&topic.to_string_lossy())
+        ))
+    })
+}
+
+pub fn publish(a: &PubArgs) -> Result<()> {
+    let topic = utf8(&a.topic, "publish topic")?;
+    if let Some(problem) = topic_problem(topic) {
+        return Err(CliError(format!(
+            "invalid publish topic {}: {problem}; fix: publish to a concrete topic such as \
+             plant/7/temp",
+            shorten(topic)
+        )));
+    }
     let dir = a.store.dir();
     let store = Store::open(&dir)?;
-    let sealer = store.sealer(Profile::Signed)?;
     let options = SealOptions::retain(a.retain);
-    if sealer.sealer().sealed_len(&a.topic, 0, &options).is_none() {
+    let mqtt = a.conn.options("pub")?;
+    let address = a.conn.address();
+    let level = qos(a.qos);
+    // Everything that can be checked locally is checked before the persistent sealer starts
+    // (starting it reserves a block of sequence numbers in the store). The probe sealer stands
+    // at the largest sequence number, so its lengths bound the real ones.
+    let mut probe = Sealer::new(store.identity().clone(), Profile::Signed);
+    for key in store.sealing_keys()? {
+        probe.add_key(key);
+    }
+    probe.set_sequence(u64::MAX - 1, u64::MAX);
+    if probe.sealed_len(topic, 0, &options).is_none() {
         return Err(CliError(format!(
             "no key in {} covers {}; fix: accept a grant for it (mqseal grant --accept FILE or \
              --fetch) or create a tree key (mqseal keygen --tree FILTER)",
             dir.display(),
-            a.topic
+            shorten(topic)
         )));
     }
-    let payloads = messages(a)?;
-    let mqtt = a.conn.options("pub")?;
-    let address = a.conn.address();
-    let level = qos(a.qos);
+    let max = mqtt.max_packet_size();
+    let payloads = messages(a, max)?;
+    let mut largest = 0;
+    for payload in &payloads {
+        let sealed = probe
+            .sealed_len(topic, payload.len(), &options)
+            .unwrap_or(usize::MAX);
+        let packet = publish_packet_len(topic, level, sealed);
+        largest = largest.max(packet);
+        if packet > max {
+            return Err(CliError(format!(
+                "a {}-byte payload seals into a {packet}-byte MQTT packet, more than the maximum \
+                 packet size of {max} bytes; fix: send a smaller payload",
+                payload.len()
+            )));
+        }
+    }
+    let sealer = store.sealer(Profile::Signed)?;
     runtime()?.block_on(async {
         let (client, mut lp) = SealedClient::new(mqtt, 100, sealer, Opener::new());
         wait_connected(&mut lp, &address).await?;
@@ -167,7 +263,7 @@ pub fn publish(a: &PubArgs) -> Result<()> {
             }
         });
         for payload in &payloads {
-            client.publish(&a.topic, level, a.retain, payload).await?;
+            client.publish(topic, level, a.retain, payload).await?;
         }
         let total = payloads.len();
         while done.load(Ordering::SeqCst) < total {
@@ -180,9 +276,16 @@ pub fn publish(a: &PubArgs) -> Result<()> {
         let ended = driver.await.ok().flatten();
         let sent = done.load(Ordering::SeqCst);
         if sent < total {
+            // Connected and authenticated already: the usual cause is a message the broker
+            // refuses by closing the connection (above its max_packet_size, or forbidden).
             let why = ended.map_or("connection closed".to_string(), |e| {
                 let f = mqseal_rumqttc::explain(&e);
-                format!("{}; fix: {}", f.reason, f.fix)
+                format!(
+                    "{}; fix: see the broker's log: a broker drops the connection on a message \
+                     above its max_packet_size (the largest here is a {largest}-byte packet) or \
+                     one its ACL forbids",
+                    f.reason
+                )
             });
             return Err(CliError(format!(
                 "only {sent} of {total} message(s) confirmed by {address}: {why}"
@@ -193,6 +296,16 @@ pub fn publish(a: &PubArgs) -> Result<()> {
 }
 
 pub fn subscribe(a: &SubArgs) -> Result<()> {
+    let mut filters = Vec::new();
+    for t in &a.topics {
+        let t = utf8(t, "topic filter")?;
+        filters.push(t);
+        mqseal_rumqttc::check_filter(t).map_err(|e| {
+            CliError(format!(
+                "{e}; fix: subscribe to a topic or a filter such as plant/+/temp or plant/#"
+            ))
+        })?;
+    }
     let store = Store::open(a.store.dir())?;
     let opener = store.opener(OpenPolicy::default())?;
     let names: HashMap<mqseal::Fingerprint, String> = store
@@ -208,7 +321,7 @@ pub fn subscribe(a: &SubArgs) -> Result<()> {
     let level = qos(a.qos);
     runtime()?.block_on(async {
         let (client, mut lp) = SealedClient::new(mqtt, 100, sealer, opener);
-        for t in &a.topics {
+        for t in &filters {
             client.subscribe(t, level).await?;
         }
         wait_connected(&mut lp, &address).await?;

@@ -303,7 +303,7 @@ fn errors_say_what_why_and_how_to_fix() {
 
     // Wildcards are not publish topics.
     let err = fails(&["pub", "-t", "a/+", "-m", "x", "--store", s(&store)]);
-    assert!(err.contains("no + or #"), "{err}");
+    assert!(err.contains("wildcard (+ or #)"), "{err}");
 
     // A secret key readable by others is refused, with the chmod to run.
     let key = store.join("identity.key");

@@ -7,6 +7,7 @@ use rumqttc::{AsyncClient, ClientError, ConnectionError, MqttOptions, Packet, Pu
 use crate::backend::{OpenBackend, SealBackend};
 use crate::error::Error;
 use crate::event::{Event, Stats};
+use crate::filter::check_filter;
 use crate::receive::{Incoming, Receiver};
 use crate::seal::{SharedSealer, publish_size_v4};
 
@@ -99,6 +100,7 @@ impl<S: SealBackend> SealedClient<S> {
 
     /// Subscribes to a topic filter (wildcards allowed).
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), Error> {
+        check_filter(filter)?;
         self.client
             .subscribe(filter, qos)
             .await
@@ -107,6 +109,7 @@ impl<S: SealBackend> SealedClient<S> {
 
     /// Unsubscribes from a topic filter.
     pub async fn unsubscribe(&self, filter: &str) -> Result<(), Error> {
+        check_filter(filter)?;
         self.client.unsubscribe(filter).await.map_err(client_error)
     }
 

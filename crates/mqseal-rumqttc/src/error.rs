@@ -28,6 +28,13 @@ pub enum Error {
     /// The persistent sealer could not reserve sequence numbers (store I/O error, lock…);
     /// nothing was published.
     Sequence(String),
+    /// A subscription topic filter is not valid MQTT (nothing was sent).
+    InvalidFilter {
+        /// The filter (shortened if long).
+        filter: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A TLS file could not be used.
     Tls {
         /// The file at fault.
@@ -49,6 +56,7 @@ impl Error {
             Error::ChannelFull => 4,
             Error::Sequence(_) => 5,
             Error::Tls { .. } => 6,
+            Error::InvalidFilter { .. } => 7,
         }
     }
 
@@ -61,6 +69,7 @@ impl Error {
             Error::ChannelFull => "channel_full",
             Error::Sequence(_) => "sequence",
             Error::Tls { .. } => "tls",
+            Error::InvalidFilter { .. } => "invalid_filter",
         }
     }
 }
@@ -81,6 +90,9 @@ impl fmt::Display for Error {
             Error::Sequence(e) => write!(f, "cannot reserve sequence numbers: {e}"),
             Error::Tls { path, reason, fix } => {
                 write!(f, "{}: {reason}; {fix}", path.display())
+            }
+            Error::InvalidFilter { filter, reason } => {
+                write!(f, "invalid topic filter {filter:?}: {reason}")
             }
         }
     }
@@ -117,6 +129,10 @@ mod tests {
                 path: "ca.crt".into(),
                 reason: "missing".into(),
                 fix: "check the path",
+            },
+            Error::InvalidFilter {
+                filter: "a/#/b".into(),
+                reason: "'#' must be the last level",
             },
         ];
         for (i, e) in all.iter().enumerate() {

@@ -10,6 +10,7 @@ use crate::backend::{OpenBackend, SealBackend};
 use crate::client::{SealedEvent, client_error};
 use crate::error::Error;
 use crate::event::{Event, Stats};
+use crate::filter::check_filter;
 use crate::receive::{Incoming, Receiver};
 use crate::seal::{SharedSealer, publish_size_v4};
 
@@ -93,6 +94,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
 
     /// Subscribes to a topic filter.
     pub fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), Error> {
+        check_filter(filter)?;
         self.client.subscribe(filter, qos).map_err(client_error)
     }
 

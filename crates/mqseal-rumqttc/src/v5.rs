@@ -25,6 +25,7 @@ use rumqttc::v5::{AsyncClient, ClientError, ConnectionError, MqttOptions};
 use crate::backend::{OpenBackend, SealBackend};
 use crate::error::Error;
 use crate::event::{Event, Stats};
+use crate::filter::check_filter;
 use crate::receive::{Incoming, Receiver};
 use crate::seal::{SharedSealer, publish_size_v5};
 
@@ -189,6 +190,7 @@ impl<S: SealBackend> SealedClient<S> {
 
     /// Subscribes to a topic filter.
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), Error> {
+        check_filter(filter)?;
         self.client
             .subscribe(filter, qos)
             .await
@@ -373,6 +375,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
 
     /// Subscribes to a topic filter.
     pub fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), Error> {
+        check_filter(filter)?;
         self.client.subscribe(filter, qos).map_err(client_error)
     }
 

@@ -133,7 +133,8 @@ impl Sealer {
     }
 
     /// Sealed length of a `payload_len`-byte payload with the next sequence number, or `None` if
-    /// no key covers `topic`.
+    /// no key covers `topic`. Saturates at `usize::MAX` for absurd lengths (anything above
+    /// [`MAX_SEALED_LEN`] cannot be sealed).
     pub fn sealed_len(
         &self,
         topic: &str,
@@ -142,7 +143,12 @@ impl Sealer {
     ) -> Option<usize> {
         let key = self.keys.best_for(topic)?;
         let header = self.header(key.epoch(), self.next_seq, options);
-        Some(header.encoded_len() + payload_len + self.profile.trailer_len())
+        Some(
+            header
+                .encoded_len()
+                .saturating_add(payload_len)
+                .saturating_add(self.profile.trailer_len()),
+        )
     }
 
     /// Seals `payload` for `topic` with the given retain flag.

@@ -30,5 +30,7 @@ cd target
 "$py" -m mypy --strict --no-incremental -p mqseal
 cd ../bindings/python
 "$py" -m pytest -p no:cacheprovider -q -rs tests
+# Smoke run of the seal/open rate program (figures: scripts/bench/bindings.sh, BENCHMARKS.md).
+echo "rate bench smoke (not a figure): $("$py" bench/bench_rate.py signed 64 50)"
 t3=$(date +%s)
 echo "python: wheel $(basename "$wheel"); venv+tools $((t1 - t0))s, release wheel $((t2 - t1))s, checks+tests $((t3 - t2))s"

@@ -72,6 +72,14 @@ run c-tests-valgrind valgrind --error-exitcode=1 --leak-check=full \
 grep -E "ERROR SUMMARY|in use at exit" "$out/c-tests-valgrind.log" || true
 run interop-c-to-python "$venv/bin/python" bindings/c/tests/interop.py open "$out/c-sealed.txt"
 
+# The seal/open rate program builds and runs (figures: scripts/bench/bindings.sh, BENCHMARKS.md).
+make -s -C bindings/c/bench MQSEAL_LIB="$root/$lib" BUILD="$root/$out/bench"
+if rates=$("$out/bench/bench_rate" signed 64 50) && grep -Eq '^seal_per_s=[0-9]+ open_per_s=[0-9]+$' <<<"$rates"; then
+  ok "bindings/c/bench/bench_rate runs (debug library, not a figure: $rates)"
+else
+  fail "bindings/c/bench/bench_rate"
+fi
+
 # --- the libmosquitto examples through a real broker ---------------------------------------------
 make -s -C examples/c MQSEAL_LIB="$root/$lib" BUILD="$root/$out/examples"
 broker_dir=$(mktemp -d)

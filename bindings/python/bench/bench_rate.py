@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import mqseal
 
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] not in ("signed", "group-mac"):
         print("usage: bench_rate.py signed|group-mac SIZE COUNT", file=sys.stderr)
         return 2
-    profile = "signed" if argv[0] == "signed" else "group-mac"
+    profile: Literal["signed", "group-mac"] = "signed" if argv[0] == "signed" else "group-mac"
     size, count = int(argv[1]), int(argv[2])
     warm = max(count // 10, 1)
 

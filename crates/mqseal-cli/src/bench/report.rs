@@ -33,7 +33,8 @@ pub fn header(broker: &Broker, s: &Settings) {
         s.window,
         if s.batch > 1 {
             format!(
-                "in batches of up to {} (Ed25519 batch verification)",
+                "signed messages in batches of up to {} (Ed25519 batch verification), others \
+                 one at a time",
                 s.batch
             )
         } else {

@@ -1,7 +1,8 @@
 //! Small conversions between Python values and core types (hex, fixed-size arrays, profiles).
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyUnicodeEncodeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
 /// Lowercase hex of `bytes`.
@@ -56,4 +57,67 @@ pub fn parse_profile(name: &str) -> PyResult<mqseal::Profile> {
 /// Python's `repr()` of a string (quotes and escapes as Python prints them).
 pub fn py_repr(py: Python<'_>, text: &str) -> PyResult<String> {
     PyString::new(py, text).repr()?.extract()
+}
+
+/// A topic name argument: any `str`. A string that is not valid Unicode text (lone surrogates,
+/// what `os.fsdecode` makes of bytes that are not UTF-8) is no MQTT topic: `InvalidTopicError`
+/// rather than Python's `UnicodeEncodeError`. Anything but a `str` stays a `TypeError`.
+pub struct Topic(PyBackedStr);
+
+/// A key filter argument, checked like [`Topic`] (`InvalidFilterError`).
+pub struct Filter(PyBackedStr);
+
+/// A `str` that must be UTF-8, or `error` with a message saying why it is not.
+fn utf8_text(
+    obj: Borrowed<'_, '_, PyAny>,
+    error: mqseal::Error,
+    what: &str,
+) -> PyResult<PyBackedStr> {
+    let py = obj.py();
+    obj.extract::<PyBackedStr>().map_err(|e| {
+        if e.is_instance_of::<PyUnicodeEncodeError>(py) {
+            crate::errors::to_py_with(
+                py,
+                error,
+                Some(format!(
+                    "the {what} is not valid Unicode (lone surrogates: bytes that were not \
+                     UTF-8); MQTT topics are UTF-8 text"
+                )),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Topic {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Topic> {
+        utf8_text(obj, mqseal::Error::InvalidTopic, "topic").map(Topic)
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Filter {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Filter> {
+        utf8_text(obj, mqseal::Error::InvalidFilter, "filter").map(Filter)
+    }
+}
+
+impl std::ops::Deref for Topic {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Filter {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }

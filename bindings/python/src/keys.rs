@@ -5,7 +5,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 use zeroize::Zeroizing;
 
-use crate::convert::{array32, parse_profile, py_repr};
+use crate::convert::{Filter, Topic, array32, parse_profile, py_repr};
 use crate::errors::{CoreError, CoreResult};
 
 /// A secret key for a filter (`#`, `prefix/#` or an exact topic) at an epoch.
@@ -19,16 +19,16 @@ pub struct TreeKey(pub mqseal::TreeKey);
 impl TreeKey {
     /// A fresh random key for `filter` at `epoch`.
     #[staticmethod]
-    fn generate(filter: &str, epoch: u32) -> CoreResult<TreeKey> {
-        Ok(TreeKey(mqseal::TreeKey::generate(filter, epoch)?))
+    fn generate(filter: Filter, epoch: u32) -> CoreResult<TreeKey> {
+        Ok(TreeKey(mqseal::TreeKey::generate(&filter, epoch)?))
     }
 
     /// Wraps an existing 32-byte secret (e.g. loaded from a keystore).
     #[staticmethod]
-    fn from_secret(filter: &str, epoch: u32, secret: PyBackedBytes) -> PyResult<TreeKey> {
+    fn from_secret(filter: Filter, epoch: u32, secret: PyBackedBytes) -> PyResult<TreeKey> {
         let secret = Zeroizing::new(array32(&secret, "secret")?);
         Ok(TreeKey(
-            mqseal::TreeKey::from_secret(filter, epoch, *secret).map_err(CoreError)?,
+            mqseal::TreeKey::from_secret(&filter, epoch, *secret).map_err(CoreError)?,
         ))
     }
 
@@ -64,13 +64,13 @@ impl TreeKey {
     }
 
     /// The key of a narrower filter (a subtree below this one or a covered exact topic).
-    fn derive(&self, filter: &str) -> CoreResult<TreeKey> {
-        Ok(TreeKey(self.0.derive(filter)?))
+    fn derive(&self, filter: Filter) -> CoreResult<TreeKey> {
+        Ok(TreeKey(self.0.derive(&filter)?))
     }
 
     /// The key of the exact topic `topic`.
-    fn topic_key(&self, topic: &str) -> CoreResult<TopicKey> {
-        Ok(TopicKey(self.0.topic_key(topic)?))
+    fn topic_key(&self, topic: Topic) -> CoreResult<TopicKey> {
+        Ok(TopicKey(self.0.topic_key(&topic)?))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

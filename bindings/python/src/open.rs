@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use crate::convert::{hex, parse_fingerprint};
+use crate::convert::{Topic, hex, parse_fingerprint};
 use crate::errors::CoreResult;
 use crate::identity::PublicIdentity;
 use crate::keys::TreeKey;
@@ -169,12 +169,13 @@ impl Opener {
     #[pyo3(signature = (topic, data, retained = false, duplicate = false, now = None))]
     fn open(
         &mut self,
-        topic: &str,
+        topic: Topic,
         data: PyBackedBytes,
         retained: bool,
         duplicate: bool,
         now: Option<u64>,
     ) -> CoreResult<Opened> {
+        let topic: &str = &topic;
         let delivery = mqseal::Delivery {
             retained,
             duplicate,
@@ -191,8 +192,9 @@ impl Opener {
         &self,
         sender: &Bound<'_, PyAny>,
         epoch: u32,
-        topic: &str,
+        topic: Topic,
     ) -> PyResult<Option<ReplayWindow>> {
+        let topic: &str = &topic;
         let fp = fingerprint_arg(sender)?;
         Ok(self
             .0
@@ -205,9 +207,10 @@ impl Opener {
         &mut self,
         sender: &Bound<'_, PyAny>,
         epoch: u32,
-        topic: &str,
+        topic: Topic,
         window: &ReplayWindow,
     ) -> PyResult<()> {
+        let topic: &str = &topic;
         let fp = fingerprint_arg(sender)?;
         self.0.set_replay_window(fp, epoch, topic, window.0.clone());
         Ok(())
@@ -351,8 +354,8 @@ pub fn inspect(data: PyBackedBytes) -> CoreResult<Header> {
 
 /// Checks that `topic` can be published to and sealed for (`InvalidTopicError` otherwise).
 #[pyfunction]
-pub fn validate_topic(topic: &str) -> CoreResult<()> {
-    Ok(mqseal::validate_topic(topic)?)
+pub fn validate_topic(topic: Topic) -> CoreResult<()> {
+    Ok(mqseal::validate_topic(&topic)?)
 }
 
 /// Remembers which of the last `REPLAY_WINDOW` sequence numbers were accepted.

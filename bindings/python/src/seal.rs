@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use crate::convert::parse_profile;
+use crate::convert::{Topic, parse_profile};
 use crate::errors::CoreResult;
 use crate::identity::{Identity, PublicIdentity};
 use crate::keys::TreeKey;
@@ -45,11 +45,12 @@ impl Sealer {
     fn seal<'py>(
         &mut self,
         py: Python<'py>,
-        topic: &str,
+        topic: Topic,
         payload: PyBackedBytes,
         retain: bool,
         timestamp: Option<u64>,
     ) -> CoreResult<Bound<'py, PyBytes>> {
+        let topic: &str = &topic;
         let options = mqseal::SealOptions { retain, timestamp };
         let sealed = self.0.seal_with(topic, &payload, &options)?;
         Ok(PyBytes::new(py, &sealed))
@@ -58,7 +59,13 @@ impl Sealer {
     /// The sealed length of a `payload_len`-byte payload with the next sequence number, or
     /// `None` if no key covers `topic`.
     #[pyo3(signature = (topic, payload_len, timestamp = None))]
-    fn sealed_len(&self, topic: &str, payload_len: usize, timestamp: Option<u64>) -> Option<usize> {
+    fn sealed_len(
+        &self,
+        topic: Topic,
+        payload_len: usize,
+        timestamp: Option<u64>,
+    ) -> Option<usize> {
+        let topic: &str = &topic;
         let options = mqseal::SealOptions {
             retain: false,
             timestamp,

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use crate::convert::{hex, parse_fingerprint, parse_profile, py_repr};
+use crate::convert::{Filter, Topic, hex, parse_fingerprint, parse_profile, py_repr};
 use crate::errors::{StoreFailure, StoreResult};
 use crate::grant::Grant;
 use crate::identity::{Identity, PublicIdentity};
@@ -207,8 +207,8 @@ impl Store {
 
     /// Creates a random root key for `filter` (one this store holds no key for).
     #[pyo3(signature = (filter, now = None))]
-    fn create_key(&self, filter: &str, now: Option<u64>) -> StoreResult<HeldKey> {
-        Ok(HeldKey(self.0.create_key(filter, now_or(now))?))
+    fn create_key(&self, filter: Filter, now: Option<u64>) -> StoreResult<HeldKey> {
+        Ok(HeldKey(self.0.create_key(&filter, now_or(now))?))
     }
 
     /// Adds a key by hand (`issuer`: the fingerprint of whoever delivered it). A newer epoch
@@ -273,13 +273,13 @@ impl Store {
     #[pyo3(signature = (topic, payload, now = None))]
     fn accept_grant_message(
         &self,
-        topic: &str,
+        topic: Topic,
         payload: PyBackedBytes,
         now: Option<u64>,
     ) -> StoreResult<Option<AcceptedGrant>> {
         Ok(self
             .0
-            .accept_grant_message(topic, &payload, now_or(now))?
+            .accept_grant_message(&topic, &payload, now_or(now))?
             .map(AcceptedGrant::from))
     }
 
@@ -422,11 +422,12 @@ impl PersistentSealer {
     fn seal<'py>(
         &self,
         py: Python<'py>,
-        topic: &str,
+        topic: Topic,
         payload: PyBackedBytes,
         retain: bool,
         timestamp: Option<u64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let topic: &str = &topic;
         let options = mqseal::SealOptions { retain, timestamp };
         let sealed = self
             .0
@@ -526,12 +527,13 @@ impl PersistentOpener {
     fn open(
         &self,
         py: Python<'_>,
-        topic: &str,
+        topic: Topic,
         data: PyBackedBytes,
         retained: bool,
         duplicate: bool,
         now: Option<u64>,
     ) -> PyResult<Opened> {
+        let topic: &str = &topic;
         let delivery = mqseal::Delivery {
             retained,
             duplicate,

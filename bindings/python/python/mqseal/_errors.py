@@ -127,7 +127,8 @@ class UnsupportedVersionError(MalformedError):
 
 
 class InvalidTopicError(Error):
-    """The topic cannot be sealed for: empty, too long, NUL, '+' or '#'."""
+    """The topic cannot be sealed for: empty, too long, NUL, '+' or '#', or not valid Unicode
+    (lone surrogates, e.g. from ``os.fsdecode`` of bytes that are not UTF-8)."""
 
     error_name = "invalid_topic"
 

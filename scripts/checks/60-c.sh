@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The C bindings (bindings/c): the committed header equals what cbindgen 0.29.4 generates; the C
-# tests (every spec vector, round trips, negative cases, interop with Python-sealed messages) pass
-# plain, under AddressSanitizer + UBSan, and under valgrind with no leaks; the libmosquitto
-# examples exchange sealed messages through a Mosquitto started here on a free 127.0.0.1 port.
+# tests (every spec vector, round trips, negative cases, interop with Python-sealed messages; and
+# bad input: test_bad_input.c) pass plain, under AddressSanitizer + UBSan, and under valgrind with
+# no leaks; the libmosquitto examples exchange sealed messages through a Mosquitto started here on
+# a free 127.0.0.1 port.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -40,6 +41,11 @@ libs=("$lib" -lpthread -ldl -lm)
 gcc "${cflags[@]}" -O1 bindings/c/tests/test_mqseal.c "${libs[@]}" -o "$out/test_mqseal"
 gcc "${cflags[@]}" -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
   -fno-sanitize-recover=all bindings/c/tests/test_mqseal.c "${libs[@]}" -o "$out/test_mqseal_asan"
+# Bad input: invalid topics, oversized payloads (a reserved, untouched mapping), garbage bytes.
+gcc "${cflags[@]}" -O1 bindings/c/tests/test_bad_input.c "${libs[@]}" -o "$out/test_bad_input"
+gcc "${cflags[@]}" -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+  -fno-sanitize-recover=all bindings/c/tests/test_bad_input.c "${libs[@]}" \
+  -o "$out/test_bad_input_asan"
 
 # Python-sealed messages for the C side, with the independent reference implementation and the
 # Python binding: the venv of 50-python.sh (which has the built wheel installed) when it exists,
@@ -70,6 +76,11 @@ run c-tests-asan-ubsan env ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
 run c-tests-valgrind valgrind --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite --show-leak-kinds=definite "$out/test_mqseal" "${interop[@]}"
 grep -E "ERROR SUMMARY|in use at exit" "$out/c-tests-valgrind.log" || true
+run c-bad-input "$out/test_bad_input"
+run c-bad-input-asan-ubsan env ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$out/test_bad_input_asan"
+run c-bad-input-valgrind valgrind --error-exitcode=1 --leak-check=full \
+  --errors-for-leak-kinds=definite --show-leak-kinds=definite "$out/test_bad_input"
 run interop-c-to-python "$venv/bin/python" bindings/c/tests/interop.py open "$out/c-sealed.txt"
 
 # The seal/open rate program builds and runs (figures: scripts/bench/bindings.sh, BENCHMARKS.md).

@@ -697,8 +697,9 @@ mqseal_result mqseal_sealer_sealed_len(const struct mqseal_sealer *sealer,
  *
  * No heap allocation per message: the first message on a topic derives and caches the topic's
  * key (one allocation; the cache holds up to 1024 topics, then starts over), later messages on
- * that topic allocate nothing. A sequence number is consumed as soon as a key is found, even if
- * a later step fails, so a number is never used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`,
+ * that topic allocate nothing. A sequence number is consumed only once the topic, key, size,
+ * buffer and sequence limit checks passed: a refused call spends none, and no number is ever
+ * used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`,
  * `MQSEAL_ERR_KEY_NOT_FOUND`, `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`,
  * `MQSEAL_ERR_TOO_LARGE`.
  *

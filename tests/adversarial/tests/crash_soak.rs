@@ -1,6 +1,7 @@
 //! Crash/soak: a stream of 100 000 numbered messages at QoS 1 through Mosquitto (persistence
 //! on), while the sealing process is killed with `kill -9` at random points (22 times), the
-//! subscriber is killed and restarted too (6 times), and the broker is restarted (4 times).
+//! subscriber is killed and restarted too (7 times: 6 at random points, once right between an
+//! application record and its commit), and the broker is restarted (4 times).
 //!
 //! - publisher (`mqseal-soak-pub`): the mqseal-rumqttc wrapper over the keystore's crash-safe
 //!   `PersistentSealer`, a persistent MQTT session, and a progress file of the logical index

@@ -15,6 +15,7 @@ pub fn header(broker: &Broker, s: &Settings) {
         poly1305_backend()
     );
     println!("broker:  {}", broker.description);
+    println!("clients: rumqttc 0.25, MQTT 3.1.1, TCP_NODELAY, in this process");
     if let Some(load) = load_average() {
         println!(
             "load:    {load} (1-minute load average before the run; other processes share the CPUs)"

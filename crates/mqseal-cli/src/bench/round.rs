@@ -76,7 +76,8 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
     // Subscriber: connect and subscribe before anything is published.
     let mut sub_options = spec.conn.options("bench-sub")?;
     sub_options.set_max_packet_size(packet_limit(spec.size), packet_limit(spec.size));
-    let (sub_client, sub_conn) = Client::new(sub_options, 64);
+    let (sub_client, mut sub_conn) = Client::new(sub_options, 64);
+    no_delay(&mut sub_conn);
     sub_client
         .subscribe(spec.topic.as_str(), spec.qos)
         .map_err(|e| err("subscribe", e))?;
@@ -89,7 +90,8 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
 
     let mut pub_options = spec.conn.options("bench-pub")?;
     pub_options.set_max_packet_size(packet_limit(spec.size), packet_limit(spec.size));
-    let (pub_client, pub_conn) = Client::new(pub_options, 1024);
+    let (pub_client, mut pub_conn) = Client::new(pub_options, 1024);
+    no_delay(&mut pub_conn);
     let (ready_tx, ready_rx) = mpsc::channel();
     let pub_net = spawn("bench-pub-net", move || {
         publisher_network(pub_conn, ready_tx)
@@ -123,6 +125,14 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
     open.pub_cpu_ns = seal_cpu + pub_net_cpu;
     open.sub_cpu_ns += sub_net_cpu;
     Ok(open)
+}
+
+/// TCP_NODELAY: small packets go out at once instead of waiting (Nagle's algorithm) for the
+/// acknowledgement of the previous ones, which the peer may delay by up to 40 ms.
+fn no_delay(conn: &mut Connection) {
+    let mut network = conn.eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    conn.eventloop.set_network_options(network);
 }
 
 /// A sealer and an opener sharing a fresh key (and, signed, the sender's identity).

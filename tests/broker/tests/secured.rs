@@ -15,7 +15,7 @@ use mqseal_broker_tests::{
     Mosquitto, MosquittoConfig, Parties, Pki, TlsListener, collect, collect_v5, connect,
     connect_v5, notice, spawn_driver, subscribe,
 };
-use mqseal_rumqttc::{ConnectOptions, FailureKind, SealedClient, TlsFiles, v5};
+use mqseal_rumqttc::{ConnectOptions, Event, FailureKind, SealedClient, TlsFiles, v5};
 use rumqttc::QoS;
 
 const QUIET: Duration = Duration::from_secs(10);
@@ -252,6 +252,19 @@ async fn v5_broker_maximum_packet_size_counts_the_envelope_overhead() {
     );
     connect_v5(&mut sub_lp).await.unwrap();
     sub.subscribe("big/#", v5::QoS::AtLeastOnce).await.unwrap();
+    // The SUBSCRIBE only leaves when the loop is polled: wait for its SUBACK before publishing,
+    // or the broker may route the message before the subscription exists.
+    loop {
+        use rumqttc::v5::mqttbytes::v5::Packet;
+        if let Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::SubAck(_))) =
+            tokio::time::timeout(Duration::from_secs(20), sub_lp.poll())
+                .await
+                .expect("no SUBACK within 20 s")
+                .unwrap()
+        {
+            break;
+        }
+    }
 
     let (publisher, mut pub_lp) = v5::SealedClient::new(
         localhost("pub5", broker.port).v5().unwrap(),
@@ -286,7 +299,6 @@ async fn v5_broker_maximum_packet_size_counts_the_envelope_overhead() {
             }
         }
     });
-    // Drain the SUBACK, then the message.
     let got = collect_v5(&mut sub_lp, 1, QUIET).await;
     assert_eq!(got.messages.len(), 1, "{got:?}");
     assert_eq!(got.messages[0].payload.len(), 800);

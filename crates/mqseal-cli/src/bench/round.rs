@@ -117,10 +117,20 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
     let _ = pub_client.disconnect();
     let _ = sub_client.disconnect();
     drop((pub_client, sub_client));
-    let pub_net_cpu = join(pub_net)?;
-    let sub_net_cpu = join(sub_net)?;
+    let (pub_net_cpu, pub_failure) = join(pub_net)?;
+    let (sub_net_cpu, sub_failure) = join(sub_net)?;
     let mut open = open?;
     let (first_send, seal_cpu) = seal?;
+    if open.received + open.rejected < spec.count {
+        for (who, failure) in [("publisher", pub_failure), ("subscriber", sub_failure)] {
+            if let Some(why) = failure {
+                return Err(CliError(format!(
+                    "the {who} lost its connection during the {} round: {why}",
+                    spec.mode.name()
+                )));
+            }
+        }
+    }
     open.elapsed = open.elapsed.saturating_sub(first_send);
     open.pub_cpu_ns = seal_cpu + pub_net_cpu;
     open.sub_cpu_ns += sub_net_cpu;
@@ -342,13 +352,14 @@ fn stamp(payload: &[u8]) -> Option<u64> {
 }
 
 /// Drives the subscriber's connection: reports readiness on SUBACK, forwards every PUBLISH.
-/// Returns this thread's CPU time from SUBACK on.
+/// Returns this thread's CPU time from SUBACK on, and the connection's failure if it failed.
 fn subscriber_network(
     mut conn: Connection,
     messages: Sender<Publish>,
     ready: Sender<std::result::Result<(), String>>,
-) -> u64 {
+) -> (u64, Option<String>) {
     let mut cpu0 = None;
+    let mut failure = None;
     for event in conn.iter() {
         match event {
             Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -361,18 +372,24 @@ fn subscriber_network(
             Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
             Ok(_) => {}
             Err(e) => {
-                let _ = ready.send(Err(describe(&e)));
+                let why = describe(&e);
+                let _ = ready.send(Err(why.clone()));
+                failure = Some(why);
                 break;
             }
         }
     }
-    cpu_since(cpu0)
+    (cpu_since(cpu0), failure)
 }
 
 /// Drives the publisher's connection (QoS 1/2 acknowledgements included). Returns this
-/// thread's CPU time from CONNACK on.
-fn publisher_network(mut conn: Connection, ready: Sender<std::result::Result<(), String>>) -> u64 {
+/// thread's CPU time from CONNACK on, and the connection's failure if it failed.
+fn publisher_network(
+    mut conn: Connection,
+    ready: Sender<std::result::Result<(), String>>,
+) -> (u64, Option<String>) {
     let mut cpu0 = None;
+    let mut failure = None;
     for event in conn.iter() {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -382,12 +399,14 @@ fn publisher_network(mut conn: Connection, ready: Sender<std::result::Result<(),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
             Ok(_) => {}
             Err(e) => {
-                let _ = ready.send(Err(describe(&e)));
+                let why = describe(&e);
+                let _ = ready.send(Err(why.clone()));
+                failure = Some(why);
                 break;
             }
         }
     }
-    cpu_since(cpu0)
+    (cpu_since(cpu0), failure)
 }
 
 fn cpu_since(start: Option<u64>) -> u64 {

@@ -9,7 +9,7 @@ use crate::util::{guard_value, write_c_text};
 /// The result of every fallible function: `MQSEAL_OK` (0) or an error code.
 ///
 /// Codes 1 to 23 are the core's stable error codes (`spec/mqseal-v1.md`, section "Error codes"),
-/// shared with the Rust and Python APIs. Codes from 100 up are C-API errors (bad arguments). A
+/// shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments). A
 /// code's meaning never changes; new codes may be added, so keep a default branch when switching.
 /// `mqseal_error_name` and `mqseal_error_text` describe any code.
 #[allow(non_camel_case_types)]
@@ -67,14 +67,14 @@ pub enum mqseal_result {
     /// The key epoch was rotated out and its grace period is over.
     MQSEAL_ERR_EPOCH_EXPIRED = 23,
     /// A required pointer argument is NULL.
-    MQSEAL_ERR_NULL_ARGUMENT = 100,
+    MQSEAL_ERR_NULL_ARGUMENT = 200,
     /// An argument is out of range (unknown profile, overlapping input and output buffers, a
     /// length above `PTRDIFF_MAX`).
-    MQSEAL_ERR_INVALID_ARGUMENT = 101,
+    MQSEAL_ERR_INVALID_ARGUMENT = 201,
     /// mqseal panicked (a bug; please report it). The handles involved should be freed.
-    MQSEAL_ERR_PANIC = 102,
+    MQSEAL_ERR_PANIC = 202,
     /// The core library returned an error this version of the C API does not know (a bug).
-    MQSEAL_ERR_UNKNOWN = 103,
+    MQSEAL_ERR_UNKNOWN = 203,
 }
 
 impl mqseal_result {

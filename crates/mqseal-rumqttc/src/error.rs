@@ -7,7 +7,9 @@ use std::path::PathBuf;
 /// client: they arrive as [`Event::Rejected`](crate::Event::Rejected).
 ///
 /// New variants may be added; match with a wildcard arm. Each variant has a stable
-/// [`code`](Error::code).
+/// [`code`](Error::code): a sealing failure keeps the core's code (1–99), the wrapper's own
+/// errors are 301 and up (`spec/mqseal-v1.md` section 9: one number space for every crate and
+/// binding).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
@@ -47,29 +49,30 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable numeric code of this error.
+    /// The stable numeric code of this error: the core's code for [`Error::Seal`], else 301 and
+    /// up.
     pub fn code(&self) -> u32 {
         match self {
-            Error::Seal(_) => 1,
-            Error::PacketTooLarge { .. } => 2,
-            Error::ClientClosed => 3,
-            Error::ChannelFull => 4,
-            Error::Sequence(_) => 5,
-            Error::Tls { .. } => 6,
-            Error::InvalidFilter { .. } => 7,
+            Error::Seal(e) => e.code(),
+            Error::PacketTooLarge { .. } => 301,
+            Error::ClientClosed => 302,
+            Error::ChannelFull => 303,
+            Error::Sequence(_) => 304,
+            Error::Tls { .. } => 305,
+            Error::InvalidFilter { .. } => 306,
         }
     }
 
-    /// A stable snake_case name.
+    /// A stable snake_case name (the core's name for [`Error::Seal`]).
     pub fn name(&self) -> &'static str {
         match self {
-            Error::Seal(_) => "seal",
+            Error::Seal(e) => e.name(),
             Error::PacketTooLarge { .. } => "packet_too_large",
             Error::ClientClosed => "client_closed",
             Error::ChannelFull => "channel_full",
             Error::Sequence(_) => "sequence",
             Error::Tls { .. } => "tls",
-            Error::InvalidFilter { .. } => "invalid_filter",
+            Error::InvalidFilter { .. } => "invalid_subscription_filter",
         }
     }
 }
@@ -135,8 +138,10 @@ mod tests {
                 reason: "'#' must be the last level",
             },
         ];
-        for (i, e) in all.iter().enumerate() {
-            assert_eq!(e.code() as usize, i + 1);
+        assert_eq!(all[0].code(), mqseal::Error::KeyNotFound.code());
+        assert_eq!(all[0].name(), "key_not_found");
+        for (i, e) in all.iter().enumerate().skip(1) {
+            assert_eq!(e.code() as usize, 300 + i);
             assert!(!e.to_string().is_empty());
         }
         assert_eq!(

@@ -847,7 +847,7 @@ async fn wrapper_refuses_bad_topics_filters_and_sizes_before_sending() {
             matches!(err, W::InvalidFilter { .. }),
             "{filter:.20}: {err}"
         );
-        assert_eq!(err.code(), 7);
+        assert_eq!(err.code(), 306);
         assert!(err.to_string().len() < 200, "{err}");
     }
     // The empty payload is accepted (queued; nothing listens on the port).

@@ -74,13 +74,13 @@ grep -E "^interop" "$out/c-tests.log" || true
 run c-tests-asan-ubsan env ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$out/test_mqseal_asan" "${interop[@]}"
 run c-tests-valgrind valgrind --error-exitcode=1 --leak-check=full \
-  --errors-for-leak-kinds=definite --show-leak-kinds=definite "$out/test_mqseal" "${interop[@]}"
+  --errors-for-leak-kinds=all --show-leak-kinds=all "$out/test_mqseal" "${interop[@]}"
 grep -E "ERROR SUMMARY|in use at exit" "$out/c-tests-valgrind.log" || true
 run c-bad-input "$out/test_bad_input"
 run c-bad-input-asan-ubsan env ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$out/test_bad_input_asan"
 run c-bad-input-valgrind valgrind --error-exitcode=1 --leak-check=full \
-  --errors-for-leak-kinds=definite --show-leak-kinds=definite "$out/test_bad_input"
+  --errors-for-leak-kinds=all --show-leak-kinds=all "$out/test_bad_input"
 run interop-c-to-python "$venv/bin/python" bindings/c/tests/interop.py open "$out/c-sealed.txt"
 
 # The seal/open rate program builds and runs (figures: scripts/bench/bindings.sh, BENCHMARKS.md).

@@ -10,7 +10,7 @@ use crate::result::mqseal_result;
 use crate::seal::mqseal_profile;
 use crate::util::{
     FfiResult, Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, copy_out, fixed,
-    free_handle, guard, into_handle, overlaps,
+    free_handle, guard, guard_value, into_handle, overlaps,
 };
 
 /// Length of a serialised replay window (`mqseal_opener_replay_window`).
@@ -49,14 +49,24 @@ impl mqseal_open_policy {
 /// The default policy: signed profile only, no timestamp required, no maximum age, 60 s skew.
 #[unsafe(no_mangle)]
 pub extern "C" fn mqseal_open_policy_default() -> mqseal_open_policy {
-    let d = OpenPolicy::default();
-    mqseal_open_policy {
-        allow_group_mac: d.allow_group_mac,
-        require_timestamp: d.require_timestamp,
-        has_max_age: d.max_age.is_some(),
-        max_age: d.max_age.unwrap_or(0),
-        max_future_skew: d.max_future_skew,
-    }
+    // Should building the default ever panic: signed messages only, no timestamps.
+    let strict = mqseal_open_policy {
+        allow_group_mac: false,
+        require_timestamp: false,
+        has_max_age: false,
+        max_age: 0,
+        max_future_skew: 0,
+    };
+    guard_value(strict, || {
+        let d = OpenPolicy::default();
+        mqseal_open_policy {
+            allow_group_mac: d.allow_group_mac,
+            require_timestamp: d.require_timestamp,
+            has_max_age: d.max_age.is_some(),
+            max_age: d.max_age.unwrap_or(0),
+            max_future_skew: d.max_future_skew,
+        }
+    })
 }
 
 /// How the broker delivered a message (NULL in `mqseal_open`: a live delivery, no clock).

@@ -216,7 +216,7 @@ pub unsafe extern "C" fn mqseal_error_text(code: u32, buf: *mut c_char, len: usi
 /// The version of this library (`"0.1.0"`), a static NUL-terminated string. Never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mqseal_version() -> *const c_char {
-    c"0.1.0".as_ptr()
+    guard_value(c"".as_ptr(), || c"0.1.0".as_ptr())
 }
 
 #[cfg(test)]

@@ -146,7 +146,14 @@ impl<O: OpenBackend> SealedEventLoop<O> {
     /// peer sends can make it panic.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
         self.flush_acks();
-        let event = self.eventloop.poll().await?;
+        self.subscribe_grants();
+        let event = match self.eventloop.poll().await {
+            Ok(event) => event,
+            Err(e) => {
+                self.receiver.on_connection_error();
+                return Err(e);
+            }
+        };
         Ok(match event {
             rumqttc::Event::Incoming(Packet::Publish(publish)) => {
                 let out = self.receiver.receive(Incoming {
@@ -162,6 +169,7 @@ impl<O: OpenBackend> SealedEventLoop<O> {
                 out.into_event()
             }
             rumqttc::Event::Incoming(Packet::ConnAck(ack)) => {
+                self.receiver.on_connack(ack.session_present);
                 if !ack.session_present {
                     // Acks of a previous session's packet ids mean nothing to the new one.
                     self.pending_acks.clear();
@@ -180,7 +188,18 @@ impl<O: OpenBackend> SealedEventLoop<O> {
         self.pending_acks.retain(|p| client.try_ack(p).is_err());
     }
 
-    /// Counts of delivered and rejected messages.
+    /// Queues the SUBSCRIBE to the followed grant topic once per session (retried on the next
+    /// poll if the request channel is full).
+    fn subscribe_grants(&mut self) {
+        #[cfg(feature = "store")]
+        if let Some(filter) = self.receiver.grant_subscription_due().map(str::to_string)
+            && self.client.try_subscribe(filter, QoS::AtLeastOnce).is_ok()
+        {
+            self.receiver.grant_subscribed();
+        }
+    }
+
+    /// Counts of delivered and rejected messages (and of followed grants).
     pub fn stats(&self) -> &Stats {
         &self.receiver.stats
     }
@@ -198,6 +217,100 @@ impl<O: OpenBackend> SealedEventLoop<O> {
     /// The underlying rumqttc event loop (its options and state).
     pub fn inner_mut(&mut self) -> &mut rumqttc::EventLoop {
         &mut self.eventloop
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: SealBackend> SealedClient<S> {
+    /// Publishes grants a keystore issued ([`Store::issue_grant`], [`Store::rotate`],
+    /// [`Store::reissue`]): QoS 1, retained, unsealed, on their grant topics (see
+    /// [`grants::publish_grants`](crate::grants::publish_grants)). Returns once queued.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use mqseal::{OpenPolicy, Profile};
+    /// use mqseal_rumqttc::{ConnectOptions, SealedClient};
+    /// use mqseal_store::{Store, unix_now};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let admin = Store::open("admin.store")?;
+    /// let options = ConnectOptions::new("admin", "127.0.0.1", 1883).v4()?;
+    /// let (client, mut events) = SealedClient::new(
+    ///     options, 10, admin.sealer(Profile::Signed)?, admin.opener(OpenPolicy::default())?);
+    /// let revoked = admin.peer("intruder")?.fingerprint();
+    /// let rotation = admin.rotate("plant/#", &[revoked], unix_now())?;
+    /// client.publish_grants(&rotation.grants).await?;   // the event loop sends them
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Store::issue_grant`]: mqseal_store::Store::issue_grant
+    /// [`Store::rotate`]: mqseal_store::Store::rotate
+    /// [`Store::reissue`]: mqseal_store::Store::reissue
+    pub async fn publish_grants(
+        &self,
+        grants: &[mqseal_store::OutgoingGrant],
+    ) -> Result<(), Error> {
+        crate::grants::publish_grants(&self.client, grants).await
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: SealBackend + crate::grants::ReloadKeys> SealedClient<S> {
+    /// Follows this identity's grants in band (feature `store`): `events` subscribes to the
+    /// store's grant filter `<prefix>/<own fingerprint>/+` at QoS 1 once connected (and again
+    /// after every reconnect without a kept session). Each message there goes to
+    /// [`Store::accept_grant_message`](mqseal_store::Store::accept_grant_message) instead of
+    /// the opener and comes out as [`Event::Grant`]; once a grant is accepted, the loop reloads
+    /// the opener's keys (every held key, retired epochs until their grace period ends) and
+    /// this client's sealer's (live keys only) from `store`. A sender thus seals under the
+    /// newest epoch, and receivers open it, as soon as the grant arrived: no manual reload.
+    /// Refused grants are [`GrantEvent::Refused`](crate::grants::GrantEvent::Refused), counted
+    /// in [`Stats::grants_refused`], and the loop goes on.
+    ///
+    /// Keys are loaded when a grant arrives: a store's sealer and opener start with the store's
+    /// keys already; in-memory ones can be loaded first with
+    /// [`ReloadKeys::reload_keys`](crate::grants::ReloadKeys::reload_keys).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use mqseal::{OpenPolicy, Profile};
+    /// use mqseal_rumqttc::grants::GrantEvent;
+    /// use mqseal_rumqttc::{ConnectOptions, Event, SealedClient};
+    /// use mqseal_store::Store;
+    /// use rumqttc::QoS;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(Store::open("dashboard.store")?);
+    /// let options = ConnectOptions::new("dashboard", "127.0.0.1", 1883).v4()?;
+    /// let (client, mut events) = SealedClient::new(
+    ///     options, 10, store.sealer(Profile::Signed)?, store.opener(OpenPolicy::default())?);
+    /// client.follow_grants(&mut events, store.clone());
+    /// client.subscribe("plant/#", QoS::AtLeastOnce).await?;
+    /// loop {
+    ///     match events.poll().await? {
+    ///         Event::Message(m) => println!("{}: {:?} (epoch {})", m.topic, m.payload, m.epoch),
+    ///         Event::Grant(GrantEvent::Accepted { grant, .. }) => {
+    ///             println!("now using {} epoch {}", grant.update.filter, grant.update.epoch)
+    ///         }
+    ///         Event::Grant(GrantEvent::Refused(r)) => eprintln!("{r}"),
+    ///         Event::Rejected(r) => eprintln!("refused a message on {}: {}", r.topic, r.error),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn follow_grants<O: OpenBackend + crate::grants::ReloadKeys>(
+        &self,
+        events: &mut SealedEventLoop<O>,
+        store: std::sync::Arc<mqseal_store::Store>,
+    ) {
+        let sealer = self.sealer.clone();
+        events
+            .receiver
+            .follow_grants(crate::grants::GrantFollower::new(
+                store,
+                Box::new(move |store| sealer.with_backend(|s| s.reload_keys(store))),
+            ));
     }
 }
 

@@ -20,6 +20,11 @@ pub enum Event<M> {
     /// An incoming PUBLISH that opened but could not be recorded durably by a persistent opener:
     /// not delivered and not acknowledged.
     StorageFailed(StorageFailure),
+    /// A message on this identity's grant topic, handed to the keystore (feature `store`, after
+    /// [`SealedClient::follow_grants`](crate::SealedClient::follow_grants)): accepted (the
+    /// sealer and opener now use the new key), cleared, or refused. Never application data.
+    #[cfg(feature = "store")]
+    Grant(crate::grants::GrantEvent),
     /// Any other MQTT event (ConnAck, SubAck, acks of our publishes, pings, outgoing packets).
     Mqtt(M),
 }
@@ -105,6 +110,8 @@ pub struct Stats {
     delivered: u64,
     rejected: [u64; 32],
     storage_failures: u64,
+    grants_accepted: u64,
+    grants_refused: u64,
 }
 
 impl Stats {
@@ -124,6 +131,18 @@ impl Stats {
     /// Messages a persistent opener could not record (neither delivered nor acknowledged).
     pub fn storage_failures(&self) -> u64 {
         self.storage_failures
+    }
+
+    /// Grants the keystore accepted on the followed grant topic (feature `store`), including
+    /// ones already held and ones after which reloading the keys failed.
+    pub fn grants_accepted(&self) -> u64 {
+        self.grants_accepted
+    }
+
+    /// Messages on the followed grant topic that the keystore refused (feature `store`). They
+    /// are not counted as rejected messages.
+    pub fn grants_refused(&self) -> u64 {
+        self.grants_refused
     }
 
     /// All rejected messages.
@@ -146,6 +165,18 @@ impl Stats {
 
     pub(crate) fn count_storage_failure(&mut self) {
         self.storage_failures += 1;
+    }
+
+    #[cfg(feature = "store")]
+    pub(crate) fn count_grant(&mut self, event: &crate::grants::GrantEvent) {
+        use crate::grants::GrantEvent;
+        match event {
+            GrantEvent::Accepted { .. } | GrantEvent::ReloadFailed { .. } => {
+                self.grants_accepted += 1;
+            }
+            GrantEvent::Refused(_) => self.grants_refused += 1,
+            _ => {}
+        }
     }
 
     pub(crate) fn count_rejected(&mut self, reason: mqseal::Error) {
@@ -173,6 +204,13 @@ impl fmt::Display for Stats {
                 write!(f, "{}: {n}", e.name())?;
             }
             f.write_str(")")?;
+        }
+        if self.grants_accepted + self.grants_refused > 0 {
+            write!(
+                f,
+                "; grants: {} accepted, {} refused",
+                self.grants_accepted, self.grants_refused
+            )?;
         }
         Ok(())
     }

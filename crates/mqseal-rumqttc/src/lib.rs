@@ -60,6 +60,12 @@
 //! - **Retained**: the broker's retain flag is passed as [`mqseal::Delivery::retained`]; a
 //!   message delivered retained but not sealed retained is refused.
 //! - **MQTT v5 topic aliases**: see [`v5`]: not advertised, and resolved anyway.
+//! - **Grants in band** (feature `store`, module `grants`): `SealedClient::publish_grants` publishes
+//!   what a keystore issued or rotated (QoS 1, retained, on `mqseal/grants/<fingerprint>/<slot>`);
+//!   `SealedClient::follow_grants` subscribes to the client's own grant topic, hands each grant
+//!   to the store (`Event::Grant`, never application data; refusals counted) and reloads the
+//!   sealer's and opener's keys, so senders switch to a new epoch and receivers open it with no
+//!   manual reload, the previous epoch still opened for the store's grace period.
 //! - **State across restarts**: the clients are generic over a [`SealBackend`] and an
 //!   [`OpenBackend`]: the in-memory core [`mqseal::Sealer`]/[`mqseal::Opener`], or with the
 //!   `store` feature the keystore's `PersistentSealer` (sequence blocks reserved durably before
@@ -116,6 +122,8 @@ pub mod embedded;
 mod error;
 mod event;
 mod filter;
+#[cfg(feature = "store")]
+pub mod grants;
 mod options;
 mod receive;
 mod seal;

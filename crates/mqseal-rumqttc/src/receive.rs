@@ -26,6 +26,11 @@ pub(crate) enum Outcome {
     Rejected(Rejected),
     /// Not recorded durably: neither deliver nor acknowledge.
     NotStored(StorageFailure),
+    /// A message on the followed grant topic, handed to the store: acknowledge, never deliver
+    /// as data (a refused grant would be refused again; a retained one comes back on the next
+    /// subscription anyway).
+    #[cfg(feature = "store")]
+    Grant(crate::grants::GrantEvent),
 }
 
 impl Outcome {
@@ -40,15 +45,66 @@ impl Outcome {
             Outcome::Delivered(m) => crate::event::Event::Message(m),
             Outcome::Rejected(r) => crate::event::Event::Rejected(r),
             Outcome::NotStored(f) => crate::event::Event::StorageFailed(f),
+            #[cfg(feature = "store")]
+            Outcome::Grant(g) => crate::event::Event::Grant(g),
         }
     }
 }
 
-/// The opener and the counters of one event loop.
+/// The opener and the counters of one event loop (and, with the `store` feature, the follower
+/// of its grant topic).
 #[derive(Debug)]
 pub(crate) struct Receiver<O> {
     pub opener: O,
     pub stats: Stats,
+    /// The broker accepted the connection (CONNACK seen, no connection error since).
+    connected: bool,
+    #[cfg(feature = "store")]
+    grants: Option<crate::grants::GrantFollower<O>>,
+}
+
+impl<O> Receiver<O> {
+    /// A CONNACK arrived: without a kept session, subscriptions are to be made again.
+    pub fn on_connack(&mut self, session_present: bool) {
+        self.connected = true;
+        #[cfg(feature = "store")]
+        if let Some(f) = self.grants.as_mut()
+            && !session_present
+        {
+            f.set_subscribed(false);
+        }
+        #[cfg(not(feature = "store"))]
+        let _ = session_present;
+    }
+
+    /// The connection failed (the next poll reconnects).
+    pub fn on_connection_error(&mut self) {
+        self.connected = false;
+    }
+
+    /// The grant filter to subscribe to now, if one is followed and not subscribed in this
+    /// session (only once connected: a SUBSCRIBE queued earlier would be sent twice).
+    #[cfg(feature = "store")]
+    pub fn grant_subscription_due(&self) -> Option<&str> {
+        if !self.connected {
+            return None;
+        }
+        self.grants.as_ref().and_then(|f| f.due())
+    }
+
+    /// The SUBSCRIBE of [`grant_subscription_due`](Self::grant_subscription_due) was queued.
+    #[cfg(feature = "store")]
+    pub fn grant_subscribed(&mut self) {
+        if let Some(f) = self.grants.as_mut() {
+            f.set_subscribed(true);
+        }
+    }
+
+    /// Follows a grant topic from now on (replacing an earlier follower).
+    #[cfg(feature = "store")]
+    pub fn follow_grants(&mut self, follower: crate::grants::GrantFollower<O>) {
+        self.grants = Some(follower);
+    }
 }
 
 impl<O: OpenBackend> Receiver<O> {
@@ -56,11 +112,23 @@ impl<O: OpenBackend> Receiver<O> {
         Receiver {
             opener,
             stats: Stats::default(),
+            connected: false,
+            #[cfg(feature = "store")]
+            grants: None,
         }
     }
 
-    /// Opens one delivery; never panics, whatever the bytes.
+    /// Opens one delivery, or hands it to the store if it arrived on the followed grant topic;
+    /// never panics, whatever the bytes.
     pub fn receive(&mut self, incoming: Incoming<'_>) -> Outcome {
+        #[cfg(feature = "store")]
+        if let Some(follower) = self.grants.as_mut()
+            && let Some(topic) = follower.claims(incoming.topic)
+        {
+            let event = follower.handle(&mut self.opener, topic, incoming.payload, incoming.retain);
+            self.stats.count_grant(&event);
+            return Outcome::Grant(event);
+        }
         let delivery = Delivery {
             retained: incoming.retain,
             duplicate: incoming.dup,

@@ -124,7 +124,11 @@ impl<O: OpenBackend> SealedConnection<O> {
     /// Blocks for the next event; `None` once the client disconnected or was dropped.
     pub fn recv(&mut self) -> Option<Result<SealedEvent, ConnectionError>> {
         self.flush_acks();
+        self.subscribe_grants();
         let event = self.connection.recv().ok()?;
+        if event.is_err() {
+            self.receiver.on_connection_error();
+        }
         Some(event.map(|e| self.handle(e)))
     }
 
@@ -134,7 +138,11 @@ impl<O: OpenBackend> SealedConnection<O> {
         timeout: Duration,
     ) -> Result<Result<SealedEvent, ConnectionError>, RecvTimeoutError> {
         self.flush_acks();
+        self.subscribe_grants();
         let event = self.connection.recv_timeout(timeout)?;
+        if event.is_err() {
+            self.receiver.on_connection_error();
+        }
         Ok(event.map(|e| self.handle(e)))
     }
 
@@ -143,7 +151,7 @@ impl<O: OpenBackend> SealedConnection<O> {
         std::iter::from_fn(move || self.recv())
     }
 
-    /// Counts of delivered and rejected messages.
+    /// Counts of delivered and rejected messages (and of followed grants).
     pub fn stats(&self) -> &Stats {
         &self.receiver.stats
     }
@@ -158,6 +166,16 @@ impl<O: OpenBackend> SealedConnection<O> {
     pub fn flush_acks(&mut self) {
         let client = &self.client;
         self.pending_acks.retain(|p| client.try_ack(p).is_err());
+    }
+
+    /// Queues the SUBSCRIBE to the followed grant topic once per session.
+    fn subscribe_grants(&mut self) {
+        #[cfg(feature = "store")]
+        if let Some(filter) = self.receiver.grant_subscription_due().map(str::to_string)
+            && self.client.try_subscribe(filter, QoS::AtLeastOnce).is_ok()
+        {
+            self.receiver.grant_subscribed();
+        }
     }
 
     fn handle(&mut self, event: rumqttc::Event) -> SealedEvent {
@@ -176,6 +194,7 @@ impl<O: OpenBackend> SealedConnection<O> {
                 out.into_event()
             }
             rumqttc::Event::Incoming(Packet::ConnAck(ack)) => {
+                self.receiver.on_connack(ack.session_present);
                 if !ack.session_present {
                     self.pending_acks.clear();
                 }
@@ -183,5 +202,56 @@ impl<O: OpenBackend> SealedConnection<O> {
             }
             other => Event::Mqtt(other),
         }
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: SealBackend> SealedSyncClient<S> {
+    /// Publishes grants a keystore issued: QoS 1, retained, unsealed, on their grant topics (see
+    /// [`grants::publish_grants_blocking`](crate::grants::publish_grants_blocking)).
+    pub fn publish_grants(&self, grants: &[mqseal_store::OutgoingGrant]) -> Result<(), Error> {
+        crate::grants::publish_grants_blocking(&self.client, grants)
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: SealBackend + crate::grants::ReloadKeys> SealedSyncClient<S> {
+    /// Follows this identity's grants in band, as
+    /// [`SealedClient::follow_grants`](crate::SealedClient::follow_grants) does for the async
+    /// client: `connection` subscribes to the store's grant filter once connected, hands what
+    /// arrives there to the store (as [`Event::Grant`]) and reloads the opener's and this
+    /// client's sealer's keys after each accepted grant.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use mqseal::{OpenPolicy, Profile};
+    /// use mqseal_rumqttc::{ConnectOptions, Event, SealedSyncClient};
+    /// use mqseal_store::Store;
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(Store::open("sensor.store")?);
+    /// let options = ConnectOptions::new("sensor", "127.0.0.1", 1883).v4()?;
+    /// let (client, mut connection) = SealedSyncClient::new(
+    ///     options, 10, store.sealer(Profile::Signed)?, store.opener(OpenPolicy::default())?);
+    /// client.follow_grants(&mut connection, store.clone());
+    /// for event in connection.iter() {
+    ///     if let Event::Grant(g) = event? {
+    ///         println!("grant on {}: {g:?}", g.topic());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn follow_grants<O: OpenBackend + crate::grants::ReloadKeys>(
+        &self,
+        connection: &mut SealedConnection<O>,
+        store: std::sync::Arc<mqseal_store::Store>,
+    ) {
+        let sealer = self.sealer.clone();
+        connection
+            .receiver
+            .follow_grants(crate::grants::GrantFollower::new(
+                store,
+                Box::new(move |store| sealer.with_backend(|s| s.reload_keys(store))),
+            ));
     }
 }

@@ -11,6 +11,11 @@
 //! Maximum packet size: sealed messages are checked against the broker's Maximum Packet Size
 //! from its CONNACK (the envelope overhead included) and refused with
 //! [`Error::PacketTooLarge`] instead of breaking the connection.
+//!
+//! Refused publishes: a broker that refuses one of our QoS 1/2 PUBLISH packets (Mosquitto: one
+//! its ACL denies) says so in the reason code of the PUBACK/PUBREC, which the loop hands out
+//! unchanged as an [`Event::Mqtt`] incoming packet (e.g. `PubAckReason::NotAuthorized`, 0x87).
+//! With MQTT 3.1.1 the same refusal is silent.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -306,3 +306,66 @@ async fn v5_broker_maximum_packet_size_counts_the_envelope_overhead() {
     publisher.disconnect().await.unwrap();
     let _ = driver.await;
 }
+
+#[tokio::test]
+async fn v5_acl_refusal_reaches_the_publisher_as_a_puback_reason() {
+    // MQTT 3.1.1 cannot refuse a PUBLISH (see the ACL test above: Mosquitto drops it and still
+    // acknowledges it); MQTT v5 can: Mosquitto answers the QoS 1 PUBACK with reason code 0x87.
+    // The wrapper passes PUBACKs through untouched, reason code included.
+    use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason};
+    let config = MosquittoConfig {
+        users: vec![("sensor".into(), "s3nsor-pass".into())],
+        acl: Some("user sensor\ntopic readwrite plant/7/#\n".into()),
+        ..MosquittoConfig::default()
+    };
+    let Some(broker) = start(&config) else { return };
+    let parties = Parties::new("plant/#");
+    let (publisher, mut lp) = v5::SealedClient::new(
+        localhost("sensor5", broker.port)
+            .credentials("sensor", "s3nsor-pass")
+            .v5()
+            .unwrap(),
+        10,
+        parties.sealer("plant/#"),
+        parties.opener("plant/#"),
+    );
+    connect_v5(&mut lp).await.unwrap();
+    let mut pkids = Vec::new();
+    let mut acks = Vec::new();
+    for topic in ["plant/8/temp", "plant/7/temp"] {
+        publisher
+            .publish(topic, v5::QoS::AtLeastOnce, false, "21.5")
+            .await
+            .unwrap();
+        // One PUBLISH at a time: its packet id, then its PUBACK.
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(20), lp.poll())
+                .await
+                .expect("no PUBACK within 20 s")
+                .unwrap();
+            match event {
+                Event::Mqtt(rumqttc::v5::Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => {
+                    pkids.push(pkid);
+                }
+                Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::PubAck(ack))) => {
+                    acks.push((ack.pkid, ack.reason));
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(pkids.len(), 2, "{pkids:?}");
+    assert_eq!(
+        acks,
+        [
+            (pkids[0], PubAckReason::NotAuthorized),
+            // Allowed; nobody subscribed (0x10 is a success code).
+            (pkids[1], PubAckReason::NoMatchingSubscribers),
+        ]
+    );
+    // The refusal costs the connection nothing: the allowed message above went through on it,
+    // and each sealed message spent its own sequence number.
+    assert_eq!(publisher.with_sealer(|s| s.next_seq()), 2);
+    publisher.disconnect().await.unwrap();
+}

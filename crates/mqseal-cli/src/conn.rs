@@ -41,8 +41,13 @@ pub struct ConnFlags {
 }
 
 impl ConnFlags {
-    /// rumqttc options (TLS files read here, errors name the file and the fix).
+    /// rumqttc v3.1.1 options (TLS files read here, errors name the file and the fix).
     pub fn options(&self, role: &str) -> Result<rumqttc::MqttOptions> {
+        Ok(self.connect_options(role)?.v4()?)
+    }
+
+    /// The settings, for either MQTT version (flag combinations checked, files not read yet).
+    pub fn connect_options(&self, role: &str) -> Result<ConnectOptions> {
         let id = self
             .id
             .clone()
@@ -75,7 +80,7 @@ impl ConnFlags {
                 ));
             }
         }
-        Ok(o.v4()?)
+        Ok(o)
     }
 
     /// `host:port` for messages.

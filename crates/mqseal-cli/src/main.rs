@@ -20,6 +20,7 @@ mod error;
 mod inspect;
 mod keys;
 mod pubsub;
+mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,5 +133,11 @@ mod tests {
             "mqseal", "sub", "-h", "broker", "-t", "a/#", "-t", "b/+", "-C", "3", "-v",
         ]);
         assert!(cli.is_ok(), "{cli:?}");
+        for version in ["5", "mqttv5", "311", "mqttv311"] {
+            let cli = Cli::try_parse_from(["mqseal", "pub", "-V", version, "-t", "a", "-m", "x"]);
+            assert!(cli.is_ok(), "{cli:?}");
+        }
+        let cli = Cli::try_parse_from(["mqseal", "sub", "-V", "31", "-t", "a"]);
+        assert!(cli.is_err(), "MQTT 3.1 is not supported");
     }
 }

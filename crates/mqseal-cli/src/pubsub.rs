@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use clap::Args;
 use mqseal::{OpenPolicy, Opener, Profile, SealOptions, Sealer};
-use mqseal_rumqttc::{Event, SealedClient};
 use mqseal_store::Store;
 use rumqttc::QoS;
 
-use crate::conn::{ConnFlags, runtime, wait_connected};
+use crate::conn::{ConnFlags, runtime};
 use crate::error::{CliError, Result, err};
+use crate::session::{Options, Polled, Protocol};
 use crate::{HelpFlag, StoreFlag};
 
 /// `mqseal pub`.
@@ -44,6 +44,16 @@ pub struct PubArgs {
     /// Publish retained (the retain flag is sealed into the message).
     #[arg(short = 'r', long = "retain")]
     retain: bool,
+    /// MQTT version: 311 (v3.1.1) or 5. A publish the broker's ACL denies is dropped silently
+    /// with 311 (Mosquitto still acknowledges it); with 5 the broker refuses it and, at -q 1 or
+    /// 2, `mqseal pub` fails saying so.
+    #[arg(
+        short = 'V',
+        long = "protocol-version",
+        value_enum,
+        default_value = "311"
+    )]
+    protocol: Protocol,
     #[command(flatten)]
     store: StoreFlag,
     #[command(flatten)]
@@ -71,6 +81,14 @@ pub struct SubArgs {
     /// Print the sender (trusted name, or fingerprint) and sequence number too.
     #[arg(long)]
     show_sender: bool,
+    /// MQTT version: 311 (v3.1.1) or 5.
+    #[arg(
+        short = 'V',
+        long = "protocol-version",
+        value_enum,
+        default_value = "311"
+    )]
+    protocol: Protocol,
     #[command(flatten)]
     store: StoreFlag,
     #[command(flatten)]
@@ -162,9 +180,10 @@ pub fn shorten(topic: &str) -> String {
     format!("{head:?}… ({} bytes)", topic.len())
 }
 
-/// Size of the MQTT 3.1.1 PUBLISH packet carrying a `payload`-byte payload.
-fn publish_packet_len(topic: &str, qos: QoS, payload: usize) -> usize {
-    let rest = 2 + topic.len() + if qos == QoS::AtMostOnce { 0 } else { 2 } + payload;
+/// Size of the PUBLISH packet carrying a `payload`-byte payload (`extra`: 1 for the empty v5
+/// property length, 0 for MQTT 3.1.1).
+fn publish_packet_len(topic: &str, qos: QoS, extra: usize, payload: usize) -> usize {
+    let rest = 2 + topic.len() + if qos == QoS::AtMostOnce { 0 } else { 2 } + extra + payload;
     let length_bytes = match rest {
         0..=127 => 1,
         128..=16_383 => 2,
@@ -197,7 +216,7 @@ pub fn publish(a: &PubArgs) -> Result<()> {
     let dir = a.store.dir();
     let store = Store::open(&dir)?;
     let options = SealOptions::retain(a.retain);
-    let mqtt = a.conn.options("pub")?;
+    let mqtt = Options::new(&a.conn, "pub", a.protocol)?;
     let address = a.conn.address();
     let level = qos(a.qos);
     // Everything that can be checked locally is checked before the persistent sealer starts
@@ -223,7 +242,7 @@ pub fn publish(a: &PubArgs) -> Result<()> {
         let sealed = probe
             .sealed_len(topic, payload.len(), &options)
             .unwrap_or(usize::MAX);
-        let packet = publish_packet_len(topic, level, sealed);
+        let packet = publish_packet_len(topic, level, mqtt.publish_overhead(), sealed);
         largest = largest.max(packet);
         if packet > max {
             return Err(CliError(format!(
@@ -235,26 +254,28 @@ pub fn publish(a: &PubArgs) -> Result<()> {
     }
     let sealer = store.sealer(Profile::Signed)?;
     runtime()?.block_on(async {
-        let (client, mut lp) = SealedClient::new(mqtt, 100, sealer, Opener::new());
-        wait_connected(&mut lp, &address).await?;
-        // Count completions: PUBACK (QoS 1), PUBCOMP (QoS 2), or the write itself (QoS 0).
+        let (client, mut lp) = mqtt.open(100, sealer, Opener::new());
+        lp.wait_connected(&address).await?;
+        // Count completions: PUBACK (QoS 1), PUBCOMP (QoS 2), or the write itself (QoS 0); and
+        // refusals (MQTT v5 only: a v3.1.1 broker cannot refuse, it drops).
         let done = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
         let notify = Arc::new(tokio::sync::Notify::new());
-        let (d, n) = (done.clone(), notify.clone());
+        let (d, r, n) = (done.clone(), refused.clone(), notify.clone());
         let driver = tokio::spawn(async move {
             loop {
                 let finished = match lp.poll().await {
-                    Ok(Event::Mqtt(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => {
-                        level == QoS::AtLeastOnce
-                    }
-                    Ok(Event::Mqtt(rumqttc::Event::Incoming(rumqttc::Packet::PubComp(_)))) => {
-                        level == QoS::ExactlyOnce
-                    }
-                    Ok(Event::Mqtt(rumqttc::Event::Outgoing(rumqttc::Outgoing::Publish(_)))) => {
-                        level == QoS::AtMostOnce
+                    Ok(Polled::PubAck) => level == QoS::AtLeastOnce,
+                    Ok(Polled::PubComp) => level == QoS::ExactlyOnce,
+                    Ok(Polled::SentPublish) => level == QoS::AtMostOnce,
+                    Ok(Polled::Refused(why)) => {
+                        if let Ok(mut list) = r.lock() {
+                            list.push(why);
+                        }
+                        true
                     }
                     Ok(_) => false,
-                    Err(e) => return Some(e),
+                    Err(f) => return Some(f),
                 };
                 if finished {
                     d.fetch_add(1, Ordering::SeqCst);
@@ -274,12 +295,20 @@ pub fn publish(a: &PubArgs) -> Result<()> {
         }
         let _ = client.disconnect().await;
         let ended = driver.await.ok().flatten();
+        let refused: Vec<&str> = refused.lock().map(|l| l.clone()).unwrap_or_default();
+        if let Some(why) = refused.first() {
+            return Err(CliError(format!(
+                "the broker refused the publish: {why}: {} of {total} message(s) to {} refused \
+                 by {address}",
+                refused.len(),
+                shorten(topic)
+            )));
+        }
         let sent = done.load(Ordering::SeqCst);
         if sent < total {
             // Connected and authenticated already: the usual cause is a message the broker
             // refuses by closing the connection (above its max_packet_size, or forbidden).
-            let why = ended.map_or("connection closed".to_string(), |e| {
-                let f = mqseal_rumqttc::explain(&e);
+            let why = ended.map_or("connection closed".to_string(), |f| {
                 format!(
                     "{}; fix: see the broker's log: a broker drops the connection on a message \
                      above its max_packet_size (the largest here is a {largest}-byte packet) or \
@@ -316,15 +345,15 @@ pub fn subscribe(a: &SubArgs) -> Result<()> {
         .collect();
     // The subscriber never publishes: its sealer has no key and is never used.
     let sealer = Sealer::new(store.identity().clone(), Profile::Signed);
-    let mqtt = a.conn.options("sub")?;
+    let mqtt = Options::new(&a.conn, "sub", a.protocol)?;
     let address = a.conn.address();
     let level = qos(a.qos);
     runtime()?.block_on(async {
-        let (client, mut lp) = SealedClient::new(mqtt, 100, sealer, opener);
+        let (client, mut lp) = mqtt.open(100, sealer, opener);
         for t in &filters {
             client.subscribe(t, level).await?;
         }
-        wait_connected(&mut lp, &address).await?;
+        lp.wait_connected(&address).await?;
         let mut received = 0u64;
         let mut out = std::io::stdout();
         loop {
@@ -332,7 +361,7 @@ pub fn subscribe(a: &SubArgs) -> Result<()> {
                 break;
             }
             match lp.poll().await {
-                Ok(Event::Message(m)) => {
+                Ok(Polled::Message(m)) => {
                     received += 1;
                     let mut line = Vec::new();
                     if a.verbose {
@@ -350,7 +379,7 @@ pub fn subscribe(a: &SubArgs) -> Result<()> {
                         .and_then(|()| out.flush())
                         .map_err(|e| err("cannot write to stdout", e))?;
                 }
-                Ok(Event::Rejected(r)) => {
+                Ok(Polled::Rejected(r)) => {
                     if r.error == mqseal::Error::Duplicate {
                         continue;
                     }
@@ -361,15 +390,14 @@ pub fn subscribe(a: &SubArgs) -> Result<()> {
                         r.error.name()
                     );
                 }
-                Ok(Event::StorageFailed(f)) => {
+                Ok(Polled::StorageFailed(f)) => {
                     eprintln!(
                         "mqseal: cannot record a message on {} ({}); not acknowledged",
                         f.topic, f.reason
                     );
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    let f = mqseal_rumqttc::explain(&e);
+                Err(f) => {
                     eprintln!(
                         "mqseal: connection to {address} lost: {}; reconnecting",
                         f.reason

@@ -91,9 +91,51 @@ class Identity:
         )
 
 
+P = 2**255 - 19  # the field of both curves (RFC 7748, RFC 8032)
+ED25519_D = -121665 * pow(121666, -1, P) % P
+
+
+def x25519_contributory(u: bytes) -> bool:
+    """False for a low-order X25519 point: X25519 with it gives all zeros (any clamped scalar)."""
+    probe = X25519PrivateKey.from_private_bytes(bytes([0x5A]) * 32)
+    try:
+        return probe.exchange(X25519PublicKey.from_public_bytes(u)) != bytes(32)
+    except ValueError:  # cryptography refuses an all-zero shared secret itself
+        return False
+
+
+def ed25519_key_valid(key: bytes) -> bool:
+    """Section 3: the Ed25519 key decodes and does not have small order.
+
+    Decodes (RFC 8032 5.1.3): y is the low 255 bits, taken mod p; some x satisfies the curve
+    equation, i.e. x^2 = (y^2 - 1) / (d y^2 + 1) is a square mod p (Euler's criterion).
+    Small order (1, 2, 4 or 8): y = 1 is the neutral element; any other point has small order
+    exactly when its Montgomery form u = (1 + y) / (1 - y) (RFC 7748 4.1) is a low-order X25519
+    point, which X25519 itself tells.
+    """
+    y = int.from_bytes(key, "little") & ((1 << 255) - 1)
+    y %= P
+    x2 = (y * y - 1) * pow(ED25519_D * y * y + 1, -1, P) % P
+    if x2 != 0 and pow(x2, (P - 1) // 2, P) != 1:
+        return False  # no x: the key does not decode
+    if y == 1:
+        return False  # the neutral element
+    u = (1 + y) * pow(1 - y, -1, P) % P
+    return x25519_contributory(u.to_bytes(32, "little"))
+
+
 @dataclass(frozen=True)
 class PublicIdentity:
     raw: bytes  # ed25519_pk || x25519_pk
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "PublicIdentity":
+        """A received public identity (section 3): 64 bytes, both keys valid."""
+        if len(raw) != 64:
+            raise MqsealError("malformed")
+        if not ed25519_key_valid(raw[:32]) or not x25519_contributory(raw[32:]):
+            raise MqsealError("invalid_key")
+        return cls(raw)
 
     @property
     def ed25519(self) -> bytes:
@@ -133,6 +175,18 @@ def topic_digest(topic: str) -> bytes:
 def valid_topic(topic: str) -> bool:
     raw = topic.encode()
     return 0 < len(raw) <= 65535 and not any(c in raw for c in b"\0+#")
+
+
+def valid_filter(raw: bytes) -> bool:
+    """Section 4.1: UTF-8, 1 to 65535 bytes, no NUL or +, # only as the whole last level."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if not 0 < len(raw) <= 65535 or "\0" in text or "+" in text:
+        return False
+    prefix = "" if text == "#" else text[:-2] if text.endswith("/#") else text
+    return "#" not in prefix
 
 
 @dataclass(frozen=True)
@@ -340,6 +394,14 @@ class Opener:
     keys: list[TreeKey]
     policy: Policy = field(default_factory=Policy)
     windows: dict = field(default_factory=dict)
+    retired: dict = field(default_factory=dict)  # (filter, epoch) -> not_after (keystore.md 11)
+
+    def retire_key(self, filter: str, epoch: int, not_after: int) -> None:
+        self.retired[(filter, epoch)] = not_after
+
+    def past_grace(self, key: TreeKey, now: int | None) -> bool:
+        not_after = self.retired.get((key.filter, key.epoch))
+        return not_after is not None and (now is None or now > not_after)
 
     def open(
         self,
@@ -364,6 +426,9 @@ class Opener:
         )
         if not keys:
             raise MqsealError("key_not_found")
+        keys = [k for k in keys if not self.past_grace(k, now)]
+        if not keys:
+            raise MqsealError("epoch_expired")
         digest = topic_digest(topic)
         if signature is not None:  # step 5
             transcript = signature_digest(header_bytes, digest, ciphertext + tag)
@@ -518,4 +583,7 @@ def accept_grant(grant: bytes, me: Identity, trusted: list[PublicIdentity]) -> T
     flen, p = varint_decode(body, p, 65535)
     if len(body) != p + flen + 32:
         raise MqsealError("malformed")
-    return TreeKey(body[p : p + flen].decode(), epoch, body[p + flen :])
+    filter_bytes = body[p : p + flen]
+    if not valid_filter(filter_bytes):
+        raise MqsealError("invalid_filter")
+    return TreeKey(filter_bytes.decode(), epoch, body[p + flen :])

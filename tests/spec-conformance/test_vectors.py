@@ -34,6 +34,17 @@ def test_identities() -> None:
         assert ident.public.sender_id.hex() == v["sender_id"]
 
 
+def test_invalid_public_identities() -> None:
+    vectors = load("identities.json")["invalid_public_identities"]
+    assert vectors
+    for v in vectors:
+        with pytest.raises(ref.MqsealError) as err:
+            ref.PublicIdentity.parse(x(v["public_identity"]))
+        assert err.value.name == v["error"], v["name"]
+    for v in load("identities.json")["vectors"]:
+        assert ref.PublicIdentity.parse(x(v["public_identity"])).raw.hex() == v["public_identity"]
+
+
 def test_key_schedule() -> None:
     v = load("key-schedule.json")
     root = tree_key(v["root"])
@@ -84,21 +95,36 @@ def test_envelopes_seal_exactly_and_open() -> None:
 
 def test_envelopes_negative() -> None:
     vectors = load("envelopes-negative.json")["vectors"]
-    assert len(vectors) >= 25
+    assert len(vectors) >= 37
     for v in vectors:
         o = v["opener"]
         p = o["policy"]
         opener = ref.Opener(
-            [ref.PublicIdentity(x(t)) for t in o["trusted"]],
+            [ref.PublicIdentity.parse(x(t)) for t in o["trusted"]],
             [tree_key(k) for k in o["keys"]],
             ref.Policy(p["allow_group_mac"], p["max_age"], p["max_future_skew"], p["require_timestamp"]),
         )
+        for r in o.get("retired", []):
+            opener.retire_key(r["filter"], r["epoch"], r["not_after"])
         d = v["delivery"]
         for pre in v["preload"]:
             opener.open(pre["topic"], x(pre["sealed"]), now=d["now"])
         with pytest.raises(ref.MqsealError) as err:
             opener.open(v["topic"], x(v["sealed"]), d["retained"], d["duplicate"], d["now"])
         assert err.value.name == v["error"], v["name"]
+
+
+def test_too_large_is_checked_first() -> None:
+    """Spec section 11: too_large has no JSON vector. One byte above the MQTT limit is refused
+    before the version is read (a zero first byte is otherwise unsupported_version)."""
+    huge = bytes(268_435_456)  # calloc'd: the pages are never touched
+    with pytest.raises(ref.MqsealError) as err:
+        ref.parse(huge)
+    assert err.value.name == "too_large"
+    del huge
+    with pytest.raises(ref.MqsealError) as err:
+        ref.parse(bytes(268_435_455))
+    assert err.value.name == "unsupported_version"
 
 
 def test_grants() -> None:
@@ -117,7 +143,7 @@ def test_grants() -> None:
         assert ref.accept_grant(grant, me, [issuer.public]) == key
     for n in v["negative"]:
         me = ref.Identity(x(n["recipient_seed"]))
-        trusted = [ref.PublicIdentity(x(t)) for t in n["trusted_issuers"]]
+        trusted = [ref.PublicIdentity.parse(x(t)) for t in n["trusted_issuers"]]
         with pytest.raises(ref.MqsealError) as err:
             ref.accept_grant(x(n["grant"]), me, trusted)
         assert err.value.name == n["error"], n["name"]

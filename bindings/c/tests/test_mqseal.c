@@ -184,6 +184,30 @@ static void test_identities(void) {
     }
 }
 
+/* Public identities that must be refused (identities.json invalid_public_identities): whether
+ * given to parse (fingerprint) or to trust as a sender. */
+static void test_invalid_identities(void) {
+    CHECK(N_INVALID_IDENTITIES > 0, "invalid public identity vectors present");
+    mqseal_opener *opener = NULL;
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    for (size_t i = 0; i < N_INVALID_IDENTITIES; i++) {
+        const vec_invalid_identity *v = &INVALID_IDENTITIES[i];
+        size_t len;
+        uint8_t *bytes = unhex(v->public_identity, &len);
+        uint8_t fp[MQSEAL_FINGERPRINT_LEN];
+        memset(fp, 0xAB, sizeof fp);
+        mqseal_result rc = mqseal_public_identity_fingerprint(bytes, len, fp, sizeof fp);
+        CHECK(rc == v->code && strcmp(mqseal_error_name(rc), v->error) == 0,
+              "invalid identity %s: got %s, want %s", v->name, mqseal_error_name(rc), v->error);
+        int untouched = 1;
+        for (size_t b = 0; b < sizeof fp; b++) untouched &= fp[b] == 0xAB;
+        CHECK(untouched, "invalid identity %s: fingerprint written on failure", v->name);
+        CHECK_RC(mqseal_opener_trust_sender(opener, bytes, len), v->code, v->name);
+        free(bytes);
+    }
+    mqseal_opener_free(opener);
+}
+
 static void test_key_schedule(void) {
     mqseal_tree_key *root = load_key(&KS_ROOT);
     for (size_t i = 0; i < N_KS_DERIVATIONS; i++) {
@@ -310,6 +334,9 @@ static void test_envelopes_negative(void) {
             REQUIRE_OK(mqseal_opener_add_key(opener, key));
             mqseal_tree_key_free(key);
         }
+        for (size_t r = 0; r < v->n_retired; r++)
+            REQUIRE_OK(mqseal_opener_retire_key(opener, v->retired[r].filter, v->retired[r].epoch,
+                                                v->retired[r].not_after));
         mqseal_opened info;
         for (size_t p = 0; p < v->n_preload; p++) {
             size_t len;
@@ -1035,6 +1062,7 @@ static void test_interop_seal(const char *path) {
 int main(int argc, char **argv) {
     test_error_codes();
     test_identities();
+    test_invalid_identities();
     test_key_schedule();
     test_envelopes();
     test_envelopes_negative();
@@ -1053,9 +1081,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    printf("C API tests: %u vectors/identities, %u envelopes, %u negative envelopes, %u grants, "
-           "%u negative grants, %u replay steps\n",
-           (unsigned)N_IDENTITIES, (unsigned)N_ENVELOPES, (unsigned)N_NEGATIVES,
+    printf("C API tests: %u vectors/identities, %u invalid public identities, %u envelopes, "
+           "%u negative envelopes, %u grants, %u negative grants, %u replay steps\n",
+           (unsigned)N_IDENTITIES, (unsigned)N_INVALID_IDENTITIES, (unsigned)N_ENVELOPES,
+           (unsigned)N_NEGATIVES,
            (unsigned)N_GRANTS, (unsigned)N_GRANTS_NEGATIVE, (unsigned)N_REPLAY_STEPS);
     printf("%u passed, %u failed\n", passed, failed);
     return failed ? 1 : 0;

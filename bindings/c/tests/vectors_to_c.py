@@ -66,6 +66,20 @@ def main():
             % tuple(c_str(v[f]) for f in ("seed", "public_identity", "fingerprint", "sender_id"))
         )
     lines += ["};", "#define N_IDENTITIES %d" % len(ids), ""]
+    bad_ids = load("identities.json").get("invalid_public_identities", [])
+    lines.append(
+        "typedef struct { const char *name, *public_identity; uint32_t code; const char *error; }"
+        " vec_invalid_identity;"
+    )
+    lines.append("static const vec_invalid_identity INVALID_IDENTITIES[] = {")
+    for v in bad_ids:
+        lines.append(
+            "    {%s, %s, %d, %s},"
+            % (c_str(v["name"]), c_str(v["public_identity"]), v["code"], c_str(v["error"]))
+        )
+    if not bad_ids:
+        lines.append("    {NULL, NULL, 0, NULL},")
+    lines += ["};", "#define N_INVALID_IDENTITIES %d" % len(bad_ids), ""]
 
     ks = load("key-schedule.json")
     lines.append("static const vec_key KS_ROOT = %s;" % key(ks["root"]))
@@ -105,11 +119,15 @@ def main():
     negs = load("envelopes-negative.json")["vectors"]
     lines.append("typedef struct { const char *topic, *sealed; } vec_preload;")
     lines.append(
+        "typedef struct { const char *filter; uint32_t epoch; uint64_t not_after; } vec_retired;"
+    )
+    lines.append(
         "typedef struct { const char *name, *topic, *sealed; bool allow_group_mac,"
         " require_timestamp, has_max_age; uint64_t max_age, max_future_skew;"
         " const char *trusted; size_t n_trusted; const vec_key *keys; size_t n_keys;"
         " const vec_preload *preload; size_t n_preload; bool retained, duplicate, has_now;"
-        " uint64_t now; uint32_t code; const char *error; } vec_negative;"
+        " uint64_t now; uint32_t code; const char *error;"
+        " const vec_retired *retired; size_t n_retired; } vec_negative;"
     )
     for i, v in enumerate(negs):
         lines.append("static const vec_key NEG_KEYS_%d[] = {%s};" % (
@@ -117,12 +135,16 @@ def main():
         lines.append("static const vec_preload NEG_PRELOAD_%d[] = {%s};" % (
             i, ", ".join("{%s, %s}" % (c_str(p["topic"]), c_str(p["sealed"])) for p in v["preload"])
             or "{NULL, NULL}"))
+        lines.append("static const vec_retired NEG_RETIRED_%d[] = {%s};" % (
+            i, ", ".join("{%s, %d, %s}" % (c_str(r["filter"]), r["epoch"], c_u64(r["not_after"]))
+                         for r in v["opener"].get("retired", []))
+            or "{NULL, 0, 0}"))
     lines.append("static const vec_negative NEGATIVES[] = {")
     for i, v in enumerate(negs):
         o, p, d = v["opener"], v["opener"]["policy"], v["delivery"]
         lines.append(
             "    {%s, %s, %s, %s, %s, %s, %s, %s, %s, %d, NEG_KEYS_%d, %d, NEG_PRELOAD_%d, %d,"
-            " %s, %s, %s, %s, %d, %s},"
+            " %s, %s, %s, %s, %d, %s, NEG_RETIRED_%d, %d},"
             % (
                 c_str(v["name"]),
                 c_str(v["topic"]),
@@ -144,6 +166,8 @@ def main():
                 c_u64(d["now"]),
                 v["code"],
                 c_str(v["error"]),
+                i,
+                len(v["opener"].get("retired", [])),
             )
         )
     lines += ["};", "#define N_NEGATIVES %d" % len(negs), ""]
@@ -198,9 +222,10 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print(
-        "vectors_to_c: %d identities, %d derivations, %d envelopes, %d negative envelopes,"
-        " %d grants, %d negative grants, %d replay steps -> %s"
-        % (len(ids), len(ks["derivations"]), len(envs), len(negs), len(grants["positive"]),
+        "vectors_to_c: %d identities, %d invalid public identities, %d derivations, %d envelopes,"
+        " %d negative envelopes, %d grants, %d negative grants, %d replay steps -> %s"
+        % (len(ids), len(bad_ids), len(ks["derivations"]), len(envs), len(negs),
+           len(grants["positive"]),
            len(grants["negative"]), len(rw["steps"]), out)
     )
 

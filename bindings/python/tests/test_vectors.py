@@ -62,6 +62,20 @@ def test_identities(vector: Load) -> None:
         assert identity.seed() == b(v["seed"])
 
 
+def test_invalid_public_identities(vector: Load) -> None:
+    vectors = vector("identities.json")["invalid_public_identities"]
+    assert {v["error"] for v in vectors} == {"invalid_key", "malformed"}
+    for v in vectors:
+        # As bytes, and as the mqseal-pub1 token keystores and the CLI write.
+        for parse in (lambda: mqseal.PublicIdentity.from_bytes(b(v["public_identity"])),
+                      lambda: mqseal.PublicIdentity.from_token("mqseal-pub1:" + v["public_identity"])):
+            with pytest.raises(mqseal.Error) as caught:
+                parse()
+            err = caught.value
+            assert (err.name, err.code) == (v["error"], v["code"]), v["name"]
+            assert type(err) is mqseal.error_for_code(v["code"]), v["name"]
+
+
 def test_key_schedule(vector: Load) -> None:
     v = vector("key-schedule.json")
     root = key(v["root"])
@@ -127,7 +141,13 @@ def test_envelopes_seal_and_open_exactly(vector: Load) -> None:
 
 def test_envelopes_negative(vector: Load) -> None:
     vectors = vector("envelopes-negative.json")["vectors"]
-    assert len(vectors) >= 25
+    assert len(vectors) >= 37
+    # Every receiver error of spec section 7.1 but too_large (spec section 11).
+    assert {v["error"] for v in vectors} >= {
+        "malformed", "unsupported_version", "profile_not_allowed", "invalid_topic",
+        "unknown_sender", "key_not_found", "epoch_expired", "bad_signature",
+        "authentication_failed", "retain_mismatch", "missing_timestamp", "expired", "replay",
+        "duplicate", "too_old"}
     for v in vectors:
         o = v["opener"]
         p = o["policy"]
@@ -141,6 +161,8 @@ def test_envelopes_negative(vector: Load) -> None:
             opener.trust_sender(public(t))
         for k in o["keys"]:
             opener.add_key(key(k))
+        for r in o.get("retired", []):
+            opener.retire_key(r["filter"], r["epoch"], r["not_after"])
         d = v["delivery"]
         for pre in v["preload"]:
             opener.open(pre["topic"], b(pre["sealed"]), now=d["now"])
@@ -167,6 +189,9 @@ def test_grants(vector: Load) -> None:
         assert received.recipient == g["recipient_fingerprint"]
         assert received.issuer_ed25519 == public(g["issuer_public"]).ed25519
         assert received.accept(recipient, [public(g["issuer_public"])]) == k
+    assert {n["error"] for n in v["negative"]} >= {
+        "malformed", "unsupported_version", "grant_not_for_us", "untrusted_issuer",
+        "bad_signature", "invalid_key", "authentication_failed", "invalid_filter"}
     for n in v["negative"]:
         me = mqseal.Identity.from_seed(b(n["recipient_seed"]))
         trusted = [public(t) for t in n["trusted_issuers"]]
@@ -174,6 +199,7 @@ def test_grants(vector: Load) -> None:
             mqseal.Grant.from_bytes(b(n["grant"])).accept(me, trusted)
         assert caught.value.name == n["error"], n["name"]
         assert caught.value.code == n["code"], n["name"]
+        assert type(caught.value) is mqseal.error_for_code(n["code"]), n["name"]
 
 
 def test_replay_window(vector: Load) -> None:

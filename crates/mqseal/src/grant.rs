@@ -101,9 +101,10 @@ fn decode_body(body: &[u8]) -> Result<TreeKey> {
     let (filter, secret) = rest
         .split_at_checked(usize::try_from(len).map_err(|_| Error::Malformed)?)
         .ok_or(Error::Malformed)?;
-    let filter = core::str::from_utf8(filter).map_err(|_| Error::InvalidFilter)?;
+    // The body parses completely (malformed) before the filter is checked (invalid_filter).
     let secret: [u8; KEY_LEN] = secret.try_into().map_err(|_| Error::Malformed)?;
     let secret = Zeroizing::new(secret);
+    let filter = core::str::from_utf8(filter).map_err(|_| Error::InvalidFilter)?;
     TreeKey::from_secret(
         filter,
         u32::try_from(epoch).map_err(|_| Error::Malformed)?,
@@ -176,10 +177,12 @@ impl Grant {
         split(&self.bytes).map_or([0u8; 32], |p| *p.issuer)
     }
 
-    /// Verifies and unwraps the grant: it must be addressed to `recipient`
-    /// ([`Error::GrantNotForUs`]), issued by one of `trusted_issuers` ([`Error::UntrustedIssuer`]),
-    /// carry a valid issuer signature ([`Error::BadSignature`]) and decrypt
-    /// ([`Error::AuthenticationFailed`]).
+    /// Verifies and unwraps the grant, in the order of the spec ("Grants"): it must be addressed
+    /// to `recipient` ([`Error::GrantNotForUs`]), issued by one of `trusted_issuers`
+    /// ([`Error::UntrustedIssuer`]), carry a valid issuer signature ([`Error::BadSignature`]),
+    /// have a contributory `enc` ([`Error::InvalidKey`]), decrypt
+    /// ([`Error::AuthenticationFailed`]), and hold a well-formed body ([`Error::Malformed`]) with a
+    /// valid filter ([`Error::InvalidFilter`]).
     pub fn accept(
         &self,
         recipient: &Identity,

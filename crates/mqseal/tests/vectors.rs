@@ -75,6 +75,35 @@ fn identities() {
 }
 
 #[test]
+fn invalid_public_identities() {
+    let vectors = load("identities.json");
+    let vectors = vectors["invalid_public_identities"].as_array().unwrap();
+    for error in [Error::InvalidKey, Error::Malformed] {
+        assert!(
+            vectors.iter().any(|v| v["error"] == error.name()),
+            "{error:?}"
+        );
+    }
+    for v in vectors {
+        let name = v["name"].as_str().unwrap();
+        let bytes = b(&v["public_identity"]);
+        let err = PublicIdentity::from_slice(&bytes).unwrap_err();
+        assert_eq!(err.name(), v["error"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            Some(err),
+            Error::from_code(v["code"].as_u64().unwrap() as u32)
+        );
+        if let Ok(exact) = <[u8; 64]>::try_from(&bytes[..]) {
+            assert_eq!(
+                PublicIdentity::from_bytes(&exact).err(),
+                Some(err),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
 fn key_schedule() {
     let v = load("key-schedule.json");
     let root = key(&v["root"]);
@@ -180,7 +209,31 @@ fn envelopes_seal_and_open_exactly() {
 fn envelopes_negative() {
     let file = load("envelopes-negative.json");
     let vectors = file["vectors"].as_array().unwrap();
-    assert!(vectors.len() >= 25);
+    assert!(vectors.len() >= 37);
+    // Every receiver error of spec section 7.1 has a vector, except too_large (section 11: a
+    // message above 268 435 455 bytes is tested by `too_large_is_checked_first` below).
+    for error in [
+        Error::Malformed,
+        Error::UnsupportedVersion,
+        Error::ProfileNotAllowed,
+        Error::InvalidTopic,
+        Error::UnknownSender,
+        Error::KeyNotFound,
+        Error::EpochExpired,
+        Error::BadSignature,
+        Error::AuthenticationFailed,
+        Error::RetainMismatch,
+        Error::MissingTimestamp,
+        Error::Expired,
+        Error::Replay,
+        Error::Duplicate,
+        Error::TooOld,
+    ] {
+        assert!(
+            vectors.iter().any(|v| v["error"] == error.name()),
+            "{error:?}"
+        );
+    }
     for v in vectors {
         let name = v["name"].as_str().unwrap();
         let o = &v["opener"];
@@ -196,6 +249,13 @@ fn envelopes_negative() {
         }
         for k in o["keys"].as_array().unwrap() {
             opener.add_key(key(k));
+        }
+        for r in o["retired"].as_array().into_iter().flatten() {
+            opener.retire_key(
+                r["filter"].as_str().unwrap(),
+                r["epoch"].as_u64().unwrap() as u32,
+                r["not_after"].as_u64().unwrap(),
+            );
         }
         let d = &v["delivery"];
         let now = d["now"].as_u64();
@@ -224,6 +284,31 @@ fn envelopes_negative() {
     }
 }
 
+/// Spec section 11: the one receiver error without a JSON vector. A message one byte above the
+/// MQTT limit is refused before any byte is read, even with a valid header in front.
+#[test]
+fn too_large_is_checked_first() {
+    let file = load("envelopes.json");
+    let v = &file["vectors"][0];
+    let mut huge = vec![0u8; mqseal::MAX_SEALED_LEN + 1];
+    let sealed = b(&v["sealed"]);
+    huge[..sealed.len()].copy_from_slice(&sealed);
+    let mut opener = Opener::new();
+    opener.trust_sender(public(&v["sender_public"]));
+    opener.add_key(key(&v["opener_key"]));
+    let topic = v["topic"].as_str().unwrap();
+    assert_eq!(opener.open(topic, &huge).unwrap_err(), Error::TooLarge);
+    assert_eq!(mqseal::inspect(&huge).unwrap_err(), Error::TooLarge);
+    // Not even the version is looked at first.
+    huge[0] = 0x40;
+    assert_eq!(opener.open(topic, &huge).unwrap_err(), Error::TooLarge);
+    huge.truncate(mqseal::MAX_SEALED_LEN);
+    assert_eq!(
+        opener.open(topic, &huge).unwrap_err(),
+        Error::UnsupportedVersion
+    );
+}
+
 #[test]
 fn grants() {
     let v = load("grants.json");
@@ -240,7 +325,23 @@ fn grants() {
             .unwrap();
         assert!(got.ct_eq(&k));
     }
-    for n in v["negative"].as_array().unwrap() {
+    let negative = v["negative"].as_array().unwrap();
+    for error in [
+        Error::Malformed,
+        Error::UnsupportedVersion,
+        Error::GrantNotForUs,
+        Error::UntrustedIssuer,
+        Error::BadSignature,
+        Error::InvalidKey,
+        Error::AuthenticationFailed,
+        Error::InvalidFilter,
+    ] {
+        assert!(
+            negative.iter().any(|n| n["error"] == error.name()),
+            "{error:?}"
+        );
+    }
+    for n in negative {
         let me = Identity::from_seed(a32(&n["recipient_seed"]));
         let trusted: Vec<PublicIdentity> = n["trusted_issuers"]
             .as_array()
@@ -252,6 +353,10 @@ fn grants() {
             .and_then(|g| g.accept(&me, &trusted))
             .unwrap_err();
         assert_eq!(err.name(), n["error"].as_str().unwrap(), "{}", n["name"]);
+        assert_eq!(
+            Some(err),
+            Error::from_code(n["code"].as_u64().unwrap() as u32)
+        );
     }
 }
 

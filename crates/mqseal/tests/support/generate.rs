@@ -93,9 +93,164 @@ fn identities() -> Value {
         })
         .collect();
     json!({
-        "description": "Identity derivation (spec: Identities). ed25519_secret and x25519_secret are HKDF-SHA256 outputs from the seed; the public keys are the standard Ed25519 / X25519 public keys of those secrets.",
+        "description": "Identity derivation (spec: Identities). ed25519_secret and x25519_secret are HKDF-SHA256 outputs from the seed; the public keys are the standard Ed25519 / X25519 public keys of those secrets. invalid_public_identities: parsing public_identity (as a trusted sender or issuer) must fail with error (stable code); each has one bad half, the other half is a valid key.",
         "vectors": vectors,
+        "invalid_public_identities": invalid_public_identities(),
     })
+}
+
+fn hx(text: &str) -> Vec<u8> {
+    hex::decode(text).unwrap()
+}
+
+/// Public identities a receiver must refuse (spec: Identities): each replaces one half of a valid
+/// identity with a key that does not decode or has small order.
+fn invalid_public_identities() -> Vec<Value> {
+    use mqseal::Error as E;
+    let good = identity(0xa0).public().to_bytes();
+    let (good_ed, good_x) = good.split_at(32);
+    // p + delta, little-endian, for p = 2^255 - 19 (p - 1, and p, p + 1: non-canonical 0 and 1).
+    let around_p = |delta: i8| {
+        let mut b = [0xffu8; 32];
+        b[0] = 0xedu8.wrapping_add_signed(delta);
+        b[31] = 0x7f;
+        b.to_vec()
+    };
+    // 32 bytes: `first`, zeros, `last` (little-endian: the low byte and the one with the top bit).
+    let ends = |first: u8, last: u8| {
+        let mut b = [0u8; 32];
+        b[0] = first;
+        b[31] = last;
+        b.to_vec()
+    };
+    let bad_ed: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "ed25519-not-on-curve",
+            "Ed25519 key y = 2: (y^2 - 1) / (d y^2 + 1) is not a square mod p, so the key does not decode (RFC 8032 5.1.3)",
+            ends(2, 0),
+        ),
+        (
+            "ed25519-not-on-curve-sign-bit",
+            "Ed25519 key y = 2 with the sign bit set: does not decode",
+            ends(2, 0x80),
+        ),
+        (
+            "ed25519-identity",
+            "Ed25519 key y = 1: the neutral element (order 1)",
+            ends(1, 0),
+        ),
+        (
+            "ed25519-identity-sign-bit",
+            "Ed25519 key y = 1 with the sign bit set (x = 0 written negative): order 1",
+            ends(1, 0x80),
+        ),
+        (
+            "ed25519-order-2",
+            "Ed25519 key y = p - 1 (x = 0): order 2",
+            around_p(-1),
+        ),
+        (
+            "ed25519-order-4",
+            "Ed25519 key y = 0 (x = sqrt(-1)): order 4",
+            ends(0, 0),
+        ),
+        (
+            "ed25519-order-8",
+            "an Ed25519 point of order 8",
+            hx("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+        ),
+        (
+            "ed25519-order-8-other",
+            "another Ed25519 point of order 8",
+            hx("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+        ),
+        (
+            "ed25519-non-canonical-identity",
+            "Ed25519 key y = p + 1, reduced mod p: the neutral element",
+            around_p(1),
+        ),
+    ];
+    let bad_x: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("x25519-zero", "X25519 key u = 0 (order 2)", ends(0, 0)),
+        ("x25519-one", "X25519 key u = 1 (order 4)", ends(1, 0)),
+        (
+            "x25519-order-8",
+            "an X25519 point of order 8",
+            hx("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+        ),
+        (
+            "x25519-order-8-other",
+            "another X25519 point of order 8",
+            hx("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+        ),
+        (
+            "x25519-p-minus-1",
+            "X25519 key u = p - 1 (low order, on the twist)",
+            around_p(-1),
+        ),
+        (
+            "x25519-p",
+            "X25519 key u = p, i.e. 0 (non-canonical)",
+            around_p(0),
+        ),
+        (
+            "x25519-p-plus-1",
+            "X25519 key u = p + 1, i.e. 1 (non-canonical)",
+            around_p(1),
+        ),
+        (
+            "x25519-zero-top-bit",
+            "X25519 key u = 0 with the top bit set (X25519 ignores that bit, RFC 7748 section 5)",
+            ends(0, 0x80),
+        ),
+    ];
+    let mut cases: Vec<(&str, &str, Vec<u8>, mqseal::Error)> = vec![];
+    for (name, description, ed) in bad_ed {
+        cases.push((
+            name,
+            description,
+            [ed, good_x.to_vec()].concat(),
+            E::InvalidKey,
+        ));
+    }
+    for (name, description, x) in bad_x {
+        cases.push((
+            name,
+            description,
+            [good_ed.to_vec(), x].concat(),
+            E::InvalidKey,
+        ));
+    }
+    cases.push((
+        "too-short",
+        "63 bytes: not a public identity",
+        good[..63].to_vec(),
+        E::Malformed,
+    ));
+    cases.push((
+        "too-long",
+        "65 bytes: not a public identity",
+        [good.to_vec(), vec![0]].concat(),
+        E::Malformed,
+    ));
+    cases
+        .into_iter()
+        .map(|(name, description, bytes, error)| {
+            // Self-check: the core refuses it with the stated error.
+            assert_eq!(
+                mqseal::PublicIdentity::from_slice(&bytes).err(),
+                Some(error),
+                "invalid identity {name}"
+            );
+            json!({
+                "name": name,
+                "description": description,
+                "public_identity": h(&bytes),
+                "error": error.name(),
+                "code": error.code(),
+            })
+        })
+        .collect()
 }
 
 fn key_schedule() -> Value {
@@ -296,6 +451,8 @@ struct Negative {
     trusted: Vec<mqseal::PublicIdentity>,
     keys: Vec<TreeKey>,
     policy: OpenPolicy,
+    /// Keys retired with `Opener::retire_key`: (filter, epoch, not_after).
+    retired: Vec<(&'static str, u32, u64)>,
     preload: Vec<(String, Vec<u8>)>,
     error: mqseal::Error,
 }
@@ -359,6 +516,7 @@ fn negatives() -> Vec<Negative> {
         trusted: vec![alice.public(), mallory.public()],
         keys: vec![root.clone()],
         policy: group_policy(),
+        retired: vec![],
         preload: vec![],
         error,
     };
@@ -654,6 +812,61 @@ fn negatives() -> Vec<Negative> {
     );
     missing.policy.require_timestamp = true;
     out.push(missing);
+    // Rotation (keystore.md section 11): the opener retired epoch 1 with a grace period.
+    let now = 1_790_000_000;
+    let mut expired_epoch = base(
+        "epoch-expired",
+        "the opener retired plant/# epoch 1 with not_after one second before now",
+        signed.clone(),
+        E::EpochExpired,
+    );
+    expired_epoch.retired = vec![("plant/#", 1, now - 1)];
+    out.push(expired_epoch);
+    let mut expired_first = base(
+        "epoch-expired-before-signature",
+        "a flipped signature under an epoch past its grace period: step 4 refuses it before step 5 looks at the signature",
+        flip(&signed, signed.len() - 1),
+        E::EpochExpired,
+    );
+    expired_first.retired = vec![("plant/#", 1, now - 1)];
+    out.push(expired_first);
+    let mut unknown_first = base(
+        "unknown-sender-before-epoch-expired",
+        "a stranger's message under an expired epoch: the sender lookup comes first",
+        seal_simple(
+            &stranger,
+            Profile::Signed,
+            &root,
+            &topic,
+            b"21.5",
+            0,
+            SealOptions::default(),
+        ),
+        E::UnknownSender,
+    );
+    unknown_first.retired = vec![("plant/#", 1, now - 1)];
+    out.push(unknown_first);
+    let mut in_grace = base(
+        "retired-key-in-grace",
+        "not_after is now (inclusive): the retired key still opens, so the second delivery is a replay",
+        signed.clone(),
+        E::Replay,
+    );
+    in_grace.retired = vec![("plant/#", 1, now)];
+    in_grace.preload = vec![(topic.clone(), signed.clone())];
+    out.push(in_grace);
+    let mut live_other = base(
+        "retired-key-with-live-key",
+        "plant/# epoch 1 is past its grace period, but plant/7/# epoch 1 (another secret) is live: it is the only candidate, and it does not decrypt",
+        signed.clone(),
+        E::AuthenticationFailed,
+    );
+    live_other.keys = vec![
+        root.clone(),
+        TreeKey::from_secret("plant/7/#", 1, seed(0x43)).unwrap(),
+    ];
+    live_other.retired = vec![("plant/#", 1, now - 1)];
+    out.push(live_other);
     out
 }
 
@@ -685,6 +898,9 @@ fn envelopes_negative() -> Value {
             for k in &n.keys {
                 opener.add_key(k.clone());
             }
+            for &(filter, epoch, not_after) in &n.retired {
+                opener.retire_key(filter, epoch, not_after);
+            }
             for (t, m) in &n.preload {
                 opener.open_delivered(t, m, &Delivery { now: n.delivery.now, ..Delivery::default() }).unwrap();
             }
@@ -701,6 +917,7 @@ fn envelopes_negative() -> Value {
                     "trusted": n.trusted.iter().map(|t| h(&t.to_bytes())).collect::<Vec<_>>(),
                     "keys": n.keys.iter().map(key_json).collect::<Vec<_>>(),
                     "policy": policy_json(&n.policy),
+                    "retired": n.retired.iter().map(|(f, e, t)| json!({"filter": f, "epoch": e, "not_after": t})).collect::<Vec<_>>(),
                 },
                 "preload": n.preload.iter().map(|(t, m)| json!({"topic": t, "sealed": h(m)})).collect::<Vec<_>>(),
                 "topic": n.topic,
@@ -712,7 +929,7 @@ fn envelopes_negative() -> Value {
         })
         .collect();
     json!({
-        "description": "Messages that must be refused (spec: Receiver rules). Build an opener trusting opener.trusted, holding opener.keys, with opener.policy; open every preload message (delivery: live, same now) successfully; then opening sealed on topic with delivery must fail with error (stable code).",
+        "description": "Messages that must be refused (spec: Receiver rules). Build an opener trusting opener.trusted, holding opener.keys, with opener.policy, and retire each of opener.retired (filter, epoch: accepted until not_after inclusive, then epoch_expired); open every preload message (delivery: live, same now) successfully; then opening sealed on topic with delivery must fail with error (stable code). too_large (above 268435455 bytes) has no vector here: see spec section 11.",
         "vectors": vectors,
     })
 }
@@ -775,6 +992,7 @@ fn grants() -> Value {
     };
     let stranger = identity(0xc0);
     let neg = |name: &str,
+               description: &str,
                grant: Vec<u8>,
                who: &Identity,
                trusted: &[&Identity],
@@ -784,6 +1002,7 @@ fn grants() -> Value {
         assert_eq!(result.err(), Some(error), "grant negative {name}");
         json!({
             "name": name,
+            "description": description,
             "grant": h(&grant),
             "recipient_seed": h(&who.seed()[..]),
             "trusted_issuers": trusted.iter().map(|t| h(&t.public().to_bytes())).collect::<Vec<_>>(),
@@ -791,10 +1010,47 @@ fn grants() -> Value {
             "code": error.code(),
         })
     };
+    // Well-signed grants: the issuer is trusted and the signature verifies, so acceptance gets
+    // past `bad_signature` to HPKE and the body.
+    let unsigned = &g[..g.len() - 64];
+    let resigned_flip = |i: usize| {
+        let mut m = unsigned.to_vec();
+        m[i] ^= 1;
+        sign_grant(&admin, &m)
+    };
+    let ikm = seed(0x63);
+    let crafted = |body: &[u8]| crafted_grant(&admin, &recipient, &ikm, body, None, None);
+    let body_of = |epoch: &[u8], filter: &[u8], secret_len: usize| {
+        let mut body = epoch.to_vec();
+        body.extend(varint(filter.len() as u64));
+        body.extend_from_slice(filter);
+        body.extend(std::iter::repeat_n(0x5c, secret_len));
+        body
+    };
+    let well_signed_body = |name: &str, description: &str, body: Vec<u8>, error| {
+        let mut v = neg(
+            name,
+            description,
+            crafted(&body),
+            &recipient,
+            &[&admin],
+            error,
+        );
+        v["body"] = json!(h(&body));
+        v
+    };
+    let other_aad = {
+        let mut aad = vec![mqseal::GRANT_VERSION];
+        aad.extend_from_slice(&stranger.public().ed25519());
+        aad.extend_from_slice(&recipient.fingerprint().0);
+        aad
+    };
+    let good_body = body_of(&[1], b"plant/7/#", 32);
     use mqseal::Error as E;
-    let negative = vec![
+    let mut negative = vec![
         neg(
             "truncated",
+            "last byte of the signature missing",
             g[..g.len() - 1].to_vec(),
             &recipient,
             &[&admin],
@@ -802,6 +1058,7 @@ fn grants() -> Value {
         ),
         neg(
             "trailing-byte",
+            "one byte after the signature",
             [g.clone(), vec![0]].concat(),
             &recipient,
             &[&admin],
@@ -809,6 +1066,7 @@ fn grants() -> Value {
         ),
         neg(
             "version-2",
+            "first byte 0x02",
             {
                 let mut m = g.clone();
                 m[0] = 2;
@@ -820,6 +1078,7 @@ fn grants() -> Value {
         ),
         neg(
             "not-for-us",
+            "opened by an identity it is not addressed to",
             g.clone(),
             &stranger,
             &[&admin],
@@ -827,6 +1086,7 @@ fn grants() -> Value {
         ),
         neg(
             "untrusted-issuer",
+            "the recipient trusts another issuer",
             g.clone(),
             &recipient,
             &[&stranger],
@@ -834,6 +1094,7 @@ fn grants() -> Value {
         ),
         neg(
             "flipped-ciphertext",
+            "one ciphertext bit flipped (the signature no longer verifies)",
             flip(100),
             &recipient,
             &[&admin],
@@ -841,6 +1102,7 @@ fn grants() -> Value {
         ),
         neg(
             "flipped-enc",
+            "one bit of enc flipped (the signature no longer verifies)",
             flip(70),
             &recipient,
             &[&admin],
@@ -848,17 +1110,248 @@ fn grants() -> Value {
         ),
         neg(
             "flipped-signature",
+            "one signature bit flipped",
             flip(g.len() - 1),
             &recipient,
             &[&admin],
             E::BadSignature,
         ),
+        neg(
+            "resigned-flipped-ciphertext",
+            "one ciphertext bit flipped, then signed again by the issuer: HPKE open fails",
+            resigned_flip(100),
+            &recipient,
+            &[&admin],
+            E::AuthenticationFailed,
+        ),
+        neg(
+            "resigned-flipped-tag",
+            "one bit of the HPKE tag flipped, then signed again by the issuer",
+            resigned_flip(unsigned.len() - 1),
+            &recipient,
+            &[&admin],
+            E::AuthenticationFailed,
+        ),
+        neg(
+            "resigned-flipped-enc",
+            "one bit of enc flipped, then signed again by the issuer: another shared secret, the AEAD fails",
+            resigned_flip(70),
+            &recipient,
+            &[&admin],
+            E::AuthenticationFailed,
+        ),
+        neg(
+            "wrong-aad-issuer",
+            "body sealed with the aad of another issuer, signed by the issuer named in the grant",
+            crafted_grant(&admin, &recipient, &ikm, &good_body, Some(&other_aad), None),
+            &recipient,
+            &[&admin],
+            E::AuthenticationFailed,
+        ),
+        neg(
+            "wrong-aad-empty",
+            "body sealed with an empty aad",
+            crafted_grant(&admin, &recipient, &ikm, &good_body, Some(b""), None),
+            &recipient,
+            &[&admin],
+            E::AuthenticationFailed,
+        ),
+        neg(
+            "low-order-enc-zero",
+            "enc is the X25519 point u = 0 (well signed): the DH output is all zeros",
+            crafted_grant(&admin, &recipient, &ikm, &good_body, None, Some([0; 32])),
+            &recipient,
+            &[&admin],
+            E::InvalidKey,
+        ),
+        neg(
+            "low-order-enc-order-8",
+            "enc is an X25519 point of order 8 (well signed)",
+            crafted_grant(
+                &admin,
+                &recipient,
+                &ikm,
+                &good_body,
+                None,
+                Some(
+                    hx("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+                        .try_into()
+                        .unwrap(),
+                ),
+            ),
+            &recipient,
+            &[&admin],
+            E::InvalidKey,
+        ),
     ];
+    // Bodies that decrypt but do not parse (malformed) or carry an invalid filter.
+    let bodies: Vec<(&str, &str, Vec<u8>, mqseal::Error)> = vec![
+        ("body-empty", "an empty body", vec![], E::Malformed),
+        (
+            "body-short-secret",
+            "a 31-byte secret",
+            body_of(&[1], b"plant/7/#", 31),
+            E::Malformed,
+        ),
+        (
+            "body-trailing-byte",
+            "a 33-byte secret (one byte left over)",
+            body_of(&[1], b"plant/7/#", 33),
+            E::Malformed,
+        ),
+        (
+            "body-non-minimal-epoch",
+            "epoch 1 encoded as 0x81 0x00",
+            body_of(&[0x81, 0x00], b"plant/7/#", 32),
+            E::Malformed,
+        ),
+        (
+            "body-epoch-above-u32",
+            "epoch 2^32",
+            body_of(&varint(1 << 32), b"plant/7/#", 32),
+            E::Malformed,
+        ),
+        (
+            "body-filter-length-beyond-body",
+            "filter length 200, body shorter",
+            {
+                let mut b = vec![1];
+                b.extend(varint(200));
+                b.extend_from_slice(b"plant/7/#");
+                b.extend([0x5c; 32]);
+                b
+            },
+            E::Malformed,
+        ),
+        (
+            "body-filter-length-above-65535",
+            "filter length 65536 (varint 80 80 04)",
+            {
+                let mut b = vec![1];
+                b.extend(varint(65_536));
+                b.extend([0x5c; 32]);
+                b
+            },
+            E::Malformed,
+        ),
+        (
+            "body-invalid-filter-and-short-secret",
+            "filter a/+/b and a 31-byte secret: the body is parsed (malformed) before the filter is checked",
+            body_of(&[1], b"a/+/b", 31),
+            E::Malformed,
+        ),
+        (
+            "body-non-utf8-filter-and-short-secret",
+            "filter 0xff and a 31-byte secret: malformed before the filter is checked",
+            body_of(&[1], &[0xff], 31),
+            E::Malformed,
+        ),
+        (
+            "filter-plus",
+            "filter a/+/b",
+            body_of(&[1], b"a/+/b", 32),
+            E::InvalidFilter,
+        ),
+        (
+            "filter-plus-alone",
+            "filter +",
+            body_of(&[1], b"+", 32),
+            E::InvalidFilter,
+        ),
+        (
+            "filter-hash-middle",
+            "filter a/#/b",
+            body_of(&[1], b"a/#/b", 32),
+            E::InvalidFilter,
+        ),
+        (
+            "filter-hash-in-level",
+            "filter a# (# not a whole level)",
+            body_of(&[1], b"a#", 32),
+            E::InvalidFilter,
+        ),
+        (
+            "filter-empty",
+            "an empty filter",
+            body_of(&[1], b"", 32),
+            E::InvalidFilter,
+        ),
+        (
+            "filter-nul",
+            "filter a<NUL>b",
+            body_of(&[1], b"a\0b", 32),
+            E::InvalidFilter,
+        ),
+        (
+            "filter-non-utf8",
+            "filter bytes ff fe (not UTF-8)",
+            body_of(&[1], &[0xff, 0xfe], 32),
+            E::InvalidFilter,
+        ),
+    ];
+    for (name, description, body, error) in bodies {
+        negative.push(well_signed_body(name, description, body, error));
+    }
     json!({
-        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public) accepts it and obtains key. Negative: accepting grant as recipient_seed with trusted_issuers fails with error.",
+        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public) accepts it and obtains key. Negative: accepting grant as recipient_seed with trusted_issuers fails with error (stable code). Negatives with a body are well signed by the trusted issuer and HPKE-sealed to the recipient (body is the plaintext inside): they fail after the signature, at HPKE open or the body.",
         "positive": positive,
         "negative": negative,
     })
+}
+
+/// LEB128 varint (spec: Conventions), also for values no valid grant carries.
+fn varint(mut n: u64) -> Vec<u8> {
+    let mut out = vec![];
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(low);
+            return out;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+/// Appends the issuer's grant signature (spec: Grants) to `unsigned`.
+fn sign_grant(issuer: &Identity, unsigned: &[u8]) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    let (ed_secret, _) = vs::identity_secrets(&issuer.seed());
+    let key = ed25519_dalek::SigningKey::from_bytes(&ed_secret);
+    let signature = key.sign(&vs::grant_signature_digest(unsigned));
+    [unsigned, &signature.to_bytes()[..]].concat()
+}
+
+/// A grant from `issuer` to `recipient` around an arbitrary `body`, HPKE-sealed with the
+/// ephemeral key of `ikm` (optionally under another aad, or with another enc written in) and
+/// correctly signed: what a buggy or compromised trusted issuer could send.
+fn crafted_grant(
+    issuer: &Identity,
+    recipient: &Identity,
+    ikm: &[u8; 32],
+    body: &[u8],
+    aad: Option<&[u8]>,
+    enc: Option<[u8; 32]>,
+) -> Vec<u8> {
+    use chacha20poly1305::aead::{AeadInOut, KeyInit};
+    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+    let hp = vs::grant_hpke(&recipient.public(), ikm).unwrap();
+    let mut bytes = vec![mqseal::GRANT_VERSION];
+    bytes.extend_from_slice(&issuer.public().ed25519());
+    bytes.extend_from_slice(&recipient.fingerprint().0);
+    let mut ct = body.to_vec();
+    let tag = ChaCha20Poly1305::new(&Key::from(hp.key))
+        .encrypt_inout_detached(
+            &Nonce::from(hp.base_nonce),
+            aad.unwrap_or(&bytes),
+            ct.as_mut_slice().into(),
+        )
+        .unwrap();
+    ct.extend_from_slice(&tag);
+    bytes.extend_from_slice(&enc.unwrap_or(hp.enc));
+    bytes.extend(varint(ct.len() as u64));
+    bytes.extend(ct);
+    sign_grant(issuer, &bytes)
 }
 
 fn replay_window() -> Value {

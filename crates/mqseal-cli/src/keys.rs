@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use mqseal_rumqttc::grants::{self, GrantEvent};
 use mqseal_store::{Roles, Store, unix_now};
 
 use crate::conn::{ConnFlags, runtime};
@@ -256,19 +257,13 @@ fn report_accepted(a: &mqseal_store::AcceptedGrant) {
 }
 
 /// Publishes a grant retained at QoS 1 with a plain client (grants are not sealed: they are
-/// HPKE-wrapped and signed already).
+/// HPKE-wrapped and signed already), with the wrapper's grant helper.
 fn publish_grant(conn: &ConnFlags, g: &mqseal_store::OutgoingGrant) -> Result<()> {
     let options = conn.options("grant")?;
     let address = conn.address();
     runtime()?.block_on(async {
         let (client, mut lp) = rumqttc::AsyncClient::new(options, 10);
-        client
-            .publish(
-                &g.topic,
-                rumqttc::QoS::AtLeastOnce,
-                g.retain,
-                g.payload.clone(),
-            )
+        grants::publish_grants(&client, std::slice::from_ref(g))
             .await
             .map_err(|e| err("cannot queue the grant", e))?;
         loop {
@@ -287,10 +282,7 @@ fn publish_grant(conn: &ConnFlags, g: &mqseal_store::OutgoingGrant) -> Result<()
 fn fetch(store: &Store, conn: &ConnFlags) -> Result<()> {
     let options = conn.options("grant")?;
     let address = conn.address();
-    let filter = store
-        .options()
-        .grant_topics
-        .subscription(&store.fingerprint());
+    let filter = grants::grant_subscription(store);
     let accepted = runtime()?.block_on(async {
         let (client, mut lp) = rumqttc::AsyncClient::new(options, 10);
         client
@@ -312,13 +304,13 @@ fn fetch(store: &Store, conn: &ConnFlags) -> Result<()> {
             match event {
                 rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => subscribed = true,
                 rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
-                    match store.accept_grant_message(&p.topic, &p.payload, unix_now()) {
-                        Ok(Some(a)) => {
-                            report_accepted(&a);
+                    match grants::handle_grant_message(store, &p.topic, &p.payload, p.retain) {
+                        GrantEvent::Accepted { grant, .. } => {
+                            report_accepted(&grant);
                             accepted += 1;
                         }
-                        Ok(None) => {}
-                        Err(e) => eprintln!("mqseal: refused a grant on {}: {e}", p.topic),
+                        GrantEvent::Refused(r) => eprintln!("mqseal: {r}"),
+                        _ => {}
                     }
                 }
                 _ => {}

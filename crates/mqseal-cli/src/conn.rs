@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use mqseal_rumqttc::{ConnectOptions, Event, OpenBackend, SealedEventLoop, TlsFiles};
+use mqseal_rumqttc::{BrokerUrl, ConnectOptions, Event, OpenBackend, SealedEventLoop, TlsFiles};
 
 use crate::error::{CliError, Result};
 
-/// `-h -p -u -P --cafile --cert --key -i -k`, as mosquitto_pub/sub.
+/// `-h -p -u -P -L --cafile --cert --key -i -k`, as mosquitto_pub/sub.
 #[derive(Debug, Clone, Args)]
 pub struct ConnFlags {
     /// Broker host.
@@ -38,6 +38,15 @@ pub struct ConnFlags {
     /// Keep-alive in seconds.
     #[arg(short = 'k', long = "keepalive", default_value_t = 60)]
     pub keepalive: u64,
+    /// Broker URL instead of -h -p -u -P: mqtt://[user[:password]@]host[:port][/topic], or
+    /// mqtts://… for TLS (the CA of --cafile, else the system's public CAs). The path is the
+    /// topic (pub, sub), as with mosquitto_pub -L.
+    #[arg(
+        short = 'L',
+        long = "url",
+        conflicts_with_all = ["host", "port", "username", "password"]
+    )]
+    pub url: Option<String>,
 }
 
 impl ConnFlags {
@@ -52,6 +61,25 @@ impl ConnFlags {
             .id
             .clone()
             .unwrap_or_else(|| format!("mqseal-{role}-{}", std::process::id()));
+        if let Some(url) = &self.url {
+            let url = BrokerUrl::parse(url)?;
+            let mut o = url.connect_options(id, self.cafile.clone())?;
+            o.keep_alive = Duration::from_secs(self.keepalive.max(5));
+            match (&mut o.tls, &self.cert, &self.key) {
+                (_, None, None) => {}
+                (Some(tls), cert, key) => {
+                    tls.client_cert = cert.clone();
+                    tls.client_key = key.clone();
+                }
+                (None, _, _) => {
+                    return Err(CliError(format!(
+                        "--cert/--key given for the plain TCP URL {url}; fix: use mqtts:// for \
+                         TLS"
+                    )));
+                }
+            }
+            return Ok(o);
+        }
         let default_port = if self.cafile.is_some() { 8883 } else { 1883 };
         let mut o = ConnectOptions::new(id, &self.host, self.port.unwrap_or(default_port));
         o.keep_alive = Duration::from_secs(self.keepalive.max(5));
@@ -83,8 +111,41 @@ impl ConnFlags {
         Ok(o)
     }
 
+    /// The topic in the path of the `-L` URL, if any; an invalid URL is an error.
+    pub fn url_topic(&self) -> Result<Option<String>> {
+        match &self.url {
+            None => Ok(None),
+            Some(url) => Ok(BrokerUrl::parse(url)?.topic),
+        }
+    }
+
+    /// The topic from `-t` or from the `-L` URL's path (exactly one of them).
+    pub fn topic_from(&self, flag: Option<&std::ffi::OsStr>) -> Result<std::ffi::OsString> {
+        match (flag, self.url_topic()?) {
+            (Some(t), None) => Ok(t.to_os_string()),
+            (None, Some(t)) => Ok(t.into()),
+            (Some(_), Some(_)) => Err(CliError(
+                "the topic is given twice, with -t and in the path of the -L URL; fix: give it \
+                 once"
+                    .into(),
+            )),
+            (None, None) => Err(CliError(
+                "no topic; fix: give -t TOPIC, or put it in the -L URL's path \
+                 (mqtt://host/plant/7/temp)"
+                    .into(),
+            )),
+        }
+    }
+
     /// `host:port` for messages.
     pub fn address(&self) -> String {
+        if let Some(url) = &self.url {
+            return match BrokerUrl::parse(url) {
+                Ok(u) if u.host.contains(':') => format!("[{}]:{}", u.host, u.port),
+                Ok(u) => format!("{}:{}", u.host, u.port),
+                Err(_) => "the broker of -L".to_string(),
+            };
+        }
         let default_port = if self.cafile.is_some() { 8883 } else { 1883 };
         format!("{}:{}", self.host, self.port.unwrap_or(default_port))
     }

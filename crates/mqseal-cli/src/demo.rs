@@ -57,6 +57,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
             key: a.key.clone(),
             id: None,
             keepalive: 30,
+            url: None,
         }
     } else {
         let broker = EmbeddedBroker::start()
@@ -75,6 +76,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
             key: None,
             id: None,
             keepalive: 30,
+            url: None,
         }
     };
     let address = conn.address();

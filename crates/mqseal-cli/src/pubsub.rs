@@ -23,9 +23,10 @@ use crate::{HelpFlag, StoreFlag};
 pub struct PubArgs {
     #[command(flatten)]
     conn: ConnFlags,
-    /// Topic to publish to.
-    #[arg(short = 't', long = "topic", value_parser = clap::builder::OsStringValueParser::new())]
-    topic: OsString,
+    /// Topic to publish to (or the path of the -L URL).
+    #[arg(short = 't', long = "topic", required_unless_present = "url",
+          value_parser = clap::builder::OsStringValueParser::new())]
+    topic: Option<OsString>,
     /// The message.
     #[arg(short = 'm', long = "message", conflicts_with_all = ["file", "stdin_line", "stdin_file"])]
     message: Option<String>,
@@ -65,8 +66,8 @@ pub struct PubArgs {
 pub struct SubArgs {
     #[command(flatten)]
     conn: ConnFlags,
-    /// Topic filter to subscribe to (repeatable; `+` and `#` allowed).
-    #[arg(short = 't', long = "topic", required = true,
+    /// Topic filter to subscribe to (repeatable; `+` and `#` allowed; or the path of the -L URL).
+    #[arg(short = 't', long = "topic", required_unless_present = "url",
           value_parser = clap::builder::OsStringValueParser::new())]
     topics: Vec<OsString>,
     /// QoS of the subscriptions.
@@ -205,7 +206,8 @@ fn utf8<'a>(topic: &'a OsStr, what: &str) -> Result<&'a str> {
 }
 
 pub fn publish(a: &PubArgs) -> Result<()> {
-    let topic = utf8(&a.topic, "publish topic")?;
+    let topic = a.conn.topic_from(a.topic.as_deref())?;
+    let topic = utf8(&topic, "publish topic")?;
     if let Some(problem) = topic_problem(topic) {
         return Err(CliError(format!(
             "invalid publish topic {}: {problem}; fix: publish to a concrete topic such as \
@@ -326,7 +328,15 @@ pub fn publish(a: &PubArgs) -> Result<()> {
 
 pub fn subscribe(a: &SubArgs) -> Result<()> {
     let mut filters = Vec::new();
-    for t in &a.topics {
+    // The -t filters, and the -L URL's path as one more (mosquitto_sub does the same).
+    let mut topics = a.topics.clone();
+    if let Some(t) = a.conn.url_topic()? {
+        topics.push(t.into());
+    }
+    if topics.is_empty() {
+        topics.push(a.conn.topic_from(None)?);
+    }
+    for t in &topics {
         let t = utf8(t, "topic filter")?;
         filters.push(t);
         mqseal_rumqttc::check_filter(t).map_err(|e| {

@@ -395,3 +395,117 @@ fn acl_refusal_is_silent_with_v311_and_reported_with_v5() {
     lines.sort_unstable();
     assert_eq!(lines, ["plant/7/v311 311", "plant/7/v5 5"]);
 }
+
+#[test]
+fn pub_and_sub_with_a_broker_url() {
+    let Some(pki) = pki() else { return };
+    let config = MosquittoConfig {
+        users: vec![
+            ("sensor".into(), "s3nsor-pass".into()),
+            ("dashboard".into(), "dash-pass".into()),
+        ],
+        ..tls_listener(&pki, false)
+    };
+    let Some(broker) = start(&config) else { return };
+    let port = broker.port;
+    let stores = Stores::new();
+    let ca = pki.ca();
+    // mosquitto_pub -L: credentials, host, port and topic in one URL; TLS from mqtts://.
+    let url = format!("mqtts://sensor:s3nsor-pass@127.0.0.1:{port}/plant/7/temp");
+    ok(&[
+        "pub",
+        "-L",
+        &url,
+        "--cafile",
+        s(&ca),
+        "-m",
+        "21.5",
+        "-q",
+        "1",
+        "-r",
+        "--store",
+        s(&stores.sensor),
+    ]);
+    let url = format!("mqtts://dashboard:dash-pass@127.0.0.1:{port}/plant/#");
+    let out = ok(&[
+        "sub",
+        "-L",
+        &url,
+        "--cafile",
+        s(&ca),
+        "-C",
+        "1",
+        "-v",
+        "--show-sender",
+        "--store",
+        s(&stores.dash),
+    ]);
+    assert_eq!(out, "plant/7/temp [sensor #0] 21.5\n");
+
+    // A wrong password in the URL: refused by the broker, the password never printed.
+    let wrong = format!("mqtts://sensor:Wr0ng-Secret-Pw@127.0.0.1:{port}/plant/7/temp");
+    let err = fails(&[
+        "pub",
+        "-L",
+        &wrong,
+        "--cafile",
+        s(&ca),
+        "-m",
+        "x",
+        "--store",
+        s(&stores.sensor),
+    ]);
+    assert!(err.contains("the broker refused the connection"), "{err}");
+    assert!(
+        !err.contains("Wr0ng-Secret-Pw"),
+        "the password leaked: {err}"
+    );
+
+    // Malformed URLs and a topic given twice: refused before connecting.
+    for (url, expected) in [
+        (
+            format!("http://sensor:Wr0ng-Secret-Pw@127.0.0.1:{port}/a"),
+            "invalid broker URL",
+        ),
+        (
+            "mqtts://sensor:Wr0ng-Secret-Pw@127.0.0.1:99999/a".to_string(),
+            "the port is not a number",
+        ),
+        (
+            format!("mqtt://127.0.0.1:{port}/plant/7/temp"),
+            "a CA file was given for an mqtt://",
+        ),
+    ] {
+        let err = fails(&[
+            "pub",
+            "-L",
+            &url,
+            "--cafile",
+            s(&ca),
+            "-m",
+            "x",
+            "--store",
+            s(&stores.sensor),
+        ]);
+        assert!(err.contains(expected), "{url}: {err}");
+        assert!(
+            !err.contains("Wr0ng-Secret-Pw"),
+            "the password leaked: {err}"
+        );
+    }
+    let url = format!("mqtts://127.0.0.1:{port}/plant/7/temp");
+    let err = fails(&[
+        "pub",
+        "-L",
+        &url,
+        "-t",
+        "plant/7/temp",
+        "--cafile",
+        s(&ca),
+        "-m",
+        "x",
+        "--store",
+        s(&stores.sensor),
+    ]);
+    assert!(err.contains("the topic is given twice"), "{err}");
+}

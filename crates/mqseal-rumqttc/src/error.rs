@@ -46,6 +46,13 @@ pub enum Error {
         /// What to do about it.
         fix: &'static str,
     },
+    /// A broker URL is not `mqtt://[user[:password]@]host[:port][/topic]` or `mqtts://…`.
+    InvalidUrl {
+        /// The URL with any password replaced by `<redacted>`.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -60,6 +67,7 @@ impl Error {
             Error::Sequence(_) => 304,
             Error::Tls { .. } => 305,
             Error::InvalidFilter { .. } => 306,
+            Error::InvalidUrl { .. } => 307,
         }
     }
 
@@ -73,6 +81,7 @@ impl Error {
             Error::Sequence(_) => "sequence",
             Error::Tls { .. } => "tls",
             Error::InvalidFilter { .. } => "invalid_subscription_filter",
+            Error::InvalidUrl { .. } => "invalid_url",
         }
     }
 }
@@ -97,6 +106,11 @@ impl fmt::Display for Error {
             Error::InvalidFilter { filter, reason } => {
                 write!(f, "invalid topic filter {filter:?}: {reason}")
             }
+            Error::InvalidUrl { url, reason } => write!(
+                f,
+                "invalid broker URL {url:?}: {reason} (the form is \
+                 mqtt[s]://[user[:password]@]host[:port][/topic])"
+            ),
         }
     }
 }
@@ -136,6 +150,10 @@ mod tests {
             Error::InvalidFilter {
                 filter: "a/#/b".into(),
                 reason: "'#' must be the last level",
+            },
+            Error::InvalidUrl {
+                url: "http://x".into(),
+                reason: "the scheme must be mqtt:// (TCP) or mqtts:// (TLS)",
             },
         ];
         assert_eq!(all[0].code(), mqseal::Error::KeyNotFound.code());

@@ -129,6 +129,7 @@ mod receive;
 mod seal;
 mod sync;
 mod tls;
+mod url;
 pub mod v5;
 
 pub use backend::{OpenBackend, OpenFailure, SealBackend};
@@ -140,6 +141,7 @@ pub use filter::check_filter;
 pub use options::ConnectOptions;
 pub use sync::{SealedConnection, SealedSyncClient};
 pub use tls::TlsFiles;
+pub use url::{BrokerUrl, SYSTEM_CA_BUNDLE};
 
 /// The rumqttc version this crate wraps, re-exported so applications use the same one.
 pub use rumqttc;

@@ -172,6 +172,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         key: a.key.clone(),
         id: None,
         keepalive: 60,
+        url: None,
     };
     let settings = Settings {
         count: a.count,

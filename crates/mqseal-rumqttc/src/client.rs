@@ -191,12 +191,9 @@ impl<O: OpenBackend> SealedEventLoop<O> {
     /// Queues the SUBSCRIBE to the followed grant topic once per session (retried on the next
     /// poll if the request channel is full).
     fn subscribe_grants(&mut self) {
-        #[cfg(feature = "store")]
-        if let Some(filter) = self.receiver.grant_subscription_due().map(str::to_string)
-            && self.client.try_subscribe(filter, QoS::AtLeastOnce).is_ok()
-        {
-            self.receiver.grant_subscribed();
-        }
+        let client = &self.client;
+        self.receiver
+            .subscribe_grants(|filter| client.try_subscribe(filter, QoS::AtLeastOnce).is_ok());
     }
 
     /// Counts of delivered and rejected messages (and of followed grants).
@@ -304,12 +301,11 @@ impl<S: SealBackend + crate::grants::ReloadKeys> SealedClient<S> {
         events: &mut SealedEventLoop<O>,
         store: std::sync::Arc<mqseal_store::Store>,
     ) {
-        let sealer = self.sealer.clone();
         events
             .receiver
-            .follow_grants(crate::grants::GrantFollower::new(
+            .follow_grants(crate::grants::GrantFollower::with_sealer(
                 store,
-                Box::new(move |store| sealer.with_backend(|s| s.reload_keys(store))),
+                &self.sealer,
             ));
     }
 }

@@ -1,20 +1,22 @@
 //! In-band grants over the wrapped clients (feature `store`; `spec/keystore.md` sections 10
 //! and 11): publish the grants a keystore issued, follow this identity's grant topic, and switch
-//! keys as grants arrive.
+//! keys as grants arrive. MQTT 3.1.1 and v5, async and blocking alike.
 //!
-//! - **Publishing**: [`publish_grants`] (any rumqttc `AsyncClient`), [`publish_grants_blocking`]
-//!   (a blocking `Client`), or the [`SealedClient::publish_grants`] /
-//!   [`SealedSyncClient::publish_grants`] methods: each [`OutgoingGrant`] that
+//! - **Publishing**: [`publish_grants`] (a rumqttc `AsyncClient`, v3.1.1 or v5),
+//!   [`publish_grants_blocking`] (a blocking `Client`, v3.1.1 or v5), or the `publish_grants`
+//!   methods of the wrapped clients ([`SealedClient`], [`SealedSyncClient`],
+//!   [`v5::SealedClient`], [`v5::SealedSyncClient`]): each [`OutgoingGrant`] that
 //!   [`Store::issue_grant`], [`Store::rotate`] or [`Store::reissue`] returned is published as
 //!   is (unsealed: it is HPKE-wrapped and signed already), QoS 1, retained, on the topic the
 //!   store computed. The topic prefix is the store's ([`StoreOptions::grant_topics`], default
 //!   [`mqseal_store::DEFAULT_GRANT_PREFIX`]): issuer and recipients must use the same one.
-//! - **Following**: [`SealedClient::follow_grants`] / [`SealedSyncClient::follow_grants`]
-//!   subscribe the event loop to the store's own grant filter
-//!   (`<prefix>/<own fingerprint>/+`, QoS 1) on every connect. A PUBLISH arriving there is never
-//!   opened or delivered as application data: it goes to [`Store::accept_grant_message`] and
-//!   comes out as [`Event::Grant`](crate::Event::Grant) with a [`GrantEvent`]. Refused grants
-//!   are counted ([`Stats::grants_refused`](crate::Stats::grants_refused)) and the loop goes on.
+//! - **Following**: the `follow_grants` methods of the same four clients subscribe the event
+//!   loop to the store's own grant filter (`<prefix>/<own fingerprint>/+`, QoS 1) once
+//!   connected, and again after every reconnect without a kept session. A PUBLISH arriving
+//!   there is never opened or delivered as application data: it goes to
+//!   [`Store::accept_grant_message`] and comes out as [`Event::Grant`](crate::Event::Grant)
+//!   with a [`GrantEvent`]. Refused grants are counted
+//!   ([`Stats::grants_refused`](crate::Stats::grants_refused)) and the loop goes on.
 //! - **Switching epochs**: after each accepted grant the loop reloads the opener's and the
 //!   sealer's keys from the store ([`ReloadKeys`]): the opener gets every held key with its
 //!   retirement time (so the previous epoch is still opened until the store's grace period
@@ -23,10 +25,10 @@
 //!
 //! No cryptography here: verification, unwrapping and key bookkeeping are the store's.
 //!
-//! [`SealedClient::publish_grants`]: crate::SealedClient::publish_grants
-//! [`SealedSyncClient::publish_grants`]: crate::SealedSyncClient::publish_grants
-//! [`SealedClient::follow_grants`]: crate::SealedClient::follow_grants
-//! [`SealedSyncClient::follow_grants`]: crate::SealedSyncClient::follow_grants
+//! [`SealedClient`]: crate::SealedClient
+//! [`SealedSyncClient`]: crate::SealedSyncClient
+//! [`v5::SealedClient`]: crate::v5::SealedClient
+//! [`v5::SealedSyncClient`]: crate::v5::SealedSyncClient
 //! [`StoreOptions::grant_topics`]: mqseal_store::StoreOptions::grant_topics
 
 use std::fmt;
@@ -36,9 +38,11 @@ use mqseal_store::{
     AcceptedGrant, OutgoingGrant, PersistentOpener, PersistentSealer, Store, StoreError, unix_now,
 };
 use rumqttc::QoS;
+use rumqttc::v5::mqttbytes::QoS as QoS5;
 
-use crate::client::client_error;
+use crate::backend::SealBackend;
 use crate::error::Error;
+use crate::seal::SharedSealer;
 
 /// A seal or open backend whose keys can be (re)loaded from a keystore. The follower of grant
 /// topics calls it after every accepted grant.
@@ -252,15 +256,96 @@ pub fn handle_grant_message(
     }
 }
 
+/// A rumqttc async client that grants can be published with: the MQTT 3.1.1
+/// [`rumqttc::AsyncClient`] or the MQTT v5 [`rumqttc::v5::AsyncClient`] (sealed: implemented
+/// for these two only).
+pub trait GrantPublisher: sealed::Sealed {
+    /// Queues one grant: QoS 1, its retain flag, its topic, its bytes as the payload.
+    #[doc(hidden)]
+    fn publish_grant(
+        &self,
+        grant: &OutgoingGrant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// A blocking rumqttc client that grants can be published with: the MQTT 3.1.1
+/// [`rumqttc::Client`] or the MQTT v5 [`rumqttc::v5::Client`] (sealed: implemented for these
+/// two only).
+pub trait BlockingGrantPublisher: sealed::Sealed {
+    /// Queues one grant (blocks while the request channel is full).
+    #[doc(hidden)]
+    fn publish_grant_blocking(&self, grant: &OutgoingGrant) -> Result<(), Error>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for rumqttc::AsyncClient {}
+    impl Sealed for rumqttc::Client {}
+    impl Sealed for rumqttc::v5::AsyncClient {}
+    impl Sealed for rumqttc::v5::Client {}
+}
+
+impl GrantPublisher for rumqttc::AsyncClient {
+    async fn publish_grant(&self, grant: &OutgoingGrant) -> Result<(), Error> {
+        self.publish(
+            &grant.topic,
+            QoS::AtLeastOnce,
+            grant.retain,
+            grant.payload.clone(),
+        )
+        .await
+        .map_err(crate::client::client_error)
+    }
+}
+
+impl GrantPublisher for rumqttc::v5::AsyncClient {
+    async fn publish_grant(&self, grant: &OutgoingGrant) -> Result<(), Error> {
+        self.publish(
+            &grant.topic,
+            QoS5::AtLeastOnce,
+            grant.retain,
+            grant.payload.clone(),
+        )
+        .await
+        .map_err(crate::v5::client_error)
+    }
+}
+
+impl BlockingGrantPublisher for rumqttc::Client {
+    fn publish_grant_blocking(&self, grant: &OutgoingGrant) -> Result<(), Error> {
+        self.publish(
+            &grant.topic,
+            QoS::AtLeastOnce,
+            grant.retain,
+            grant.payload.clone(),
+        )
+        .map_err(crate::client::client_error)
+    }
+}
+
+impl BlockingGrantPublisher for rumqttc::v5::Client {
+    fn publish_grant_blocking(&self, grant: &OutgoingGrant) -> Result<(), Error> {
+        self.publish(
+            &grant.topic,
+            QoS5::AtLeastOnce,
+            grant.retain,
+            grant.payload.clone(),
+        )
+        .map_err(crate::v5::client_error)
+    }
+}
+
 fn check_grant(grant: &OutgoingGrant) -> Result<(), Error> {
     mqseal::validate_topic(&grant.topic)?;
     Ok(())
 }
 
-/// Publishes grants with a plain rumqttc async client: each at QoS 1, retained (as the store
-/// marks every grant), on its grant topic, with the grant bytes as the payload (unsealed: they
-/// are wrapped to the recipient and signed). Returns once they are queued; the event loop sends
-/// them and gets the PUBACKs.
+/// Publishes grants with a plain rumqttc async client, MQTT 3.1.1 ([`rumqttc::AsyncClient`])
+/// or v5 ([`rumqttc::v5::AsyncClient`]): each at QoS 1, retained (as the store marks every
+/// grant), on its grant topic, with the grant bytes as the payload (unsealed: they are wrapped
+/// to the recipient and signed). Returns once they are queued; the event loop sends them and
+/// gets the PUBACKs. An invalid grant topic is refused before anything of that grant is queued
+/// (the grants before it are queued already).
 ///
 /// ```no_run
 /// # async fn run(admin: mqseal_store::Store, client: rumqttc::AsyncClient, revoked: mqseal::Fingerprint)
@@ -270,40 +355,26 @@ fn check_grant(grant: &OutgoingGrant) -> Result<(), Error> {
 /// mqseal_rumqttc::grants::publish_grants(&client, &rotation.grants).await?;
 /// # Ok(()) }
 /// ```
-pub async fn publish_grants(
-    client: &rumqttc::AsyncClient,
+pub async fn publish_grants<C: GrantPublisher>(
+    client: &C,
     grants: &[OutgoingGrant],
 ) -> Result<(), Error> {
     for grant in grants {
         check_grant(grant)?;
-        client
-            .publish(
-                &grant.topic,
-                QoS::AtLeastOnce,
-                grant.retain,
-                grant.payload.clone(),
-            )
-            .await
-            .map_err(client_error)?;
+        client.publish_grant(grant).await?;
     }
     Ok(())
 }
 
-/// [`publish_grants`] with a blocking rumqttc client (blocks while the request channel is full).
-pub fn publish_grants_blocking(
-    client: &rumqttc::Client,
+/// [`publish_grants`] with a blocking rumqttc client, MQTT 3.1.1 ([`rumqttc::Client`]) or v5
+/// ([`rumqttc::v5::Client`]); blocks while the request channel is full.
+pub fn publish_grants_blocking<C: BlockingGrantPublisher>(
+    client: &C,
     grants: &[OutgoingGrant],
 ) -> Result<(), Error> {
     for grant in grants {
         check_grant(grant)?;
-        client
-            .publish(
-                &grant.topic,
-                QoS::AtLeastOnce,
-                grant.retain,
-                grant.payload.clone(),
-            )
-            .map_err(client_error)?;
+        client.publish_grant_blocking(grant)?;
     }
     Ok(())
 }
@@ -347,6 +418,21 @@ impl<O: ReloadKeys> GrantFollower<O> {
             reload_sealer,
             subscribed: false,
         }
+    }
+}
+
+impl<O: ReloadKeys> GrantFollower<O> {
+    /// The follower of a client's loop: after each accepted grant it reloads the loop's opener
+    /// and then `sealer`, the client's (shared with its clones).
+    pub fn with_sealer<S: SealBackend + ReloadKeys>(
+        store: Arc<Store>,
+        sealer: &SharedSealer<S>,
+    ) -> GrantFollower<O> {
+        let sealer = sealer.clone();
+        GrantFollower::new(
+            store,
+            Box::new(move |store| sealer.with_backend(|s| s.reload_keys(store))),
+        )
     }
 }
 

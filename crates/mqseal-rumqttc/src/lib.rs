@@ -65,7 +65,8 @@
 //!   `SealedClient::follow_grants` subscribes to the client's own grant topic, hands each grant
 //!   to the store (`Event::Grant`, never application data; refusals counted) and reloads the
 //!   sealer's and opener's keys, so senders switch to a new epoch and receivers open it with no
-//!   manual reload, the previous epoch still opened for the store's grace period.
+//!   manual reload, the previous epoch still opened for the store's grace period. The same
+//!   methods exist on the blocking and the [`v5`] clients.
 //! - **State across restarts**: the clients are generic over a [`SealBackend`] and an
 //!   [`OpenBackend`]: the in-memory core [`mqseal::Sealer`]/[`mqseal::Opener`], or with the
 //!   `store` feature the keystore's `PersistentSealer` (sequence blocks reserved durably before

@@ -100,6 +100,21 @@ impl<O> Receiver<O> {
         }
     }
 
+    /// Queues the SUBSCRIBE to the followed grant filter if one is due in this session (see
+    /// [`grant_subscription_due`](Self::grant_subscription_due)): `try_subscribe(filter)` queues
+    /// a QoS 1 SUBSCRIBE without waiting and says whether it was queued; if not (request
+    /// channel full), the next poll tries again. Every loop calls it before it polls.
+    pub fn subscribe_grants(&mut self, try_subscribe: impl FnOnce(&str) -> bool) {
+        #[cfg(feature = "store")]
+        if let Some(filter) = self.grant_subscription_due()
+            && try_subscribe(filter)
+        {
+            self.grant_subscribed();
+        }
+        #[cfg(not(feature = "store"))]
+        let _ = try_subscribe;
+    }
+
     /// Follows a grant topic from now on (replacing an earlier follower).
     #[cfg(feature = "store")]
     pub fn follow_grants(&mut self, follower: crate::grants::GrantFollower<O>) {

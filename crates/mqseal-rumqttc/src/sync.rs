@@ -170,12 +170,9 @@ impl<O: OpenBackend> SealedConnection<O> {
 
     /// Queues the SUBSCRIBE to the followed grant topic once per session.
     fn subscribe_grants(&mut self) {
-        #[cfg(feature = "store")]
-        if let Some(filter) = self.receiver.grant_subscription_due().map(str::to_string)
-            && self.client.try_subscribe(filter, QoS::AtLeastOnce).is_ok()
-        {
-            self.receiver.grant_subscribed();
-        }
+        let client = &self.client;
+        self.receiver
+            .subscribe_grants(|filter| client.try_subscribe(filter, QoS::AtLeastOnce).is_ok());
     }
 
     fn handle(&mut self, event: rumqttc::Event) -> SealedEvent {
@@ -246,12 +243,11 @@ impl<S: SealBackend + crate::grants::ReloadKeys> SealedSyncClient<S> {
         connection: &mut SealedConnection<O>,
         store: std::sync::Arc<mqseal_store::Store>,
     ) {
-        let sealer = self.sealer.clone();
         connection
             .receiver
-            .follow_grants(crate::grants::GrantFollower::new(
+            .follow_grants(crate::grants::GrantFollower::with_sealer(
                 store,
-                Box::new(move |store| sealer.with_backend(|s| s.reload_keys(store))),
+                &self.sealer,
             ));
     }
 }

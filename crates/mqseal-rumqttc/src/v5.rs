@@ -16,6 +16,12 @@
 //! its ACL denies) says so in the reason code of the PUBACK/PUBREC, which the loop hands out
 //! unchanged as an [`Event::Mqtt`] incoming packet (e.g. `PubAckReason::NotAuthorized`, 0x87).
 //! With MQTT 3.1.1 the same refusal is silent.
+//!
+//! Grants in band (feature `store`, module `grants`): `publish_grants` and `follow_grants` on
+//! [`SealedClient`] and [`SealedSyncClient`] work as their v3.1.1 counterparts do: QoS 1
+//! retained grants out; the own grant topic followed on every connect, its messages handed to
+//! the keystore as `Event::Grant` (never data) and the sealer's and opener's keys reloaded
+//! after each accepted grant.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,7 +68,8 @@ pub struct SealedEventLoop<O = Opener> {
     state: V5State<O>,
 }
 
-/// What the async and the blocking v5 loops share: opener, acks, aliases, packet limit.
+/// What the async and the blocking v5 loops share: opener (and grant follower), acks, aliases,
+/// packet limit.
 struct V5State<O> {
     receiver: Receiver<O>,
     pending_acks: Vec<Publish>,
@@ -80,7 +87,23 @@ impl<O: OpenBackend> V5State<O> {
         }
     }
 
-    /// Opens PUBLISH packets (resolving aliases), tracks CONNACK limits, passes the rest.
+    /// What one poll of the connection gave: a connection error is noted (the next poll
+    /// reconnects) and returned as is, an event is handled.
+    fn on_poll(
+        &mut self,
+        polled: Result<rumqttc::v5::Event, ConnectionError>,
+    ) -> Result<SealedEvent, ConnectionError> {
+        match polled {
+            Ok(event) => Ok(self.handle(event)),
+            Err(e) => {
+                self.receiver.on_connection_error();
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens PUBLISH packets (resolving aliases), tracks CONNACK limits and sessions, passes
+    /// the rest.
     fn handle(&mut self, event: rumqttc::v5::Event) -> SealedEvent {
         match event {
             rumqttc::v5::Event::Incoming(Packet::Publish(publish)) => {
@@ -99,6 +122,7 @@ impl<O: OpenBackend> V5State<O> {
                 out.into_event()
             }
             rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)) => {
+                self.receiver.on_connack(ack.session_present);
                 self.aliases.clear();
                 if !ack.session_present {
                     self.pending_acks.clear();
@@ -118,6 +142,20 @@ impl<O: OpenBackend> V5State<O> {
     /// Keeps the acks `try_ack` could not queue.
     fn flush(&mut self, try_ack: impl Fn(&Publish) -> bool) {
         self.pending_acks.retain(|p| !try_ack(p));
+    }
+
+    /// Follows a grant topic from now on: after each accepted grant the opener and `sealer`
+    /// are reloaded from `store`.
+    #[cfg(feature = "store")]
+    fn follow_grants<S: SealBackend + crate::grants::ReloadKeys>(
+        &mut self,
+        store: Arc<mqseal_store::Store>,
+        sealer: &SharedSealer<S>,
+    ) where
+        O: crate::grants::ReloadKeys,
+    {
+        self.receiver
+            .follow_grants(crate::grants::GrantFollower::with_sealer(store, sealer));
     }
 }
 
@@ -240,8 +278,9 @@ impl<O: OpenBackend> SealedEventLoop<O> {
     /// Polls the connection: the next opened message, rejection or other MQTT event.
     pub async fn poll(&mut self) -> Result<SealedEvent, ConnectionError> {
         self.flush_acks();
-        let event = self.eventloop.poll().await?;
-        Ok(self.state.handle(event))
+        self.subscribe_grants();
+        let polled = self.eventloop.poll().await;
+        self.state.on_poll(polled)
     }
 
     /// Hands the acknowledgements of handled messages to rumqttc now (also done by every poll);
@@ -251,7 +290,16 @@ impl<O: OpenBackend> SealedEventLoop<O> {
         self.state.flush(|p| client.try_ack(p).is_ok());
     }
 
-    /// Counts of delivered and rejected messages.
+    /// Queues the SUBSCRIBE to the followed grant topic once per session (retried on the next
+    /// poll if the request channel is full).
+    fn subscribe_grants(&mut self) {
+        let client = &self.client;
+        self.state
+            .receiver
+            .subscribe_grants(|filter| client.try_subscribe(filter, QoS5::AtLeastOnce).is_ok());
+    }
+
+    /// Counts of delivered and rejected messages (and of followed grants).
     pub fn stats(&self) -> &Stats {
         &self.state.receiver.stats
     }
@@ -308,7 +356,7 @@ fn properties_len(p: &PublishProperties) -> usize {
     len
 }
 
-fn client_error(e: ClientError) -> Error {
+pub(crate) fn client_error(e: ClientError) -> Error {
     match e {
         ClientError::Request(_) => Error::ClientClosed,
         ClientError::TryRequest(_) => Error::ChannelFull,
@@ -399,8 +447,9 @@ impl<O: OpenBackend> SealedConnection<O> {
     /// Blocks for the next event; `None` once the client disconnected or was dropped.
     pub fn recv(&mut self) -> Option<Result<SealedEvent, ConnectionError>> {
         self.flush_acks();
-        let event = self.connection.recv().ok()?;
-        Some(event.map(|e| self.state.handle(e)))
+        self.subscribe_grants();
+        let polled = self.connection.recv().ok()?;
+        Some(self.state.on_poll(polled))
     }
 
     /// Like [`recv`](Self::recv) with a deadline.
@@ -409,8 +458,9 @@ impl<O: OpenBackend> SealedConnection<O> {
         timeout: std::time::Duration,
     ) -> Result<Result<SealedEvent, ConnectionError>, rumqttc::v5::RecvTimeoutError> {
         self.flush_acks();
-        let event = self.connection.recv_timeout(timeout)?;
-        Ok(event.map(|e| self.state.handle(e)))
+        self.subscribe_grants();
+        let polled = self.connection.recv_timeout(timeout)?;
+        Ok(self.state.on_poll(polled))
     }
 
     /// Hands pending acknowledgements to rumqttc now.
@@ -419,15 +469,154 @@ impl<O: OpenBackend> SealedConnection<O> {
         self.state.flush(|p| client.try_ack(p).is_ok());
     }
 
-    /// Counts of delivered and rejected messages.
+    /// Queues the SUBSCRIBE to the followed grant topic once per session.
+    fn subscribe_grants(&mut self) {
+        let client = &self.client;
+        self.state
+            .receiver
+            .subscribe_grants(|filter| client.try_subscribe(filter, QoS5::AtLeastOnce).is_ok());
+    }
+
+    /// Counts of delivered and rejected messages (and of followed grants).
     pub fn stats(&self) -> &Stats {
         &self.state.receiver.stats
     }
 }
 
+#[cfg(feature = "store")]
+impl<S: SealBackend> SealedClient<S> {
+    /// Publishes grants a keystore issued ([`Store::issue_grant`], [`Store::rotate`],
+    /// [`Store::reissue`]) over MQTT v5: QoS 1, retained, unsealed, on their grant topics, as
+    /// the v3.1.1 [`SealedClient::publish_grants`](crate::SealedClient::publish_grants) does
+    /// (see [`grants::publish_grants`](crate::grants::publish_grants)). Returns once queued;
+    /// the event loop sends them, and the broker's verdict comes back as a PUBACK reason code.
+    ///
+    /// ```no_run
+    /// use mqseal::{OpenPolicy, Profile};
+    /// use mqseal_rumqttc::{ConnectOptions, v5};
+    /// use mqseal_store::{Store, unix_now};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let admin = Store::open("admin.store")?;
+    /// let options = ConnectOptions::new("admin", "127.0.0.1", 1883).v5()?;
+    /// let (client, mut events) = v5::SealedClient::new(
+    ///     options, 10, admin.sealer(Profile::Signed)?, admin.opener(OpenPolicy::default())?);
+    /// let revoked = admin.peer("intruder")?.fingerprint();
+    /// let rotation = admin.rotate("plant/#", &[revoked], unix_now())?;
+    /// client.publish_grants(&rotation.grants).await?;   // the event loop sends them
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Store::issue_grant`]: mqseal_store::Store::issue_grant
+    /// [`Store::rotate`]: mqseal_store::Store::rotate
+    /// [`Store::reissue`]: mqseal_store::Store::reissue
+    pub async fn publish_grants(
+        &self,
+        grants: &[mqseal_store::OutgoingGrant],
+    ) -> Result<(), Error> {
+        crate::grants::publish_grants(&self.client, grants).await
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: SealBackend + crate::grants::ReloadKeys> SealedClient<S> {
+    /// Follows this identity's grants in band over MQTT v5, as the v3.1.1
+    /// [`SealedClient::follow_grants`](crate::SealedClient::follow_grants) does: `events`
+    /// subscribes to the store's grant filter `<prefix>/<own fingerprint>/+` at QoS 1 once
+    /// connected (and again after every reconnect without a kept session); each message there
+    /// goes to [`Store::accept_grant_message`](mqseal_store::Store::accept_grant_message), never
+    /// to the opener, and comes out as [`Event::Grant`]; after each accepted grant the loop
+    /// reloads the opener's keys (every held key, retired epochs until their grace period ends)
+    /// and this client's sealer's (live keys only) from `store`, so the sealer switches to a
+    /// new epoch with no manual reload. Refused grants are
+    /// [`GrantEvent::Refused`](crate::grants::GrantEvent::Refused), counted in
+    /// [`Stats::grants_refused`], and the loop goes on.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use mqseal::{OpenPolicy, Profile};
+    /// use mqseal_rumqttc::grants::GrantEvent;
+    /// use mqseal_rumqttc::{ConnectOptions, Event, v5};
+    /// use mqseal_store::Store;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(Store::open("dashboard.store")?);
+    /// let options = ConnectOptions::new("dashboard", "127.0.0.1", 1883).v5()?;
+    /// let (client, mut events) = v5::SealedClient::new(
+    ///     options, 10, store.sealer(Profile::Signed)?, store.opener(OpenPolicy::default())?);
+    /// client.follow_grants(&mut events, store.clone());
+    /// client.subscribe("plant/#", v5::QoS::AtLeastOnce).await?;
+    /// loop {
+    ///     match events.poll().await? {
+    ///         Event::Message(m) => println!("{}: {:?} (epoch {})", m.topic, m.payload, m.epoch),
+    ///         Event::Grant(GrantEvent::Accepted { grant, .. }) => {
+    ///             println!("now using {} epoch {}", grant.update.filter, grant.update.epoch)
+    ///         }
+    ///         Event::Grant(GrantEvent::Refused(r)) => eprintln!("{r}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn follow_grants<O: OpenBackend + crate::grants::ReloadKeys>(
+        &self,
+        events: &mut SealedEventLoop<O>,
+        store: Arc<mqseal_store::Store>,
+    ) {
+        events.state.follow_grants(store, &self.sealer);
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: SealBackend> SealedSyncClient<S> {
+    /// Publishes grants a keystore issued over MQTT v5: QoS 1, retained, unsealed, on their
+    /// grant topics (see
+    /// [`grants::publish_grants_blocking`](crate::grants::publish_grants_blocking)); blocks
+    /// while the request channel is full.
+    pub fn publish_grants(&self, grants: &[mqseal_store::OutgoingGrant]) -> Result<(), Error> {
+        crate::grants::publish_grants_blocking(&self.client, grants)
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: SealBackend + crate::grants::ReloadKeys> SealedSyncClient<S> {
+    /// Follows this identity's grants in band over MQTT v5, as
+    /// [`SealedClient::follow_grants`] does for the async v5 client: `connection` subscribes to
+    /// the store's grant filter once connected (again after a reconnect without a kept
+    /// session), hands what arrives there to the store (as [`Event::Grant`]) and reloads the
+    /// opener's and this client's sealer's keys after each accepted grant.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use mqseal::{OpenPolicy, Profile};
+    /// use mqseal_rumqttc::{ConnectOptions, Event, v5};
+    /// use mqseal_store::Store;
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(Store::open("sensor.store")?);
+    /// let options = ConnectOptions::new("sensor", "127.0.0.1", 1883).v5()?;
+    /// let (client, mut connection) = v5::SealedSyncClient::new(
+    ///     options, 10, store.sealer(Profile::Signed)?, store.opener(OpenPolicy::default())?);
+    /// client.follow_grants(&mut connection, store.clone());
+    /// while let Some(event) = connection.recv() {
+    ///     if let Event::Grant(g) = event? {
+    ///         println!("grant on {}: {g:?}", g.topic());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn follow_grants<O: OpenBackend + crate::grants::ReloadKeys>(
+        &self,
+        connection: &mut SealedConnection<O>,
+        store: Arc<mqseal_store::Store>,
+    ) {
+        connection.state.follow_grants(store, &self.sealer);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use mqseal::{Identity, Profile, TreeKey};
 
@@ -488,6 +677,98 @@ mod tests {
         assert_eq!(lp.eventloop.options.topic_alias_max(), None);
         assert!(lp.eventloop.options.manual_acks());
         assert_eq!(client.max_packet_size(), mqseal::MAX_SEALED_LEN);
+    }
+
+    /// The v5 loops call the grant hooks as the v3.1.1 loops do: subscribe once connected,
+    /// again after a reconnect without a kept session, not after one with it; grant messages
+    /// go to the store, and the sealer is reloaded.
+    #[cfg(feature = "store")]
+    #[test]
+    fn grant_subscription_follows_connacks_and_connection_errors() {
+        use mqseal_store::{PersistentOpener, Roles, Store};
+        use rumqttc::v5::mqttbytes::v5::{ConnAck, ConnectReturnCode};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let admin = Store::create(tmp.path().join("admin"), "admin").unwrap();
+        let sensor = Arc::new(Store::create(tmp.path().join("sensor"), "sensor").unwrap());
+        admin
+            .trust("sensor", &sensor.public(), Roles::SENDER)
+            .unwrap();
+        sensor
+            .trust("admin", &admin.public(), Roles::ISSUER)
+            .unwrap();
+        admin.create_key("plant/#", 0).unwrap();
+        let sealer = SharedSealer::new(
+            sensor.sealer(Profile::Signed).unwrap(),
+            mqseal::MAX_SEALED_LEN,
+        );
+        let mut state: V5State<PersistentOpener> = V5State::new(
+            sensor.opener(Default::default()).unwrap(),
+            sealer.max_packet_handle(),
+        );
+        state.follow_grants(sensor.clone(), &sealer);
+        let connack = |session_present| {
+            Ok(rumqttc::v5::Event::Incoming(Packet::ConnAck(ConnAck {
+                session_present,
+                code: ConnectReturnCode::Success,
+                properties: None,
+            })))
+        };
+        let due = |state: &V5State<PersistentOpener>| {
+            state.receiver.grant_subscription_due().map(str::to_string)
+        };
+        let filter = format!("mqseal/grants/{}/+", sensor.fingerprint());
+        let mut queued = Vec::new();
+        let mut subscribe = |state: &mut V5State<PersistentOpener>| {
+            state.receiver.subscribe_grants(|f| {
+                queued.push(f.to_string());
+                true
+            })
+        };
+
+        subscribe(&mut state);
+        assert_eq!(due(&state), None, "not before the CONNACK");
+        assert!(state.on_poll(connack(false)).is_ok());
+        assert_eq!(due(&state).as_deref(), Some(filter.as_str()));
+        subscribe(&mut state);
+        subscribe(&mut state);
+        assert_eq!(due(&state), None, "once per session");
+        let lost = ConnectionError::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(state.on_poll(Err(lost)).is_err());
+        subscribe(&mut state);
+        assert_eq!(due(&state), None, "not while disconnected");
+        assert!(state.on_poll(connack(true)).is_ok());
+        assert_eq!(due(&state), None, "the session kept the subscription");
+        let lost = ConnectionError::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(state.on_poll(Err(lost)).is_err());
+        assert!(state.on_poll(connack(false)).is_ok());
+        subscribe(&mut state);
+        assert_eq!(queued, [filter.clone(), filter]);
+
+        // A grant arriving on the grant topic is a grant event, and the sealer can seal now.
+        let grant = admin.issue_grant("plant/7/#", "sensor").unwrap();
+        let mut publish = Publish::new(
+            grant.topic.as_str(),
+            QoS5::AtLeastOnce,
+            grant.payload.clone(),
+            None,
+        );
+        publish.retain = true;
+        let event = state
+            .on_poll(Ok(rumqttc::v5::Event::Incoming(Packet::Publish(publish))))
+            .unwrap();
+        match event {
+            Event::Grant(g) => assert_eq!(g.accepted().unwrap().update.epoch, 1),
+            other => panic!("not a grant: {other:?}"),
+        }
+        assert_eq!(state.receiver.stats.grants_accepted(), 1);
+        assert_eq!(state.pending_acks.len(), 1, "a grant is acknowledged");
+        let sealed = sealer
+            .seal("plant/7/t", b"x", false, |n| {
+                publish_size_v5("plant/7/t", true, 0, n)
+            })
+            .unwrap();
+        assert_eq!(mqseal::inspect(&sealed).unwrap().epoch, 1);
     }
 
     #[test]

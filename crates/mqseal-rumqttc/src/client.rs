@@ -180,9 +180,9 @@ impl<O: OpenBackend> SealedEventLoop<O> {
         })
     }
 
-    /// Hands the pending acknowledgements to rumqttc (those that do not fit stay pending).
-    /// Hands the acknowledgements of handled messages to rumqttc now (also done by every poll);
-    /// call it before `disconnect` so the last message is acknowledged.
+    /// Hands the acknowledgements of handled messages to rumqttc now (also done by every poll;
+    /// those that do not fit in its request channel stay pending); call it before `disconnect`
+    /// so the last message is acknowledged.
     pub fn flush_acks(&mut self) {
         let client = &self.client;
         self.pending_acks.retain(|p| client.try_ack(p).is_err());

@@ -98,6 +98,17 @@ impl<S: SealBackend> SealedSyncClient<S> {
         self.client.subscribe(filter, qos).map_err(client_error)
     }
 
+    /// Unsubscribes from a topic filter.
+    pub fn unsubscribe(&self, filter: &str) -> Result<(), Error> {
+        check_filter(filter)?;
+        self.client.unsubscribe(filter).map_err(client_error)
+    }
+
+    /// Includes the current time in every sealed message (for openers with a max age).
+    pub fn set_timestamps(&self, on: bool) {
+        self.sealer.set_timestamps(on);
+    }
+
     /// Sends DISCONNECT; the connection's iterator then ends.
     pub fn disconnect(&self) -> Result<(), Error> {
         self.client.disconnect().map_err(client_error)
@@ -159,6 +170,11 @@ impl<O: OpenBackend> SealedConnection<O> {
     /// The opener (add keys, trust senders…).
     pub fn opener_mut(&mut self) -> &mut O {
         &mut self.receiver.opener
+    }
+
+    /// The opener.
+    pub fn opener(&self) -> &O {
+        &self.receiver.opener
     }
 
     /// Hands the acknowledgements of handled messages to rumqttc now (also done by every poll);

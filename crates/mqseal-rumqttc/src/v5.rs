@@ -240,9 +240,20 @@ impl<S: SealBackend> SealedClient<S> {
             .map_err(client_error)
     }
 
+    /// Unsubscribes from a topic filter.
+    pub async fn unsubscribe(&self, filter: &str) -> Result<(), Error> {
+        check_filter(filter)?;
+        self.client.unsubscribe(filter).await.map_err(client_error)
+    }
+
     /// Sends DISCONNECT.
     pub async fn disconnect(&self) -> Result<(), Error> {
         self.client.disconnect().await.map_err(client_error)
+    }
+
+    /// Includes the current time in every sealed message (for openers with a max age).
+    pub fn set_timestamps(&self, on: bool) {
+        self.sealer.set_timestamps(on);
     }
 
     /// Runs `f` on the sealer.
@@ -304,9 +315,14 @@ impl<O: OpenBackend> SealedEventLoop<O> {
         &self.state.receiver.stats
     }
 
-    /// The opener.
+    /// The opener (add keys, trust senders, restore replay windows…).
     pub fn opener_mut(&mut self) -> &mut O {
         &mut self.state.receiver.opener
+    }
+
+    /// The opener.
+    pub fn opener(&self) -> &O {
+        &self.state.receiver.opener
     }
 
     /// The underlying rumqttc v5 event loop.
@@ -426,10 +442,32 @@ impl<S: SealBackend> SealedSyncClient<S> {
             .map_err(client_error)
     }
 
+    /// Seals and publishes without blocking ([`Error::ChannelFull`] when the channel is full).
+    pub fn try_publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let sealed = self.sealer.seal(topic, payload.as_ref(), retain, |n| {
+            publish_size_v5(topic, qos != QoS5::AtMostOnce, 0, n)
+        })?;
+        self.client
+            .try_publish(topic, qos, retain, sealed)
+            .map_err(client_error)
+    }
+
     /// Subscribes to a topic filter.
     pub fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), Error> {
         check_filter(filter)?;
         self.client.subscribe(filter, qos).map_err(client_error)
+    }
+
+    /// Unsubscribes from a topic filter.
+    pub fn unsubscribe(&self, filter: &str) -> Result<(), Error> {
+        check_filter(filter)?;
+        self.client.unsubscribe(filter).map_err(client_error)
     }
 
     /// Sends DISCONNECT.
@@ -437,9 +475,24 @@ impl<S: SealBackend> SealedSyncClient<S> {
         self.client.disconnect().map_err(client_error)
     }
 
+    /// Includes the current time in every sealed message (for openers with a max age).
+    pub fn set_timestamps(&self, on: bool) {
+        self.sealer.set_timestamps(on);
+    }
+
     /// Runs `f` on the sealer.
     pub fn with_sealer<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
         self.sealer.with_backend(f)
+    }
+
+    /// The largest PUBLISH packet currently allowed (the broker's limit once connected).
+    pub fn max_packet_size(&self) -> usize {
+        self.sealer.max_packet()
+    }
+
+    /// The underlying rumqttc v5 client (publishing through it directly is **not** sealed).
+    pub fn inner(&self) -> &rumqttc::v5::Client {
+        &self.client
     }
 }
 
@@ -477,9 +530,24 @@ impl<O: OpenBackend> SealedConnection<O> {
             .subscribe_grants(|filter| client.try_subscribe(filter, QoS5::AtLeastOnce).is_ok());
     }
 
+    /// Iterates events until the client disconnects.
+    pub fn iter(&mut self) -> impl Iterator<Item = Result<SealedEvent, ConnectionError>> + '_ {
+        std::iter::from_fn(move || self.recv())
+    }
+
     /// Counts of delivered and rejected messages (and of followed grants).
     pub fn stats(&self) -> &Stats {
         &self.state.receiver.stats
+    }
+
+    /// The opener (add keys, trust senders, restore replay windows…).
+    pub fn opener_mut(&mut self) -> &mut O {
+        &mut self.state.receiver.opener
+    }
+
+    /// The opener.
+    pub fn opener(&self) -> &O {
+        &self.state.receiver.opener
     }
 }
 

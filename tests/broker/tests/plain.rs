@@ -511,7 +511,7 @@ fn blocking_v5_client_round_trip() {
         .publish("sync5/a/x", v5::QoS::AtLeastOnce, false, "one")
         .unwrap();
     publisher
-        .publish(
+        .try_publish(
             "sync5/b/x",
             v5::QoS::AtLeastOnce,
             false,
@@ -545,4 +545,13 @@ fn blocking_v5_client_round_trip() {
     assert_eq!(refused, [mqseal::Error::KeyNotFound]);
     assert_eq!(conn.stats().rejected(mqseal::Error::KeyNotFound), 1);
     pub_thread.join().unwrap();
+    // Unsubscribing is acknowledged on the same connection.
+    sub.unsubscribe("sync5/#").unwrap();
+    loop {
+        if let Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::UnsubAck(_))) =
+            conn.recv_timeout(Duration::from_secs(20)).unwrap().unwrap()
+        {
+            break;
+        }
+    }
 }

@@ -153,6 +153,20 @@ impl GrantEvent {
         }
     }
 
+    /// Whether the store could not record the grant for a passing reason (an I/O error, another
+    /// process holding its lock). Such a grant message is not acknowledged, so the broker
+    /// delivers it again (QoS 1 after a reconnect, or the retained copy on the next
+    /// subscription) instead of it being lost; every other refusal is final and acknowledged.
+    pub fn is_transient_failure(&self) -> bool {
+        matches!(
+            self,
+            GrantEvent::Refused(RefusedGrant {
+                error: StoreError::Io { .. } | StoreError::Locked { .. },
+                ..
+            })
+        )
+    }
+
     /// The grant the store accepted, if any.
     pub fn accepted(&self) -> Option<&AcceptedGrant> {
         match self {
@@ -742,5 +756,37 @@ mod tests {
             mqseal::Error::KeyNotFound
         );
         assert!(opener.key_retirement("plant/7/#", 1).is_none());
+    }
+
+    #[test]
+    fn grants_the_store_could_not_record_are_not_acknowledged() {
+        let refused = |error: StoreError| {
+            Outcome::Grant(GrantEvent::Refused(RefusedGrant {
+                topic: "mqseal/grants/x/y".into(),
+                error,
+                len: 3,
+                retained: false,
+            }))
+        };
+        let io = StoreError::Io {
+            path: "keys".into(),
+            action: "write",
+            source: std::io::Error::other("disk full"),
+        };
+        let locked = StoreError::Locked {
+            path: "state/open.lock".into(),
+        };
+        for transient in [io, locked] {
+            let outcome = refused(transient);
+            assert!(!outcome.ackable(), "{outcome:?}");
+        }
+        // A refusal for good (a forged or foreign grant) is acknowledged: it would only be
+        // refused again.
+        let outcome = refused(StoreError::Core(mqseal::Error::BadSignature));
+        assert!(outcome.ackable());
+        let outcome = Outcome::Grant(GrantEvent::Cleared {
+            topic: "mqseal/grants/x/y".into(),
+        });
+        assert!(outcome.ackable());
     }
 }

@@ -26,9 +26,9 @@ pub(crate) enum Outcome {
     Rejected(Rejected),
     /// Not recorded durably: neither deliver nor acknowledge.
     NotStored(StorageFailure),
-    /// A message on the followed grant topic, handed to the store: acknowledge, never deliver
-    /// as data (a refused grant would be refused again; a retained one comes back on the next
-    /// subscription anyway).
+    /// A message on the followed grant topic, handed to the store: never delivered as data;
+    /// acknowledged unless the store failed for a passing reason (I/O, lock), so the broker
+    /// delivers it again (a refused grant would be refused again).
     #[cfg(feature = "store")]
     Grant(crate::grants::GrantEvent),
 }
@@ -36,7 +36,12 @@ pub(crate) enum Outcome {
 impl Outcome {
     /// Whether the broker may be told the message was handled.
     pub fn ackable(&self) -> bool {
-        !matches!(self, Outcome::NotStored(_))
+        match self {
+            Outcome::NotStored(_) => false,
+            #[cfg(feature = "store")]
+            Outcome::Grant(g) => !g.is_transient_failure(),
+            _ => true,
+        }
     }
 
     /// The application-facing event.

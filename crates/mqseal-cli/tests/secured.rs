@@ -251,6 +251,13 @@ fn pub_and_sub_with_require_certificate() {
                     && err.contains("--cert and --key"),
                 "{args:?}: {err}"
             );
+            // A refused certificate and a missing one get their own fix.
+            let hint = if client_cert.is_empty() {
+                "(require_certificate true)"
+            } else {
+                "refused this one"
+            };
+            assert!(err.contains(hint), "{args:?}: {err}");
         }
     }
 }

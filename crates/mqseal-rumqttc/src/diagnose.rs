@@ -129,19 +129,25 @@ fn explain_rustls(e: &rustls::Error) -> ConnectFailure {
             fix: "pass the CA that signed the broker's certificate with --cafile, and connect \
                   with a host name or IP the certificate lists in its subjectAltName",
         },
+        // A certificate was sent and refused: signed by a CA the broker does not trust.
         rustls::Error::AlertReceived(
-            A::CertificateRequired
-            | A::BadCertificate
-            | A::UnknownCA
-            | A::CertificateUnknown
-            | A::AccessDenied
-            | A::HandshakeFailure,
+            A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::AccessDenied,
         ) => ConnectFailure {
             kind: FailureKind::ClientCertificateRefused,
             reason: format!("the broker refused the TLS handshake ({e})"),
-            fix: "the broker requires a client certificate signed by a CA it trusts: pass \
-                  --cert and --key (require_certificate true)",
+            fix: "the broker requires a client certificate signed by a CA it trusts and \
+                  refused this one: pass --cert and --key of a certificate signed by the CA \
+                  of the broker's cafile",
         },
+        // No certificate (or none the broker could use) was sent.
+        rustls::Error::AlertReceived(A::CertificateRequired | A::HandshakeFailure) => {
+            ConnectFailure {
+                kind: FailureKind::ClientCertificateRefused,
+                reason: format!("the broker refused the TLS handshake ({e})"),
+                fix: "the broker requires a client certificate signed by a CA it trusts: pass \
+                      --cert and --key (require_certificate true)",
+            }
+        }
         other => ConnectFailure {
             kind: FailureKind::Tls,
             reason: format!("TLS failed: {other}"),

@@ -14,7 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use mqseal_broker_tests::{Mosquitto, MosquittoConfig, Pki, TlsListener, notice};
+use mqseal_broker_tests::{
+    MosquittoConfig, mosquitto_or_skip as start, pki_or_skip as pki, tls_listener,
+};
 
 fn mqseal(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mqseal"))
@@ -132,34 +134,6 @@ impl Stores {
         args.extend(conn);
         let out = ok(&args);
         assert_eq!(out, format!("{topic} [sensor #0] {message}\n"));
-    }
-}
-
-fn pki() -> Option<Pki> {
-    let pki = Pki::generate().unwrap();
-    if pki.is_none() {
-        notice("openssl is not installed; mqseal CLI TLS tests skipped");
-    }
-    pki
-}
-
-fn start(config: &MosquittoConfig) -> Option<Mosquitto> {
-    let broker = Mosquitto::start(config).unwrap();
-    if broker.is_none() {
-        notice("mosquitto is not installed (scripts/checks/15-install-brokers.sh); test skipped");
-    }
-    broker
-}
-
-fn tls_listener(pki: &Pki, require_certificate: bool) -> MosquittoConfig {
-    MosquittoConfig {
-        tls: Some(TlsListener {
-            ca: pki.ca(),
-            cert: pki.server_cert(),
-            key: pki.server_key(),
-            require_certificate,
-        }),
-        ..MosquittoConfig::default()
     }
 }
 

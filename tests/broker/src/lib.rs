@@ -32,3 +32,37 @@ pub use pki::Pki;
 pub fn notice(msg: &str) {
     eprintln!("NOTICE: {msg}");
 }
+
+/// A fresh [`Pki`], or `None` with a notice where openssl is not installed (the test command
+/// installs it, so in CI this never skips).
+pub fn pki_or_skip() -> Option<Pki> {
+    let pki = Pki::generate().unwrap_or_else(|e| panic!("cannot generate the test PKI: {e}"));
+    if pki.is_none() {
+        notice("openssl is not installed; TLS test skipped");
+    }
+    pki
+}
+
+/// Mosquitto started with `config`, or `None` with a notice where it is not installed (the
+/// test command installs it, so in CI this never skips).
+pub fn mosquitto_or_skip(config: &MosquittoConfig) -> Option<Mosquitto> {
+    let broker = Mosquitto::start(config).unwrap_or_else(|e| panic!("cannot start mosquitto: {e}"));
+    if broker.is_none() {
+        notice("mosquitto is not installed (scripts/checks/15-install-brokers.sh); test skipped");
+    }
+    broker
+}
+
+/// A broker configuration with one TLS listener using `pki`'s server certificate, requiring
+/// client certificates signed by its CA if `require_certificate`.
+pub fn tls_listener(pki: &Pki, require_certificate: bool) -> MosquittoConfig {
+    MosquittoConfig {
+        tls: Some(TlsListener {
+            ca: pki.ca(),
+            cert: pki.server_cert(),
+            key: pki.server_key(),
+            require_certificate,
+        }),
+        ..MosquittoConfig::default()
+    }
+}

@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use mqseal_broker_tests::{
-    Mosquitto, MosquittoConfig, Parties, Pki, TlsListener, collect, collect_v5, connect,
-    connect_v5, notice, spawn_driver, subscribe,
+    MosquittoConfig, Parties, collect, collect_v5, connect, connect_v5, mosquitto_or_skip as start,
+    pki_or_skip as pki, spawn_driver, subscribe, tls_listener,
 };
 use mqseal_rumqttc::{ConnectOptions, Event, FailureKind, SealedClient, TlsFiles, v5};
 use rumqttc::QoS;
@@ -23,34 +23,6 @@ const QUIET: Duration = Duration::from_secs(10);
 fn unique(tag: &str) -> String {
     let id = mqseal::Identity::generate().unwrap();
     format!("{tag}-{}", &id.fingerprint().to_string()[..12])
-}
-
-fn pki() -> Option<Pki> {
-    let pki = Pki::generate().unwrap();
-    if pki.is_none() {
-        notice("openssl is not installed; TLS tests skipped");
-    }
-    pki
-}
-
-fn start(config: &MosquittoConfig) -> Option<Mosquitto> {
-    let broker = Mosquitto::start(config).unwrap();
-    if broker.is_none() {
-        notice("mosquitto is not installed (scripts/checks/15-install-brokers.sh); test skipped");
-    }
-    broker
-}
-
-fn tls_listener(pki: &Pki, require_certificate: bool) -> MosquittoConfig {
-    MosquittoConfig {
-        tls: Some(TlsListener {
-            ca: pki.ca(),
-            cert: pki.server_cert(),
-            key: pki.server_key(),
-            require_certificate,
-        }),
-        ..MosquittoConfig::default()
-    }
 }
 
 /// Publishes one sealed message through `publisher_opts` and checks `subscriber_opts` opens it.

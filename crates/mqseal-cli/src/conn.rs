@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use mqseal_rumqttc::{BrokerUrl, ConnectOptions, Event, OpenBackend, SealedEventLoop, TlsFiles};
+use mqseal_rumqttc::{
+    BrokerUrl, ConnectFailure, ConnectOptions, Event, OpenBackend, SealedEventLoop, TlsFiles,
+};
 
 use crate::error::{CliError, Result};
 
@@ -61,8 +63,7 @@ impl ConnFlags {
             .id
             .clone()
             .unwrap_or_else(|| format!("mqseal-{role}-{}", std::process::id()));
-        if let Some(url) = &self.url {
-            let url = BrokerUrl::parse(url)?;
+        if let Some(url) = self.broker_url()? {
             let mut o = url.connect_options(id, self.cafile.clone())?;
             o.keep_alive = Duration::from_secs(self.keepalive.max(5));
             match (&mut o.tls, &self.cert, &self.key) {
@@ -111,12 +112,14 @@ impl ConnFlags {
         Ok(o)
     }
 
+    /// The `-L` URL, parsed, if given.
+    fn broker_url(&self) -> Result<Option<BrokerUrl>> {
+        Ok(self.url.as_deref().map(BrokerUrl::parse).transpose()?)
+    }
+
     /// The topic in the path of the `-L` URL, if any; an invalid URL is an error.
     pub fn url_topic(&self) -> Result<Option<String>> {
-        match &self.url {
-            None => Ok(None),
-            Some(url) => Ok(BrokerUrl::parse(url)?.topic),
-        }
+        Ok(self.broker_url()?.and_then(|u| u.topic))
     }
 
     /// The topic from `-t` or from the `-L` URL's path (exactly one of them).
@@ -139,12 +142,11 @@ impl ConnFlags {
 
     /// `host:port` for messages.
     pub fn address(&self) -> String {
-        if let Some(url) = &self.url {
-            return match BrokerUrl::parse(url) {
-                Ok(u) if u.host.contains(':') => format!("[{}]:{}", u.host, u.port),
-                Ok(u) => format!("{}:{}", u.host, u.port),
-                Err(_) => "the broker of -L".to_string(),
-            };
+        match self.broker_url() {
+            Ok(Some(url)) => return url.address(),
+            Ok(None) => {}
+            // Reported by `connect_options`, which every command calls first.
+            Err(_) => return "the broker of -L".to_string(),
         }
         let default_port = if self.cafile.is_some() { 8883 } else { 1883 };
         format!("{}:{}", self.host, self.port.unwrap_or(default_port))
@@ -164,25 +166,38 @@ pub async fn wait_connected<O: OpenBackend>(
     lp: &mut SealedEventLoop<O>,
     address: &str,
 ) -> Result<()> {
+    until_connected(address, async || {
+        let event = lp.poll().await.map_err(|e| mqseal_rumqttc::explain(&e))?;
+        Ok(matches!(
+            event,
+            Event::Mqtt(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))
+        ))
+    })
+    .await
+}
+
+/// Calls `poll` until it reports the broker's CONNACK (`Ok(true)`); a connection failure, or no
+/// event within 30 s, is explained (reason + fix). Shared by every flavour of loop.
+pub async fn until_connected(
+    address: &str,
+    mut poll: impl AsyncFnMut() -> std::result::Result<bool, ConnectFailure>,
+) -> Result<()> {
     loop {
-        match tokio::time::timeout(Duration::from_secs(30), lp.poll()).await {
+        match tokio::time::timeout(Duration::from_secs(30), poll()).await {
             Err(_) => {
                 return Err(CliError(format!(
                     "cannot connect to {address}: no answer within 30 s; fix: check the host, \
                      port and firewall"
                 )));
             }
-            Ok(Err(e)) => {
-                let f = mqseal_rumqttc::explain(&e);
+            Ok(Err(f)) => {
                 return Err(CliError(format!(
                     "cannot connect to {address}: {}; fix: {}",
                     f.reason, f.fix
                 )));
             }
-            Ok(Ok(Event::Mqtt(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))))) => {
-                return Ok(());
-            }
-            Ok(Ok(_)) => {}
+            Ok(Ok(true)) => return Ok(()),
+            Ok(Ok(false)) => {}
         }
     }
 }

@@ -6,8 +6,6 @@
 //! PUBACK (QoS 1) or PUBREC (QoS 2) with a reason code such as 0x87 "not authorized", which
 //! becomes [`Polled::Refused`] here.
 
-use std::time::Duration;
-
 use mqseal_rumqttc::{
     ConnectFailure, Event, Message, OpenBackend, Rejected, SealBackend, SealedClient,
     SealedEventLoop, StorageFailure, v5,
@@ -15,8 +13,8 @@ use mqseal_rumqttc::{
 use rumqttc::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet as Packet5, PubAckReason, PubRecReason};
 
-use crate::conn::ConnFlags;
-use crate::error::{CliError, Result};
+use crate::conn::{ConnFlags, until_connected};
+use crate::error::Result;
 
 /// `-V`: the MQTT protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -269,24 +267,10 @@ impl<O: OpenBackend> Loop<O> {
 
     /// Polls until the broker accepted the connection; a failure is explained (reason + fix).
     pub async fn wait_connected(&mut self, address: &str) -> Result<()> {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(30), self.poll()).await {
-                Err(_) => {
-                    return Err(CliError(format!(
-                        "cannot connect to {address}: no answer within 30 s; fix: check the \
-                         host, port and firewall"
-                    )));
-                }
-                Ok(Err(f)) => {
-                    return Err(CliError(format!(
-                        "cannot connect to {address}: {}; fix: {}",
-                        f.reason, f.fix
-                    )));
-                }
-                Ok(Ok(Polled::ConnAck)) => return Ok(()),
-                Ok(Ok(_)) => {}
-            }
-        }
+        until_connected(address, async || {
+            Ok(matches!(self.poll().await?, Polled::ConnAck))
+        })
+        .await
     }
 }
 

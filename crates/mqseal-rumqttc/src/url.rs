@@ -160,6 +160,15 @@ impl BrokerUrl {
         }
         Ok(o)
     }
+
+    /// `host:port`, an IPv6 host in brackets (`[::1]:1883`), for messages.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// `url` with any password replaced (for error messages).
@@ -197,11 +206,7 @@ impl fmt::Display for BrokerUrl {
             }
             f.write_str("@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
-        }
+        f.write_str(&self.address())?;
         if let Some(topic) = &self.topic {
             write!(f, "/{topic}")?;
         }

@@ -433,9 +433,7 @@ impl<O: ReloadKeys> GrantFollower<O> {
             subscribed: false,
         }
     }
-}
 
-impl<O: ReloadKeys> GrantFollower<O> {
     /// The follower of a client's loop: after each accepted grant it reloads the loop's opener
     /// and then `sealer`, the client's (shared with its clones).
     pub fn with_sealer<S: SealBackend + ReloadKeys>(

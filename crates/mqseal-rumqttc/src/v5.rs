@@ -434,9 +434,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
         retain: bool,
         payload: impl AsRef<[u8]>,
     ) -> Result<(), Error> {
-        let sealed = self.sealer.seal(topic, payload.as_ref(), retain, |n| {
-            publish_size_v5(topic, qos != QoS5::AtMostOnce, 0, n)
-        })?;
+        let sealed = self.seal(topic, qos, retain, payload.as_ref())?;
         self.client
             .publish(topic, qos, retain, sealed)
             .map_err(client_error)
@@ -450,9 +448,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
         retain: bool,
         payload: impl AsRef<[u8]>,
     ) -> Result<(), Error> {
-        let sealed = self.sealer.seal(topic, payload.as_ref(), retain, |n| {
-            publish_size_v5(topic, qos != QoS5::AtMostOnce, 0, n)
-        })?;
+        let sealed = self.seal(topic, qos, retain, payload.as_ref())?;
         self.client
             .try_publish(topic, qos, retain, sealed)
             .map_err(client_error)
@@ -493,6 +489,12 @@ impl<S: SealBackend> SealedSyncClient<S> {
     /// The underlying rumqttc v5 client (publishing through it directly is **not** sealed).
     pub fn inner(&self) -> &rumqttc::v5::Client {
         &self.client
+    }
+
+    fn seal(&self, topic: &str, qos: QoS, retain: bool, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sealer.seal(topic, payload, retain, |n| {
+            publish_size_v5(topic, qos != QoS5::AtMostOnce, 0, n)
+        })
     }
 }
 

@@ -29,7 +29,7 @@ fn main() -> Result<(), mqseal::Error> {
     let to_sensor = Grant::issue(&admin, &sensor.public(), &plant.derive("plant/7/#")?)?;
     let to_dashboard = Grant::issue(&admin, &dashboard.public(), &plant)?;
 
-    let mut sealer = Sealer::new(sensor.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(sensor.clone(), Profile::Signed, 0);
     sealer.add_key(to_sensor.accept(&sensor, &[admin.public()])?);
 
     let mut opener = Opener::new();

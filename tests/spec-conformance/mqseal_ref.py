@@ -1,4 +1,4 @@
-"""An independent implementation of mqseal v1, written from spec/mqseal-v1.md alone.
+"""An independent implementation of mqseal v1, written from spec/mqseal-v2.md alone.
 
 It shares no code with the Rust core (only the `cryptography` package's primitives) and exists to
 prove that the spec is sufficient: tests/spec-conformance/test_vectors.py replays every vector file

@@ -80,7 +80,7 @@
 /**
  * The result of every fallible function: `MQSEAL_OK` (0) or an error code.
  *
- * Codes 1 to 23 are the core's stable error codes (`spec/mqseal-v1.md`, section "Error codes"),
+ * Codes 1 to 23 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
  * shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments). A
  * code's meaning never changes; new codes may be added, so keep a default branch when switching.
  * `mqseal_error_name` and `mqseal_error_text` describe any code.

@@ -117,7 +117,7 @@ static mqseal_identity *identity_from_byte(uint8_t fill) {
 /* ---- error codes --------------------------------------------------------------------------- */
 
 static void test_error_codes(void) {
-    /* spec/mqseal-v1.md section 9, in code order. */
+    /* spec/mqseal-v2.md section 9, in code order. */
     static const char *names[] = {
         "ok",           "malformed",         "unsupported_version", "invalid_topic",
         "invalid_filter", "invalid_key",     "unknown_sender",      "key_not_found",

@@ -105,7 +105,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
          broker)\n",
         grant.as_bytes().len()
     );
-    let mut sealer = Sealer::new(sensor.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(sensor.clone(), Profile::Signed, 0);
     sealer.add_key(tree.clone());
     let mut opener = Opener::new();
     opener.trust_sender(sensor.public());
@@ -121,7 +121,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         let (dash, mut dash_lp) = SealedClient::new(
             conn.options("demo-dashboard")?,
             10,
-            Sealer::new(dashboard.clone(), Profile::Signed),
+            Sealer::new(dashboard.clone(), Profile::Signed, 0),
             opener,
         );
         dash.subscribe(&format!("{root}/#"), QoS::AtLeastOnce)

@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn describes_a_sealed_message_and_refuses_garbage() {
         let id = mqseal::Identity::from_seed([5; 32]);
-        let mut sealer = mqseal::Sealer::new(id.clone(), mqseal::Profile::Signed);
+        let mut sealer = mqseal::Sealer::new(id.clone(), mqseal::Profile::Signed, 0);
         sealer.add_key(mqseal::TreeKey::from_secret("#", 3, [6; 32]).unwrap());
         sealer.set_sequence(41, u64::MAX);
         let sealed = sealer.seal("a/b", b"hello", true).unwrap();

@@ -224,7 +224,7 @@ pub fn publish(a: &PubArgs) -> Result<()> {
     // Everything that can be checked locally is checked before the persistent sealer starts
     // (starting it reserves a block of sequence numbers in the store). The probe sealer stands
     // at the largest sequence number, so its lengths bound the real ones.
-    let mut probe = Sealer::new(store.identity().clone(), Profile::Signed);
+    let mut probe = Sealer::new(store.identity().clone(), Profile::Signed, 0);
     for key in store.sealing_keys()? {
         probe.add_key(key);
     }
@@ -354,7 +354,7 @@ pub fn subscribe(a: &SubArgs) -> Result<()> {
         .chain([(store.fingerprint(), store.name().to_string())])
         .collect();
     // The subscriber never publishes: its sealer has no key and is never used.
-    let sealer = Sealer::new(store.identity().clone(), Profile::Signed);
+    let sealer = Sealer::new(store.identity().clone(), Profile::Signed, 0);
     let mqtt = Options::new(&a.conn, "sub", a.protocol)?;
     let address = a.conn.address();
     let level = qos(a.qos);

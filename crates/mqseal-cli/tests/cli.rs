@@ -315,7 +315,7 @@ fn errors_say_what_why_and_how_to_fix() {
 #[test]
 fn inspect_shows_the_header_only() {
     let id = mqseal::Identity::from_seed([9; 32]);
-    let mut sealer = mqseal::Sealer::new(id.clone(), mqseal::Profile::Signed);
+    let mut sealer = mqseal::Sealer::new(id.clone(), mqseal::Profile::Signed, 0);
     sealer.add_key(mqseal::TreeKey::from_secret("#", 4, [1; 32]).unwrap());
     let sealed = sealer.seal("x/y", b"secret payload", false).unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 ///
 /// New variants may be added; match with a wildcard arm. Each variant has a stable
 /// [`code`](Error::code): a sealing failure keeps the core's code (1–99), the wrapper's own
-/// errors are 301 and up (`spec/mqseal-v1.md` section 9: one number space for every crate and
+/// errors are 301 and up (`spec/mqseal-v2.md` section 9: one number space for every crate and
 /// binding).
 #[non_exhaustive]
 #[derive(Debug)]

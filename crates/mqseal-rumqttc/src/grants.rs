@@ -712,7 +712,7 @@ mod tests {
     fn in_memory_backends_reload_live_and_retired_keys() {
         let p = parties("mqseal/grants");
         let id = p.sensor.identity().clone();
-        let mut sealer = Sealer::new(id.clone(), Profile::Signed);
+        let mut sealer = Sealer::new(id.clone(), Profile::Signed, 0);
         let mut opener = mqseal::Opener::new();
         opener.trust_sender(id.public());
         let g = p.admin.issue_grant("plant/7/#", "sensor").unwrap();
@@ -745,7 +745,7 @@ mod tests {
         p.sensor.remove_key("plant/7/#", 1).unwrap();
         opener.reload_keys(&p.sensor).unwrap();
         sealer.reload_keys(&p.sensor).unwrap();
-        let mut old = Sealer::new(id, Profile::Signed);
+        let mut old = Sealer::new(id, Profile::Signed, 0);
         old.add_key(old_key);
         old.set_sequence(100, u64::MAX);
         let m3 = old.seal("plant/7/a", b"3", false).unwrap();

@@ -20,7 +20,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let me = Identity::generate()?;
 //! let key = TreeKey::generate("plant/#", 1)?;
-//! let mut sealer = Sealer::new(me.clone(), Profile::Signed);
+//! let mut sealer = Sealer::new(me.clone(), Profile::Signed, 0);
 //! sealer.add_key(key.clone());
 //! let mut opener = Opener::new();
 //! opener.trust_sender(me.public());
@@ -92,7 +92,7 @@
 //!
 //! let sensor = Identity::from_seed([1; 32]);
 //! let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
-//! let mut sealer = Sealer::new(sensor.clone(), Profile::Signed);
+//! let mut sealer = Sealer::new(sensor.clone(), Profile::Signed, 0);
 //! sealer.add_key(key.clone());
 //! let mut opener = Opener::new();
 //! opener.trust_sender(sensor.public());

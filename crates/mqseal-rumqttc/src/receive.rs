@@ -233,7 +233,7 @@ mod tests {
     fn setup() -> (Sealer, Receiver<Opener>) {
         let id = Identity::from_seed([7; 32]);
         let key = TreeKey::from_secret("a/#", 1, [9; 32]).unwrap();
-        let mut sealer = Sealer::new(id.clone(), Profile::Signed);
+        let mut sealer = Sealer::new(id.clone(), Profile::Signed, 0);
         sealer.add_key(key.clone());
         let mut opener = Opener::new();
         opener.trust_sender(id.public());

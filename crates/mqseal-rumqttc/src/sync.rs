@@ -53,7 +53,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
         (
             SealedSyncClient {
                 client: client.clone(),
-                sealer: SharedSealer::new(sealer, max),
+                sealer: SharedSealer::new(sealer, max, 0),
             },
             SealedConnection {
                 connection,

@@ -170,7 +170,7 @@ impl<S: SealBackend> SealedClient<S> {
         options.set_manual_acks(true).set_topic_alias_max(None);
         let (client, eventloop) = AsyncClient::new(options, cap);
         // Until the CONNACK tells the broker's limit, only the MQTT maximum applies.
-        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN);
+        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN, 0);
         (
             SealedClient {
                 client: client.clone(),
@@ -411,7 +411,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
     ) -> (SealedSyncClient<S>, SealedConnection<O>) {
         options.set_manual_acks(true).set_topic_alias_max(None);
         let (client, connection) = rumqttc::v5::Client::new(options, cap);
-        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN);
+        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN, 0);
         let max_packet = shared.max_packet_handle();
         (
             SealedSyncClient {
@@ -703,7 +703,7 @@ mod tests {
     fn aliases_resolve_per_connection_and_unknown_ones_are_refused() {
         let id = Identity::from_seed([3; 32]);
         let key = TreeKey::from_secret("s/#", 2, [4; 32]).unwrap();
-        let mut sealer = Sealer::new(id.clone(), Profile::Signed);
+        let mut sealer = Sealer::new(id.clone(), Profile::Signed, 0);
         sealer.add_key(key.clone());
         let mut opener = Opener::new();
         opener.trust_sender(id.public());
@@ -741,7 +741,7 @@ mod tests {
         let (client, lp) = SealedClient::new(
             o,
             10,
-            Sealer::new(Identity::from_seed([1; 32]), Profile::Signed),
+            Sealer::new(Identity::from_seed([1; 32]), Profile::Signed, 0),
             Opener::new(),
         );
         assert_eq!(lp.eventloop.options.topic_alias_max(), None);
@@ -770,7 +770,7 @@ mod tests {
         admin.create_key("plant/#", 0).unwrap();
         let sealer = SharedSealer::new(
             sensor.sealer(Profile::Signed).unwrap(),
-            mqseal::MAX_SEALED_LEN,
+            mqseal::MAX_SEALED_LEN, 0,
         );
         let mut state: V5State<PersistentOpener> = V5State::new(
             sensor.opener(Default::default()).unwrap(),

@@ -790,7 +790,7 @@ impl Store {
     pub fn sealer(&self, profile: Profile) -> Result<PersistentSealer> {
         let lock = LockFile::try_acquire(&self.path(layout::SEAL_LOCK))?;
         PersistentSealer::start(
-            Sealer::new(self.identity.clone(), profile),
+            Sealer::new(self.identity.clone(), profile, 0),
             self.path(layout::SEQ),
             lock,
             self.options.sequence_block,

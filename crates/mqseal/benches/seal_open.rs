@@ -37,7 +37,7 @@ const TOPIC: &str = "plant/7/line/3/temp";
 fn parties(profile: Profile) -> (Sealer, Opener) {
     let sender = Identity::from_seed([1; 32]);
     let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
-    let mut sealer = Sealer::new(sender.clone(), profile);
+    let mut sealer = Sealer::new(sender.clone(), profile, 0);
     sealer.add_key(key.derive("plant/7/#").unwrap());
     let mut opener = Opener::with_policy(OpenPolicy {
         allow_group_mac: true,

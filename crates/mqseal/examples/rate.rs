@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let me = Identity::from_seed([1; 32]);
     let key = TreeKey::from_secret("bench/#", 1, [2; 32])?;
-    let mut sealer = Sealer::new(me.clone(), profile);
+    let mut sealer = Sealer::new(me.clone(), profile, 0);
     sealer.add_key(key.clone());
     let mut opener = Opener::with_policy(OpenPolicy {
         allow_group_mac: true,

@@ -2,23 +2,30 @@
 //!
 //! ```text
 //! sealed = header || ciphertext || tag(16) [|| signature(64) if profile = signed]
-//! header = flags(1) || varint(epoch) || sender_id(4) || varint(seq) [|| varint(timestamp)]
-//! flags  = version(3 bits, =1) | profile(1) | has_timestamp(1) | retain(1) | reserved(2, =0)
+//! header = flags(1) || varint(epoch) || sender_id(4) || key_id(4) || salt(8) || varint(seq)
+//!          [|| varint(timestamp)]
+//! flags  = version(3 bits, =2) | profile(1) | has_timestamp(1) | retain(1) | reserved(2, =0)
 //! ```
-//! Spec: `spec/mqseal-v1.md`, section "Sealed envelope".
+//! Spec: `spec/mqseal-v2.md`, section "Sealed envelope".
 
 use crate::error::{Error, Result};
 use crate::identity::SenderId;
 use crate::varint;
 
 /// Wire format version carried in the top three bits of the first byte.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// Length of the key id: which key (tree, epoch, topic) a message is sealed under.
+pub const KEY_ID_LEN: usize = 4;
+/// Length of the per-message random salt mixed into the message key.
+pub const SALT_LEN: usize = 8;
 /// Length of the AEAD tag.
 pub const TAG_LEN: usize = 16;
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
-/// Longest possible header: flags, 5-byte epoch, sender id, 10-byte seq, 10-byte timestamp.
-pub const MAX_HEADER_LEN: usize = 1 + 5 + 4 + varint::MAX_LEN_U64 + varint::MAX_LEN_U64;
+/// Longest possible header: flags, 5-byte epoch, sender id, key id, salt, 10-byte seq, 10-byte
+/// timestamp.
+pub const MAX_HEADER_LEN: usize =
+    1 + 5 + 4 + KEY_ID_LEN + SALT_LEN + varint::MAX_LEN_U64 + varint::MAX_LEN_U64;
 /// Upper bound of the bytes sealing adds to a payload in the `signed` profile.
 pub const MAX_OVERHEAD_SIGNED: usize = MAX_HEADER_LEN + TAG_LEN + SIGNATURE_LEN;
 /// Upper bound of the bytes sealing adds to a payload in the `group-mac` profile.
@@ -78,6 +85,10 @@ pub struct Header {
     pub epoch: u32,
     /// The sender's 4-byte id (fingerprint prefix).
     pub sender: SenderId,
+    /// Which key the message is sealed under (derived from the topic key; spec section 4.6).
+    pub key_id: [u8; KEY_ID_LEN],
+    /// Fresh random bytes of this message, mixed into its message key (spec section 4.7).
+    pub salt: [u8; SALT_LEN],
     /// The sender's sequence number, also the AEAD nonce.
     pub seq: u64,
     /// Optional sender timestamp, seconds since the Unix epoch.
@@ -89,6 +100,8 @@ impl Header {
     pub fn encoded_len(&self) -> usize {
         1 + varint::len(u64::from(self.epoch))
             + 4
+            + KEY_ID_LEN
+            + SALT_LEN
             + varint::len(self.seq)
             + self.timestamp.map_or(0, varint::len)
     }
@@ -113,6 +126,14 @@ impl Header {
         rest = rest.get_mut(n..).ok_or(Error::BufferTooSmall)?;
         let (id, tail) = rest.split_at_mut_checked(4).ok_or(Error::BufferTooSmall)?;
         id.copy_from_slice(&self.sender.0);
+        let (kid, tail) = tail
+            .split_at_mut_checked(KEY_ID_LEN)
+            .ok_or(Error::BufferTooSmall)?;
+        kid.copy_from_slice(&self.key_id);
+        let (salt, tail) = tail
+            .split_at_mut_checked(SALT_LEN)
+            .ok_or(Error::BufferTooSmall)?;
+        salt.copy_from_slice(&self.salt);
         rest = tail;
         let n = varint::encode(self.seq, rest)?;
         rest = rest.get_mut(n..).ok_or(Error::BufferTooSmall)?;
@@ -139,6 +160,10 @@ impl Header {
         let (epoch, n) = varint::decode(rest, u64::from(u32::MAX))?;
         rest = rest.get(n..).ok_or(Error::Malformed)?;
         let (id, tail) = rest.split_first_chunk::<4>().ok_or(Error::Malformed)?;
+        let (key_id, tail) = tail
+            .split_first_chunk::<KEY_ID_LEN>()
+            .ok_or(Error::Malformed)?;
+        let (salt, tail) = tail.split_first_chunk::<SALT_LEN>().ok_or(Error::Malformed)?;
         rest = tail;
         let (seq, n) = varint::decode(rest, u64::MAX)?;
         rest = rest.get(n..).ok_or(Error::Malformed)?;
@@ -154,6 +179,8 @@ impl Header {
             retain: flags & FLAG_RETAIN != 0,
             epoch: u32::try_from(epoch).map_err(|_| Error::Malformed)?,
             sender: SenderId(*id),
+            key_id: *key_id,
+            salt: *salt,
             seq,
             timestamp,
         };
@@ -250,6 +277,8 @@ mod tests {
             retain: false,
             epoch: 1,
             sender: SenderId([1, 2, 3, 4]),
+            key_id: [5, 6, 7, 8],
+            salt: [9; 8],
             seq: 300,
             timestamp: None,
         }
@@ -260,7 +289,10 @@ mod tests {
         let mut buf = [0u8; MAX_HEADER_LEN];
         let h = header();
         let n = h.encode(&mut buf).unwrap();
-        assert_eq!(&buf[..n], &[0x20, 0x01, 1, 2, 3, 4, 0xac, 0x02]);
+        assert_eq!(
+            &buf[..n],
+            &[0x40, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9, 0xac, 0x02]
+        );
         assert_eq!(Header::decode(&buf[..n]).unwrap(), (h, n));
         let h2 = Header {
             profile: Profile::GroupMac,
@@ -272,33 +304,38 @@ mod tests {
         };
         let n = h2.encode(&mut buf).unwrap();
         assert_eq!(n, MAX_HEADER_LEN);
-        assert_eq!(buf[0], 0x20 | 0x10 | 0x08 | 0x04);
+        assert_eq!(buf[0], 0x40 | 0x10 | 0x08 | 0x04);
         assert_eq!(Header::decode(&buf[..n]).unwrap(), (h2, n));
     }
 
     #[test]
     fn rejects_bad_flags() {
-        assert_eq!(
-            Header::decode(&[0x40, 1, 1, 2, 3, 4, 0]),
-            Err(Error::UnsupportedVersion)
-        );
-        assert_eq!(
-            Header::decode(&[0x21, 1, 1, 2, 3, 4, 0]),
-            Err(Error::Malformed)
-        );
-        assert_eq!(Header::decode(&[0x20, 1, 1, 2, 3]), Err(Error::Malformed));
+        let mut v2 = [0x40, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9, 0];
+        assert!(Header::decode(&v2).is_ok());
+        v2[0] = 0x20; // version 1
+        assert_eq!(Header::decode(&v2), Err(Error::UnsupportedVersion));
+        v2[0] = 0x41; // reserved bit
+        assert_eq!(Header::decode(&v2), Err(Error::Malformed));
+        v2[0] = 0x40;
+        assert_eq!(Header::decode(&v2[..18]), Err(Error::Malformed));
+        assert_eq!(Header::decode(&v2[..9]), Err(Error::Malformed));
         assert_eq!(Header::decode(&[]), Err(Error::Malformed));
     }
 
     #[test]
-    fn overhead_targets() {
-        let h = header();
-        assert!(h.encoded_len() + Profile::Signed.trailer_len() <= 90);
+    fn overhead_at_small_sequence_numbers_with_a_timestamp() {
+        // Where v2 lands (spec section 5, "Overhead"): 104 signed, 40 group-mac.
+        let h = Header {
+            seq: 5,
+            timestamp: Some(1_800_000_000),
+            ..header()
+        };
+        assert_eq!(h.encoded_len() + Profile::Signed.trailer_len(), 104);
         let small = Header {
             profile: Profile::GroupMac,
             ..h
         };
-        assert!(small.encoded_len() + Profile::GroupMac.trailer_len() <= 30);
+        assert_eq!(small.encoded_len() + Profile::GroupMac.trailer_len(), 40);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use core::fmt;
 /// Everything that can go wrong in mqseal.
 ///
 /// Each variant has a stable numeric [`code`](Error::code) that never changes meaning and is
-/// reused by the Python and C bindings (`spec/mqseal-v1.md`, section "Error codes"). New
+/// reused by the Python and C bindings (`spec/mqseal-v2.md`, section "Error codes"). New
 /// variants may be added, so match with a wildcard arm.
 ///
 /// No variant ever carries secret material.

@@ -6,7 +6,7 @@
 //! ct    = HPKE-Seal(pkR, info = "mqseal/v1/grant", aad = first 65 bytes, body)
 //! body  = varint(epoch) || varint(len(filter)) || filter || secret(32)
 //! ```
-//! Spec: `spec/mqseal-v1.md`, section "Grants".
+//! Spec: `spec/mqseal-v2.md`, section "Grants".
 
 use alloc::vec::Vec;
 use core::fmt;

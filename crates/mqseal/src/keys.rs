@@ -214,6 +214,31 @@ impl TopicKey {
         self.epoch == other.epoch && bool::from(self.secret.ct_eq(&*other.secret))
     }
 
+    /// The key id messages under this topic key carry: the first 4 bytes of
+    /// `Expand32(topic_key, KEY_ID)` (spec section 4.6). Every holder of this topic and epoch
+    /// of the tree computes the same id, whichever covering key it holds.
+    pub fn key_id(&self) -> [u8; crate::envelope::KEY_ID_LEN] {
+        let full = expand(&self.secret, &[labels::KEY_ID]);
+        let mut id = [0u8; crate::envelope::KEY_ID_LEN];
+        if let Some(prefix) = full.get(..crate::envelope::KEY_ID_LEN) {
+            id.copy_from_slice(prefix);
+        }
+        id
+    }
+
+    /// The AEAD key of one message: `Expand32(sender_key, MESSAGE_KEY || salt)` (spec
+    /// section 4.7). Two messages share a (key, nonce) pair only if they share the sender key,
+    /// the 8-byte random salt and the sequence number.
+    pub fn message_key(
+        &self,
+        profile: Profile,
+        sender_ed25519: &[u8; 32],
+        salt: &[u8; crate::envelope::SALT_LEN],
+    ) -> Zeroizing<[u8; KEY_LEN]> {
+        let sender = self.sender_key(profile, sender_ed25519);
+        expand(&sender, &[labels::MESSAGE_KEY, salt])
+    }
+
     /// The AEAD key of `sender` (its Ed25519 key) under `profile` on this topic.
     pub fn sender_key(
         &self,

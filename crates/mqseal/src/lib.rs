@@ -7,7 +7,7 @@
 //! the sender. An [`Opener`] verifies, decrypts and rejects replays. Keys travel to their holders
 //! as [`Grant`]s (RFC 9180 HPKE to the recipient's X25519 key, signed by the issuer).
 //!
-//! The wire format is specified byte by byte in `spec/mqseal-v1.md`, with test vectors in
+//! The wire format is specified byte by byte in `spec/mqseal-v2.md`, with test vectors in
 //! `spec/vectors/`.
 //!
 //! ```
@@ -20,7 +20,7 @@
 //! let plant = TreeKey::from_secret("plant/#", 1, [4; 32]).unwrap();
 //! let grant = Grant::issue_with_ikm(&admin, &dashboard.public(), &plant, &[5; 32]).unwrap();
 //!
-//! let mut sealer = Sealer::new(sensor.clone(), Profile::Signed);
+//! let mut sealer = Sealer::new(sensor.clone(), Profile::Signed, 0);
 //! sealer.add_key(plant.derive("plant/7/temp").unwrap());
 //! let sealed = sealer.seal("plant/7/temp", b"21.5", false).unwrap();   // what the broker sees
 //!
@@ -57,7 +57,6 @@ mod identity;
 mod keys;
 mod labels;
 mod open;
-#[cfg(feature = "std")]
 mod random;
 mod replay;
 mod seal;
@@ -67,7 +66,7 @@ mod topic;
 mod varint;
 
 pub use envelope::{
-    Header, MAX_HEADER_LEN, MAX_OVERHEAD_GROUP_MAC, MAX_OVERHEAD_SIGNED, MAX_SEALED_LEN, Profile,
+    Header, KEY_ID_LEN, MAX_HEADER_LEN, SALT_LEN, MAX_OVERHEAD_GROUP_MAC, MAX_OVERHEAD_SIGNED, MAX_SEALED_LEN, Profile,
     SIGNATURE_LEN, SealedParts, TAG_LEN, VERSION, inspect,
 };
 pub use error::{Error, Result};
@@ -76,6 +75,9 @@ pub use identity::{
     Fingerprint, Identity, PUBLIC_IDENTITY_LEN, PublicIdentity, SEED_LEN, SenderId,
 };
 pub use keys::{KEY_LEN, TopicKey, TreeKey};
+#[cfg(feature = "std")]
+pub use random::OsRandom;
+pub use random::RandomSource;
 pub use open::{BatchItem, Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
 pub use replay::{REPLAY_WINDOW, REPLAY_WINDOW_BYTES, ReplayWindow};
 pub use seal::{SealOptions, Sealer};

@@ -24,7 +24,8 @@ use crate::topic::validate_topic;
 pub struct OpenPolicy {
     /// Accept the `group-mac` profile (any key holder can forge the sender). Default: `false`.
     pub allow_group_mac: bool,
-    /// Refuse messages whose timestamp is more than this many seconds old. Default: none.
+    /// Refuse messages whose timestamp is more than this many seconds old; messages without a
+    /// timestamp are then refused too ([`Error::MissingTimestamp`]). Default: none.
     pub max_age: Option<u64>,
     /// With `max_age`, refuse timestamps more than this many seconds in the future. Default: 60.
     pub max_future_skew: u64,
@@ -139,7 +140,7 @@ type TopicWindows = BTreeMap<String, ReplayWindow>;
 /// use mqseal::{Delivery, Error, Identity, Opener, Profile, Sealer, TreeKey};
 /// let sender = Identity::from_seed([1; 32]);
 /// let key = TreeKey::from_secret("#", 1, [2; 32]).unwrap();
-/// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+/// let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
 /// sealer.add_key(key.clone());
 /// let msg = sealer.seal("a/b", b"hi", false).unwrap();
 ///
@@ -150,13 +151,16 @@ type TopicWindows = BTreeMap<String, ReplayWindow>;
 /// assert_eq!(opener.open("a/b", &msg).unwrap_err(), Error::Replay);
 /// let redelivered = Delivery { duplicate: true, ..Delivery::default() };
 /// assert_eq!(opener.open_delivered("a/b", &msg, &redelivered).unwrap_err(), Error::Duplicate);
-/// assert_eq!(opener.open("a/c", &msg).unwrap_err(), Error::BadSignature);
+/// // Moved to another topic: the key id is per topic, so no held key has it there.
+/// assert_eq!(opener.open("a/c", &msg).unwrap_err(), Error::KeyNotFound);
 /// ```
 #[derive(Clone, Default)]
 pub struct Opener {
     keys: KeyRing,
     senders: Vec<PublicIdentity>,
     windows: BTreeMap<(Fingerprint, u32), TopicWindows>,
+    /// Highest sequence number accepted per sender (first-contact floor, spec 7.3).
+    high_water: BTreeMap<Fingerprint, u64>,
     policy: OpenPolicy,
     /// (filter, epoch, not_after) of retired keys.
     retired: Vec<(String, u32, u64)>,
@@ -171,9 +175,13 @@ type TopicKeyCache = BTreeMap<String, Vec<(KeyFilter, u32, TopicKey)>>;
 struct Checked<'m> {
     topic: &'m str,
     parts: SealedParts<'m>,
-    topic_digest: [u8; 32],
+    /// (filter, epoch) of the tree key the key id selected.
+    tree: (KeyFilter, u32),
+    /// Its topic key for `topic`: the only key this message is decrypted with.
+    topic_key: TopicKey,
+    /// Whether `topic_key` was derived for this message (not cached yet).
+    fresh: bool,
     signature_digest: Option<[u8; 64]>,
-    now: Option<u64>,
 }
 
 /// One message of a batch for [`Opener::open_batch`].
@@ -260,7 +268,7 @@ impl Opener {
     /// use mqseal::{Delivery, Error, Identity, Opener, Profile, Sealer, TreeKey};
     /// let sender = Identity::from_seed([1; 32]);
     /// let old = TreeKey::from_secret("a/#", 1, [2; 32]).unwrap();
-    /// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+    /// let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
     /// sealer.add_key(old.clone());
     /// let (m1, m2) = (sealer.seal("a/b", b"1", false).unwrap(), sealer.seal("a/b", b"2", false).unwrap());
     ///
@@ -304,6 +312,11 @@ impl Opener {
         topic: &str,
         window: ReplayWindow,
     ) {
+        if let Some(h) = window.highest()
+            && self.high_water.get(&sender).is_none_or(|old| h > *old)
+        {
+            self.high_water.insert(sender, h);
+        }
         self.windows
             .entry((sender, epoch))
             .or_default()
@@ -354,7 +367,7 @@ impl Opener {
     /// use mqseal::{BatchItem, Identity, Opener, Profile, Sealer, TreeKey};
     /// let sender = Identity::from_seed([1; 32]);
     /// let key = TreeKey::from_secret("#", 1, [2; 32]).unwrap();
-    /// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+    /// let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
     /// sealer.add_key(key.clone());
     /// let mut sealed: Vec<Vec<u8>> = (0..8u8).map(|i| sealer.seal("t", &[i], false).unwrap()).collect();
     /// sealed[3][10] ^= 1; // tampered
@@ -387,8 +400,8 @@ impl Opener {
             .collect()
     }
 
-    /// Steps 1–4 of the receiver rules: parse, profile policy, topic, sender and key lookup,
-    /// epoch retirement; computes the digests the later steps need.
+    /// Steps 1–4 of the receiver rules: parse, profile policy, topic, sender lookup, the one
+    /// key the header's key id names, its retirement; computes the digests the later steps need.
     fn precheck<'m>(
         &self,
         topic: &'m str,
@@ -404,24 +417,27 @@ impl Opener {
         if !self.senders.iter().any(|s| s.sender_id() == header.sender) {
             return Err(Error::UnknownSender);
         }
-        if self.keys.candidates(topic, header.epoch).next().is_none() {
-            return Err(Error::KeyNotFound);
-        }
+        // The one key: the most specific covering key of this epoch whose topic key has the
+        // header's key id (spec 7.1 step 4). No other key is ever tried.
+        let (tree, topic_key, fresh) = self
+            .keys
+            .candidates(topic, header.epoch)
+            .find_map(|k| {
+                let (tk, fresh) = match cached_topic_key(&self.cache, k, topic) {
+                    Some(tk) => (tk, false),
+                    None => (k.topic_key(topic).ok()?, true),
+                };
+                (tk.key_id() == header.key_id).then_some((k, tk, fresh))
+            })
+            .ok_or(Error::KeyNotFound)?;
         let now = match self.retired.is_empty() {
             true => None,
             false => delivery.now.or_else(system_now),
         };
-        if self
-            .keys
-            .candidates(topic, header.epoch)
-            .all(|k| expired(&self.retired, k, now))
-        {
+        if expired(&self.retired, tree, now) {
             return Err(Error::EpochExpired);
         }
-        let topic_digest = self.cache.get(topic).and_then(|c| c.first()).map_or_else(
-            || crate::keys::topic_digest(topic),
-            |(_, _, k)| k.topic_digest(),
-        );
+        let topic_digest = topic_key.topic_digest();
         let signature_digest = parts.signature.map(|_| {
             transcript_digest(
                 labels::MESSAGE_SIGNATURE,
@@ -436,9 +452,10 @@ impl Opener {
         Ok(Checked {
             topic,
             parts,
-            topic_digest,
+            tree: (tree.filter().clone(), tree.epoch()),
+            topic_key,
+            fresh,
             signature_digest,
-            now,
         })
     }
 
@@ -517,7 +534,7 @@ impl Opener {
         ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
 
-    /// Steps 6–9: decrypt with the candidate keys (and senders, for group-mac), delivery
+    /// Steps 6–9: decrypt with the one key (and each candidate sender, for group-mac), delivery
     /// policy, replay window, accept.
     fn finish(
         &mut self,
@@ -533,48 +550,50 @@ impl Opener {
             .get_mut(..parts.ciphertext.len())
             .ok_or(Error::BufferTooSmall)?;
         let mut aad = [0u8; MAX_HEADER_LEN + 32];
-        let aad_len =
-            envelope::associated_data(parts.header_bytes, &checked.topic_digest, &mut aad)?;
+        let aad_len = envelope::associated_data(
+            parts.header_bytes,
+            &checked.topic_key.topic_digest(),
+            &mut aad,
+        )?;
         let aad = aad.get(..aad_len).ok_or(Error::Malformed)?;
         let nonce = Nonce::from(envelope::nonce(header.seq));
         let tag = Tag::from(*parts.tag);
 
         let mut opened_by = None;
-        let (keys, cache, senders, retired) =
-            (&self.keys, &mut self.cache, &self.senders, &self.retired);
-        let live = |k: &&TreeKey| !expired(retired, k, checked.now);
-        'search: for key in keys.candidates(topic, header.epoch).filter(live) {
-            let cached = cached_topic_key(cache, key, topic);
-            let fresh = cached.is_none();
-            let topic_key = match cached {
-                Some(k) => k,
-                None => key.topic_key(topic)?,
-            };
-            for (i, sender) in senders.iter().enumerate() {
-                if sender.sender_id() != header.sender || signer.is_some_and(|s| s != i) {
-                    continue;
-                }
-                out.copy_from_slice(parts.ciphertext);
-                let k = topic_key.sender_key(header.profile, sender.verifying_key().as_bytes());
-                let cipher = ChaCha20Poly1305::new(&Key::from(*k));
-                if cipher
-                    .decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag)
-                    .is_ok()
-                {
-                    opened_by = Some(sender.clone());
-                    if fresh {
-                        // Cache only keys that authenticated a message: refusals (and junk
-                        // on made-up topics) neither allocate nor evict useful entries.
-                        remember_topic_key(cache, key, topic, topic_key);
-                    }
-                    break 'search;
-                }
+        for (i, sender) in self.senders.iter().enumerate() {
+            if sender.sender_id() != header.sender || signer.is_some_and(|s| s != i) {
+                continue;
+            }
+            out.copy_from_slice(parts.ciphertext);
+            let k = checked.topic_key.message_key(
+                header.profile,
+                sender.verifying_key().as_bytes(),
+                &header.salt,
+            );
+            let cipher = ChaCha20Poly1305::new(&Key::from(*k));
+            if cipher
+                .decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag)
+                .is_ok()
+            {
+                opened_by = Some(sender.clone());
+                break;
             }
         }
         let Some(sender) = opened_by else {
             out.zeroize();
             return Err(Error::AuthenticationFailed);
         };
+        if checked.fresh {
+            // Cache only keys that authenticated a message: refusals (and junk on made-up
+            // topics) neither allocate nor evict useful entries.
+            remember_topic_key(
+                &mut self.cache,
+                &checked.tree.0,
+                checked.tree.1,
+                topic,
+                checked.topic_key.clone(),
+            );
+        }
 
         if let Err(e) = self.accept(topic, &header, &sender, delivery) {
             out.zeroize();
@@ -603,7 +622,10 @@ impl Opener {
             return Err(Error::RetainMismatch);
         }
         match header.timestamp {
-            None if self.policy.require_timestamp => return Err(Error::MissingTimestamp),
+            // A maximum age implies a timestamp (spec 7.1 step 7).
+            None if self.policy.require_timestamp || self.policy.max_age.is_some() => {
+                return Err(Error::MissingTimestamp);
+            }
             None => {}
             Some(ts) => {
                 if let Some(max_age) = self.policy.max_age {
@@ -616,18 +638,40 @@ impl Opener {
                 }
             }
         }
-        let windows = self
-            .windows
-            .entry((sender.fingerprint(), header.epoch))
-            .or_default();
-        if !windows.contains_key(topic) {
-            windows.insert(topic.to_string(), ReplayWindow::new());
+        let fingerprint = sender.fingerprint();
+        let high = self.high_water.get(&fingerprint).copied();
+        let windows = self.windows.entry((fingerprint, header.epoch)).or_default();
+        match windows.get_mut(topic) {
+            Some(window) => match window.accept(header.seq) {
+                Err(Error::Replay) if delivery.duplicate => return Err(Error::Duplicate),
+                other => other?,
+            },
+            None => {
+                // First contact on this (sender, epoch, topic): a live delivery must be within
+                // the window of the sender's high-water mark (spec 7.3), so a broker cannot
+                // replay a historic message to a receiver that has no window here yet.
+                // Deliveries of stored retained messages are exempt (section 7.4).
+                if !delivery.retained
+                    && let Some(h) = high
+                    && h.saturating_sub(header.seq) >= crate::replay::REPLAY_WINDOW
+                {
+                    return Err(Error::TooOld);
+                }
+                let mut window = ReplayWindow::new();
+                window.accept(header.seq)?;
+                windows.insert(topic.to_string(), window);
+            }
         }
-        let window = windows.get_mut(topic).ok_or(Error::Malformed)?;
-        match window.accept(header.seq) {
-            Err(Error::Replay) if delivery.duplicate => Err(Error::Duplicate),
-            other => other,
+        if high.is_none_or(|h| header.seq > h) {
+            self.high_water.insert(fingerprint, header.seq);
         }
+        Ok(())
+    }
+
+    /// The highest sequence number accepted from `sender` on any topic and epoch (the
+    /// first-contact floor of spec section 7.3), if any.
+    pub fn high_water_mark(&self, sender: &Fingerprint) -> Option<u64> {
+        self.high_water.get(sender).copied()
     }
 }
 
@@ -652,12 +696,19 @@ fn cached_topic_key(cache: &TopicKeyCache, key: &TreeKey, topic: &str) -> Option
     })
 }
 
-/// Remembers the topic key of `topic` under `key` (clearing the cache when it is full).
-fn remember_topic_key(cache: &mut TopicKeyCache, key: &TreeKey, topic: &str, k: TopicKey) {
+/// Remembers the topic key of `topic` under the tree key of `filter` at `epoch` (clearing the
+/// cache when it is full).
+fn remember_topic_key(
+    cache: &mut TopicKeyCache,
+    filter: &KeyFilter,
+    epoch: u32,
+    topic: &str,
+    k: TopicKey,
+) {
     if cache.len() >= CACHE_LIMIT {
         cache.clear();
     }
-    let entry = (key.filter().clone(), key.epoch(), k);
+    let entry = (filter.clone(), epoch, k);
     match cache.get_mut(topic) {
         Some(entries) => entries.push(entry),
         None => {
@@ -694,7 +745,7 @@ impl fmt::Debug for Opener {
 mod tests {
     use super::*;
     use crate::identity::Identity;
-    use crate::seal::Sealer;
+    use crate::seal::{SealOptions, Sealer};
 
     fn at(now: u64) -> Delivery {
         Delivery {
@@ -704,7 +755,7 @@ mod tests {
     }
 
     fn sealer(seed: u8, keys: &[&TreeKey]) -> Sealer {
-        let mut s = Sealer::new(Identity::from_seed([seed; 32]), Profile::Signed);
+        let mut s = Sealer::new(Identity::from_seed([seed; 32]), Profile::Signed, 0);
         for k in keys {
             s.add_key((*k).clone());
         }
@@ -784,8 +835,10 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_key_is_not_used_when_another_covers_the_topic() {
+    fn the_key_id_names_the_one_key_even_when_another_covers_the_topic() {
         // Independent keys of the same epoch: a broad one retired and expired, a narrow one live.
+        // The key id selects the broad key for messages sealed with it: its expiry is reported
+        // (v1 tried the narrow key too and said authentication_failed).
         let broad = TreeKey::from_secret("#", 1, [1; 32]).unwrap();
         let narrow = TreeKey::from_secret("a/#", 1, [2; 32]).unwrap();
         let mut opener = Opener::new();
@@ -802,8 +855,96 @@ mod tests {
             opener
                 .open_delivered("a/b", &via_broad, &at(11))
                 .unwrap_err(),
-            Error::AuthenticationFailed
+            Error::EpochExpired
         );
         assert!(opener.open_delivered("a/b", &via_broad, &at(10)).is_ok());
+    }
+
+    #[test]
+    fn only_the_key_named_by_the_key_id_is_tried() {
+        // Two independent trees of one epoch both cover the topic; a message sealed under the
+        // narrow one opens, and a key id that names neither is key_not_found, not a trial.
+        let broad = TreeKey::from_secret("#", 1, [1; 32]).unwrap();
+        let narrow = TreeKey::from_secret("a/#", 1, [2; 32]).unwrap();
+        let mut opener = Opener::new();
+        opener.trust_sender(Identity::from_seed([4; 32]).public());
+        opener.add_key(broad.clone());
+        opener.add_key(narrow.clone());
+        let m = sealer(4, &[&broad]).seal("a/b", b"via broad", false).unwrap();
+        assert_eq!(opener.open("a/b", &m).unwrap().payload, b"via broad");
+        let mut s = sealer(4, &[&narrow]);
+        s.set_sequence(1, u64::MAX);
+        let m = s.seal("a/b", b"via narrow", false).unwrap();
+        let mut other = m.clone();
+        assert_eq!(opener.open("a/b", &m).unwrap().payload, b"via narrow");
+        // Header layout: flags, epoch (1 byte here), sender id (4), key id (4).
+        other[6] ^= 0x80;
+        assert_eq!(opener.open("a/b", &other).unwrap_err(), Error::KeyNotFound);
+        assert_eq!(opener.open("a/b", &m).unwrap_err(), Error::Replay);
+    }
+
+    #[test]
+    fn every_message_gets_a_fresh_salt_so_a_reused_sequence_number_reuses_no_nonce() {
+        // Two sealers of one identity, both at 0 (a restored backup, a fork): same sequence
+        // numbers, different salts, so different message keys and ciphertexts.
+        let key = TreeKey::from_secret("#", 1, [7; 32]).unwrap();
+        let opts = SealOptions::at(false, 1_800_000_000);
+        let a = sealer(5, &[&key]).seal_with("t", b"same", &opts).unwrap();
+        let b = sealer(5, &[&key]).seal_with("t", b"same", &opts).unwrap();
+        let (ha, la) = Header::decode(&a).unwrap();
+        let (hb, lb) = Header::decode(&b).unwrap();
+        assert_eq!((ha.seq, la), (hb.seq, lb));
+        assert_ne!(ha.salt, hb.salt);
+        assert_ne!(a[la..la + 4], b[lb..lb + 4]);
+    }
+
+    #[test]
+    fn first_contact_on_a_new_topic_is_held_to_the_senders_high_water_mark() {
+        let key = TreeKey::from_secret("#", 1, [7; 32]).unwrap();
+        let mut s = sealer(6, &[&key]);
+        let old = s.seal("b", b"historic", false).unwrap(); // seq 0
+        let old_retained = s.seal("c", b"historic retained", true).unwrap(); // seq 1
+        s.set_sequence(5_000, u64::MAX);
+        let live = s.seal("a", b"now", false).unwrap();
+        let near = s.seal("d", b"new topic, new number", false).unwrap();
+        let mut opener = Opener::new();
+        opener.trust_sender(Identity::from_seed([6; 32]).public());
+        opener.add_key(key);
+        assert!(opener.open("a", &live).is_ok());
+        let fp = Identity::from_seed([6; 32]).fingerprint();
+        assert_eq!(opener.high_water_mark(&fp), Some(5_000));
+        // A broker replays a historic message live on a topic the receiver has no window for.
+        assert_eq!(opener.open("b", &old).unwrap_err(), Error::TooOld);
+        assert!(opener.replay_window(&fp, 1, "b").is_none());
+        // A stored retained message delivered as such is not held to the mark (section 7.4).
+        let retained = Delivery {
+            retained: true,
+            ..Delivery::default()
+        };
+        assert!(opener.open_delivered("c", &old_retained, &retained).is_ok());
+        assert!(opener.open("d", &near).is_ok());
+    }
+
+    #[test]
+    fn a_maximum_age_implies_a_timestamp() {
+        let key = TreeKey::from_secret("#", 1, [7; 32]).unwrap();
+        let mut s = sealer(8, &[&key]);
+        let bare = s
+            .seal_with("t", b"x", &SealOptions::without_timestamp(false))
+            .unwrap();
+        let stamped = s
+            .seal_with("t", b"y", &SealOptions::at(false, 1_000))
+            .unwrap();
+        let mut opener = Opener::with_policy(OpenPolicy {
+            max_age: Some(60),
+            ..OpenPolicy::default()
+        });
+        opener.trust_sender(Identity::from_seed([8; 32]).public());
+        opener.add_key(key);
+        assert_eq!(
+            opener.open_delivered("t", &bare, &at(1_000)).unwrap_err(),
+            Error::MissingTimestamp
+        );
+        assert!(opener.open_delivered("t", &stamped, &at(1_030)).is_ok());
     }
 }

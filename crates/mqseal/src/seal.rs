@@ -1,5 +1,6 @@
 //! Sealing: topic + payload → sealed bytes, with the sender's sequence counter.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -10,15 +11,19 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
 use crate::envelope::{
-    self, Header, MAX_HEADER_LEN, MAX_SEALED_LEN, Profile, SIGNATURE_LEN, TAG_LEN,
+    self, Header, MAX_HEADER_LEN, MAX_SEALED_LEN, Profile, SALT_LEN, SIGNATURE_LEN, TAG_LEN,
 };
 use crate::error::{Error, Result};
 use crate::identity::{Identity, transcript_digest};
 use crate::keys::{KeyRing, TopicKey, TreeKey};
 use crate::labels;
+use crate::random::RandomSource;
 use crate::topic::validate_topic;
 
 /// Per-message options for [`Sealer::seal_with`].
+///
+/// Messages carry the sender's timestamp by default (std builds: the system clock), so that
+/// receivers with a maximum age can bound how long a broker held a message back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SealOptions {
     /// The MQTT retain flag the message will be published with (bound into the message).
@@ -28,15 +33,33 @@ pub struct SealOptions {
 }
 
 impl SealOptions {
-    /// Options with the retain flag set as given.
+    /// Options with the retain flag set as given and the current time as the timestamp (std
+    /// builds; `no_std` builds have no clock: use [`SealOptions::at`]).
     pub fn retain(retain: bool) -> SealOptions {
+        SealOptions {
+            retain,
+            timestamp: now(),
+        }
+    }
+
+    /// Options with the retain flag and an explicit timestamp (seconds since the Unix epoch).
+    pub fn at(retain: bool, timestamp: u64) -> SealOptions {
+        SealOptions {
+            retain,
+            timestamp: Some(timestamp),
+        }
+    }
+
+    /// Options with the retain flag and no timestamp (5 bytes shorter; receivers with a maximum
+    /// age refuse such messages with [`Error::MissingTimestamp`]).
+    pub fn without_timestamp(retain: bool) -> SealOptions {
         SealOptions {
             retain,
             timestamp: None,
         }
     }
 
-    /// Adds the current wall-clock time as the timestamp.
+    /// Sets the current wall-clock time as the timestamp.
     #[cfg(feature = "std")]
     pub fn with_now(mut self) -> SealOptions {
         self.timestamp = Some(crate::time::unix_now());
@@ -44,16 +67,31 @@ impl SealOptions {
     }
 }
 
-/// Seals messages for one sender. Owns the sender's sequence counter: never run two sealers for
-/// the same identity at once (their numbers would collide), and persist [`Sealer::next_seq`] (or
-/// reserve blocks with [`Sealer::set_sequence`]) across restarts.
+#[cfg(feature = "std")]
+fn now() -> Option<u64> {
+    Some(crate::time::unix_now())
+}
+
+#[cfg(not(feature = "std"))]
+fn now() -> Option<u64> {
+    None
+}
+
+/// Seals messages for one sender.
+///
+/// Every message gets a fresh 8-byte random salt mixed into its key, so (key, nonce) pairs stay
+/// unique even when a sequence number is used twice (a restored backup, a fork, a VM snapshot,
+/// one identity in two places). The sequence counter serves replay protection only: receivers
+/// refuse a number they already accepted, so a sealer must still start above every number its
+/// identity used (persist [`Sealer::next_seq`], or reserve blocks with [`Sealer::set_sequence`]
+/// as the keystore does). The start is therefore an explicit argument.
 ///
 /// ```
 /// use mqseal::{Identity, Opener, Profile, Sealer, TreeKey};
 /// let sender = Identity::from_seed([1; 32]);
 /// let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
 ///
-/// let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+/// let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
 /// sealer.add_key(key.clone());
 /// let sealed = sealer.seal("plant/7/temp", b"21.5", false).unwrap();
 ///
@@ -71,21 +109,40 @@ pub struct Sealer {
     next_seq: u64,
     limit: u64,
     cache: BTreeMap<String, TopicKey>,
+    random: Box<dyn RandomSource>,
 }
 
 /// Topic keys cached per sealer before the cache is cleared (bounds memory).
 const CACHE_LIMIT: usize = 1024;
 
 impl Sealer {
-    /// A sealer for `identity` using `profile`, starting at sequence number 0 with no limit.
-    pub fn new(identity: Identity, profile: Profile) -> Sealer {
+    /// A sealer for `identity` using `profile` whose first message carries sequence number
+    /// `start` (no limit), drawing salts from the operating system.
+    ///
+    /// `start` must lie above every number this identity used before, or receivers refuse the
+    /// repeated numbers as replays (never a nonce reuse: the salt prevents that). Processes that
+    /// restart should use the keystore's persistent sealer, which reserves numbers durably.
+    #[cfg(feature = "std")]
+    pub fn new(identity: Identity, profile: Profile, start: u64) -> Sealer {
+        Sealer::with_random(identity, profile, start, Box::new(crate::random::OsRandom))
+    }
+
+    /// Like [`Sealer::new`], with salts drawn from `random` (a firmware's hardware RNG in
+    /// `no_std` builds; see [`RandomSource`] for what qualifies).
+    pub fn with_random(
+        identity: Identity,
+        profile: Profile,
+        start: u64,
+        random: Box<dyn RandomSource>,
+    ) -> Sealer {
         Sealer {
             identity,
             profile,
             keys: KeyRing::default(),
-            next_seq: 0,
+            next_seq: start,
             limit: u64::MAX,
             cache: BTreeMap::new(),
+            random,
         }
     }
 
@@ -142,7 +199,7 @@ impl Sealer {
         options: &SealOptions,
     ) -> Option<usize> {
         let key = self.keys.best_for(topic)?;
-        let header = self.header(key.epoch(), self.next_seq, options);
+        let header = self.header(key.epoch(), [0; 4], [0; SALT_LEN], self.next_seq, options);
         Some(
             header
                 .encoded_len()
@@ -151,7 +208,8 @@ impl Sealer {
         )
     }
 
-    /// Seals `payload` for `topic` with the given retain flag.
+    /// Seals `payload` for `topic` with the given retain flag and the default options
+    /// ([`SealOptions::retain`]: the current time as timestamp in std builds).
     pub fn seal(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<Vec<u8>> {
         self.seal_with(topic, payload, &SealOptions::retain(retain))
     }
@@ -176,8 +234,9 @@ impl Sealer {
     /// [`MAX_OVERHEAD_GROUP_MAC`](crate::MAX_OVERHEAD_GROUP_MAC) bytes (or exactly
     /// [`Sealer::sealed_len`]).
     ///
-    /// A sequence number is consumed as soon as the key is found, even if a later step fails,
-    /// so a number is never used twice.
+    /// A sequence number is consumed once the checks passed (topic, key, length, buffer,
+    /// counter) and the salt was drawn, even if a later step fails, so a number is never used
+    /// twice.
     pub fn seal_into(
         &mut self,
         topic: &str,
@@ -187,7 +246,8 @@ impl Sealer {
     ) -> Result<usize> {
         validate_topic(topic)?;
         let (epoch, topic_key) = self.topic_key(topic)?;
-        let header = self.header(epoch, self.next_seq, options);
+        let mut salt = [0u8; SALT_LEN];
+        let header = self.header(epoch, topic_key.key_id(), salt, self.next_seq, options);
         let hlen = header.encoded_len();
         let total = hlen + payload.len() + self.profile.trailer_len();
         if total > MAX_SEALED_LEN {
@@ -199,6 +259,8 @@ impl Sealer {
         if self.next_seq >= self.limit {
             return Err(Error::SequenceExhausted);
         }
+        self.random.fill(&mut salt)?;
+        let header = Header { salt, ..header };
         let seq = self.next_seq;
         self.next_seq = seq.checked_add(1).ok_or(Error::SequenceExhausted)?;
 
@@ -211,7 +273,7 @@ impl Sealer {
         let mut aad = [0u8; MAX_HEADER_LEN + 32];
         let aad_len = envelope::associated_data(head, &topic_key.topic_digest(), &mut aad)?;
         let aad = aad.get(..aad_len).ok_or(Error::Malformed)?;
-        let key = topic_key.sender_key(self.profile, &self.identity.public().ed25519());
+        let key = topic_key.message_key(self.profile, &self.identity.public().ed25519(), &salt);
         let cipher = ChaCha20Poly1305::new(&Key::from(*key));
         let tag = cipher
             .encrypt_inout_detached(&Nonce::from(envelope::nonce(seq)), aad, ct.into())
@@ -233,12 +295,21 @@ impl Sealer {
         Ok(total)
     }
 
-    fn header(&self, epoch: u32, seq: u64, options: &SealOptions) -> Header {
+    fn header(
+        &self,
+        epoch: u32,
+        key_id: [u8; crate::envelope::KEY_ID_LEN],
+        salt: [u8; SALT_LEN],
+        seq: u64,
+        options: &SealOptions,
+    ) -> Header {
         Header {
             profile: self.profile,
             retain: options.retain,
             epoch,
             sender: self.identity.public().sender_id(),
+            key_id,
+            salt,
             seq,
             timestamp: options.timestamp,
         }

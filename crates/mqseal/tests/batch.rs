@@ -27,7 +27,7 @@ fn setup() -> (Vec<Sealer>, Opener) {
             } else {
                 Profile::Signed
             };
-            let mut s = Sealer::new(id, profile);
+            let mut s = Sealer::new(id, profile, 0);
             s.add_key(key.clone());
             s
         })

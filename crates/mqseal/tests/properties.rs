@@ -15,7 +15,7 @@ use proptest::prelude::*;
 fn parties(profile: Profile) -> (Sealer, Opener) {
     let sender = Identity::from_seed([3; 32]);
     let root = TreeKey::from_secret("site/#", 4, [8; 32]).unwrap();
-    let mut sealer = Sealer::new(sender.clone(), profile);
+    let mut sealer = Sealer::new(sender.clone(), profile, 0);
     sealer.add_key(root.clone());
     let mut opener = Opener::with_policy(OpenPolicy {
         allow_group_mac: true,
@@ -143,7 +143,7 @@ fn wildcard_holder_and_exact_holder_derive_the_same_topic_key() {
     );
     // And a message sealed with the exact key opens with the wildcard key.
     let sender = Identity::from_seed([6; 32]);
-    let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
     sealer.add_key(exact);
     let sealed = sealer.seal("plant/7/temp", b"x", false).unwrap();
     let mut opener = Opener::new();
@@ -161,7 +161,7 @@ fn a_key_for_a_b_subtree_cannot_derive_a_c() {
     assert_eq!(ab.derive("a/#").unwrap_err(), Error::KeyNotFound);
     // A receiver holding only a/b/# cannot open a/c.
     let sender = Identity::from_seed([6; 32]);
-    let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
     sealer.add_key(root);
     let sealed = sealer.seal("a/c", b"secret", false).unwrap();
     let mut opener = Opener::new();
@@ -173,7 +173,7 @@ fn a_key_for_a_b_subtree_cannot_derive_a_c() {
 #[test]
 fn sequence_numbers_are_never_reused_and_limits_hold() {
     let sender = Identity::from_seed([6; 32]);
-    let mut sealer = Sealer::new(sender, Profile::Signed);
+    let mut sealer = Sealer::new(sender, Profile::Signed, 0);
     sealer.add_key(TreeKey::from_secret("#", 1, [1; 32]).unwrap());
     sealer.set_sequence(10, 12);
     assert_eq!(
@@ -199,7 +199,7 @@ fn sequence_numbers_are_never_reused_and_limits_hold() {
         Error::SequenceExhausted
     );
     // Failing before a key is found does not consume a number; afterwards nothing is reused.
-    let mut fresh = Sealer::new(Identity::from_seed([7; 32]), Profile::Signed);
+    let mut fresh = Sealer::new(Identity::from_seed([7; 32]), Profile::Signed, 0);
     assert_eq!(fresh.seal("t", b"", false).unwrap_err(), Error::KeyNotFound);
     assert_eq!(fresh.next_seq(), 0);
     assert_eq!(
@@ -212,7 +212,7 @@ fn sequence_numbers_are_never_reused_and_limits_hold() {
 fn seal_into_reports_small_buffers_and_opens_into_caller_buffers() {
     let sender = Identity::from_seed([6; 32]);
     let key = TreeKey::from_secret("#", 1, [1; 32]).unwrap();
-    let mut sealer = Sealer::new(sender.clone(), Profile::GroupMac);
+    let mut sealer = Sealer::new(sender.clone(), Profile::GroupMac, 0);
     sealer.add_key(key.clone());
     let options = SealOptions::default();
     let need = sealer.sealed_len("t", 5, &options).unwrap();

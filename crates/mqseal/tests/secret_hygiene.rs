@@ -29,7 +29,7 @@ fn debug_output_holds_no_secret() {
     let id = Identity::from_seed(seed);
     let key = TreeKey::from_secret("a/#", 1, [0x6d; 32]).unwrap();
     let topic_key = key.topic_key("a/b").unwrap();
-    let mut sealer = Sealer::new(id.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(id.clone(), Profile::Signed, 0);
     sealer.add_key(key.clone());
     let mut opener = Opener::new();
     opener.add_key(key.clone());

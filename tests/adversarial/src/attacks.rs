@@ -1,5 +1,5 @@
 //! What a malicious broker (or an insider) can do to sealed messages, and the error the
-//! receiver rules of `spec/mqseal-v1.md` §7.1 predict for each tampered message.
+//! receiver rules of `spec/mqseal-v2.md` §7.1 predict for each tampered message.
 //!
 //! The predictions follow the order of checks: parse → profile policy → topic → sender and key
 //! lookup → signature → decryption → delivery policy → replay window. Where a tampering changes
@@ -244,7 +244,7 @@ mod tests {
         let alice = Identity::from_seed([1; 32]);
         let key = TreeKey::from_secret("a/#", 3, [2; 32]).unwrap();
         for profile in [Profile::Signed, Profile::GroupMac] {
-            let mut sealer = Sealer::new(alice.clone(), profile);
+            let mut sealer = Sealer::new(alice.clone(), profile, 0);
             sealer.add_key(key.clone());
             sealer.set_sequence(300, u64::MAX);
             let options = SealOptions {

@@ -668,7 +668,7 @@ fn cli_inspect_refuses_garbage() {
 fn parties() -> (Sealer, Opener) {
     let id = Identity::from_seed([3; 32]);
     let key = TreeKey::from_secret("#", 1, [4; 32]).unwrap();
-    let mut sealer = Sealer::new(id.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(id.clone(), Profile::Signed, 0);
     sealer.add_key(key.clone());
     let mut opener = Opener::new();
     opener.trust_sender(id.public());

@@ -1,6 +1,6 @@
 //! The malicious-broker suite: every attack a broker (or an insider member) can mount on sealed
 //! messages, with, for each attack class, zero false accepts, the distinct typed error the
-//! receiver rules predict (`spec/mqseal-v1.md` §7.1), no panic, and legitimate traffic still
+//! receiver rules predict (`spec/mqseal-v2.md` §7.1), no panic, and legitimate traffic still
 //! getting through afterwards. Each test prints a summary table per attack class (also shown
 //! on success: it is written to stderr directly).
 //!
@@ -240,7 +240,7 @@ async fn a_malicious_broker_gets_nothing_past_the_subscriber() {
     let parties = Parties::new("plant/#");
     // Mallory is a member: she holds the whole tree and is a trusted sender in her own name.
     let mallory = Identity::generate().unwrap();
-    let mut mallory_sealer = Sealer::new(mallory.clone(), Profile::Signed);
+    let mut mallory_sealer = Sealer::new(mallory.clone(), Profile::Signed, 0);
     mallory_sealer.add_key(parties.tree.derive("plant/#").unwrap());
 
     // The subscriber holds plant/7/# only but listens to plant/#, through the proxy.
@@ -691,7 +691,7 @@ async fn old_epochs_and_a_revoked_member_get_nothing_past_the_subscriber() {
     let (dash_client, mut dash_lp) = SealedClient::new(
         options,
         1000,
-        Sealer::new(dash.identity().clone(), Profile::Signed),
+        Sealer::new(dash.identity().clone(), Profile::Signed, 0),
         dash_opener,
     );
     connect(&mut dash_lp).await;
@@ -912,7 +912,7 @@ fn every_bit_of_every_byte_of_many_messages_is_refused() {
     let topic = "plant/7/temp";
     for profile in [Profile::Signed, Profile::GroupMac] {
         let class = format!("bit flip, every bit of every byte ({})", profile.name());
-        let mut sealer = Sealer::new(sender.clone(), profile);
+        let mut sealer = Sealer::new(sender.clone(), profile, 0);
         sealer.add_key(key.clone());
         let mut opener = Opener::with_policy(OpenPolicy {
             allow_group_mac: profile == Profile::GroupMac,
@@ -972,7 +972,7 @@ fn every_bit_of_every_byte_of_many_messages_is_refused() {
         .unwrap();
     store.add_key(key.clone(), None, unix_now()).unwrap();
     let mut opener = store.opener(OpenPolicy::default()).unwrap();
-    let mut sealer = Sealer::new(sender.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
     sealer.add_key(key);
     for m in 0..4 {
         let message = sealer
@@ -1025,9 +1025,9 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
         allow_group_mac: true,
         ..OpenPolicy::default()
     };
-    let mut alice_signed = Sealer::new(alice.clone(), Profile::Signed);
+    let mut alice_signed = Sealer::new(alice.clone(), Profile::Signed, 0);
     alice_signed.add_key(key.clone());
-    let mut alice_gm = Sealer::new(alice.clone(), Profile::GroupMac);
+    let mut alice_gm = Sealer::new(alice.clone(), Profile::GroupMac, 0);
     alice_gm.add_key(key.clone());
 
     // Insider forgery: Mallory, a member, claims to be Alice.
@@ -1066,7 +1066,7 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
     // group-mac: documented (spec §10, threat model) as forgeable by any key holder, and
     // refused unless the receiver opts in to the profile.
     let spec = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/mqseal-v1.md"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/mqseal-v2.md"),
     )
     .unwrap();
     assert!(
@@ -1112,7 +1112,7 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
     // Header swaps across senders, topics and profiles: all refused.
     let class = "swap headers (senders, topics, profiles)";
     let mut opener = opener_for(group_mac);
-    let mut mallory_signed = Sealer::new(mallory.clone(), Profile::Signed);
+    let mut mallory_signed = Sealer::new(mallory.clone(), Profile::Signed, 0);
     mallory_signed.add_key(key.clone());
     let mut pool = Vec::new();
     for i in 0..4u8 {
@@ -1153,7 +1153,7 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
     // late but accepted once; replays of those are refused.
     let class = "reorder beyond the replay window";
     let mut opener = opener_for(OpenPolicy::default());
-    let mut sealer = Sealer::new(alice.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(alice.clone(), Profile::Signed, 0);
     sealer.add_key(key.clone());
     let early: Vec<Vec<u8>> = (0..10)
         .map(|i| sealer.seal(topic, &[i], false).unwrap())

@@ -162,7 +162,7 @@ fn core_and_keystore_renderings_hold_no_key_bytes() {
     let topic_key = key.topic_key("plant/7/temp").unwrap();
     let grant = Grant::issue_with_ikm(&id, &id.public(), &key, &secret(3)).unwrap();
     let accepted = grant.accept(&id, &[id.public()]).unwrap();
-    let mut sealer = Sealer::new(id.clone(), Profile::Signed);
+    let mut sealer = Sealer::new(id.clone(), Profile::Signed, 0);
     sealer.add_key(key.clone());
     let mut opener = Opener::new();
     opener.trust_sender(id.public());
@@ -316,7 +316,7 @@ fn connection_settings_and_failures_hold_no_password() {
             .unwrap();
         let id = Identity::from_seed(secret(1));
         let (_client, mut lp) =
-            SealedClient::new(options, 10, Sealer::new(id, Profile::Signed), Opener::new());
+            SealedClient::new(options, 10, Sealer::new(id, Profile::Signed, 0), Opener::new());
         loop {
             match tokio::time::timeout(Duration::from_secs(20), lp.poll()).await {
                 Ok(Err(e)) => break mqseal_rumqttc::explain(&e),

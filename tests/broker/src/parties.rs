@@ -31,7 +31,7 @@ impl Parties {
 
     /// The publisher's sealer holding `filter` (a subtree of the tree), received as a grant.
     pub fn sealer(&self, filter: &str) -> Sealer {
-        let mut sealer = Sealer::new(self.publisher.clone(), Profile::Signed);
+        let mut sealer = Sealer::new(self.publisher.clone(), Profile::Signed, 0);
         sealer.add_key(self.granted(&self.publisher, filter));
         sealer
     }

@@ -82,7 +82,7 @@ pub fn envelope_seeds() -> Vec<Vec<u8>> {
     let (sender, _, key) = setup();
     let mut seeds = Vec::new();
     for (i, profile) in [Profile::Signed, Profile::GroupMac].into_iter().enumerate() {
-        let mut sealer = Sealer::new(sender.clone(), profile);
+        let mut sealer = Sealer::new(sender.clone(), profile, 0);
         sealer.add_key(key.clone());
         // One identity, one counter across profiles: continue where the other profile stopped.
         sealer.set_sequence(10 * i as u64, u64::MAX);

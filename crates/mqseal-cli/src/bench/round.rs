@@ -154,7 +154,7 @@ fn parties(spec: &Spec) -> Result<(Option<Sealer>, Option<Opener>)> {
     };
     let sender = Identity::generate()?;
     let key = TreeKey::generate(&spec.topic, 1)?;
-    let mut sealer = Sealer::new(sender.clone(), profile);
+    let mut sealer = Sealer::new(sender.clone(), profile, 0);
     sealer.add_key(key.clone());
     let mut opener = Opener::with_policy(OpenPolicy {
         allow_group_mac: profile == Profile::GroupMac,

@@ -16,6 +16,25 @@ use mqseal::{
 };
 use serde_json::{Value, json};
 
+/// Deterministic salts, for test vectors only: each salt byte is the next value of a counter.
+/// (Real sealers draw salts from the OS or a hardware RNG; see `mqseal::RandomSource`.)
+pub struct VectorSalts(pub u8);
+
+impl mqseal::RandomSource for VectorSalts {
+    fn fill(&mut self, buf: &mut [u8]) -> mqseal::Result<()> {
+        for b in buf {
+            *b = self.0;
+            self.0 = self.0.wrapping_add(1);
+        }
+        Ok(())
+    }
+}
+
+/// A sealer with deterministic salts starting at `salt`, first sequence number `seq`.
+pub fn vector_sealer(who: &Identity, profile: Profile, seq: u64, salt: u8) -> Sealer {
+    Sealer::with_random(who.clone(), profile, seq, Box::new(VectorSalts(salt)))
+}
+
 /// The files this module generates, relative to `spec/vectors/`.
 pub const FILES: [&str; 6] = [
     "identities.json",
@@ -284,6 +303,7 @@ fn key_schedule() -> Value {
                 "topic": topic,
                 "levels_below_root": nodes,
                 "topic_key": h(&*tk.secret_bytes()),
+                "key_id": h(&tk.key_id()),
                 "topic_digest": h(&tk.topic_digest()),
                 "sender_keys": sender_keys,
             })
@@ -295,7 +315,7 @@ fn key_schedule() -> Value {
         .collect();
     let everything = TreeKey::from_secret("#", 2, seed(0x50)).unwrap();
     json!({
-        "description": "Key tree (spec: Key schedule). root is the tree key of the filter; derivations are narrower tree keys (subtree filters carry node keys, exact topics carry topic keys); topics list the node key after each level below the root's prefix, the topic key, the topic digest and sender keys.",
+        "description": "Key tree (spec: Key schedule). root is the tree key of the filter; derivations are narrower tree keys (subtree filters carry node keys, exact topics carry topic keys); topics list the node key after each level below the root's prefix, the topic key, its key id, the topic digest and sender keys.",
         "root": key_json(&root),
         "derivations": derivations,
         "topics": topic_vectors,
@@ -307,7 +327,7 @@ fn key_schedule() -> Value {
     })
 }
 
-struct Case {
+pub struct Case {
     name: &'static str,
     profile: Profile,
     topic: &'static str,
@@ -325,7 +345,16 @@ fn cases() -> Vec<Case> {
             topic: "plant/7/temp",
             payload: b"21.5".to_vec(),
             seq: 0,
-            options: SealOptions::default(),
+            options: SealOptions::at(false, 1_800_000_000),
+            sealer_filter: "plant/7/temp",
+        },
+        Case {
+            name: "signed-no-timestamp",
+            profile: Profile::Signed,
+            topic: "plant/7/temp",
+            payload: b"21.6".to_vec(),
+            seq: 1,
+            options: SealOptions::without_timestamp(false),
             sealer_filter: "plant/7/temp",
         },
         Case {
@@ -355,7 +384,7 @@ fn cases() -> Vec<Case> {
             topic: "plant/7/temp",
             payload: b"21.5".to_vec(),
             seq: 1,
-            options: SealOptions::default(),
+            options: SealOptions::at(false, 1_800_000_000),
             sealer_filter: "plant/7/#",
         },
         Case {
@@ -364,7 +393,7 @@ fn cases() -> Vec<Case> {
             topic: "plant/8/raw",
             payload: (0u8..=255).collect(),
             seq: 128,
-            options: SealOptions::retain(true),
+            options: SealOptions::at(true, 1_800_000_001),
             sealer_filter: "plant/#",
         },
     ]
@@ -376,12 +405,16 @@ struct Sealed {
 }
 
 fn seal_case(c: &Case) -> Sealed {
-    let mut sealer = Sealer::new(identity(0xa0), c.profile);
+    let mut sealer = vector_sealer(&identity(0xa0), c.profile, c.seq, case_salt(c));
     sealer.add_key(root_key().derive(c.sealer_filter).unwrap());
-    sealer.set_sequence(c.seq, u64::MAX);
     let bytes = sealer.seal_with(c.topic, &c.payload, &c.options).unwrap();
     let header_len = mqseal::inspect(&bytes).unwrap().encoded_len();
     Sealed { bytes, header_len }
+}
+
+/// The first salt byte of a positive case (distinct per case).
+pub fn case_salt(c: &Case) -> u8 {
+    (c.seq as u8).wrapping_mul(3).wrapping_add(c.payload.len() as u8) ^ 0x5a
 }
 
 fn envelopes() -> Value {
@@ -419,10 +452,13 @@ fn envelopes() -> Value {
                 "retain": header.retain,
                 "timestamp": header.timestamp,
                 "sender_id": h(&header.sender.0),
+                "key_id": h(&header.key_id),
+                "salt": h(&header.salt),
                 "header": h(hb),
                 "topic_key": h(&*tk.secret_bytes()),
                 "topic_digest": h(&tk.topic_digest()),
                 "sender_key": h(&*tk.sender_key(c.profile, &sender.public().ed25519())),
+                "message_key": h(&*tk.message_key(c.profile, &sender.public().ed25519(), &header.salt)),
                 "nonce": h(&vs::nonce(header.seq)),
                 "aad": h(&aad),
                 "ciphertext": h(&sealed.bytes[sealed.header_len..ct_end]),
@@ -435,7 +471,7 @@ fn envelopes() -> Value {
         })
         .collect();
     json!({
-        "description": "Sealed envelopes (spec: Sealed envelope). Seal: with sender_seed and sealer_key, sequence number seq and the given retain/timestamp, sealing payload on topic gives exactly sealed. Open: an opener trusting sender_public, holding opener_key and accepting group-mac returns payload, seq and the sender.",
+        "description": "Sealed envelopes (spec: Sealed envelope). Seal: with sender_seed and sealer_key, sequence number seq, the given retain/timestamp and salt as the message's random salt, sealing payload on topic gives exactly sealed. Open: an opener trusting sender_public, holding opener_key and accepting group-mac returns payload, seq and the sender.",
         "vectors": vectors,
     })
 }
@@ -473,9 +509,9 @@ fn seal_simple(
     seq: u64,
     options: SealOptions,
 ) -> Vec<u8> {
-    let mut s = Sealer::new(who.clone(), profile);
+    let salt = (seq as u8) ^ profile.code().wrapping_mul(0x80) ^ payload.len() as u8;
+    let mut s = vector_sealer(who, profile, seq, salt);
     s.add_key(key.clone());
-    s.set_sequence(seq, u64::MAX);
     s.seal_with(topic, payload, &options).unwrap()
 }
 
@@ -525,12 +561,16 @@ fn negatives() -> Vec<Negative> {
         m[i] ^= 0x01;
         m
     };
+    // v2 header offsets: flags 0, epoch 1 (one byte here), sender id 2..6, key id 6..10,
+    // salt 10..18, seq from 18; the ciphertext starts after the header.
+    let hl = |m: &[u8]| mqseal::inspect(m).unwrap().encoded_len();
+    let (hs, hg) = (hl(&signed), hl(&group));
     let mut out = vec![
         base("empty", "no bytes at all", vec![], E::Malformed),
         base(
             "header-only",
             "a header with no ciphertext, tag or signature",
-            signed[..8].to_vec(),
+            signed[..hs].to_vec(),
             E::Malformed,
         ),
         base(
@@ -546,14 +586,48 @@ fn negatives() -> Vec<Negative> {
             E::Malformed,
         ),
         base(
-            "version-2",
-            "version bits 010",
+            "version-1",
+            "version bits 001 (v1 is no longer accepted)",
             {
                 let mut m = signed.clone();
-                m[0] = 0x40;
+                m[0] = 0x20;
                 m
             },
             E::UnsupportedVersion,
+        ),
+        base(
+            "version-3",
+            "version bits 011",
+            {
+                let mut m = signed.clone();
+                m[0] = 0x60;
+                m
+            },
+            E::UnsupportedVersion,
+        ),
+        base(
+            "truncated-in-salt",
+            "the message ends inside the salt",
+            signed[..14].to_vec(),
+            E::Malformed,
+        ),
+        base(
+            "key-id-names-no-held-key",
+            "one key id bit flipped: no held key has that id, and no other key is tried",
+            flip(&signed, 6),
+            E::KeyNotFound,
+        ),
+        base(
+            "flipped-salt-signed",
+            "one salt bit flipped (signed): the signature covers the salt",
+            flip(&signed, 12),
+            E::BadSignature,
+        ),
+        base(
+            "flipped-salt-group-mac",
+            "one salt bit flipped (group-mac): another message key",
+            flip(&group, 12),
+            E::AuthenticationFailed,
         ),
         base(
             "plaintext-json",
@@ -580,7 +654,7 @@ fn negatives() -> Vec<Negative> {
         base(
             "flipped-ciphertext-signed",
             "one ciphertext bit flipped (signed)",
-            flip(&signed, 9),
+            flip(&signed, hs + 1),
             E::BadSignature,
         ),
         base(
@@ -608,7 +682,7 @@ fn negatives() -> Vec<Negative> {
         base(
             "flipped-ciphertext-group-mac",
             "one ciphertext bit flipped (group-mac)",
-            flip(&group, 9),
+            flip(&group, hg + 1),
             E::AuthenticationFailed,
         ),
         base(
@@ -626,7 +700,7 @@ fn negatives() -> Vec<Negative> {
             "sequence number changed (group-mac)",
             {
                 let mut m = group.clone();
-                m[6] = 8;
+                m[18] = 8;
                 m
             },
             E::AuthenticationFailed,
@@ -676,17 +750,17 @@ fn negatives() -> Vec<Negative> {
     out.push(forged);
     let mut moved = base(
         "moved-topic-signed",
-        "a valid message moved by the broker to a sibling topic",
+        "a valid message moved by the broker to a sibling topic: the key id is per topic, so no held key has it there",
         signed.clone(),
-        E::BadSignature,
+        E::KeyNotFound,
     );
     moved.topic = "plant/8/temp".into();
     out.push(moved);
     let mut moved_g = base(
         "moved-topic-group-mac",
-        "a valid group-mac message moved to a sibling topic",
+        "a valid group-mac message moved to a sibling topic (key id per topic)",
         group.clone(),
-        E::AuthenticationFailed,
+        E::KeyNotFound,
     );
     moved_g.topic = "plant/8/temp".into();
     out.push(moved_g);
@@ -716,9 +790,9 @@ fn negatives() -> Vec<Negative> {
     out.push(epoch);
     let mut wrong_secret = base(
         "wrong-secret-same-epoch",
-        "the opener holds another secret under the same filter and epoch",
+        "the opener holds another secret under the same filter and epoch: its key id differs",
         signed.clone(),
-        E::AuthenticationFailed,
+        E::KeyNotFound,
     );
     wrong_secret.keys = vec![TreeKey::from_secret("plant/#", 1, seed(0x42)).unwrap()];
     out.push(wrong_secret);
@@ -857,9 +931,9 @@ fn negatives() -> Vec<Negative> {
     out.push(in_grace);
     let mut live_other = base(
         "retired-key-with-live-key",
-        "plant/# epoch 1 is past its grace period, but plant/7/# epoch 1 (another secret) is live: it is the only candidate, and it does not decrypt",
+        "plant/# epoch 1 is past its grace period and plant/7/# epoch 1 (another secret) is live: the key id names plant/#, the only key tried, so the epoch has expired",
         signed.clone(),
-        E::AuthenticationFailed,
+        E::EpochExpired,
     );
     live_other.keys = vec![
         root.clone(),
@@ -867,7 +941,146 @@ fn negatives() -> Vec<Negative> {
     ];
     live_other.retired = vec![("plant/#", 1, now - 1)];
     out.push(live_other);
+    let mut no_stamp = base(
+        "max-age-without-timestamp",
+        "no timestamp, opener with a maximum age (which implies a timestamp)",
+        signed.clone(),
+        E::MissingTimestamp,
+    );
+    no_stamp.policy.max_age = Some(60);
+    out.push(no_stamp);
+    let later = seal_simple(
+        &alice,
+        Profile::Signed,
+        &root,
+        &topic,
+        b"later",
+        5000,
+        SealOptions::default(),
+    );
+    let mut dup_old = base(
+        "duplicate-too-old",
+        "sequence number 7 with the MQTT DUP flag after 5000 was accepted: too_old, whatever the DUP flag says",
+        signed.clone(),
+        E::TooOld,
+    );
+    dup_old.preload = vec![(topic.clone(), later)];
+    dup_old.delivery.duplicate = true;
+    out.push(dup_old);
+    let mut first_contact = base(
+        "first-contact-below-high-water-mark",
+        "alice's 5000 was accepted on plant/7/other; her 7 arrives live on plant/7/temp, which has no window yet: more than 2048 below her high-water mark",
+        signed.clone(),
+        E::TooOld,
+    );
+    first_contact.preload = vec![(
+        "plant/7/other".into(),
+        seal_simple(
+            &alice,
+            Profile::Signed,
+            &root,
+            "plant/7/other",
+            b"elsewhere",
+            5000,
+            SealOptions::default(),
+        ),
+    )];
+    out.push(first_contact);
+    // Strict Ed25519 (spec 7.6): signatures a lax verifier accepts.
+    out.push(base(
+        "signature-s-plus-l",
+        "a valid signature with L added to S (S >= L): lax verifiers reducing S accept it",
+        strict::s_plus_l(&signed),
+        E::BadSignature,
+    ));
+    out.push(base(
+        "signature-small-order-r",
+        "R is the identity point (small order) and S = k*a, made with alice's secret key: the cofactorless equation holds, so a verifier without the small-order R check accepts it",
+        strict::identity_r(&signed, &seed(0xa0)),
+        E::BadSignature,
+    ));
+    out.push(base(
+        "signature-s-equals-l",
+        "S = L exactly (not canonical)",
+        strict::s_equals_l(&signed),
+        E::BadSignature,
+    ));
     out
+}
+
+/// Signatures that pass lax Ed25519 verification but not the strict rules of spec 7.6.
+mod strict {
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+
+    /// The group order L, little-endian.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    fn split(m: &[u8]) -> (Vec<u8>, [u8; 32], [u8; 32]) {
+        let n = m.len() - 64;
+        let (r, s) = (m[n..n + 32].try_into().unwrap(), m[n + 32..].try_into().unwrap());
+        (m[..n].to_vec(), r, s)
+    }
+
+    fn join(body: Vec<u8>, r: [u8; 32], s: [u8; 32]) -> Vec<u8> {
+        let mut m = body;
+        m.extend_from_slice(&r);
+        m.extend_from_slice(&s);
+        m
+    }
+
+    /// Little-endian 256-bit addition (S + L < 2^256 for any S < 2^253).
+    fn add_le(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let v = u16::from(a[i]) + u16::from(b[i]) + carry;
+            out[i] = v as u8;
+            carry = v >> 8;
+        }
+        out
+    }
+
+    pub fn s_plus_l(signed: &[u8]) -> Vec<u8> {
+        let (body, r, s) = split(signed);
+        join(body, r, add_le(&s, &L))
+    }
+
+    pub fn s_equals_l(signed: &[u8]) -> Vec<u8> {
+        let (body, r, _) = split(signed);
+        join(body, r, L)
+    }
+
+    /// R = identity (encoding 01 00…00), S = k·a with k = SHA-512(R || A || M) mod L, where M is
+    /// the message's signature digest (spec section 6): [S]B = [k]A = R + [k]A.
+    pub fn identity_r(signed: &[u8], sender_seed: &[u8; 32]) -> Vec<u8> {
+        let (body, _, _) = split(signed);
+        let header = mqseal::inspect(signed).unwrap();
+        let hl = header.encoded_len();
+        let topic = "plant/7/temp";
+        let digest = mqseal::vectors_support::message_signature_digest(
+            &body[..hl],
+            &mqseal::vectors_support::topic_digest(topic),
+            &body[hl..],
+        );
+        let (ed_seed, _) = mqseal::vectors_support::identity_secrets(sender_seed);
+        let expanded = ed25519_dalek::hazmat::ExpandedSecretKey::from(&ed_seed);
+        let public = ed25519_dalek::SigningKey::from_bytes(&ed_seed).verifying_key();
+        let mut r = [0u8; 32];
+        r[0] = 1;
+        let wide: [u8; 64] = Sha512::new()
+            .chain_update(r)
+            .chain_update(public.as_bytes())
+            .chain_update(digest)
+            .finalize()
+            .into();
+        let k = Scalar::from_bytes_mod_order_wide(&wide);
+        let s = k * expanded.scalar;
+        join(body, r, s.to_bytes())
+    }
 }
 
 /// What an insider can do in group-mac: seal under alice's sender key (derivable by any key

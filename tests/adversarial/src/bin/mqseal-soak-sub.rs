@@ -125,7 +125,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut connect = ConnectOptions::new(client_id.clone(), "127.0.0.1", port);
     connect.clean_session = false;
     // Never used to publish: no key.
-    let sealer = Sealer::new(store.identity().clone(), Profile::Signed);
+    let sealer = Sealer::new(store.identity().clone(), Profile::Signed, 0);
     let backend = Backend {
         opener,
         last: Vec::new(),

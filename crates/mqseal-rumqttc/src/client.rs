@@ -57,7 +57,7 @@ impl<S: SealBackend> SealedClient<S> {
         let (client, eventloop) = AsyncClient::new(options, cap);
         let sealed = SealedClient {
             client: client.clone(),
-            sealer: SharedSealer::new(sealer, max, 0),
+            sealer: SharedSealer::new(sealer, max),
         };
         let lp = SealedEventLoop {
             eventloop,

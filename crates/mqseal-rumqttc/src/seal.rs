@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn too_large_is_refused_before_a_number_is_spent() {
-        let shared = SharedSealer::new(sealer(), 100, 0);
+        let shared = SharedSealer::new(sealer(), 100);
         let err = shared
             .seal("t", &[0u8; 200], false, |n| publish_size_v4("t", true, n))
             .unwrap_err();
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn exhausted_sequence_is_a_typed_error() {
-        let shared = SharedSealer::new(sealer(), usize::MAX, 0);
+        let shared = SharedSealer::new(sealer(), usize::MAX);
         shared.with_backend(|s| s.set_sequence(5, 6));
         assert!(shared.seal("t", b"x", false, |n| n).is_ok());
         assert!(matches!(

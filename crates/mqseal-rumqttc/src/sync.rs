@@ -53,7 +53,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
         (
             SealedSyncClient {
                 client: client.clone(),
-                sealer: SharedSealer::new(sealer, max, 0),
+                sealer: SharedSealer::new(sealer, max),
             },
             SealedConnection {
                 connection,

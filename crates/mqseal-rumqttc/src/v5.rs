@@ -170,7 +170,7 @@ impl<S: SealBackend> SealedClient<S> {
         options.set_manual_acks(true).set_topic_alias_max(None);
         let (client, eventloop) = AsyncClient::new(options, cap);
         // Until the CONNACK tells the broker's limit, only the MQTT maximum applies.
-        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN, 0);
+        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN);
         (
             SealedClient {
                 client: client.clone(),
@@ -411,7 +411,7 @@ impl<S: SealBackend> SealedSyncClient<S> {
     ) -> (SealedSyncClient<S>, SealedConnection<O>) {
         options.set_manual_acks(true).set_topic_alias_max(None);
         let (client, connection) = rumqttc::v5::Client::new(options, cap);
-        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN, 0);
+        let shared = SharedSealer::new(sealer, mqseal::MAX_SEALED_LEN);
         let max_packet = shared.max_packet_handle();
         (
             SealedSyncClient {
@@ -770,7 +770,7 @@ mod tests {
         admin.create_key("plant/#", 0).unwrap();
         let sealer = SharedSealer::new(
             sensor.sealer(Profile::Signed).unwrap(),
-            mqseal::MAX_SEALED_LEN, 0,
+            mqseal::MAX_SEALED_LEN,
         );
         let mut state: V5State<PersistentOpener> = V5State::new(
             sensor.opener(Default::default()).unwrap(),

@@ -113,13 +113,22 @@ pub enum StoreError {
     /// A persistent opener could not undo a failed journal write; it refuses to continue
     /// (reopen it).
     Poisoned,
+    /// A persistent sealer was used in a process other than the one that opened it (after a
+    /// `fork`): both processes would hand out the same sequence numbers. Open a new sealer in
+    /// the child (after the parent released the store's lock).
+    Forked {
+        /// The process that opened the sealer.
+        opened_by: u32,
+        /// The process that tried to seal.
+        used_by: u32,
+    },
     /// An error of the core crate (bad key, failed grant, exhausted sequence…).
     Core(mqseal::Error),
 }
 
 impl StoreError {
     /// Every store-specific `(code, name)`, in code order (the core codes are `mqseal::Error`'s).
-    pub const CODES: [(u32, &'static str); 15] = [
+    pub const CODES: [(u32, &'static str); 16] = [
         (101, "io"),
         (102, "permissions"),
         (103, "corrupt"),
@@ -135,6 +144,7 @@ impl StoreError {
         (113, "invalid_grant_prefix"),
         (114, "grant_topic_mismatch"),
         (115, "poisoned"),
+        (116, "forked"),
     ];
 
     /// The stable numeric code (101.. for store errors; the core code for [`StoreError::Core`]).
@@ -155,6 +165,7 @@ impl StoreError {
             StoreError::InvalidGrantPrefix { .. } => 113,
             StoreError::GrantTopicMismatch { .. } => 114,
             StoreError::Poisoned => 115,
+            StoreError::Forked { .. } => 116,
             StoreError::Core(e) => e.code(),
         }
     }
@@ -255,6 +266,12 @@ impl fmt::Display for StoreError {
             StoreError::GrantTopicMismatch { topic, expected } => {
                 write!(f, "grant arrived on {topic:?}, expected {expected}")
             }
+            StoreError::Forked { opened_by, used_by } => write!(
+                f,
+                "this sealer was opened by process {opened_by} and cannot seal in process \
+                 {used_by} (a fork): both would use the same sequence numbers. Open a new sealer \
+                 in this process (Store::sealer) once the other has released the store"
+            ),
             StoreError::Poisoned => f.write_str(
                 "replay journal write failed and could not be undone; reopen the opener",
             ),

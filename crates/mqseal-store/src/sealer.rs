@@ -77,6 +77,8 @@ pub struct PersistentSealer {
     reserved: u64,
     block: u64,
     keys: Vec<(String, u32)>,
+    /// The process that opened this sealer: sealing from another one (a fork) is refused.
+    pid: u32,
     _lock: LockFile,
 }
 
@@ -99,6 +101,7 @@ impl PersistentSealer {
             reserved: start,
             block: block.max(1),
             keys: Vec::new(),
+            pid: std::process::id(),
             _lock: lock,
         };
         s.reserve_from(start)?;
@@ -124,6 +127,13 @@ impl PersistentSealer {
         &mut self,
         mut op: impl FnMut(&mut Sealer) -> mqseal::Result<T>,
     ) -> Result<T> {
+        let used_by = std::process::id();
+        if used_by != self.pid {
+            return Err(StoreError::Forked {
+                opened_by: self.pid,
+                used_by,
+            });
+        }
         match op(&mut self.sealer) {
             Err(mqseal::Error::SequenceExhausted)
                 if self.sealer.next_seq() == self.reserved && self.reserved < u64::MAX =>

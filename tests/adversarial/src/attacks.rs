@@ -177,6 +177,11 @@ pub fn forge(
     signer: &Identity,
     payload: &[u8],
 ) -> Result<Vec<u8>, Error> {
+    // An insider holding the topic key computes its key id, as a real sealer would.
+    let header = &Header {
+        key_id: topic_key.key_id(),
+        ..*header
+    };
     let mut header_bytes = vec![0u8; header.encoded_len()];
     header.encode(&mut header_bytes)?;
     let digest = topic_key.topic_digest();
@@ -185,7 +190,7 @@ pub fn forge(
     }
     let mut aad = header_bytes.clone();
     aad.extend_from_slice(&digest);
-    let key = topic_key.sender_key(header.profile, &claimed.ed25519());
+    let key = topic_key.message_key(header.profile, &claimed.ed25519(), &header.salt);
     let cipher = ChaCha20Poly1305::new(&Key::from(*key));
     let mut body = payload.to_vec();
     let tag = cipher

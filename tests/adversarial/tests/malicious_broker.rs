@@ -555,6 +555,8 @@ async fn a_malicious_broker_gets_nothing_past_the_subscriber() {
             retain: false,
             epoch: 1,
             sender: victim.sender_id(),
+            key_id: [0; 4], // forge() writes the topic key's id
+            salt: [seq as u8; 8],
             seq,
             timestamp: None,
         };
@@ -1036,6 +1038,8 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
         retain: false,
         epoch: 1,
         sender: alice.public().sender_id(),
+        key_id: [0; 4], // forge() writes the topic key's id
+        salt: [seq as u8 ^ 0x5a; 8],
         seq,
         timestamp: None,
     };

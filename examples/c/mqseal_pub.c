@@ -5,16 +5,21 @@
  *       prints the publisher's public identity (hex) for subscribers to trust, and exits
  *   mqseal_pub -s SEED_HEX -k FILTER:EPOCH:SECRET_HEX -t TOPIC -m MESSAGE
  *              [-h HOST] [-p PORT] [-n COUNT] [-r] [-q SEQ_FILE]
- *       seals MESSAGE (COUNT times, numbered when COUNT > 1) and publishes it on TOPIC at QoS 1
+ *       seals MESSAGE (COUNT times, numbered when COUNT > 1) with the current time as its
+ *       timestamp and publishes it on TOPIC at QoS 1
  *
  * -q SEQ_FILE keeps the sequence counter crash-safe across runs: before sealing, the publisher
  * reserves a block of numbers by durably writing its end to SEQ_FILE, and resumes from there on
- * the next run (a number is never used twice, even after a crash).
+ * the next run (a number is never used twice, even after a crash). Without -q the counter starts
+ * at 0, which is right only for an identity that never sealed before: subscribers refuse numbers
+ * they already accepted as replays (mqseal v2 salts every message, so a repeated number never
+ * weakens the encryption, but it is still refused).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -72,7 +77,10 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc) {
     for (unsigned i = 0; i < p->count; i++) {
         int len = p->count > 1 ? sprintf(text, "%s #%u", p->message, i + 1)
                                : sprintf(text, "%s", p->message);
-        mqseal_seal_options options = {.retain = p->retain};
+        /* The timestamp lets subscribers with a maximum age refuse messages a broker held back
+         * (NULL options would do the same for a message that is not retained). */
+        mqseal_seal_options options = {
+            .retain = p->retain, .has_timestamp = true, .timestamp = (uint64_t)time(NULL)};
         size_t sealed_len = 0;
         mqseal_result r = mqseal_seal(p->sealer, p->topic, (const uint8_t *)text, (size_t)len,
                                       &options, sealed, MQSEAL_SEALED_BUFFER_LEN(message_len + 32),
@@ -142,18 +150,16 @@ int main(int argc, char **argv) {
     }
     mqseal_tree_key *key = demo_load_key(key_spec);
     if (!key) return 1;
-    if (demo_failed("sealer", mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, &p.sealer)) ||
+    /* The first sequence number: the reserved block's start, else 0 (see the top). */
+    uint64_t start = 0, limit = UINT64_MAX;
+    if (seq_file && (p.count > SEQ_BLOCK || reserve_block(seq_file, &start, &limit) != 0)) {
+        fprintf(stderr, "cannot reserve sequence numbers in %s: %s\n", seq_file, strerror(errno));
+        return 1;
+    }
+    if (demo_failed("sealer", mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, start, &p.sealer)) ||
+        demo_failed("sequence block", mqseal_sealer_set_sequence(p.sealer, start, limit)) ||
         demo_failed("key", mqseal_sealer_add_key(p.sealer, key)))
         return 1;
-    if (seq_file) {
-        uint64_t next, limit;
-        if (p.count > SEQ_BLOCK || reserve_block(seq_file, &next, &limit) != 0) {
-            fprintf(stderr, "cannot reserve sequence numbers in %s: %s\n", seq_file,
-                    strerror(errno));
-            return 1;
-        }
-        mqseal_sealer_set_sequence(p.sealer, next, limit);
-    }
 
     mosquitto_lib_init();
     struct mosquitto *mosq = mosquitto_new(NULL, true, &p);

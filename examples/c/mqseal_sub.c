@@ -2,13 +2,15 @@
  * mqseal_sub: subscribes with libmosquitto and opens sealed messages.
  *
  *   mqseal_sub -k FILTER:EPOCH:SECRET_HEX -T PUBLIC_IDENTITY_HEX -t TOPIC_FILTER
- *              [-h HOST] [-p PORT] [-n COUNT]
+ *              [-h HOST] [-p PORT] [-n COUNT] [-a MAX_AGE]
  *
  * Trusts the publisher with the given public identity, holds the key, subscribes to TOPIC_FILTER
  * at QoS 1, prints "ready" once subscribed, then one line per verified message:
  *   TOPIC: PAYLOAD (seq N, sender FINGERPRINT-PREFIX)
  * and a line "refused TOPIC: error" for anything that does not verify (forged, replayed, moved to
- * another topic...). Exits after COUNT accepted messages (default: run forever).
+ * another topic...). Exits after COUNT accepted messages (default: run forever). -a MAX_AGE
+ * refuses messages whose timestamp is more than MAX_AGE seconds old (a broker holding messages
+ * back) or that carry none (mqseal v2 publishers timestamp by default).
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -68,7 +70,8 @@ int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *key_spec = NULL, *trusted_hex = NULL;
     int port = 1883, opt;
     struct sub s = {0};
-    while ((opt = getopt(argc, argv, "h:p:k:T:t:n:")) != -1) {
+    mqseal_open_policy policy = mqseal_open_policy_default();
+    while ((opt = getopt(argc, argv, "h:p:k:T:t:n:a:")) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = atoi(optarg); break;
@@ -76,6 +79,10 @@ int main(int argc, char **argv) {
         case 'T': trusted_hex = optarg; break;
         case 't': s.filter = optarg; break;
         case 'n': s.wanted = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'a':
+            policy.has_max_age = true;
+            policy.max_age = strtoull(optarg, NULL, 10);
+            break;
         default: return 2;
         }
     }
@@ -88,7 +95,7 @@ int main(int argc, char **argv) {
     }
     mqseal_tree_key *key = demo_load_key(key_spec);
     if (!key) return 1;
-    if (demo_failed("opener", mqseal_opener_new(NULL, &s.opener)) ||
+    if (demo_failed("opener", mqseal_opener_new(&policy, &s.opener)) ||
         demo_failed("trusting the publisher",
                     mqseal_opener_trust_sender(s.opener, trusted, sizeof trusted)) ||
         demo_failed("key", mqseal_opener_add_key(s.opener, key)))

@@ -1,4 +1,4 @@
-"""An independent implementation of mqseal v1, written from spec/mqseal-v2.md alone.
+"""An independent implementation of mqseal v2, written from spec/mqseal-v2.md alone.
 
 It shares no code with the Rust core (only the `cryptography` package's primitives) and exists to
 prove that the spec is sufficient: tests/spec-conformance/test_vectors.py replays every vector file
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import time
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -18,12 +20,40 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
+ERROR_CODES = {  # section 9
+    "malformed": 1,
+    "unsupported_version": 2,
+    "invalid_topic": 3,
+    "invalid_filter": 4,
+    "invalid_key": 5,
+    "unknown_sender": 6,
+    "key_not_found": 7,
+    "bad_signature": 8,
+    "authentication_failed": 9,
+    "replay": 10,
+    "duplicate": 11,
+    "too_old": 12,
+    "expired": 13,
+    "missing_timestamp": 14,
+    "retain_mismatch": 15,
+    "profile_not_allowed": 16,
+    "grant_not_for_us": 17,
+    "untrusted_issuer": 18,
+    "sequence_exhausted": 19,
+    "buffer_too_small": 20,
+    "too_large": 21,
+    "randomness": 22,
+    "epoch_expired": 23,
+}
+
+
 class MqsealError(Exception):
-    """Carries the spec's error name (section 9)."""
+    """Carries the spec's error name and stable code (section 9)."""
 
     def __init__(self, name: str):
         super().__init__(name)
         self.name = name
+        self.code = ERROR_CODES[name]
 
 
 # --- 1. Conventions -------------------------------------------------------------------------------
@@ -124,6 +154,31 @@ def ed25519_key_valid(key: bytes) -> bool:
     return x25519_contributory(u.to_bytes(32, "little"))
 
 
+# Section 7.6: strict Ed25519 verification.
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def ed25519_verify_strict(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """RFC 8032 5.1.7 with the strict rules of section 7.6.
+
+    S < L and "R decodes to a point not of small order" are checked here explicitly (OpenSSL's
+    verifier, behind `cryptography`, does not refuse a small-order R); the small-order test is the
+    one public identities get (section 3). The public key A was refused at trust time if it has
+    small order. The equation itself, cofactorless and compared on encodings, is OpenSSL's.
+    """
+    if len(signature) != 64 or len(public_key) != 32:
+        return False
+    if int.from_bytes(signature[32:], "little") >= ED25519_L:
+        return False
+    if not ed25519_key_valid(signature[:32]):
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class PublicIdentity:
     raw: bytes  # ed25519_pk || x25519_pk
@@ -166,6 +221,16 @@ def topic_key_from_node(node: bytes) -> bytes:
 
 def sender_key(topic_key: bytes, profile_byte: int, ed25519_pk: bytes) -> bytes:
     return expand32(topic_key, b"mqseal/v1/sender-key:" + bytes([profile_byte]) + ed25519_pk)
+
+
+def key_id(topic_key: bytes) -> bytes:
+    """Section 4.6: first 4 bytes of Expand32(topic_key(T), KEY_ID)."""
+    return expand32(topic_key, b"mqseal/v2/key-id")[:4]
+
+
+def message_key(sender_key_: bytes, salt: bytes) -> bytes:
+    """Section 4.7: Expand32(sender_key, MESSAGE_KEY || salt)."""
+    return expand32(sender_key_, b"mqseal/v2/message-key:" + salt)
 
 
 def topic_digest(topic: str) -> bytes:
@@ -256,6 +321,16 @@ class TreeKey:
 # --- 5./6. Envelope and sealing -------------------------------------------------------------------
 
 SIGNED, GROUP_MAC = 0, 1
+VERSION = 0b010  # flags bits 7-5 (section 5); v1's 001 is refused
+MAX_MESSAGE = 268_435_455  # the MQTT payload limit (sections 5, 7.1 step 1)
+SALT_LEN = 8
+TAG_LEN = 16
+SIGNATURE_LEN = 64
+SEQ_EXHAUSTED = 2**64 - 1  # a counter at 2^64-1 is exhausted (section 6.1)
+
+
+def trailer_len(profile: int) -> int:
+    return TAG_LEN + (SIGNATURE_LEN if profile == SIGNED else 0)
 
 
 @dataclass
@@ -264,46 +339,52 @@ class Header:
     retain: bool
     epoch: int
     sender_id: bytes
+    key_id: bytes
+    salt: bytes
     seq: int
     timestamp: int | None
 
     def encode(self) -> bytes:
-        flags = 0x20 | (0x10 if self.profile == GROUP_MAC else 0)
+        flags = VERSION << 5 | (0x10 if self.profile == GROUP_MAC else 0)
         flags |= 0x08 if self.timestamp is not None else 0
         flags |= 0x04 if self.retain else 0
-        out = bytes([flags]) + varint_encode(self.epoch) + self.sender_id + varint_encode(self.seq)
+        out = bytes([flags]) + varint_encode(self.epoch) + self.sender_id + self.key_id + self.salt
+        out += varint_encode(self.seq)
         if self.timestamp is not None:
             out += varint_encode(self.timestamp)
         return out
 
 
 def parse(message: bytes) -> tuple[Header, bytes, bytes, bytes, bytes | None]:
-    if len(message) > 268_435_455:
-        raise MqsealError("too_large")
+    """Section 7.1 step 1: (header, header bytes, ciphertext, tag, signature or None)."""
+    if len(message) > MAX_MESSAGE:
+        raise MqsealError("too_large")  # before any byte is read
     if not message:
-        raise MqsealError("malformed")
+        raise MqsealError("malformed")  # no version bits to read (spec silent; vector `empty`)
     flags = message[0]
-    if flags >> 5 != 1:
+    if flags >> 5 != VERSION:
         raise MqsealError("unsupported_version")
     if flags & 0x03:
         raise MqsealError("malformed")
     profile = GROUP_MAC if flags & 0x10 else SIGNED
     epoch, pos = varint_decode(message, 1, 2**32 - 1)
-    if pos + 4 > len(message):
+    if pos + 4 + 4 + SALT_LEN > len(message):
         raise MqsealError("malformed")
-    sender_id = message[pos : pos + 4]
-    seq, pos = varint_decode(message, pos + 4, 2**64 - 1)
+    sender_id = bytes(message[pos : pos + 4])
+    kid = bytes(message[pos + 4 : pos + 8])
+    salt = bytes(message[pos + 8 : pos + 8 + SALT_LEN])
+    seq, pos = varint_decode(message, pos + 8 + SALT_LEN, 2**64 - 1)
     timestamp = None
     if flags & 0x08:
         timestamp, pos = varint_decode(message, pos, 2**64 - 1)
-    trailer = 80 if profile == SIGNED else 16
+    trailer = trailer_len(profile)
     if len(message) - pos < trailer:
         raise MqsealError("malformed")
-    header_bytes = message[:pos]
+    header_bytes = bytes(message[:pos])
     ct_end = len(message) - trailer
-    ciphertext, tag = message[pos:ct_end], message[ct_end : ct_end + 16]
-    signature = message[ct_end + 16 :] if profile == SIGNED else None
-    header = Header(profile, bool(flags & 0x04), epoch, sender_id, seq, timestamp)
+    ciphertext, tag = bytes(message[pos:ct_end]), bytes(message[ct_end : ct_end + TAG_LEN])
+    signature = bytes(message[ct_end + TAG_LEN :]) if profile == SIGNED else None
+    header = Header(profile, bool(flags & 0x04), epoch, sender_id, kid, salt, seq, timestamp)
     return header, header_bytes, ciphertext, tag, signature
 
 
@@ -312,14 +393,71 @@ def nonce(seq: int) -> bytes:
 
 
 def signature_digest(header: bytes, digest: bytes, ct_and_tag: bytes) -> bytes:
-    return hashlib.sha512(b"mqseal/v1/message-signature:" + header + digest + ct_and_tag).digest()
+    """Section 6 step 6: SHA-512(MESSAGE_SIGNATURE || header || topic_digest || ciphertext || tag)."""
+    return hashlib.sha512(b"mqseal/v2/message-signature:" + header + digest + ct_and_tag).digest()
 
 
 def best_key(keys: list[TreeKey], topic: str) -> TreeKey:
+    """Section 6 step 2: most specific filter, then highest epoch (ties: the one added first)."""
     covering = [k for k in keys if k.covers(topic)]
     if not covering:
         raise MqsealError("key_not_found")
-    return max(covering, key=lambda k: (*k.specificity(), k.epoch))
+    best = covering[0]
+    for k in covering[1:]:
+        if (*k.specificity(), k.epoch) > (*best.specificity(), best.epoch):
+            best = k
+    return best
+
+
+class _Now:
+    """Default timestamp: the sender's current time (section 6 step 5)."""
+
+
+NOW = _Now()
+
+
+def draw_salt() -> bytes:
+    """Section 4.7: 8 bytes from the operating system's CSPRNG."""
+    try:
+        salt = os.urandom(SALT_LEN)
+    except (OSError, NotImplementedError):
+        raise MqsealError("randomness") from None
+    if len(salt) != SALT_LEN:
+        raise MqsealError("randomness")
+    return salt
+
+
+def _prepare(identity, profile, keys, topic, payload, seq, retain, timestamp):
+    """Section 6 steps 1-3; nothing is consumed by a refusal."""
+    if not valid_topic(topic):  # step 1
+        raise MqsealError("invalid_topic")
+    key = best_key(keys, topic)  # step 2
+    if isinstance(timestamp, _Now):
+        timestamp = int(time.time())
+    tk = key.topic_key(topic)
+    kid = key_id(tk)
+    sid = identity.public.sender_id
+    # step 3: the length (the salt's value does not change the header's length), then the counter
+    probe = Header(profile, retain, key.epoch, sid, kid, bytes(SALT_LEN), max(0, min(seq, 2**64 - 1)), timestamp)
+    if len(probe.encode()) + len(payload) + trailer_len(profile) > MAX_MESSAGE:
+        raise MqsealError("too_large")
+    if not 0 <= seq < SEQ_EXHAUSTED:
+        raise MqsealError("sequence_exhausted")
+    return key, tk, kid, sid, timestamp
+
+
+def _build(identity, profile, key, tk, kid, sid, topic, payload, seq, retain, timestamp, salt):
+    """Section 6 steps 5-6."""
+    if len(salt) != SALT_LEN:
+        raise ValueError("salt must be 8 bytes")
+    header = Header(profile, retain, key.epoch, sid, kid, salt, seq, timestamp).encode()
+    digest = topic_digest(topic)
+    k = message_key(sender_key(tk, profile, identity.public.ed25519), salt)
+    ct_and_tag = ChaCha20Poly1305(k).encrypt(nonce(seq), payload, header + digest)
+    out = header + ct_and_tag
+    if profile == SIGNED:
+        out += identity.signing.sign(signature_digest(header, digest, ct_and_tag))
+    return out
 
 
 def seal(
@@ -330,20 +468,47 @@ def seal(
     payload: bytes,
     seq: int,
     retain: bool = False,
-    timestamp: int | None = None,
+    timestamp: int | None | _Now = NOW,
+    *,
+    salt: bytes | None = None,
 ) -> bytes:
-    if not valid_topic(topic):
-        raise MqsealError("invalid_topic")
-    key = best_key(keys, topic)
-    header = Header(profile, retain, key.epoch, identity.public.sender_id, seq, timestamp).encode()
-    tk = key.topic_key(topic)
-    digest = topic_digest(topic)
-    k = sender_key(tk, profile, identity.public.ed25519)
-    ct_and_tag = ChaCha20Poly1305(k).encrypt(nonce(seq), payload, header + digest)
-    out = header + ct_and_tag
-    if profile == SIGNED:
-        out += identity.signing.sign(signature_digest(header, digest, ct_and_tag))
-    return out
+    """Section 6 with an explicit sequence number `seq` (section 6.1: no implicit start).
+
+    `timestamp`: NOW (default) for the sender's current time, None for no timestamp, or a value.
+    `salt`: drawn from os.urandom unless given; inject it only to reproduce a test vector.
+    """
+    prepared = _prepare(identity, profile, keys, topic, payload, seq, retain, timestamp)
+    if salt is None:  # step 4
+        salt = draw_salt()
+    return _build(identity, profile, *prepared[:4], topic, payload, seq, retain, prepared[4], salt)
+
+
+@dataclass
+class Sealer:
+    """One counter per identity, shared by every topic and both profiles (section 6.1).
+
+    `next_seq`, the first sequence number to use, must be given (no implicit 0). The salt is
+    always drawn from os.urandom. The counter advances before encrypting; a refusal
+    (invalid_topic, key_not_found, too_large, sequence_exhausted, randomness) consumes nothing.
+    """
+
+    identity: Identity
+    keys: list[TreeKey]
+    next_seq: int
+
+    def seal(
+        self,
+        profile: int,
+        topic: str,
+        payload: bytes,
+        retain: bool = False,
+        timestamp: int | None | _Now = NOW,
+    ) -> bytes:
+        seq = self.next_seq
+        key, tk, kid, sid, ts = _prepare(self.identity, profile, self.keys, topic, payload, seq, retain, timestamp)
+        salt = draw_salt()  # step 4: the salt, then take the number and advance the counter
+        self.next_seq = seq + 1
+        return _build(self.identity, profile, key, tk, kid, sid, topic, payload, seq, retain, ts, salt)
 
 
 # --- 7. Receiver rules ----------------------------------------------------------------------------
@@ -353,6 +518,8 @@ WINDOW = 2048
 
 @dataclass
 class ReplayWindow:
+    """Section 7.3: highest accepted number H and which of H-W+1 .. H were accepted."""
+
     highest: int | None = None
     seen: set[int] = field(default_factory=set)
 
@@ -386,14 +553,18 @@ class Opened:
     seq: int
     payload: bytes
     timestamp: int | None
+    epoch: int = 0
+    profile: int = SIGNED
+    retain: bool = False
 
 
 @dataclass
 class Opener:
-    trusted: list[PublicIdentity]
-    keys: list[TreeKey]
+    trusted: list[PublicIdentity]  # in the order they were trusted
+    keys: list[TreeKey]  # in the order they were added
     policy: Policy = field(default_factory=Policy)
-    windows: dict = field(default_factory=dict)
+    windows: dict = field(default_factory=dict)  # (fingerprint, epoch, topic) -> ReplayWindow
+    high_water: dict = field(default_factory=dict)  # fingerprint -> highest seq ever accepted
     retired: dict = field(default_factory=dict)  # (filter, epoch) -> not_after (keystore.md 11)
 
     def retire_key(self, filter: str, epoch: int, not_after: int) -> None:
@@ -402,6 +573,16 @@ class Opener:
     def past_grace(self, key: TreeKey, now: int | None) -> bool:
         not_after = self.retired.get((key.filter, key.epoch))
         return not_after is not None and (now is None or now > not_after)
+
+    def find_key(self, topic: str, epoch: int, kid: bytes) -> TreeKey:
+        """Section 7.1 step 4: the one key the key id names."""
+        covering = [k for k in self.keys if k.epoch == epoch and k.covers(topic)]
+        # stable sort: among equal specificity, the one added first stays first
+        covering.sort(key=lambda k: k.specificity(), reverse=True)
+        for k in covering:
+            if key_id(k.topic_key(topic)) == kid:
+                return k
+        raise MqsealError("key_not_found")
 
     def open(
         self,
@@ -419,63 +600,63 @@ class Opener:
         senders = [s for s in self.trusted if s.sender_id == header.sender_id]  # step 4
         if not senders:
             raise MqsealError("unknown_sender")
-        keys = sorted(
-            (k for k in self.keys if k.epoch == header.epoch and k.covers(topic)),
-            key=lambda k: k.specificity(),
-            reverse=True,
-        )
-        if not keys:
-            raise MqsealError("key_not_found")
-        keys = [k for k in keys if not self.past_grace(k, now)]
-        if not keys:
+        key = self.find_key(topic, header.epoch, header.key_id)
+        if self.past_grace(key, now):
             raise MqsealError("epoch_expired")
         digest = topic_digest(topic)
         if signature is not None:  # step 5
             transcript = signature_digest(header_bytes, digest, ciphertext + tag)
             for s in senders:
-                try:
-                    Ed25519PublicKey.from_public_bytes(s.ed25519).verify(signature, transcript)
+                if ed25519_verify_strict(s.ed25519, signature, transcript):
                     senders = [s]
                     break
-                except InvalidSignature:
-                    continue
             else:
                 raise MqsealError("bad_signature")
-        opened = None  # step 6
-        for key in keys:
-            tk = key.topic_key(topic)
-            for s in senders:
-                k = sender_key(tk, header.profile, s.ed25519)
-                try:
-                    plaintext = ChaCha20Poly1305(k).decrypt(
-                        nonce(header.seq), ciphertext + tag, header_bytes + digest
-                    )
-                except InvalidTag:
-                    continue
-                opened = Opened(s, header.seq, plaintext, header.timestamp)
-                break
-            if opened:
-                break
+        tk = key.topic_key(topic)  # step 6: exactly the key of step 4
+        opened = None
+        for s in senders:
+            k = message_key(sender_key(tk, header.profile, s.ed25519), header.salt)
+            try:
+                plaintext = ChaCha20Poly1305(k).decrypt(
+                    nonce(header.seq), ciphertext + tag, header_bytes + digest
+                )
+            except InvalidTag:
+                continue
+            opened = Opened(
+                s, header.seq, plaintext, header.timestamp, header.epoch, header.profile, header.retain
+            )
+            break
         if opened is None:
             raise MqsealError("authentication_failed")
         if retained and not header.retain:  # step 7
             raise MqsealError("retain_mismatch")
-        if header.timestamp is None and self.policy.require_timestamp:
+        if header.timestamp is None and (
+            self.policy.require_timestamp or self.policy.max_age is not None
+        ):
             raise MqsealError("missing_timestamp")
-        if header.timestamp is not None and self.policy.max_age is not None:
+        if self.policy.max_age is not None:
             if now is None:
                 raise MqsealError("expired")
             ts = header.timestamp
             if ts + self.policy.max_age < now or ts > now + self.policy.max_future_skew:
                 raise MqsealError("expired")
-        window = self.windows.setdefault((opened.sender.fingerprint, header.epoch, topic), ReplayWindow())
-        try:  # step 8
-            window.accept(header.seq)
+        fp = opened.sender.fingerprint  # step 8
+        triple = (fp, header.epoch, topic)
+        window = self.windows.get(triple)
+        if window is None or window.highest is None:
+            mark = self.high_water.get(fp)
+            if not retained and mark is not None and mark - header.seq >= WINDOW:
+                raise MqsealError("too_old")  # first contact below the high-water mark (7.3)
+            window = ReplayWindow()
+        try:
+            window.accept(header.seq)  # too_old is checked before replay/duplicate
         except MqsealError as e:
             if e.name == "replay" and duplicate:
                 raise MqsealError("duplicate") from None
             raise
-        return opened  # step 9
+        self.windows[triple] = window  # step 9
+        self.high_water[fp] = max(self.high_water.get(fp, header.seq), header.seq)
+        return opened
 
 
 # --- 8. Grants (RFC 9180 HPKE base mode) ----------------------------------------------------------
@@ -570,10 +751,8 @@ def accept_grant(grant: bytes, me: Identity, trusted: list[PublicIdentity]) -> T
     if issuer is None:
         raise MqsealError("untrusted_issuer")
     digest = hashlib.sha512(b"mqseal/v1/grant-signature:" + grant[:-64]).digest()
-    try:
-        Ed25519PublicKey.from_public_bytes(issuer_pk).verify(signature, digest)
-    except InvalidSignature:
-        raise MqsealError("bad_signature") from None
+    if not ed25519_verify_strict(issuer_pk, signature, digest):  # section 7.6 covers grants too
+        raise MqsealError("bad_signature")
     ctx = hpke_recipient(me.agreement, enc, GRANT_INFO)
     try:
         body = ChaCha20Poly1305(ctx["key"]).decrypt(ctx["base_nonce"], ct, grant[:65])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ def test_invalid_public_identities() -> None:
         with pytest.raises(ref.MqsealError) as err:
             ref.PublicIdentity.parse(x(v["public_identity"]))
         assert err.value.name == v["error"], v["name"]
+        assert err.value.code == v["code"], v["name"]
     for v in load("identities.json")["vectors"]:
         assert ref.PublicIdentity.parse(x(v["public_identity"])).raw.hex() == v["public_identity"]
 
@@ -50,6 +52,7 @@ def test_key_schedule() -> None:
     root = tree_key(v["root"])
     for d in v["derivations"]:
         assert root.derive(d["filter"]).secret.hex() == d["secret"], d["filter"]
+    assert v["topics"]
     for t in v["topics"]:
         node = root.secret
         for step in t["levels_below_root"]:
@@ -57,40 +60,110 @@ def test_key_schedule() -> None:
             assert node.hex() == step["node_key"]
         tk = root.topic_key(t["topic"])
         assert tk.hex() == t["topic_key"]
+        assert ref.key_id(tk).hex() == t["key_id"], t["topic"]
         assert ref.topic_digest(t["topic"]).hex() == t["topic_digest"]
         for s in t["sender_keys"]:
             profile = ref.SIGNED if s["profile"] == "signed" else ref.GROUP_MAC
             assert ref.sender_key(tk, profile, x(s["sender_ed25519"])).hex() == s["key"]
+        # section 4.6: every holder of a key covering the topic (same tree, epoch) gets the same id
+        for d in v["derivations"]:
+            derived = root.derive(d["filter"])
+            if derived.covers(t["topic"]):
+                assert ref.key_id(derived.topic_key(t["topic"])).hex() == t["key_id"], d["filter"]
     g = tree_key(v["global_root"])
     for t in v["global_topics"]:
         assert g.topic_key(t["topic"]).hex() == t["topic_key"]
+        if "key_id" in t:
+            assert ref.key_id(g.topic_key(t["topic"])).hex() == t["key_id"]
+
+
+def profile_of(name: str) -> int:
+    return {"signed": ref.SIGNED, "group-mac": ref.GROUP_MAC}[name]
 
 
 def test_envelopes_seal_exactly_and_open() -> None:
     vectors = load("envelopes.json")["vectors"]
     assert vectors
     for v in vectors:
+        name = v["name"]
         ident = ref.Identity(x(v["sender_seed"]))
-        profile = ref.SIGNED if v["profile"] == "signed" else ref.GROUP_MAC
+        profile = profile_of(v["profile"])
+        assert ident.public.raw.hex() == v["sender_public"], name
+        assert ident.public.sender_id.hex() == v["sender_id"], name
+        sealer_key = tree_key(v["sealer_key"])
+        # every intermediate value of sections 4.3-4.7 and 5
+        tk = sealer_key.topic_key(v["topic"])
+        assert tk.hex() == v["topic_key"], name
+        assert ref.key_id(tk).hex() == v["key_id"], name
+        assert ref.topic_digest(v["topic"]).hex() == v["topic_digest"], name
+        sk = ref.sender_key(tk, profile, ident.public.ed25519)
+        assert sk.hex() == v["sender_key"], name
+        assert ref.message_key(sk, x(v["salt"])).hex() == v["message_key"], name
+        assert ref.nonce(v["seq"]).hex() == v["nonce"], name
+        # the sealer, with the vector's salt where it would draw random bytes
         sealed = ref.seal(
             ident,
             profile,
-            [tree_key(v["sealer_key"])],
+            [sealer_key],
             v["topic"],
             x(v["payload"]),
             v["seq"],
             v["retain"],
             v["timestamp"],
+            salt=x(v["salt"]),
         )
-        assert sealed.hex() == v["sealed"], v["name"]
+        assert sealed.hex() == v["sealed"], name
+        header, header_bytes, ct, tag, sig = ref.parse(sealed)
+        assert header_bytes.hex() == v["header"], name
+        assert (header.epoch, header.seq, header.timestamp, header.retain) == (
+            v["epoch"], v["seq"], v["timestamp"], v["retain"]
+        ), name
+        assert header.key_id.hex() == v["key_id"] and header.salt.hex() == v["salt"], name
+        assert (header_bytes + ref.topic_digest(v["topic"])).hex() == v["aad"], name
+        assert ct.hex() == v["ciphertext"] and tag.hex() == v["tag"], name
+        assert len(sealed) - len(x(v["payload"])) == v["overhead"], name
+        if profile == ref.SIGNED:
+            digest = ref.signature_digest(header_bytes, ref.topic_digest(v["topic"]), ct + tag)
+            assert digest.hex() == v["signature_digest"], name
+            assert sig.hex() == v["signature"], name
+        else:
+            assert sig is None and v.get("signature") in (None, ""), name
         opener = ref.Opener(
-            [ref.PublicIdentity(x(v["sender_public"]))],
+            [ref.PublicIdentity.parse(x(v["sender_public"]))],
             [tree_key(v["opener_key"])],
             ref.Policy(allow_group_mac=True),
         )
         opened = opener.open(v["topic"], x(v["sealed"]), retained=v["retain"])
-        assert opened.payload.hex() == v["payload"]
-        assert opened.seq == v["seq"]
+        assert opened.payload.hex() == v["payload"], name
+        assert opened.seq == v["seq"] and opened.epoch == v["epoch"], name
+        assert opened.sender.raw.hex() == v["sender_public"], name
+        assert opened.timestamp == v["timestamp"] and opened.retain == v["retain"], name
+        assert opened.profile == profile, name
+
+
+def test_sealing_draws_a_fresh_salt() -> None:
+    """Section 4.7 / 6 step 4: without an injected salt the sealer draws 8 bytes from os.urandom
+    for every message, takes the explicit starting number and advances; both messages open."""
+    v = load("envelopes.json")["vectors"][0]
+    ident = ref.Identity(x(v["sender_seed"]))
+    sealer = ref.Sealer(ident, [tree_key(v["sealer_key"])], next_seq=41)
+    first = sealer.seal(ref.SIGNED, v["topic"], b"a")
+    second = sealer.seal(ref.SIGNED, v["topic"], b"a")
+    assert sealer.next_seq == 43
+    h1, h2 = ref.parse(first)[0], ref.parse(second)[0]
+    assert (h1.seq, h2.seq) == (41, 42)
+    assert h1.salt != h2.salt and len(h1.salt) == 8
+    assert h1.timestamp is not None  # a timestamp by default
+    assert ref.seal(ident, ref.SIGNED, [tree_key(v["sealer_key"])], v["topic"], b"a", 7) != ref.seal(
+        ident, ref.SIGNED, [tree_key(v["sealer_key"])], v["topic"], b"a", 7
+    )
+    opener = ref.Opener([ident.public], [tree_key(v["opener_key"])])
+    assert opener.open(v["topic"], first, now=h1.timestamp).payload == b"a"
+    assert opener.open(v["topic"], second, now=h2.timestamp).seq == 42
+    exhausted = ref.Sealer(ident, [tree_key(v["sealer_key"])], next_seq=2**64 - 1)
+    with pytest.raises(ref.MqsealError) as err:
+        exhausted.seal(ref.SIGNED, v["topic"], b"a")
+    assert (err.value.name, err.value.code, exhausted.next_seq) == ("sequence_exhausted", 19, 2**64 - 1)
 
 
 def test_envelopes_negative() -> None:
@@ -112,19 +185,36 @@ def test_envelopes_negative() -> None:
         with pytest.raises(ref.MqsealError) as err:
             opener.open(v["topic"], x(v["sealed"]), d["retained"], d["duplicate"], d["now"])
         assert err.value.name == v["error"], v["name"]
+        assert err.value.code == v["code"], v["name"]
 
 
 def test_too_large_is_checked_first() -> None:
-    """Spec section 11: too_large has no JSON vector. One byte above the MQTT limit is refused
-    before the version is read (a zero first byte is otherwise unsupported_version)."""
-    huge = bytes(268_435_456)  # calloc'd: the pages are never touched
-    with pytest.raises(ref.MqsealError) as err:
-        ref.parse(huge)
-    assert err.value.name == "too_large"
+    """Spec section 11: too_large has no JSON vector. One byte above the MQTT limit (a valid
+    message padded with zeros, or zeros alone) is refused before the version is read; at the
+    limit, a bad version (v1's 0x20, or 0x00) is unsupported_version."""
+    limit = 268_435_455
+    valid = x(load("envelopes.json")["vectors"][0]["sealed"])
+    assert valid[0] == 0x48
+    opener = ref.Opener([], [])
+
+    def refused(message) -> str:
+        with pytest.raises(ref.MqsealError) as err:
+            opener.open("plant/7/temp", message)
+        assert err.value.code == ref.ERROR_CODES[err.value.name]
+        return err.value.name
+
+    with mmap.mmap(-1, limit + 1) as padded:  # anonymous mapping: untouched pages stay unallocated
+        padded[: len(valid)] = valid
+        assert refused(padded) == "too_large"
+    huge = bytes(limit + 1)  # calloc'd: the pages are never touched
+    assert refused(huge) == "too_large"
     del huge
-    with pytest.raises(ref.MqsealError) as err:
-        ref.parse(bytes(268_435_455))
-    assert err.value.name == "unsupported_version"
+    with mmap.mmap(-1, limit) as at_limit:
+        at_limit[0] = 0x20  # v1 version bits 001
+        assert refused(at_limit) == "unsupported_version"
+    zeros = bytes(limit)
+    assert refused(zeros) == "unsupported_version"
+    del zeros
 
 
 def test_grants() -> None:
@@ -140,6 +230,9 @@ def test_grants() -> None:
         assert ref.grant_body(key).hex() == g["body"]
         grant = ref.issue_grant(issuer, me.public, key, x(g["ikm_e"]))
         assert grant.hex() == g["grant"]
+        assert grant[:65].hex() == g["aad"]
+        assert grant[-64:].hex() == g["signature"]
+        assert ref.hashlib.sha512(b"mqseal/v1/grant-signature:" + grant[:-64]).hexdigest() == g["signature_digest"]
         assert ref.accept_grant(grant, me, [issuer.public]) == key
     for n in v["negative"]:
         me = ref.Identity(x(n["recipient_seed"]))
@@ -147,6 +240,7 @@ def test_grants() -> None:
         with pytest.raises(ref.MqsealError) as err:
             ref.accept_grant(x(n["grant"]), me, trusted)
         assert err.value.name == n["error"], n["name"]
+        assert err.value.code == n["code"], n["name"]
 
 
 def test_replay_window() -> None:

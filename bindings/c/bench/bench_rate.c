@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   check(mqseal_identity_from_seed(seed, sizeof seed, &me), "mqseal_identity_from_seed");
   check(mqseal_identity_public(me, pub, sizeof pub), "mqseal_identity_public");
   check(mqseal_tree_key_new("bench/#", 1, secret, sizeof secret, &key), "mqseal_tree_key_new");
-  check(mqseal_sealer_new(me, profile, &sealer), "mqseal_sealer_new");
+  check(mqseal_sealer_new(me, profile, 0, &sealer), "mqseal_sealer_new");
   check(mqseal_sealer_add_key(sealer, key), "mqseal_sealer_add_key");
   mqseal_open_policy policy = mqseal_open_policy_default();
   policy.allow_group_mac = true;

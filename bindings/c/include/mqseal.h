@@ -47,14 +47,17 @@
 #define MQSEAL_KEY_LEN 32
 
 /**
- * Upper bound of the bytes sealing adds to a payload in the signed profile (the larger one).
+ * Upper bound of the bytes sealing adds to a payload in the signed profile (the larger one):
+ * the worst-case 42-byte header, the 16-byte tag and the 64-byte signature. Typical messages
+ * (small sequence numbers, a timestamp) add 104 bytes, 99 without a timestamp.
  */
-#define MQSEAL_MAX_OVERHEAD_SIGNED 110
+#define MQSEAL_MAX_OVERHEAD_SIGNED 122
 
 /**
- * Upper bound of the bytes sealing adds to a payload in the group-mac profile.
+ * Upper bound of the bytes sealing adds to a payload in the group-mac profile (typically 40
+ * with a timestamp, 35 without).
  */
-#define MQSEAL_MAX_OVERHEAD_GROUP_MAC 46
+#define MQSEAL_MAX_OVERHEAD_GROUP_MAC 58
 
 /**
  * The largest sealed message (the MQTT payload limit).
@@ -65,6 +68,16 @@
  * Length of a serialised replay window (`mqseal_opener_replay_window`).
  */
 #define MQSEAL_REPLAY_WINDOW_LEN 265
+
+/**
+ * Length of the key id in a message header (`mqseal_header.key_id`).
+ */
+#define MQSEAL_KEY_ID_LEN 4
+
+/**
+ * Length of the per-message random salt in a message header (`mqseal_header.salt`).
+ */
+#define MQSEAL_SALT_LEN 8
 
 /**
  * Upper bound of a grant's length beyond its key's filter: a grant of a key whose filter is
@@ -181,7 +194,8 @@ enum mqseal_result
      */
     MQSEAL_ERR_TOO_LARGE = 21,
     /**
-     * The operating system's random generator failed.
+     * The random generator failed: the operating system's, or the caller's `mqseal_random_fn`
+     * (nothing was consumed).
      */
     MQSEAL_ERR_RANDOMNESS = 22,
     /**
@@ -247,15 +261,20 @@ typedef uint32_t mqseal_profile;
 typedef struct mqseal_identity mqseal_identity;
 
 /**
- * Opens sealed messages: holds trusted senders, keys, and one replay window per (sender, epoch,
- * topic). Opaque; not thread-safe (use one per thread or lock it).
+ * Opens sealed messages: holds trusted senders, keys, one replay window per (sender, epoch,
+ * topic), and each sender's high-water mark (the highest sequence number accepted from it on
+ * any topic). Opaque; not thread-safe (use one per thread or lock it).
  */
 typedef struct mqseal_opener mqseal_opener;
 
 /**
- * Seals messages for one sender identity, and owns its sequence counter: never run two sealers
- * for the same identity at once, and persist the counter across restarts (see
- * `mqseal_sealer_set_sequence`). Opaque; not thread-safe (use one per thread or lock it).
+ * Seals messages for one sender identity, and owns its sequence counter (one counter for every
+ * topic and both profiles). Every message also gets 8 fresh random bytes (its salt) mixed into
+ * its key, so a sequence number used twice — a restored backup, a second sealer for the same
+ * identity — never reuses a (key, nonce) pair; receivers do refuse the repeated number as a
+ * replay, so persist the counter across restarts (see `mqseal_sealer_set_sequence`) and do not
+ * run two sealers for one identity at once. Opaque; not thread-safe (use one per thread or lock
+ * it).
  */
 typedef struct mqseal_sealer mqseal_sealer;
 
@@ -268,7 +287,24 @@ typedef struct mqseal_sealer mqseal_sealer;
 typedef struct mqseal_tree_key mqseal_tree_key;
 
 /**
- * Per-message options of `mqseal_seal` (NULL means: not retained, no timestamp).
+ * A cryptographically secure random generator provided by the caller: fills all `len` bytes at
+ * `buf` with fresh random bytes and returns 0, or returns any other value if it cannot (sealing
+ * then fails with `MQSEAL_ERR_RANDOMNESS` and spends no sequence number).
+ *
+ * `ctx` is the pointer given to `mqseal_sealer_new_with_random`, passed through untouched.
+ * Draw from a generator whose state is not copied with the process or the device image: a
+ * hardware RNG (TRNG peripheral, secure element) or the operating system's (`getrandom`) —
+ * never a seeded software PRNG or a fixed value outside test vectors. The callback must not
+ * call mqseal functions on the sealer it belongs to, and must not unwind or `longjmp` out.
+ */
+typedef int32_t (*mqseal_random_fn)(void *ctx, uint8_t *buf, size_t len);
+
+/**
+ * Per-message options of `mqseal_seal`. NULL means the default: not retained, the current
+ * system time as timestamp. With options, the timestamp is exactly what they say: set
+ * `has_timestamp` and `timestamp` (e.g. `time(NULL)`, or a device's RTC); leaving
+ * `has_timestamp` false seals without one (5 bytes shorter, but receivers with a maximum age
+ * refuse it as `MQSEAL_ERR_MISSING_TIMESTAMP`).
  */
 typedef struct mqseal_seal_options {
     /**
@@ -276,7 +312,7 @@ typedef struct mqseal_seal_options {
      */
     bool retain;
     /**
-     * Whether to include `timestamp` (for receivers that enforce a maximum age).
+     * Whether to include `timestamp` (needed by receivers that enforce a maximum age).
      */
     bool has_timestamp;
     /**
@@ -294,11 +330,12 @@ typedef struct mqseal_open_policy {
      */
     bool allow_group_mac;
     /**
-     * Refuse messages without a timestamp. Default: false.
+     * Refuse messages without a timestamp. Default: false (but a maximum age implies it).
      */
     bool require_timestamp;
     /**
-     * Whether `max_age` applies. Default: false.
+     * Whether `max_age` applies. Default: false. With a maximum age, messages without a
+     * timestamp are refused (`MQSEAL_ERR_MISSING_TIMESTAMP`).
      */
     bool has_max_age;
     /**
@@ -408,6 +445,14 @@ typedef struct mqseal_header {
      * The sender id (first 4 bytes of the sender's fingerprint).
      */
     uint8_t sender_id[4];
+    /**
+     * The key id: names the one key (of this epoch, for this topic) the message is sealed under.
+     */
+    uint8_t key_id[MQSEAL_KEY_ID_LEN];
+    /**
+     * The message's random salt (mixed into its key).
+     */
+    uint8_t salt[MQSEAL_SALT_LEN];
 } mqseal_header;
 
 #ifdef __cplusplus
@@ -597,14 +642,42 @@ bool mqseal_tree_key_covers(const struct mqseal_tree_key *key, const char *topic
 
 /**
  * Creates a sealer for (a copy of) `identity` with `profile` (`MQSEAL_PROFILE_SIGNED` or
- * `MQSEAL_PROFILE_GROUP_MAC`), starting at sequence number 0 with no limit and no keys.
+ * `MQSEAL_PROFILE_GROUP_MAC`) and no keys, whose first message carries sequence number `start`
+ * (no limit), drawing each message's salt from the operating system's random generator.
+ *
+ * `start` must lie above every sequence number this identity used before (e.g. the limit of the
+ * last block reserved with `mqseal_sealer_set_sequence`, read back from durable storage), or
+ * receivers refuse the repeated numbers as replays (`MQSEAL_ERR_REPLAY`). It is never a nonce
+ * reuse: the per-message salt keeps every message's key unique. 0 is right only for an
+ * identity that has never sealed.
  *
  * # Safety
  * `identity` must be a valid handle; `out` valid for writing a pointer.
  */
 mqseal_result mqseal_sealer_new(const struct mqseal_identity *identity,
                                 uint32_t profile,
+                                uint64_t start,
                                 struct mqseal_sealer **out);
+
+/**
+ * Like `mqseal_sealer_new`, with each message's 8-byte salt drawn from the caller's generator
+ * `fill` (called with `ctx`) instead of the operating system's: for firmware with a hardware
+ * RNG. When `fill` returns nonzero, `mqseal_seal` fails with `MQSEAL_ERR_RANDOMNESS` and spends
+ * no sequence number. `fill` is called once per sealed message (never by this function), and
+ * only from within `mqseal_seal` on this sealer. `ctx` may be NULL; mqseal never dereferences or
+ * frees it.
+ *
+ * # Safety
+ * `identity` must be a valid handle; `out` valid for writing a pointer; `fill` NULL
+ * (`MQSEAL_ERR_NULL_ARGUMENT`) or a function that may be called with `ctx` (as documented for
+ * `mqseal_random_fn`) until `mqseal_sealer_free`, on whichever thread uses the sealer.
+ */
+mqseal_result mqseal_sealer_new_with_random(const struct mqseal_identity *identity,
+                                            uint32_t profile,
+                                            uint64_t start,
+                                            mqseal_random_fn fill,
+                                            void *ctx,
+                                            struct mqseal_sealer **out);
 
 /**
  * Frees a sealer (and wipes its keys). NULL is ignored.
@@ -638,7 +711,8 @@ mqseal_result mqseal_sealer_remove_key(struct mqseal_sealer *sealer,
  * Sets the next sequence number and the exclusive `limit` up to which numbers may be used.
  * Crash-safe persistence reserves blocks: durably store `limit`, then call this; sealing fails
  * with `MQSEAL_ERR_SEQUENCE_EXHAUSTED` at `limit` until a new block is reserved. After a restart
- * resume at the stored limit, never below it.
+ * resume at the stored limit, never below it (a number used twice is refused by receivers as a
+ * replay; thanks to the per-message salt it never weakens the encryption).
  *
  * # Safety
  * `sealer` must be a valid handle.
@@ -673,7 +747,7 @@ size_t mqseal_sealed_max_len(uint32_t profile, size_t payload_len);
 
 /**
  * Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
- * on `topic` with `options` (NULL: defaults) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
+ * on `topic` with `options` (NULL: not retained, current time as timestamp) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
  * covers `topic`, `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
  *
  * # Safety
@@ -689,7 +763,7 @@ mqseal_result mqseal_sealer_sealed_len(const struct mqseal_sealer *sealer,
 /**
  * Seals `payload` for `topic` into the caller's buffer `out` of `out_cap` bytes and writes the
  * sealed length into `*out_len`; publish exactly those bytes on `topic`, with the retain flag
- * given in `options` (NULL: not retained, no timestamp).
+ * given in `options` (NULL: not retained, the current system time as timestamp).
  *
  * `out_cap >= payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` always suffices (exact length:
  * `mqseal_sealer_sealed_len`); otherwise `MQSEAL_ERR_BUFFER_TOO_SMALL`. `payload` and `out` must
@@ -697,11 +771,12 @@ mqseal_result mqseal_sealer_sealed_len(const struct mqseal_sealer *sealer,
  *
  * No heap allocation per message: the first message on a topic derives and caches the topic's
  * key (one allocation; the cache holds up to 1024 topics, then starts over), later messages on
- * that topic allocate nothing. A sequence number is consumed only once the topic, key, size,
- * buffer and sequence limit checks passed: a refused call spends none, and no number is ever
- * used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`,
- * `MQSEAL_ERR_KEY_NOT_FOUND`, `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`,
- * `MQSEAL_ERR_TOO_LARGE`.
+ * that topic allocate nothing. Each message draws an 8-byte salt from the sealer's random
+ * generator. A sequence number is consumed only once the topic, key, size, buffer and sequence
+ * limit checks passed and the salt was drawn: a refused call spends none, and no number is ever
+ * used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`, `MQSEAL_ERR_KEY_NOT_FOUND`,
+ * `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`, `MQSEAL_ERR_TOO_LARGE`,
+ * `MQSEAL_ERR_RANDOMNESS` (the generator failed).
  *
  * # Safety
  * `sealer` must be a valid handle; `topic` a NUL-terminated string; `payload` valid for reads of
@@ -831,6 +906,24 @@ mqseal_result mqseal_opener_set_replay_window(struct mqseal_opener *opener,
                                               size_t window_len);
 
 /**
+ * Writes the high-water mark of the sender with this 32-byte `fingerprint` — the highest
+ * sequence number accepted from it on any topic and epoch — into `*mark` and sets `*has_mark`;
+ * `*has_mark` is false (and `*mark` 0) if nothing was accepted from it yet. A live first message
+ * on a topic with no replay window yet is refused `MQSEAL_ERR_TOO_OLD` when it is 2048 or more
+ * below the mark. Restoring replay windows (`mqseal_opener_set_replay_window`) raises the mark
+ * to their highest numbers, so a restarted receiver that restores its windows keeps it.
+ *
+ * # Safety
+ * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+ * `has_mark` valid for writing a `bool`; `mark` valid for writing a `uint64_t`.
+ */
+mqseal_result mqseal_opener_high_water_mark(const struct mqseal_opener *opener,
+                                            const uint8_t *fingerprint,
+                                            size_t fingerprint_len,
+                                            bool *has_mark,
+                                            uint64_t *mark);
+
+/**
  * Verifies, decrypts and replay-checks `message` received on `topic`, writing the plaintext
  * into the caller's buffer `out` of `out_cap` bytes and what is known about the message into
  * `*info` (`info->payload_len` is the plaintext length).
@@ -842,10 +935,12 @@ mqseal_result mqseal_opener_set_replay_window(struct mqseal_opener *opener,
  *
  * `*info` is written only on success. On failure `out` holds no plaintext: bytes mqseal wrote
  * there are zeroed. Errors, in the order of the checks: `MQSEAL_ERR_MALFORMED` /
- * `_UNSUPPORTED_VERSION` / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED`, `_INVALID_TOPIC`,
- * `_UNKNOWN_SENDER`, `_KEY_NOT_FOUND`, `_BAD_SIGNATURE`, `_AUTHENTICATION_FAILED`,
- * `_RETAIN_MISMATCH` / `_MISSING_TIMESTAMP` / `_EXPIRED`, `_REPLAY` (`_DUPLICATE` for a
- * redelivery) / `_TOO_OLD`.
+ * `_UNSUPPORTED_VERSION` (also any v1 message) / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED`,
+ * `_INVALID_TOPIC`, `_UNKNOWN_SENDER`, `_KEY_NOT_FOUND` (no held key has the message's key id on
+ * this topic: also a message moved to another topic), `_EPOCH_EXPIRED`, `_BAD_SIGNATURE`,
+ * `_AUTHENTICATION_FAILED`, `_RETAIN_MISMATCH` / `_MISSING_TIMESTAMP` (also when a maximum age
+ * is set) / `_EXPIRED`, `_REPLAY` (`_DUPLICATE` for a redelivery) / `_TOO_OLD` (older than the
+ * window, or a live first message on a topic 2048 or more below the sender's high-water mark).
  *
  * No heap allocation per message: only the first message accepted from a sender on a topic and
  * epoch allocates (its replay window).

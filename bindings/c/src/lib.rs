@@ -18,6 +18,9 @@
 //!   `mqseal_sealed_max_len`, `MQSEAL_SEALED_BUFFER_LEN` size the buffers).
 //! - Key material loads from bytes: identities from 32-byte seeds, public identities as 64
 //!   bytes, tree keys from filter + epoch + 32 bytes, grants from their encoding.
+//! - Protocol v2 (`spec/mqseal-v2.md`): sealers take their first sequence number explicitly and
+//!   draw an 8-byte salt per message from the OS, or from a caller callback
+//!   (`mqseal_sealer_new_with_random`, module [`random`]) on firmware with a hardware RNG.
 //!
 //! This crate needs `std` (for `catch_unwind`); the core crate it wraps stays `no_std`.
 #![cfg_attr(
@@ -42,6 +45,9 @@ pub mod identity;
 pub mod keys;
 
 #[allow(unsafe_code)]
+pub mod random;
+
+#[allow(unsafe_code)]
 pub mod seal;
 
 #[allow(unsafe_code)]
@@ -57,5 +63,6 @@ pub use grant::*;
 pub use identity::*;
 pub use keys::*;
 pub use open::*;
+pub use random::*;
 pub use result::*;
 pub use seal::*;

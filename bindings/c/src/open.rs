@@ -15,8 +15,14 @@ use crate::util::{
 
 /// Length of a serialised replay window (`mqseal_opener_replay_window`).
 pub const MQSEAL_REPLAY_WINDOW_LEN: usize = 265;
+/// Length of the key id in a message header (`mqseal_header.key_id`).
+pub const MQSEAL_KEY_ID_LEN: usize = 4;
+/// Length of the per-message random salt in a message header (`mqseal_header.salt`).
+pub const MQSEAL_SALT_LEN: usize = 8;
 
 const _: () = assert!(MQSEAL_REPLAY_WINDOW_LEN == mqseal::REPLAY_WINDOW_BYTES);
+const _: () = assert!(MQSEAL_KEY_ID_LEN == mqseal::KEY_ID_LEN);
+const _: () = assert!(MQSEAL_SALT_LEN == mqseal::SALT_LEN);
 
 /// What an opener accepts beyond authenticity. Start from `mqseal_open_policy_default()`.
 #[allow(non_camel_case_types)]
@@ -25,9 +31,10 @@ const _: () = assert!(MQSEAL_REPLAY_WINDOW_LEN == mqseal::REPLAY_WINDOW_BYTES);
 pub struct mqseal_open_policy {
     /// Accept the group-mac profile (any key holder can forge the sender). Default: false.
     pub allow_group_mac: bool,
-    /// Refuse messages without a timestamp. Default: false.
+    /// Refuse messages without a timestamp. Default: false (but a maximum age implies it).
     pub require_timestamp: bool,
-    /// Whether `max_age` applies. Default: false.
+    /// Whether `max_age` applies. Default: false. With a maximum age, messages without a
+    /// timestamp are refused (`MQSEAL_ERR_MISSING_TIMESTAMP`).
     pub has_max_age: bool,
     /// Refuse messages whose timestamp is more than this many seconds old.
     pub max_age: u64,
@@ -129,10 +136,15 @@ pub struct mqseal_header {
     pub has_timestamp: bool,
     /// The sender id (first 4 bytes of the sender's fingerprint).
     pub sender_id: [u8; 4],
+    /// The key id: names the one key (of this epoch, for this topic) the message is sealed under.
+    pub key_id: [u8; MQSEAL_KEY_ID_LEN],
+    /// The message's random salt (mixed into its key).
+    pub salt: [u8; MQSEAL_SALT_LEN],
 }
 
-/// Opens sealed messages: holds trusted senders, keys, and one replay window per (sender, epoch,
-/// topic). Opaque; not thread-safe (use one per thread or lock it).
+/// Opens sealed messages: holds trusted senders, keys, one replay window per (sender, epoch,
+/// topic), and each sender's high-water mark (the highest sequence number accepted from it on
+/// any topic). Opaque; not thread-safe (use one per thread or lock it).
 #[allow(non_camel_case_types)]
 pub struct mqseal_opener {
     inner: Opener,
@@ -366,6 +378,40 @@ pub unsafe extern "C" fn mqseal_opener_set_replay_window(
     })
 }
 
+/// Writes the high-water mark of the sender with this 32-byte `fingerprint` — the highest
+/// sequence number accepted from it on any topic and epoch — into `*mark` and sets `*has_mark`;
+/// `*has_mark` is false (and `*mark` 0) if nothing was accepted from it yet. A live first message
+/// on a topic with no replay window yet is refused `MQSEAL_ERR_TOO_OLD` when it is 2048 or more
+/// below the mark. Restoring replay windows (`mqseal_opener_set_replay_window`) raises the mark
+/// to their highest numbers, so a restarted receiver that restores its windows keeps it.
+///
+/// # Safety
+/// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+/// `has_mark` valid for writing a `bool`; `mark` valid for writing a `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_high_water_mark(
+    opener: *const mqseal_opener,
+    fingerprint: *const u8,
+    fingerprint_len: usize,
+    has_mark: *mut bool,
+    mark: *mut u64,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `has_mark` is valid for writing a bool.
+        let has_mark = unsafe { Out::new(has_mark) }?;
+        // SAFETY: the caller guarantees `mark` is valid for writing a u64.
+        let mark = unsafe { Out::new(mark) }?;
+        // SAFETY: the caller guarantees `opener` is a valid handle.
+        let opener = unsafe { borrow(opener) }?;
+        // SAFETY: the caller guarantees `fingerprint` is valid for `fingerprint_len` bytes.
+        let fp = unsafe { fixed::<MQSEAL_FINGERPRINT_LEN>(fingerprint, fingerprint_len) }?;
+        let found = opener.inner.high_water_mark(&Fingerprint(*fp));
+        has_mark.write(found.is_some());
+        mark.write(found.unwrap_or(0));
+        Ok(())
+    })
+}
+
 /// Verifies, decrypts and replay-checks `message` received on `topic`, writing the plaintext
 /// into the caller's buffer `out` of `out_cap` bytes and what is known about the message into
 /// `*info` (`info->payload_len` is the plaintext length).
@@ -377,10 +423,12 @@ pub unsafe extern "C" fn mqseal_opener_set_replay_window(
 ///
 /// `*info` is written only on success. On failure `out` holds no plaintext: bytes mqseal wrote
 /// there are zeroed. Errors, in the order of the checks: `MQSEAL_ERR_MALFORMED` /
-/// `_UNSUPPORTED_VERSION` / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED`, `_INVALID_TOPIC`,
-/// `_UNKNOWN_SENDER`, `_KEY_NOT_FOUND`, `_BAD_SIGNATURE`, `_AUTHENTICATION_FAILED`,
-/// `_RETAIN_MISMATCH` / `_MISSING_TIMESTAMP` / `_EXPIRED`, `_REPLAY` (`_DUPLICATE` for a
-/// redelivery) / `_TOO_OLD`.
+/// `_UNSUPPORTED_VERSION` (also any v1 message) / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED`,
+/// `_INVALID_TOPIC`, `_UNKNOWN_SENDER`, `_KEY_NOT_FOUND` (no held key has the message's key id on
+/// this topic: also a message moved to another topic), `_EPOCH_EXPIRED`, `_BAD_SIGNATURE`,
+/// `_AUTHENTICATION_FAILED`, `_RETAIN_MISMATCH` / `_MISSING_TIMESTAMP` (also when a maximum age
+/// is set) / `_EXPIRED`, `_REPLAY` (`_DUPLICATE` for a redelivery) / `_TOO_OLD` (older than the
+/// window, or a live first message on a topic 2048 or more below the sender's high-water mark).
 ///
 /// No heap allocation per message: only the first message accepted from a sender on a topic and
 /// epoch allocates (its replay window).
@@ -465,6 +513,8 @@ pub unsafe extern "C" fn mqseal_inspect(
             retain: h.retain,
             has_timestamp: h.timestamp.is_some(),
             sender_id: h.sender.0,
+            key_id: h.key_id,
+            salt: h.salt,
         });
         Ok(())
     })

@@ -62,7 +62,8 @@ pub enum mqseal_result {
     MQSEAL_ERR_BUFFER_TOO_SMALL = 20,
     /// The message is above the MQTT payload limit (268 435 455 bytes).
     MQSEAL_ERR_TOO_LARGE = 21,
-    /// The operating system's random generator failed.
+    /// The random generator failed: the operating system's, or the caller's `mqseal_random_fn`
+    /// (nothing was consumed).
     MQSEAL_ERR_RANDOMNESS = 22,
     /// The key epoch was rotated out and its grace period is over.
     MQSEAL_ERR_EPOCH_EXPIRED = 23,

@@ -1,21 +1,25 @@
 //! `mqseal_sealer` and `mqseal_seal`: sealing into caller buffers.
 
-use core::ffi::c_char;
+use core::ffi::{c_char, c_void};
 
 use mqseal::{Profile, SealOptions, Sealer};
 
 use crate::identity::mqseal_identity;
 use crate::keys::{filter_str, mqseal_tree_key};
+use crate::random::{CallbackRandom, mqseal_random_fn};
 use crate::result::mqseal_result;
 use crate::util::{
     FfiResult, Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, free_handle, guard,
     guard_value, into_handle, overlaps,
 };
 
-/// Upper bound of the bytes sealing adds to a payload in the signed profile (the larger one).
-pub const MQSEAL_MAX_OVERHEAD_SIGNED: usize = 110;
-/// Upper bound of the bytes sealing adds to a payload in the group-mac profile.
-pub const MQSEAL_MAX_OVERHEAD_GROUP_MAC: usize = 46;
+/// Upper bound of the bytes sealing adds to a payload in the signed profile (the larger one):
+/// the worst-case 42-byte header, the 16-byte tag and the 64-byte signature. Typical messages
+/// (small sequence numbers, a timestamp) add 104 bytes, 99 without a timestamp.
+pub const MQSEAL_MAX_OVERHEAD_SIGNED: usize = 122;
+/// Upper bound of the bytes sealing adds to a payload in the group-mac profile (typically 40
+/// with a timestamp, 35 without).
+pub const MQSEAL_MAX_OVERHEAD_GROUP_MAC: usize = 58;
 /// The largest sealed message (the MQTT payload limit).
 pub const MQSEAL_MAX_SEALED_LEN: usize = 268_435_455;
 
@@ -53,39 +57,57 @@ impl mqseal_profile {
     }
 }
 
-/// Per-message options of `mqseal_seal` (NULL means: not retained, no timestamp).
+/// Per-message options of `mqseal_seal`. NULL means the default: not retained, the current
+/// system time as timestamp. With options, the timestamp is exactly what they say: set
+/// `has_timestamp` and `timestamp` (e.g. `time(NULL)`, or a device's RTC); leaving
+/// `has_timestamp` false seals without one (5 bytes shorter, but receivers with a maximum age
+/// refuse it as `MQSEAL_ERR_MISSING_TIMESTAMP`).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct mqseal_seal_options {
     /// The MQTT retain flag the message will be published with (bound into the message).
     pub retain: bool,
-    /// Whether to include `timestamp` (for receivers that enforce a maximum age).
+    /// Whether to include `timestamp` (needed by receivers that enforce a maximum age).
     pub has_timestamp: bool,
     /// Sender time in seconds since the Unix epoch, used when `has_timestamp` is true.
     pub timestamp: u64,
 }
 
 impl mqseal_seal_options {
+    /// The core options: `None` (NULL) is not retained with the current time as timestamp.
     fn to_core(options: Option<&mqseal_seal_options>) -> SealOptions {
-        let o = options.copied().unwrap_or_default();
-        SealOptions {
-            retain: o.retain,
-            timestamp: o.has_timestamp.then_some(o.timestamp),
+        match options {
+            None => SealOptions::retain(false),
+            Some(o) => SealOptions {
+                retain: o.retain,
+                timestamp: o.has_timestamp.then_some(o.timestamp),
+            },
         }
     }
 }
 
-/// Seals messages for one sender identity, and owns its sequence counter: never run two sealers
-/// for the same identity at once, and persist the counter across restarts (see
-/// `mqseal_sealer_set_sequence`). Opaque; not thread-safe (use one per thread or lock it).
+/// Seals messages for one sender identity, and owns its sequence counter (one counter for every
+/// topic and both profiles). Every message also gets 8 fresh random bytes (its salt) mixed into
+/// its key, so a sequence number used twice — a restored backup, a second sealer for the same
+/// identity — never reuses a (key, nonce) pair; receivers do refuse the repeated number as a
+/// replay, so persist the counter across restarts (see `mqseal_sealer_set_sequence`) and do not
+/// run two sealers for one identity at once. Opaque; not thread-safe (use one per thread or lock
+/// it).
 #[allow(non_camel_case_types)]
 pub struct mqseal_sealer {
     inner: Sealer,
 }
 
 /// Creates a sealer for (a copy of) `identity` with `profile` (`MQSEAL_PROFILE_SIGNED` or
-/// `MQSEAL_PROFILE_GROUP_MAC`), starting at sequence number 0 with no limit and no keys.
+/// `MQSEAL_PROFILE_GROUP_MAC`) and no keys, whose first message carries sequence number `start`
+/// (no limit), drawing each message's salt from the operating system's random generator.
+///
+/// `start` must lie above every sequence number this identity used before (e.g. the limit of the
+/// last block reserved with `mqseal_sealer_set_sequence`, read back from durable storage), or
+/// receivers refuse the repeated numbers as replays (`MQSEAL_ERR_REPLAY`). It is never a nonce
+/// reuse: the per-message salt keeps every message's key unique. 0 is right only for an
+/// identity that has never sealed.
 ///
 /// # Safety
 /// `identity` must be a valid handle; `out` valid for writing a pointer.
@@ -93,6 +115,7 @@ pub struct mqseal_sealer {
 pub unsafe extern "C" fn mqseal_sealer_new(
     identity: *const mqseal_identity,
     profile: u32,
+    start: u64,
     out: *mut *mut mqseal_sealer,
 ) -> mqseal_result {
     guard(|| {
@@ -102,7 +125,44 @@ pub unsafe extern "C" fn mqseal_sealer_new(
         let identity = unsafe { borrow(identity) }?;
         let profile = mqseal_profile::to_core(profile)?;
         out.write(into_handle(mqseal_sealer {
-            inner: Sealer::new(identity.inner.clone(), profile),
+            inner: Sealer::new(identity.inner.clone(), profile, start),
+        }));
+        Ok(())
+    })
+}
+
+/// Like `mqseal_sealer_new`, with each message's 8-byte salt drawn from the caller's generator
+/// `fill` (called with `ctx`) instead of the operating system's: for firmware with a hardware
+/// RNG. When `fill` returns nonzero, `mqseal_seal` fails with `MQSEAL_ERR_RANDOMNESS` and spends
+/// no sequence number. `fill` is called once per sealed message (never by this function), and
+/// only from within `mqseal_seal` on this sealer. `ctx` may be NULL; mqseal never dereferences or
+/// frees it.
+///
+/// # Safety
+/// `identity` must be a valid handle; `out` valid for writing a pointer; `fill` NULL
+/// (`MQSEAL_ERR_NULL_ARGUMENT`) or a function that may be called with `ctx` (as documented for
+/// `mqseal_random_fn`) until `mqseal_sealer_free`, on whichever thread uses the sealer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_sealer_new_with_random(
+    identity: *const mqseal_identity,
+    profile: u32,
+    start: u64,
+    fill: mqseal_random_fn,
+    ctx: *mut c_void,
+    out: *mut *mut mqseal_sealer,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `out` is valid for writing a pointer.
+        let out = unsafe { Out::new(out) }?;
+        // SAFETY: the caller guarantees `identity` is a valid handle.
+        let identity = unsafe { borrow(identity) }?;
+        let profile = mqseal_profile::to_core(profile)?;
+        let fill = fill.ok_or(mqseal_result::MQSEAL_ERR_NULL_ARGUMENT)?;
+        // SAFETY: the caller guarantees `fill` may be called with `ctx` for the sealer's lifetime
+        // on the thread using it; the wrapper lives exactly as long as the sealer.
+        let random = unsafe { CallbackRandom::new(fill, ctx) };
+        out.write(into_handle(mqseal_sealer {
+            inner: Sealer::with_random(identity.inner.clone(), profile, start, Box::new(random)),
         }));
         Ok(())
     })
@@ -167,7 +227,8 @@ pub unsafe extern "C" fn mqseal_sealer_remove_key(
 /// Sets the next sequence number and the exclusive `limit` up to which numbers may be used.
 /// Crash-safe persistence reserves blocks: durably store `limit`, then call this; sealing fails
 /// with `MQSEAL_ERR_SEQUENCE_EXHAUSTED` at `limit` until a new block is reserved. After a restart
-/// resume at the stored limit, never below it.
+/// resume at the stored limit, never below it (a number used twice is refused by receivers as a
+/// replay; thanks to the per-message salt it never weakens the encryption).
 ///
 /// # Safety
 /// `sealer` must be a valid handle.
@@ -243,7 +304,7 @@ pub extern "C" fn mqseal_sealed_max_len(profile: u32, payload_len: usize) -> usi
 }
 
 /// Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
-/// on `topic` with `options` (NULL: defaults) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
+/// on `topic` with `options` (NULL: not retained, current time as timestamp) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
 /// covers `topic`, `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
 ///
 /// # Safety
@@ -281,7 +342,7 @@ pub unsafe extern "C" fn mqseal_sealer_sealed_len(
 
 /// Seals `payload` for `topic` into the caller's buffer `out` of `out_cap` bytes and writes the
 /// sealed length into `*out_len`; publish exactly those bytes on `topic`, with the retain flag
-/// given in `options` (NULL: not retained, no timestamp).
+/// given in `options` (NULL: not retained, the current system time as timestamp).
 ///
 /// `out_cap >= payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` always suffices (exact length:
 /// `mqseal_sealer_sealed_len`); otherwise `MQSEAL_ERR_BUFFER_TOO_SMALL`. `payload` and `out` must
@@ -289,11 +350,12 @@ pub unsafe extern "C" fn mqseal_sealer_sealed_len(
 ///
 /// No heap allocation per message: the first message on a topic derives and caches the topic's
 /// key (one allocation; the cache holds up to 1024 topics, then starts over), later messages on
-/// that topic allocate nothing. A sequence number is consumed only once the topic, key, size,
-/// buffer and sequence limit checks passed: a refused call spends none, and no number is ever
-/// used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`,
-/// `MQSEAL_ERR_KEY_NOT_FOUND`, `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`,
-/// `MQSEAL_ERR_TOO_LARGE`.
+/// that topic allocate nothing. Each message draws an 8-byte salt from the sealer's random
+/// generator. A sequence number is consumed only once the topic, key, size, buffer and sequence
+/// limit checks passed and the salt was drawn: a refused call spends none, and no number is ever
+/// used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`, `MQSEAL_ERR_KEY_NOT_FOUND`,
+/// `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`, `MQSEAL_ERR_TOO_LARGE`,
+/// `MQSEAL_ERR_RANDOMNESS` (the generator failed).
 ///
 /// # Safety
 /// `sealer` must be a valid handle; `topic` a NUL-terminated string; `payload` valid for reads of

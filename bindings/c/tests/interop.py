@@ -10,6 +10,9 @@ spec (tests/spec-conformance/mqseal_ref.py, shares no code with the Rust core; n
 built. Line format: "source topic profile(0 signed, 1 group-mac) retain(0/1) payload_hex|- sealed_hex".
 Identities and key are fixed and shared with bindings/c/tests/test_mqseal.c: Python seals as the
 seed 0x11 * 32, C as 0x22 * 32, under the tree key "interop/#", epoch 3, secret 0x33 * 32.
+
+Protocol v2 (spec/mqseal-v2.md): every message carries a fresh random salt, so the sealed bytes
+differ from run to run; both sides seal with one counter per identity, starting explicitly.
 """
 from __future__ import annotations
 
@@ -23,14 +26,16 @@ import mqseal_ref as ref  # noqa: E402
 PYTHON_SEED = bytes([0x11]) * 32
 C_SEED = bytes([0x22]) * 32
 KEY = ("interop/#", 3, bytes([0x33]) * 32)
-# (payload, retain, timestamp, profile)
+# (payload, retain, timestamp, profile); timestamp "now": the sender's clock (the v2 default),
+# None: no timestamp, an int: that time.
 CASES = [
-    (b"21.5", False, None, ref.SIGNED),
+    (b"21.5", False, "now", ref.SIGNED),
     (b"", False, None, ref.SIGNED),
     (b'{"on": true}', True, 1_790_000_000, ref.SIGNED),
-    (bytes(range(256)) * 4, False, None, ref.SIGNED),
+    (bytes(range(256)) * 4, False, "now", ref.SIGNED),
     (b"caf\xc3\xa9", True, None, ref.GROUP_MAC),
     (b"\xa5" * 1500, False, 1_790_000_001, ref.GROUP_MAC),
+    (b"late", False, "now", ref.GROUP_MAC),
 ]
 
 
@@ -60,18 +65,24 @@ def seal(path: Path) -> None:
     me = ref.Identity(PYTHON_SEED)
     key = ref.TreeKey(*KEY)
     lines = []
+    # The reference's sealer: one counter for both profiles, salts from os.urandom.
+    sealer = ref.Sealer(me, [key], next_seq=0)
     for i, (payload, retain, ts, profile) in enumerate(CASES):
         topic = "interop/ref/%d" % (i % 3)
-        sealed = ref.seal(me, profile, [key], topic, payload, seq=i, retain=retain, timestamp=ts)
+        sealed = sealer.seal(profile, topic, payload, retain=retain,
+                             timestamp=ref.NOW if ts == "now" else ts)
         lines.append(line("python-reference", topic, profile, retain, payload, sealed))
     used_binding = binding()
     if used_binding is not None:
         m = used_binding
         identity = m.Identity.from_seed(PYTHON_SEED)
-        sealers = {p: m.Sealer(identity, p) for p in ("signed", "group-mac")}
         # One identity, one counter: the binding's numbers follow the reference's.
-        sealers["signed"].set_sequence(100)
-        sealers["group-mac"].set_sequence(200)
+        try:
+            sealers = {"signed": m.Sealer(identity, "signed", start=100),
+                       "group-mac": m.Sealer(identity, "group-mac", start=200)}
+        except TypeError as e:
+            raise SystemExit("interop: the Python binding found is not v2 (Sealer takes no start=):"
+                             " rebuild it (scripts/checks/50-python.sh): %s" % e) from None
         for s in sealers.values():
             s.add_key(m.TreeKey.from_secret(*KEY))
         for i, (payload, retain, ts, profile) in enumerate(CASES):

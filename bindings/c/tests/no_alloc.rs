@@ -89,7 +89,7 @@ unsafe fn measure(profile: u32, n: u64) -> u64 {
         let mut public = [0u8; 64];
         ok(mqseal_identity_public(id, public.as_mut_ptr(), 64));
         let mut sealer = ptr::null_mut();
-        ok(mqseal_sealer_new(id, profile, &mut sealer));
+        ok(mqseal_sealer_new(id, profile, 0, &mut sealer));
         ok(mqseal_sealer_add_key(sealer, key));
         let mut policy = mqseal_open_policy_default();
         policy.allow_group_mac = true;
@@ -165,7 +165,10 @@ unsafe fn measure(profile: u32, n: u64) -> u64 {
             &mut sealed_len,
         ));
         let plain_len = plain.len();
-        let mut open = |topic: &std::ffi::CStr, cap: usize| {
+        let mut open = |topic: &std::ffi::CStr, cap: usize, flip: Option<usize>| {
+            if let Some(at) = flip {
+                sealed[at] ^= 1;
+            }
             mqseal_open(
                 opener,
                 topic.as_ptr(),
@@ -178,29 +181,50 @@ unsafe fn measure(profile: u32, n: u64) -> u64 {
             )
         };
         assert_eq!(
-            open(topics[0], 4),
+            open(topics[0], 4, None),
             mqseal_result::MQSEAL_ERR_BUFFER_TOO_SMALL
         );
-        ok(open(topics[0], plain_len));
-        assert_eq!(open(topics[0], plain_len), mqseal_result::MQSEAL_ERR_REPLAY);
+        ok(open(topics[0], plain_len, None));
+        assert_eq!(
+            open(topics[0], plain_len, None),
+            mqseal_result::MQSEAL_ERR_REPLAY
+        );
+        // Moved to another (known) topic: its key id names no key there, refused at the key
+        // lookup, before any signature or AEAD work.
+        assert_eq!(
+            open(topics[1], plain_len, None),
+            mqseal_result::MQSEAL_ERR_KEY_NOT_FOUND
+        );
         let refusals = allocations() - before_refusals;
         assert_eq!(refusals, 0, "refusals allocated {refusals} times");
 
-        // A message moved to another topic: group-mac fails the AEAD without allocating; a
-        // signed one fails Ed25519 verification, whose error value ed25519-dalek boxes (its
-        // `alloc` feature, needed for batch verification, makes every verification failure
-        // box its cause). That box is freed before mqseal_open returns: nothing is retained.
+        // A forged ciphertext: group-mac fails the AEAD without allocating; a signed one fails
+        // Ed25519 verification, whose error value ed25519-dalek boxes (its `alloc` feature,
+        // needed for batch verification, makes every verification failure box its cause). That
+        // box is freed before mqseal_open returns: nothing is retained.
         let (allocs_before, frees_before) = (allocations(), frees());
-        assert_ne!(open(topics[1], plain_len), mqseal_result::MQSEAL_OK);
-        let moved = allocations() - allocs_before;
+        let signed = profile == mqseal_profile::MQSEAL_PROFILE_SIGNED as u32;
+        let ciphertext_byte = sealed_len - if signed { 81 } else { 17 };
+        assert_eq!(
+            open(topics[0], plain_len, Some(ciphertext_byte)),
+            if signed {
+                mqseal_result::MQSEAL_ERR_BAD_SIGNATURE
+            } else {
+                mqseal_result::MQSEAL_ERR_AUTHENTICATION_FAILED
+            }
+        );
+        let forged = allocations() - allocs_before;
         let freed = frees() - frees_before;
-        let expected = u64::from(profile == mqseal_profile::MQSEAL_PROFILE_SIGNED as u32);
-        assert_eq!(moved, expected, "a forged refusal allocated {moved} times");
+        let expected = u64::from(signed);
+        assert_eq!(
+            forged, expected,
+            "a forged refusal allocated {forged} times"
+        );
         assert_eq!(
             freed,
-            moved,
+            forged,
             "a forged refusal kept {} allocations",
-            moved - freed
+            forged - freed
         );
 
         mqseal_opener_free(opener);

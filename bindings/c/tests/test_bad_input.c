@@ -109,7 +109,7 @@ static void setup(void) {
     REQUIRE_OK(mqseal_identity_public(me, me_pub, sizeof me_pub));
     REQUIRE_OK(mqseal_identity_fingerprint(me, me_fp, sizeof me_fp));
     REQUIRE_OK(mqseal_tree_key_new("#", 1, secret, sizeof secret, &root_key));
-    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, &sealer));
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 0, &sealer));
     REQUIRE_OK(mqseal_sealer_add_key(sealer, root_key));
     REQUIRE_OK(mqseal_opener_new(NULL, &opener));
     REQUIRE_OK(mqseal_opener_trust_sender(opener, me_pub, sizeof me_pub));
@@ -320,6 +320,25 @@ static void test_garbage_messages(void) {
     memcpy(bad, good, good_len);
     bad[good_len] = 0;
     open_must_fail(bad, good_len + 1, "one byte appended", 0);
+    /* v2 header fields (flags, epoch, sender id, key id, salt, ...): a v1 version, a key id no held
+     * key has, a changed salt each give their own code. */
+    static const struct { size_t at; uint8_t mask; mqseal_result want; const char *what; } v2[] = {
+        {0, 0x60, MQSEAL_ERR_UNSUPPORTED_VERSION, "version bits 010 -> 001 (v1)"},
+        {6, 0x01, MQSEAL_ERR_KEY_NOT_FOUND, "key id, first byte"},
+        {9, 0x80, MQSEAL_ERR_KEY_NOT_FOUND, "key id, last byte"},
+        {10, 0x01, MQSEAL_ERR_BAD_SIGNATURE, "salt, first byte"},
+        {17, 0x80, MQSEAL_ERR_BAD_SIGNATURE, "salt, last byte"},
+    };
+    for (size_t i = 0; i < sizeof v2 / sizeof *v2; i++) {
+        static uint8_t out[256];
+        mqseal_opened info;
+        memcpy(bad, good, good_len);
+        bad[v2[i].at] ^= v2[i].mask;
+        memset(out, FILL, sizeof out);
+        CHECK_RC(mqseal_open(opener, "a/b", bad, good_len, NULL, out, sizeof out, &info),
+                 v2[i].want, v2[i].what);
+        CHECK(no_plaintext(out, sizeof out), "%s: plaintext left", v2[i].what);
+    }
     for (size_t n = 0; n <= sizeof random; n += 7) {
         for (size_t i = 0; i < n; i++) random[i] = rng_byte();
         open_must_fail(random, n, "random bytes", n);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mqseal.h"
 #include "vectors.h"
@@ -112,6 +113,26 @@ static mqseal_identity *identity_from_byte(uint8_t fill) {
     memset(seed, fill, sizeof seed);
     REQUIRE_OK(mqseal_identity_from_seed(seed, sizeof seed, &id));
     return id;
+}
+
+/* A scripted mqseal_random_fn: hands out `bytes` (a vector's salt) or fails while `fail` is set,
+ * and counts the calls and the bytes asked for. */
+typedef struct {
+    const uint8_t *bytes;
+    size_t len;
+    int fail;
+    unsigned calls;
+    size_t asked;
+} scripted_random;
+
+static int32_t scripted_fill(void *ctx, uint8_t *buf, size_t len) {
+    scripted_random *r = ctx;
+    r->calls++;
+    r->asked = len;
+    if (r->fail) return -1;
+    if (len != r->len) return 1;
+    memcpy(buf, r->bytes, len);
+    return 0;
 }
 
 /* ---- error codes --------------------------------------------------------------------------- */
@@ -250,12 +271,18 @@ static void test_envelopes(void) {
         mqseal_tree_key *opener_key = load_key(&v->opener_key);
         mqseal_sealer *sealer = NULL;
         mqseal_seal_options options = {v->retain, v->has_timestamp, v->timestamp};
+        uint8_t salt[MQSEAL_SALT_LEN], key_id[MQSEAL_KEY_ID_LEN];
+        unhex_fixed(v->salt, salt, sizeof salt);
+        unhex_fixed(v->key_id, key_id, sizeof key_id);
 
-        REQUIRE_OK(mqseal_sealer_new(sender, v->profile, &sealer));
+        /* The vector's salt is what the sealer draws as its random bytes (spec 4.7). */
+        scripted_random random = {salt, sizeof salt, 0, 0, 0};
+        REQUIRE_OK(mqseal_sealer_new_with_random(sender, v->profile, v->seq, scripted_fill,
+                                                 &random, &sealer));
         REQUIRE_OK(mqseal_sealer_add_key(sealer, sealer_key));
-        REQUIRE_OK(mqseal_sealer_set_sequence(sealer, v->seq, UINT64_MAX));
         CHECK_RC(mqseal_sealer_sealed_len(sealer, v->topic, payload_len, &options, &exact),
                  MQSEAL_OK, v->name);
+        CHECK(random.calls == 0, "%s: the generator was called before sealing", v->name);
         CHECK(exact == want_len, "%s: sealed_len %zu, want %zu", v->name, exact, want_len);
         CHECK(mqseal_sealed_max_len(v->profile, payload_len) >= want_len, "%s: max len", v->name);
 
@@ -266,6 +293,9 @@ static void test_envelopes(void) {
         CHECK(sealed_len == want_len && memcmp(sealed, want, want_len) == 0,
               "%s: C seals exactly the vector's bytes", v->name);
         CHECK(sealed_len - payload_len == v->overhead, "%s: overhead", v->name);
+        CHECK(random.calls == 1 && random.asked == MQSEAL_SALT_LEN,
+              "%s: one 8-byte salt drawn (%u calls, %zu bytes)", v->name, random.calls,
+              random.asked);
         uint64_t next = 0;
         CHECK_RC(mqseal_sealer_next_seq(sealer, &next), MQSEAL_OK, "next_seq");
         CHECK(next == v->seq + 1, "%s: counter advanced", v->name);
@@ -274,8 +304,28 @@ static void test_envelopes(void) {
         CHECK_RC(mqseal_inspect(want, want_len, &header), MQSEAL_OK, v->name);
         CHECK(header.seq == v->seq && header.retain == v->retain &&
                   header.profile == v->profile && header.has_timestamp == v->has_timestamp &&
+                  (!v->has_timestamp || header.timestamp == v->timestamp) &&
                   header.epoch == v->sealer_key.epoch,
               "%s: header", v->name);
+        CHECK(memcmp(header.key_id, key_id, sizeof key_id) == 0, "%s: header key id", v->name);
+        CHECK(memcmp(header.salt, salt, sizeof salt) == 0, "%s: header salt", v->name);
+
+        /* The same message sealed with OS randomness: same length and header but for the salt,
+         * different bytes. */
+        mqseal_sealer *os_sealer = NULL;
+        size_t os_len = 0;
+        REQUIRE_OK(mqseal_sealer_new(sender, v->profile, v->seq, &os_sealer));
+        REQUIRE_OK(mqseal_sealer_add_key(os_sealer, sealer_key));
+        CHECK_RC(mqseal_seal(os_sealer, v->topic, payload, payload_len, &options, sealed,
+                             payload_len + MQSEAL_MAX_OVERHEAD_SIGNED, &os_len),
+                 MQSEAL_OK, v->name);
+        mqseal_header os_header;
+        CHECK_RC(mqseal_inspect(sealed, os_len, &os_header), MQSEAL_OK, v->name);
+        CHECK(os_len == want_len && memcmp(os_header.salt, salt, sizeof salt) != 0 &&
+                  memcmp(os_header.key_id, key_id, sizeof key_id) == 0 &&
+                  os_header.seq == v->seq && memcmp(sealed, want, want_len) != 0,
+              "%s: an OS-random salt changes the message, not its length", v->name);
+        mqseal_sealer_free(os_sealer);
 
         /* Open the vector's (Rust-sealed) bytes. */
         mqseal_open_policy policy = mqseal_open_policy_default();
@@ -456,7 +506,7 @@ static void test_replay_window(void) {
     REQUIRE_OK(mqseal_identity_public(sender, pub, sizeof pub));
     mqseal_sealer *sealer = NULL;
     mqseal_opener *opener = NULL;
-    REQUIRE_OK(mqseal_sealer_new(sender, MQSEAL_PROFILE_GROUP_MAC, &sealer));
+    REQUIRE_OK(mqseal_sealer_new(sender, MQSEAL_PROFILE_GROUP_MAC, 0, &sealer));
     REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
     mqseal_open_policy policy = mqseal_open_policy_default();
     policy.allow_group_mac = true;
@@ -512,7 +562,7 @@ static void test_round_trips(void) {
 
     mqseal_sealer *sealer = NULL;
     mqseal_opener *opener = NULL;
-    REQUIRE_OK(mqseal_sealer_new(sensor, MQSEAL_PROFILE_SIGNED, &sealer));
+    REQUIRE_OK(mqseal_sealer_new(sensor, MQSEAL_PROFILE_SIGNED, 0, &sealer));
     REQUIRE_OK(mqseal_sealer_add_key(sealer, line7));
     mqseal_open_policy policy = mqseal_open_policy_default();
     policy.has_max_age = true;
@@ -559,16 +609,28 @@ static void test_round_trips(void) {
     mqseal_delivery now = {false, false, true, 1790000000u};
     CHECK_RC(mqseal_open(opener, "plant/7/temp", sealed, len, &now, plain, sizeof plain, &info),
              MQSEAL_ERR_EXPIRED, "max age");
+    /* A maximum age implies a timestamp (v2). */
+    mqseal_seal_options untimed = {false, false, 0};
+    REQUIRE_OK(mqseal_seal(sealer, "plant/7/temp", payload, 4, &untimed, sealed, sizeof sealed,
+                           &len));
+    CHECK_RC(mqseal_open(opener, "plant/7/temp", sealed, len, &now, plain, sizeof plain, &info),
+             MQSEAL_ERR_MISSING_TIMESTAMP, "max age without a timestamp");
+    /* NULL options: the current time as timestamp, so a max-age receiver accepts it. */
+    REQUIRE_OK(mqseal_seal(sealer, "plant/7/temp", payload, 4, NULL, sealed, sizeof sealed, &len));
+    CHECK_RC(mqseal_open(opener, "plant/7/temp", sealed, len, NULL, plain, sizeof plain, &info),
+             MQSEAL_OK, "NULL options within the max age (system clock)");
+    CHECK(info.has_timestamp, "NULL options carry a timestamp");
     REQUIRE_OK(mqseal_seal(sealer, "plant/7/temp", payload, 4, NULL, sealed, sizeof sealed, &len));
     mqseal_delivery retained = {true, false, true, 1790000000u};
     CHECK_RC(mqseal_open(opener, "plant/7/temp", sealed, len, &retained, plain, sizeof plain,
                          &info),
              MQSEAL_ERR_RETAIN_MISMATCH, "retain mismatch");
-    /* Moved to another topic: the signature covers the topic. */
+    /* Moved to another topic the key covers too: the key id is per topic, so no held key has it
+     * there (v2), before any signature work. */
     REQUIRE_OK(mqseal_seal(sealer, "plant/7/temp", payload, 4, NULL, sealed, sizeof sealed, &len));
     CHECK_RC(mqseal_open(opener, "plant/7/pressure", sealed, len, NULL, plain, sizeof plain,
                          &info),
-             MQSEAL_ERR_BAD_SIGNATURE, "moved topic");
+             MQSEAL_ERR_KEY_NOT_FOUND, "moved topic");
     /* Flipped bit in the ciphertext. */
     REQUIRE_OK(mqseal_seal(sealer, "plant/7/temp", payload, 4, NULL, sealed, sizeof sealed, &len));
     sealed[len - 70] ^= 1;
@@ -617,10 +679,13 @@ static void test_round_trips(void) {
     CHECK_RC(mqseal_seal(sealer, "plant/7/temp", payload, 4, NULL, sealed, sizeof sealed, &len),
              MQSEAL_ERR_KEY_NOT_FOUND, "sealer without keys");
 
-    /* group-mac: refused by default, accepted when allowed. */
+    /* group-mac: refused by default, accepted when allowed. One identity, one counter: the
+     * group-mac sealer continues where the signed one stopped (above 128: a 2-byte seq). */
     mqseal_sealer *group = NULL;
     mqseal_opener *strict = NULL, *lax = NULL;
-    REQUIRE_OK(mqseal_sealer_new(sensor, MQSEAL_PROFILE_GROUP_MAC, &group));
+    REQUIRE_OK(mqseal_sealer_next_seq(sealer, &next));
+    CHECK(next >= 128 && next < 16384, "next %" PRIu64, next);
+    REQUIRE_OK(mqseal_sealer_new(sensor, MQSEAL_PROFILE_GROUP_MAC, next, &group));
     REQUIRE_OK(mqseal_sealer_add_key(group, line7));
     REQUIRE_OK(mqseal_opener_new(NULL, &strict));
     mqseal_open_policy allow = mqseal_open_policy_default();
@@ -631,7 +696,7 @@ static void test_round_trips(void) {
     REQUIRE_OK(mqseal_opener_add_key(strict, line7));
     REQUIRE_OK(mqseal_opener_add_key(lax, line7));
     REQUIRE_OK(mqseal_seal(group, "plant/7/temp", payload, 10, NULL, sealed, sizeof sealed, &len));
-    CHECK(len == 10 + 23, "group-mac overhead 23, got %zu", len - 10);
+    CHECK(len == 10 + 41, "group-mac overhead 41 (timestamp, 2-byte seq), got %zu", len - 10);
     CHECK(mqseal_sealed_max_len(MQSEAL_PROFILE_GROUP_MAC, 10) == 10 + MQSEAL_MAX_OVERHEAD_GROUP_MAC,
           "group-mac max len");
     CHECK_RC(mqseal_open(strict, "plant/7/temp", sealed, len, NULL, plain, sizeof plain, &info),
@@ -643,7 +708,7 @@ static void test_round_trips(void) {
     /* Exact-size buffers work; one byte less does not, and writes nothing. */
     size_t exact = 0;
     REQUIRE_OK(mqseal_sealer_sealed_len(group, "plant/7/temp", 10, NULL, &exact));
-    uint8_t tight[10 + 23];
+    uint8_t tight[10 + 41];
     CHECK(exact == sizeof tight, "exact length %zu", exact);
     size_t out_len = 777;
     CHECK_RC(mqseal_seal(group, "plant/7/temp", payload, 10, NULL, tight, exact - 1, &out_len),
@@ -684,7 +749,7 @@ static void test_receiver_state(void) {
     mqseal_tree_key *key = NULL;
     REQUIRE_OK(mqseal_tree_key_new("home/#", 5, secret, sizeof secret, &key));
     mqseal_sealer *sealer = NULL;
-    REQUIRE_OK(mqseal_sealer_new(sender, MQSEAL_PROFILE_SIGNED, &sealer));
+    REQUIRE_OK(mqseal_sealer_new(sender, MQSEAL_PROFILE_SIGNED, 0, &sealer));
     REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
     uint8_t m1[MQSEAL_SEALED_BUFFER_LEN(2)], m2[sizeof m1], plain[sizeof m1];
     size_t l1, l2;
@@ -757,6 +822,319 @@ static void test_receiver_state(void) {
     mqseal_sealer_free(sealer);
     mqseal_tree_key_free(key);
     mqseal_identity_free(sender);
+}
+
+/* ---- protocol v2: overhead, salts, caller randomness, high-water marks -------------------- */
+
+/* Seals 10 bytes on "v2/t" and returns the overhead. */
+static size_t overhead_of(mqseal_sealer *sealer, const mqseal_seal_options *options) {
+    uint8_t sealed[MQSEAL_SEALED_BUFFER_LEN(10)];
+    size_t len = 0, exact = 0;
+    REQUIRE_OK(mqseal_sealer_sealed_len(sealer, "v2/t", 10, options, &exact));
+    REQUIRE_OK(mqseal_seal(sealer, "v2/t", (const uint8_t *)"0123456789", 10, options, sealed,
+                           sizeof sealed, &len));
+    CHECK(len == exact, "sealed_len %zu, sealed %zu", exact, len);
+    return len - 10;
+}
+
+static void test_overhead(void) {
+    mqseal_identity *me = identity_from_byte(0x61);
+    uint8_t secret[32];
+    memset(secret, 0x62, sizeof secret);
+    mqseal_tree_key *key = NULL, *worst_key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("v2/#", 1, secret, sizeof secret, &key));
+    REQUIRE_OK(mqseal_tree_key_new("v2/#", UINT32_MAX, secret, sizeof secret, &worst_key));
+    mqseal_sealer *sig = NULL, *mac = NULL;
+    /* One identity, one counter: disjoint small numbers for the two profiles. */
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 0, &sig));
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_GROUP_MAC, 64, &mac));
+    REQUIRE_OK(mqseal_sealer_add_key(sig, key));
+    REQUIRE_OK(mqseal_sealer_add_key(mac, key));
+
+    /* Small sequence numbers, epoch 1: 104 / 40 with a timestamp (NULL options: the default),
+     * 99 / 35 without (spec section 5). */
+    mqseal_seal_options timed = {false, true, 1790000000u}, untimed = {false, false, 0};
+    size_t o;
+    CHECK((o = overhead_of(sig, NULL)) == 104, "signed, default options: %zu", o);
+    CHECK((o = overhead_of(sig, &timed)) == 104, "signed, timestamp: %zu", o);
+    CHECK((o = overhead_of(sig, &untimed)) == 99, "signed, no timestamp: %zu", o);
+    CHECK((o = overhead_of(mac, NULL)) == 40, "group-mac, default options: %zu", o);
+    CHECK((o = overhead_of(mac, &timed)) == 40, "group-mac, timestamp: %zu", o);
+    CHECK((o = overhead_of(mac, &untimed)) == 35, "group-mac, no timestamp: %zu", o);
+
+    /* NULL options: the header carries the current time. */
+    uint8_t sealed[MQSEAL_SEALED_BUFFER_LEN(4)];
+    size_t len = 0;
+    uint64_t before = (uint64_t)time(NULL);
+    REQUIRE_OK(mqseal_seal(sig, "v2/t", (const uint8_t *)"21.5", 4, NULL, sealed, sizeof sealed,
+                           &len));
+    uint64_t after = (uint64_t)time(NULL);
+    mqseal_header header;
+    REQUIRE_OK(mqseal_inspect(sealed, len, &header));
+    CHECK(header.has_timestamp && header.timestamp >= before && header.timestamp <= after &&
+              !header.retain,
+          "NULL options: timestamp %" PRIu64 " not in [%" PRIu64 ", %" PRIu64 "]",
+          header.timestamp, before, after);
+
+    /* The worst case is exactly the documented maximum: epoch 2^32-1, seq 2^64-2 (the last
+     * usable number), timestamp 2^64-1. */
+    mqseal_seal_options latest = {true, true, UINT64_MAX};
+    REQUIRE_OK(mqseal_sealer_add_key(sig, worst_key));
+    REQUIRE_OK(mqseal_sealer_add_key(mac, worst_key));
+    REQUIRE_OK(mqseal_sealer_set_sequence(sig, UINT64_MAX - 1, UINT64_MAX));
+    REQUIRE_OK(mqseal_sealer_set_sequence(mac, UINT64_MAX - 1, UINT64_MAX));
+    CHECK((o = overhead_of(sig, &latest)) == MQSEAL_MAX_OVERHEAD_SIGNED && o == 122,
+          "signed worst case %zu", o);
+    CHECK((o = overhead_of(mac, &latest)) == MQSEAL_MAX_OVERHEAD_GROUP_MAC && o == 58,
+          "group-mac worst case %zu", o);
+    CHECK(mqseal_sealed_max_len(MQSEAL_PROFILE_SIGNED, 10) == 10 + 122 &&
+              mqseal_sealed_max_len(MQSEAL_PROFILE_GROUP_MAC, 10) == 10 + 58 &&
+              MQSEAL_SEALED_BUFFER_LEN(10) == 10 + 122,
+          "buffer bounds");
+    len = 12345;
+    CHECK_RC(mqseal_seal(sig, "v2/t", (const uint8_t *)"x", 1, NULL, sealed, sizeof sealed, &len),
+             MQSEAL_ERR_SEQUENCE_EXHAUSTED, "2^64-1 is never used");
+    CHECK(len == 12345, "out_len written on error");
+
+    mqseal_sealer_free(sig);
+    mqseal_sealer_free(mac);
+    mqseal_tree_key_free(key);
+    mqseal_tree_key_free(worst_key);
+    mqseal_identity_free(me);
+}
+
+/* Two sealers of one identity at the same sequence number (a restored backup, a second process):
+ * the per-message salt keeps their messages, and keys, apart; receivers refuse the repeat. */
+static void test_salt(void) {
+    mqseal_identity *me = identity_from_byte(0x63);
+    uint8_t secret[32], pub[64];
+    memset(secret, 0x64, sizeof secret);
+    REQUIRE_OK(mqseal_identity_public(me, pub, sizeof pub));
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("v2/#", 1, secret, sizeof secret, &key));
+    mqseal_opener *opener = NULL, *other = NULL;
+    mqseal_open_policy allow = mqseal_open_policy_default();
+    allow.allow_group_mac = true;
+    REQUIRE_OK(mqseal_opener_new(&allow, &opener));
+    REQUIRE_OK(mqseal_opener_new(&allow, &other));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_trust_sender(other, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+    REQUIRE_OK(mqseal_opener_add_key(other, key));
+    const uint32_t profiles[] = {MQSEAL_PROFILE_SIGNED, MQSEAL_PROFILE_GROUP_MAC};
+    for (size_t p = 0; p < 2; p++) {
+        mqseal_sealer *a = NULL, *b = NULL;
+        REQUIRE_OK(mqseal_sealer_new(me, profiles[p], 500 + p, &a));
+        REQUIRE_OK(mqseal_sealer_new(me, profiles[p], 500 + p, &b));
+        REQUIRE_OK(mqseal_sealer_add_key(a, key));
+        REQUIRE_OK(mqseal_sealer_add_key(b, key));
+        mqseal_seal_options at = {false, true, 1790000000u};
+        const char *payload = "the same reading";
+        size_t n = strlen(payload);
+        uint8_t ma[MQSEAL_SEALED_BUFFER_LEN(16)], mb[sizeof ma], plain[sizeof ma];
+        size_t la = 0, lb = 0;
+        REQUIRE_OK(mqseal_seal(a, "v2/salt", (const uint8_t *)payload, n, &at, ma, sizeof ma, &la));
+        REQUIRE_OK(mqseal_seal(b, "v2/salt", (const uint8_t *)payload, n, &at, mb, sizeof mb, &lb));
+        mqseal_header ha, hb;
+        REQUIRE_OK(mqseal_inspect(ma, la, &ha));
+        REQUIRE_OK(mqseal_inspect(mb, lb, &hb));
+        CHECK(la == lb && ha.seq == 500 + p && hb.seq == ha.seq &&
+                  memcmp(ha.key_id, hb.key_id, MQSEAL_KEY_ID_LEN) == 0,
+              "profile %u: same length, number and key id", profiles[p]);
+        CHECK(memcmp(ha.salt, hb.salt, MQSEAL_SALT_LEN) != 0, "profile %u: same salt",
+              profiles[p]);
+        /* The header is the first 18 + 2 + 5 bytes; everything after the salt differs too. */
+        size_t header_len = 1 + 1 + 4 + MQSEAL_KEY_ID_LEN + MQSEAL_SALT_LEN + 2 + 5;
+        CHECK(memcmp(ma, mb, 10) == 0 && memcmp(ma + header_len, mb + header_len, n) != 0 &&
+                  memcmp(ma + header_len + n, mb + header_len + n, 16) != 0,
+              "profile %u: same number, different ciphertext and tag", profiles[p]);
+        /* Both are authentic; a receiver takes the first and refuses the repeated number. */
+        mqseal_opened info;
+        CHECK_RC(mqseal_open(opener, "v2/salt", ma, la, NULL, plain, sizeof plain, &info),
+                 MQSEAL_OK, "first of the pair");
+        CHECK_RC(mqseal_open(opener, "v2/salt", mb, lb, NULL, plain, sizeof plain, &info),
+                 MQSEAL_ERR_REPLAY, "second of the pair, same number");
+        CHECK_RC(mqseal_open(other, "v2/salt", mb, lb, NULL, plain, sizeof plain, &info),
+                 MQSEAL_OK, "the second alone opens");
+        CHECK(info.payload_len == n && memcmp(plain, payload, n) == 0, "payload");
+        mqseal_sealer_free(a);
+        mqseal_sealer_free(b);
+    }
+    mqseal_opener_free(opener);
+    mqseal_opener_free(other);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(me);
+}
+
+/* mqseal_sealer_new_with_random: the callback supplies every salt; its failure is
+ * MQSEAL_ERR_RANDOMNESS and spends no sequence number. */
+static void test_random_callback(void) {
+    mqseal_identity *me = identity_from_byte(0x65);
+    uint8_t secret[32], pub[64];
+    memset(secret, 0x66, sizeof secret);
+    REQUIRE_OK(mqseal_identity_public(me, pub, sizeof pub));
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("v2/#", 1, secret, sizeof secret, &key));
+    static const uint8_t hw_salt[MQSEAL_SALT_LEN] = {0xc0, 0xff, 0xee, 0x00, 0x11, 0x22, 0x33, 0x44};
+    scripted_random rng = {hw_salt, sizeof hw_salt, 1, 0, 0};
+    mqseal_sealer *sealer = NULL;
+    REQUIRE_OK(mqseal_sealer_new_with_random(me, MQSEAL_PROFILE_SIGNED, 42, scripted_fill, &rng,
+                                             &sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+    CHECK(rng.calls == 0, "the constructor called the generator");
+
+    uint8_t sealed[MQSEAL_SEALED_BUFFER_LEN(4)], plain[sizeof sealed];
+    size_t len = 0, exact = 0;
+    REQUIRE_OK(mqseal_sealer_sealed_len(sealer, "v2/hw", 4, NULL, &exact));
+    CHECK(rng.calls == 0, "sealed_len called the generator");
+
+    /* The generator fails: nothing written, no number spent; every time. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        memset(sealed, 0xAB, sizeof sealed);
+        len = 777;
+        CHECK_RC(mqseal_seal(sealer, "v2/hw", (const uint8_t *)"21.5", 4, NULL, sealed,
+                             sizeof sealed, &len),
+                 MQSEAL_ERR_RANDOMNESS, "failing generator");
+        int untouched = 1;
+        for (size_t b = 0; b < sizeof sealed; b++) untouched &= sealed[b] == 0xAB;
+        CHECK(len == 777 && untouched, "output written when the generator failed");
+        uint64_t next = 0;
+        REQUIRE_OK(mqseal_sealer_next_seq(sealer, &next));
+        CHECK(next == 42, "a failed draw spent sequence number %" PRIu64, next);
+    }
+    CHECK(rng.calls == 3 && rng.asked == MQSEAL_SALT_LEN, "%u calls for %zu bytes", rng.calls,
+          rng.asked);
+    char text[128];
+    mqseal_error_text(MQSEAL_ERR_RANDOMNESS, text, sizeof text);
+    CHECK(MQSEAL_ERR_RANDOMNESS == 22 &&
+              strcmp(mqseal_error_name(MQSEAL_ERR_RANDOMNESS), "randomness") == 0,
+          "code 22: %s", text);
+    /* Refusals checked before the draw do not call it. */
+    CHECK_RC(mqseal_seal(sealer, "other/t", (const uint8_t *)"21.5", 4, NULL, sealed,
+                         sizeof sealed, &len),
+             MQSEAL_ERR_KEY_NOT_FOUND, "no key");
+    CHECK_RC(mqseal_seal(sealer, "v2/hw", (const uint8_t *)"21.5", 4, NULL, sealed, exact - 1,
+                         &len),
+             MQSEAL_ERR_BUFFER_TOO_SMALL, "short buffer");
+    CHECK(rng.calls == 3, "the generator was called for a refused message");
+
+    /* It recovers: the first message gets the number the failures did not spend, and the
+     * callback's bytes as its salt. */
+    rng.fail = 0;
+    CHECK_RC(mqseal_seal(sealer, "v2/hw", (const uint8_t *)"21.5", 4, NULL, sealed,
+                         sizeof sealed, &len),
+             MQSEAL_OK, "generator recovered");
+    CHECK(len == exact && rng.calls == 4, "one draw per message");
+    mqseal_header header;
+    REQUIRE_OK(mqseal_inspect(sealed, len, &header));
+    CHECK(header.seq == 42 && memcmp(header.salt, hw_salt, sizeof hw_salt) == 0,
+          "seq %" PRIu64 " and the callback's salt", header.seq);
+    mqseal_opener *opener = NULL;
+    mqseal_opened info;
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+    CHECK_RC(mqseal_open(opener, "v2/hw", sealed, len, NULL, plain, sizeof plain, &info),
+             MQSEAL_OK, "open a message salted by the callback");
+    CHECK(info.seq == 42 && info.payload_len == 4 && memcmp(plain, "21.5", 4) == 0, "opened");
+    /* A callback that cannot serve the request fails the same way: nothing spent. */
+    rng.len = 4;
+    CHECK_RC(mqseal_seal(sealer, "v2/hw", (const uint8_t *)"21.6", 4, NULL, sealed,
+                         sizeof sealed, &len),
+             MQSEAL_ERR_RANDOMNESS, "generator refusing the length");
+    uint64_t next = 0;
+    REQUIRE_OK(mqseal_sealer_next_seq(sealer, &next));
+    CHECK(next == 43, "next %" PRIu64, next);
+
+    mqseal_opener_free(opener);
+    mqseal_sealer_free(sealer);
+    CHECK(rng.calls == 5, "freeing the sealer called the generator");
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(me);
+}
+
+/* Seals "hi" with `sealer` at `seq` on `topic` (with the retain flag `retain`) and returns what
+ * opening it with `delivery` gives. */
+static mqseal_result seal_then_open(mqseal_sealer *sealer, mqseal_opener *opener, uint64_t seq,
+                                    const char *topic, bool retain,
+                                    const mqseal_delivery *delivery) {
+    uint8_t msg[MQSEAL_SEALED_BUFFER_LEN(2)], plain[sizeof msg];
+    size_t len = 0;
+    mqseal_opened info;
+    mqseal_seal_options options = {retain, true, 1790000000u};
+    REQUIRE_OK(mqseal_sealer_set_sequence(sealer, seq, UINT64_MAX));
+    REQUIRE_OK(mqseal_seal(sealer, topic, (const uint8_t *)"hi", 2, &options, msg, sizeof msg,
+                           &len));
+    mqseal_result rc = mqseal_open(opener, topic, msg, len, delivery, plain, sizeof plain, &info);
+    if (rc == MQSEAL_OK)
+        CHECK(info.seq == seq && info.payload_len == 2 && memcmp(plain, "hi", 2) == 0,
+              "opened %s at %" PRIu64, topic, seq);
+    return rc;
+}
+
+/* A sender's high-water mark: a live first message on a topic new to the receiver must be within
+ * the window (2048) of the highest number accepted from that sender anywhere (spec 7.3). */
+static void test_high_water_mark(void) {
+    mqseal_identity *me = identity_from_byte(0x67);
+    uint8_t secret[32], pub[64], fp[32];
+    memset(secret, 0x68, sizeof secret);
+    REQUIRE_OK(mqseal_identity_public(me, pub, sizeof pub));
+    REQUIRE_OK(mqseal_identity_fingerprint(me, fp, sizeof fp));
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("hw/#", 1, secret, sizeof secret, &key));
+    mqseal_sealer *sealer = NULL;
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 5000, &sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+    mqseal_opener *opener = NULL, *restarted = NULL;
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+
+    bool has_mark = true;
+    uint64_t mark = 99;
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, sizeof fp, &has_mark, &mark), MQSEAL_OK,
+             "mark before any message");
+    CHECK(!has_mark && mark == 0, "no mark yet");
+
+    mqseal_delivery retained = {true, false, false, 0};
+    CHECK_RC(seal_then_open(sealer, opener, 5000, "hw/a", false, NULL), MQSEAL_OK, "5000 on hw/a");
+    REQUIRE_OK(mqseal_opener_high_water_mark(opener, fp, sizeof fp, &has_mark, &mark));
+    CHECK(has_mark && mark == 5000, "mark %" PRIu64, mark);
+    CHECK_RC(seal_then_open(sealer, opener, 7, "hw/b", false, NULL), MQSEAL_ERR_TOO_OLD,
+             "historic number, live, on a new topic");
+    CHECK_RC(seal_then_open(sealer, opener, 5000 - 2048, "hw/b", false, NULL), MQSEAL_ERR_TOO_OLD,
+             "exactly the window below the mark");
+    CHECK_RC(seal_then_open(sealer, opener, 5000 - 2047, "hw/b", false, NULL), MQSEAL_OK,
+             "just inside the window below the mark");
+    CHECK_RC(seal_then_open(sealer, opener, 8, "hw/c", true, NULL), MQSEAL_ERR_TOO_OLD,
+             "a retained publish delivered live is held to the mark");
+    CHECK_RC(seal_then_open(sealer, opener, 9, "hw/d", true, &retained), MQSEAL_OK,
+             "a stored retained message is exempt (late joiner)");
+    REQUIRE_OK(mqseal_opener_high_water_mark(opener, fp, sizeof fp, &has_mark, &mark));
+    CHECK(has_mark && mark == 5000, "older numbers leave the mark at %" PRIu64, mark);
+
+    /* A restarted receiver that restores its windows gets the mark back. */
+    uint8_t window[MQSEAL_REPLAY_WINDOW_LEN];
+    REQUIRE_OK(mqseal_opener_replay_window(opener, fp, sizeof fp, 1, "hw/a", window,
+                                           sizeof window));
+    REQUIRE_OK(mqseal_opener_new(NULL, &restarted));
+    REQUIRE_OK(mqseal_opener_trust_sender(restarted, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(restarted, key));
+    REQUIRE_OK(mqseal_opener_set_replay_window(restarted, fp, sizeof fp, 1, "hw/a", window,
+                                               sizeof window));
+    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, &has_mark, &mark));
+    CHECK(has_mark && mark == 5000, "restored mark %" PRIu64, mark);
+    CHECK_RC(seal_then_open(sealer, restarted, 100, "hw/e", false, NULL), MQSEAL_ERR_TOO_OLD,
+             "historic number after the restart");
+    CHECK_RC(seal_then_open(sealer, restarted, 6000, "hw/e", false, NULL), MQSEAL_OK, "a new number");
+    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, &has_mark, &mark));
+    CHECK(has_mark && mark == 6000, "mark raised to %" PRIu64, mark);
+
+    mqseal_opener_free(opener);
+    mqseal_opener_free(restarted);
+    mqseal_sealer_free(sealer);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(me);
 }
 
 /* ---- argument checks ----------------------------------------------------------------------- */
@@ -835,11 +1213,23 @@ static void test_bad_arguments(void) {
     CHECK(!mqseal_tree_key_covers(key, NULL), "covers NULL topic");
 
     /* Sealer. */
-    CHECK_RC(mqseal_sealer_new(NULL, MQSEAL_PROFILE_SIGNED, &sealer), NUL, "sealer NULL id");
-    CHECK_RC(mqseal_sealer_new(id, MQSEAL_PROFILE_SIGNED, NULL), NUL, "sealer NULL out");
-    CHECK_RC(mqseal_sealer_new(id, 2, &sealer), MQSEAL_ERR_INVALID_ARGUMENT, "bad profile");
+    scripted_random never = {NULL, 0, 1, 0, 0};
+    CHECK_RC(mqseal_sealer_new(NULL, MQSEAL_PROFILE_SIGNED, 0, &sealer), NUL, "sealer NULL id");
+    CHECK_RC(mqseal_sealer_new(id, MQSEAL_PROFILE_SIGNED, 0, NULL), NUL, "sealer NULL out");
+    CHECK_RC(mqseal_sealer_new(id, 2, 0, &sealer), MQSEAL_ERR_INVALID_ARGUMENT, "bad profile");
+    CHECK_RC(mqseal_sealer_new_with_random(NULL, MQSEAL_PROFILE_SIGNED, 0, scripted_fill, &never,
+                                           &sealer),
+             NUL, "with_random NULL id");
+    CHECK_RC(mqseal_sealer_new_with_random(id, MQSEAL_PROFILE_SIGNED, 0, NULL, &never, &sealer),
+             NUL, "with_random NULL callback");
+    CHECK_RC(mqseal_sealer_new_with_random(id, MQSEAL_PROFILE_SIGNED, 0, scripted_fill, &never,
+                                           NULL),
+             NUL, "with_random NULL out");
+    CHECK_RC(mqseal_sealer_new_with_random(id, 2, 0, scripted_fill, &never, &sealer),
+             MQSEAL_ERR_INVALID_ARGUMENT, "with_random bad profile");
     CHECK(sealer == NULL, "no handle on error");
-    REQUIRE_OK(mqseal_sealer_new(id, MQSEAL_PROFILE_SIGNED, &sealer));
+    CHECK(never.calls == 0, "the generator was called by a failed constructor");
+    REQUIRE_OK(mqseal_sealer_new(id, MQSEAL_PROFILE_SIGNED, 0, &sealer));
     CHECK_RC(mqseal_sealer_add_key(NULL, key), NUL, "add_key NULL sealer");
     CHECK_RC(mqseal_sealer_add_key(sealer, NULL), NUL, "add_key NULL key");
     REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
@@ -891,6 +1281,15 @@ static void test_bad_arguments(void) {
     CHECK_RC(mqseal_opener_add_key(opener, NULL), NUL, "opener add_key NULL key");
     CHECK_RC(mqseal_opener_remove_key(NULL, "a/#", 1), NUL, "opener remove_key NULL");
     CHECK_RC(mqseal_opener_remove_key(opener, NULL, 1), NUL, "opener remove_key NULL filter");
+    bool has_mark = true;
+    uint64_t mark = 99;
+    CHECK_RC(mqseal_opener_high_water_mark(NULL, fp, 32, &has_mark, &mark), NUL, "mark NULL");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, NULL, 32, &has_mark, &mark), NUL, "mark fp");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, NULL, &mark), NUL, "mark has NULL");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, &has_mark, NULL), NUL, "mark out NULL");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 31, &has_mark, &mark),
+             MQSEAL_ERR_MALFORMED, "mark of a short fingerprint");
+    CHECK(has_mark && mark == 99, "mark written on error");
     REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, 64));
     REQUIRE_OK(mqseal_opener_add_key(opener, key));
     CHECK_RC(mqseal_open(NULL, "a/b", buf, sealed_len, NULL, plain, sizeof plain, &info), NUL,
@@ -1026,12 +1425,11 @@ static void test_interop_seal(const char *path) {
     mqseal_identity *me = identity_from_byte(INTEROP_C_SEED);
     mqseal_tree_key *key = interop_key();
     mqseal_sealer *signed_sealer = NULL, *group_sealer = NULL;
-    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, &signed_sealer));
-    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_GROUP_MAC, &group_sealer));
+    /* One identity, one counter: the group-mac sealer's numbers follow the signed one's. */
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 0, &signed_sealer));
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_GROUP_MAC, 1000, &group_sealer));
     REQUIRE_OK(mqseal_sealer_add_key(signed_sealer, key));
     REQUIRE_OK(mqseal_sealer_add_key(group_sealer, key));
-    /* One identity, one counter: the group-mac sealer continues after the signed one. */
-    REQUIRE_OK(mqseal_sealer_set_sequence(group_sealer, 1000, UINT64_MAX));
     static uint8_t payload[1500], sealed[1500 + MQSEAL_MAX_OVERHEAD_SIGNED];
     static char payload_hex[2 * sizeof payload + 1], sealed_hex[2 * sizeof sealed + 1];
     const size_t sizes[] = {0, 1, 5, 64, 1500};
@@ -1040,10 +1438,13 @@ static void test_interop_seal(const char *path) {
         size_t n = sizes[i % 5], len = 0;
         for (size_t b = 0; b < n; b++) payload[b] = (uint8_t)(b * 31 + i);
         unsigned group = i >= 5, retain = i % 2;
+        /* With an explicit timestamp, without one, and the default (NULL: not retained, the
+         * current time). */
         mqseal_seal_options options = {retain != 0, i % 3 == 0, 1790000000u + i};
+        const mqseal_seal_options *opts = !retain && i % 3 == 1 ? NULL : &options;
         char topic[64];
         snprintf(topic, sizeof topic, "interop/c/%u", i % 3);
-        CHECK_RC(mqseal_seal(group ? group_sealer : signed_sealer, topic, payload, n, &options,
+        CHECK_RC(mqseal_seal(group ? group_sealer : signed_sealer, topic, payload, n, opts,
                              sealed, sizeof sealed, &len),
                  MQSEAL_OK, "interop seal");
         to_hex(payload, n, payload_hex);
@@ -1070,6 +1471,10 @@ int main(int argc, char **argv) {
     test_replay_window();
     test_round_trips();
     test_receiver_state();
+    test_overhead();
+    test_salt();
+    test_random_callback();
+    test_high_water_mark();
     test_bad_arguments();
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--interop-open") == 0)

@@ -88,15 +88,18 @@ def main():
     lines += ["};", "#define N_KS_DERIVATIONS %d" % len(ks["derivations"]), ""]
 
     envs = load("envelopes.json")["vectors"]
+    # salt: the random bytes the sealer must draw to reproduce `sealed` byte for byte (spec 4.7);
+    # key_id and salt are also what mqseal_inspect must read back from the header.
     lines.append(
         "typedef struct { const char *name, *topic, *payload, *sender_seed, *sender_public;"
         " uint32_t profile; uint64_t seq; bool retain, has_timestamp; uint64_t timestamp;"
-        " vec_key sealer_key, opener_key; const char *sealed; size_t overhead; } vec_envelope;"
+        " vec_key sealer_key, opener_key; const char *key_id, *salt, *sealed; size_t overhead; }"
+        " vec_envelope;"
     )
     lines.append("static const vec_envelope ENVELOPES[] = {")
     for v in envs:
         lines.append(
-            "    {%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d},"
+            "    {%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d},"
             % (
                 c_str(v["name"]),
                 c_str(v["topic"]),
@@ -110,6 +113,8 @@ def main():
                 c_u64(v["timestamp"]),
                 key(v["sealer_key"]),
                 key(v["opener_key"]),
+                c_str(v["key_id"]),
+                c_str(v["salt"]),
                 c_str(v["sealed"]),
                 v["overhead"],
             )

@@ -49,7 +49,7 @@ fn demo_runs_on_the_embedded_broker_and_exits() {
     assert!(out.contains("\"21.5 C\""), "{out}");
     assert!(!out.contains("PLAINTEXT LEAKED"), "{out}");
     assert!(
-        out.contains("[replay]") && out.contains("[bad_signature]"),
+        out.contains("[replay]") && out.contains("[key_not_found]"),
         "{out}"
     );
     assert!(out.contains("3 delivered, 2 rejected"), "{out}");

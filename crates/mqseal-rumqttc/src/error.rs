@@ -89,6 +89,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Seal(mqseal::Error::KeyNotFound) => {
+                f.write_str("cannot seal: no held key covers this topic")
+            }
             Error::Seal(e) => write!(f, "cannot seal: {e}"),
             Error::PacketTooLarge { size, max } => write!(
                 f,
@@ -164,7 +167,7 @@ mod tests {
         }
         assert_eq!(
             Error::Seal(mqseal::Error::KeyNotFound).to_string(),
-            "cannot seal: no key for this topic and epoch"
+            "cannot seal: no held key covers this topic"
         );
     }
 }

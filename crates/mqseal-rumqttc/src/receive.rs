@@ -291,9 +291,10 @@ mod tests {
             rx.receive(bad_topic).unwrap_err().error,
             mqseal::Error::InvalidTopic
         );
+        // Moved to another topic: the key id is per topic (spec 4.6).
         assert_eq!(
             rx.receive(live("a/c", &sealed)).unwrap_err().error,
-            mqseal::Error::BadSignature
+            mqseal::Error::KeyNotFound
         );
         assert_eq!(
             rx.receive(live("a/b", b"")).unwrap_err().error,

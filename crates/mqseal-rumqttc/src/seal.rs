@@ -134,11 +134,11 @@ mod tests {
 
     #[test]
     fn too_large_is_refused_before_a_number_is_spent() {
-        let shared = SharedSealer::new(sealer(), 100);
+        let shared = SharedSealer::new(sealer(), 130);
         let err = shared
             .seal("t", &[0u8; 200], false, |n| publish_size_v4("t", true, n))
             .unwrap_err();
-        assert!(matches!(err, Error::PacketTooLarge { max: 100, .. }));
+        assert!(matches!(err, Error::PacketTooLarge { max: 130, .. }));
         assert_eq!(shared.with_backend(|s| s.next_seq()), 0);
         assert!(matches!(
             shared.seal("a/+", b"", false, |n| n),

@@ -179,7 +179,9 @@ impl Error {
             }
             Error::InvalidKey => "invalid public key",
             Error::UnknownSender => "message from an unknown sender",
-            Error::KeyNotFound => "no key for this topic and epoch",
+            Error::KeyNotFound => {
+                "no held key for this topic, epoch and key id (a key not held, or a message moved from another topic)"
+            }
             Error::BadSignature => "signature verification failed",
             Error::AuthenticationFailed => "decryption failed (message altered or wrong key)",
             Error::Replay => "replayed message (sequence number already accepted)",

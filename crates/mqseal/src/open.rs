@@ -175,12 +175,13 @@ type TopicKeyCache = BTreeMap<String, Vec<(KeyFilter, u32, TopicKey)>>;
 struct Checked<'m> {
     topic: &'m str,
     parts: SealedParts<'m>,
-    /// (filter, epoch) of the tree key the key id selected.
-    tree: (KeyFilter, u32),
-    /// Its topic key for `topic`: the only key this message is decrypted with.
+    /// The topic key for `topic` of the tree key the key id selected: the only key this message
+    /// is decrypted with.
     topic_key: TopicKey,
-    /// Whether `topic_key` was derived for this message (not cached yet).
-    fresh: bool,
+    /// (filter, epoch) of that tree key when its topic key was derived for this message (not
+    /// cached yet): remembered only if the message authenticates. `None` when it came from the
+    /// cache, so a message on a known topic allocates nothing.
+    cache_as: Option<(KeyFilter, u32)>,
     signature_digest: Option<[u8; 64]>,
 }
 
@@ -452,9 +453,8 @@ impl Opener {
         Ok(Checked {
             topic,
             parts,
-            tree: (tree.filter().clone(), tree.epoch()),
             topic_key,
-            fresh,
+            cache_as: fresh.then(|| (tree.filter().clone(), tree.epoch())),
             signature_digest,
         })
     }
@@ -583,13 +583,13 @@ impl Opener {
             out.zeroize();
             return Err(Error::AuthenticationFailed);
         };
-        if checked.fresh {
+        if let Some((filter, epoch)) = &checked.cache_as {
             // Cache only keys that authenticated a message: refusals (and junk on made-up
             // topics) neither allocate nor evict useful entries.
             remember_topic_key(
                 &mut self.cache,
-                &checked.tree.0,
-                checked.tree.1,
+                filter,
+                *epoch,
                 topic,
                 checked.topic_key.clone(),
             );

@@ -20,6 +20,10 @@ pub enum Region {
     Epoch,
     /// The 4-byte sender id.
     SenderId,
+    /// The 4-byte key id.
+    KeyId,
+    /// The 8-byte per-message salt.
+    Salt,
     /// The sequence number varint.
     Seq,
     /// The timestamp varint.
@@ -67,6 +71,8 @@ impl Layout {
         push(Region::Flags, 1);
         push(Region::Epoch, varint_len(u64::from(h.epoch)));
         push(Region::SenderId, 4);
+        push(Region::KeyId, mqseal::KEY_ID_LEN);
+        push(Region::Salt, mqseal::SALT_LEN);
         push(Region::Seq, varint_len(h.seq));
         if let Some(ts) = h.timestamp {
             push(Region::Timestamp, varint_len(ts));
@@ -124,6 +130,10 @@ pub fn flip_outcomes(layout: &Layout, index: usize, bit: u8) -> Vec<Error> {
         // Another epoch (not held), or a continuation bit that shifts the sender id.
         Some(Region::Epoch) => vec![Error::KeyNotFound, Error::Malformed, Error::UnknownSender],
         Some(Region::SenderId) => vec![Error::UnknownSender],
+        // The key id names one key; another id names none the receiver holds.
+        Some(Region::KeyId) => vec![Error::KeyNotFound],
+        // The salt is authenticated (and selects the message key).
+        Some(Region::Salt) => vec![auth],
         Some(Region::Seq | Region::Timestamp) => vec![Error::Malformed, auth],
         Some(Region::Ciphertext | Region::Tag) => vec![auth],
         Some(Region::Signature) => vec![Error::BadSignature],
@@ -259,7 +269,7 @@ mod tests {
             let real = sealer.seal_with("a/b", b"payload", &options).unwrap();
             let layout = Layout::of(&real).unwrap();
             let lens: Vec<usize> = layout.regions.iter().map(|(_, s, e)| e - s).collect();
-            let mut expect = vec![1, 1, 4, 2, 5, 7, 16];
+            let mut expect = vec![1, 1, 4, 4, 8, 2, 5, 7, 16];
             if profile == Profile::Signed {
                 expect.push(64);
             }

@@ -376,13 +376,14 @@ async fn a_malicious_broker_gets_nothing_past_the_subscriber() {
     assert_eq!(got.messages.last().map(|m| &m.payload), Some(&sent[0]));
     net.follow_up(class).await;
 
-    // Move to another topic: under the same key (the topic is signed and bound into the
-    // AEAD), and to a topic the subscriber holds no key for.
+    // Move to another topic: under the same key (the key id is per topic, so no held key has
+    // it there, spec §4.6; the topic is also signed and bound into the AEAD), and to a topic the
+    // subscriber holds no key for.
     for (class, to, error) in [
         (
             "move to another topic (same key)",
             "plant/7/humidity",
-            Error::BadSignature,
+            Error::KeyNotFound,
         ),
         (
             "move to a topic outside the key",
@@ -806,7 +807,8 @@ async fn old_epochs_and_a_revoked_member_get_nothing_past_the_subscriber() {
     }
     net.judge(class, &[], 3).await;
     net.follow_up(class).await;
-    // … or his epoch-1 secret relabelled as epoch 2: signed by him, but not under the key.
+    // … or his epoch-1 secret relabelled as epoch 2: signed by him, but its key id names no key
+    // the subscriber holds (spec §7.1 step 4), so nothing is decrypted at all.
     let class = "revoked member: forged epoch 2";
     let old_secret = bob.held_keys().unwrap()[0].key.secret_bytes();
     let relabelled = TreeKey::from_secret("plant/#", 2, *old_secret).unwrap();
@@ -815,7 +817,7 @@ async fn old_epochs_and_a_revoked_member_get_nothing_past_the_subscriber() {
         log(
             &net.expect,
             format!("bob #{i}"),
-            vec![Error::AuthenticationFailed],
+            vec![Error::KeyNotFound],
         );
         bob_client
             .publish("plant/1/temp", QoS::AtLeastOnce, false, "bob, forged epoch")
@@ -1133,10 +1135,14 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
             let swapped = attacks::swap_header(a, b).unwrap();
             // The header's profile decides where the body is split (spec §5).
             let body = b.len() - Layout::of(b).unwrap().header_len;
+            // Headers of the message on plant/7/other (every fourth) carry that topic's key id:
+            // no held key has it on `topic` (step 4, after parsing, before any signature).
+            let other_topic = i % 4 == 3;
             let expected = match Layout::of(a).unwrap().profile {
                 Profile::Signed if body < mqseal::TAG_LEN + mqseal::SIGNATURE_LEN => {
                     Error::Malformed
                 }
+                _ if other_topic => Error::KeyNotFound,
                 Profile::Signed => Error::BadSignature,
                 Profile::GroupMac => Error::AuthenticationFailed,
             };
@@ -1240,7 +1246,9 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
         &[Error::Expired],
         "61 s in the future",
     );
-    let untimed = sealer.seal(topic, b"no timestamp", false).unwrap();
+    let untimed = sealer
+        .seal_with(topic, b"no timestamp", &SealOptions::without_timestamp(false))
+        .unwrap();
     let r = guarded(|| opener.open_delivered(topic, &untimed, &at(t)).map(|_| ()));
     record_flip(
         &mut tally,

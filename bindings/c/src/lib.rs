@@ -19,7 +19,12 @@
 //! - Key material loads from bytes: identities from 32-byte seeds, public identities as 64
 //!   bytes, tree keys from filter + epoch + 32 bytes, grants from their encoding.
 //!
-//! This crate needs `std` (for `catch_unwind`); the core crate it wraps stays `no_std`.
+//! - Builds without the default feature `std` (firmware: `thumbv7em-none-eabihf`,
+//!   `riscv32imc-unknown-none-elf`, profile `firmware`) are `no_std`: panics abort through the
+//!   firmware's hook (`mqseal_set_panic_hook`, src/panic.rs), the heap is the firmware's
+//!   `malloc`/`free`, randomness comes from its callback (`mqseal_set_random`, src/random.rs) and
+//!   time is passed in. The header is the same; what such a build lacks returns a code.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(
     test,
     allow(
@@ -29,6 +34,8 @@
         clippy::panic
     )
 )]
+
+extern crate alloc;
 
 // Declared in the order the header presents them (cbindgen follows it; the blank lines keep
 // rustfmt from sorting them).
@@ -51,11 +58,23 @@ pub mod open;
 pub mod grant;
 
 #[allow(unsafe_code)]
+pub mod random;
+
+#[allow(unsafe_code)]
+pub mod panic;
+
+#[allow(unsafe_code)]
+pub mod reassembly;
+
+#[allow(unsafe_code)]
 mod util;
 
 pub use grant::*;
 pub use identity::*;
 pub use keys::*;
 pub use open::*;
+pub use panic::*;
+pub use random::*;
+pub use reassembly::*;
 pub use result::*;
 pub use seal::*;

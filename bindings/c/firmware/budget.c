@@ -214,6 +214,7 @@ int main(void) {
     figure("stack_seal_signed", stack_used_below(sp));
     figure("insn_seal_signed", to_insn(dt));
     figure("sealed_len", (uint32_t)sealed_len);
+    figure("heap_sealer", (uint32_t)(heap_in_use - heap_base)); /* identity, key, sealer */
 
 #ifndef BUDGET_SEAL_ONLY
     /* 8 senders' messages, sealed beforehand (their sealers are not part of the budget). */
@@ -251,6 +252,8 @@ int main(void) {
     for (int i = 0; i < N_SENDERS; i++)
         require(mqseal_opener_trust_sender(opener, pubs[i], sizeof pubs[i]), "trust_sender");
     require(mqseal_opener_add_key(opener, key), "opener_add_key");
+    size_t heap_opener = heap_in_use;
+    figure("heap_opener_8_senders_no_window", (uint32_t)(heap_in_use - paused));
     uint8_t plain[sizeof msgs[0]];
     mqseal_opened info;
     uint32_t first_stack = 0, first_insn = 0, stack = 0, insn = 0;
@@ -274,6 +277,7 @@ int main(void) {
             insn = to_insn(dt); /* the last one: a sender's first message on a known topic */
         }
     }
+    figure("heap_8_windows", (uint32_t)(heap_in_use - heap_opener));
     figure("stack_open_signed_first", first_stack);
     figure("insn_open_signed_first", first_insn);
     figure("stack_open_signed", stack);

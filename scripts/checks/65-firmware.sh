@@ -93,9 +93,21 @@ fi
 read -r flash ram < <(sizes "$out/budget.elf")
 value() { sed -n "s/^$1=//p" "$out/budget.log"; }
 heap=$(value heap_peak)
-stack=$(( $(value stack_seal_signed_first) > $(value stack_open_signed_first) \
-  ? $(value stack_seal_signed_first) : $(value stack_open_signed_first) ))
-echo "budget (signed seal + open): flash $flash B (goal <= 98304), RAM $ram B, heap peak $heap B (goal <= 8192), peak stack $stack B (goal <= 8192)"
+stack_seal=$(value stack_seal_signed_first)
+stack_open=$(value stack_open_signed_first)
+goal() { if [ "${1:-999999}" -le "$2" ]; then echo "goal <= $2 met"; else echo "goal <= $2 NOT met"; fi; }
+echo "budget, signed seal + open (Cortex-M4F, firmware profile):"
+echo "  flash $flash B ($(goal "$flash" 98304)), RAM (.data + .bss) $ram B"
+echo "  heap peak $heap B for 1 sealer + 1 opener with 8 senders' windows ($(goal "$heap" 8192))"
+echo "  peak stack: mqseal_seal $stack_seal B, mqseal_open $stack_open B ($(goal "$(( ${stack_seal:-999999} > ${stack_open:-999999} ? ${stack_seal:-999999} : ${stack_open:-999999} ))" 8192))"
+echo "  instructions (QEMU -icount, estimates): seal $(value insn_seal_signed), open $(value insn_open_signed_steady)"
+# Flash is the one figure guarded: code growth past the goal fails the step. The heap and stack
+# goals are not met today (BENCHMARKS.md, "Firmware budget", says what dominates).
+if [ -n "$heap" ] && [ -n "$stack_open" ] && [ "$flash" -le 98304 ]; then
+  ok "budget: flash of signed seal + open within 96 KiB, every figure measured"
+else
+  fail "budget: flash above 96 KiB or a figure missing"
+fi
 
 echo "firmware: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

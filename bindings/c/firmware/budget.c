@@ -302,6 +302,10 @@ int main(void) {
 #endif
     mqseal_sealer_free(sealer);
     figure("heap_after_free", (uint32_t)(heap_in_use - heap_base));
+    if (heap_in_use != heap_base) {
+        put("FAILED: memory still allocated after every handle was freed\n");
+        failures++;
+    }
     put(failures ? "budget: FAILED\n" : "budget: ok\n");
     return failures ? 1 : 0;
 }

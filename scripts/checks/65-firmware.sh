@@ -47,6 +47,9 @@ if ! have_target thumbv7em-none-eabihf; then
   exit
 fi
 build_lib thumbv7em-none-eabihf
+# The no_std code (panic handler, allocator) is linted only in this build.
+cargo clippy -p mqseal-ffi --lib --no-default-features --target thumbv7em-none-eabihf --locked \
+  --quiet -- -D warnings
 lib=$root/target/thumbv7em-none-eabihf/firmware/libmqseal_ffi.a
 ok "no_std static library for thumbv7em-none-eabihf (Cortex-M4F)"
 

@@ -155,7 +155,8 @@ mod tests {
             buf: &mut buf,
             len: 0,
         };
-        let _ = write!(w, "{}-{}", "abcdef", 1234);
+        let word = "abcdef";
+        let _ = write!(w, "{word}-{}", 1234);
         assert_eq!(w.len, 8);
         assert_eq!(&buf, b"abcdef-1");
     }

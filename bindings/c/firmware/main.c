@@ -8,7 +8,8 @@
  * the grant vectors and gets every negative grant's code; then refuses replays, saves and
  * restores a replay window, reassembles a message delivered in pieces (esp-mqtt and lwIP
  * style), draws randomness from the firmware's callback (and gets the documented codes
- * without one), and checks that time comes only from the caller.
+ * without one), checks that time comes only from the caller, and, last, that a panic (an
+ * allocation failure) reaches the firmware's panic hook with its message and never returns.
  *
  * Prints every failure, then "N passed, N failed"; exits with 0 only if none failed.
  */
@@ -487,9 +488,40 @@ static void test_randomness(void) {
     mqseal_identity_free(a);
 }
 
+/* ---- panics abort through the firmware's hook -------------------------------------------- */
+
+/* malloc is wrapped (-Wl,--wrap=malloc) so that the last test can make it fail. */
+void *__real_malloc(size_t);
+static bool fail_malloc, expect_panic;
+
+void *__wrap_malloc(size_t n) { return fail_malloc ? NULL : __real_malloc(n); }
+
+/* The panic hook. mqseal has no known panic to trigger from the API, but an allocation failure
+ * is one (Rust's no_std allocation-error handler panics): the last test makes malloc fail and
+ * expects to end here, with the message, never to return into the call. */
 static void on_panic(const char *msg, size_t len) {
-    printf("mqseal panic: %.*s\n", (int)len, msg);
-    fw_exit(4);
+    fail_malloc = false;
+    bool expected = expect_panic && len > 0 && strstr(msg, "memory allocation") != NULL;
+    if (expected) {
+        passed++;
+        printf("the panic hook got: %.*s\n", (int)len, msg);
+    } else {
+        failed++;
+        printf("FAIL: unexpected mqseal panic: %.*s\n", (int)len, msg);
+    }
+    printf("%u passed, %u failed\n", passed, failed);
+    fw_exit(failed ? 1 : 0);
+}
+
+static void test_panic_hook_last(void) {
+    uint8_t seed[MQSEAL_SEED_LEN] = {1};
+    mqseal_identity *id = NULL;
+    expect_panic = true;
+    fail_malloc = true;
+    mqseal_result rc = mqseal_identity_from_seed(seed, sizeof seed, &id);
+    fail_malloc = false;
+    CHECK(false, "an allocation failure returned %s instead of panicking into the hook",
+          mqseal_error_name(rc));
 }
 
 int main(void) {
@@ -505,6 +537,8 @@ int main(void) {
     open_in_pieces(7, "lwIP-style pieces of 7 bytes");
     open_in_pieces(64, "esp-mqtt-style pieces of 64 bytes");
     test_randomness();
+    /* Last: ends the run through the panic hook, which prints the totals and exits. */
+    test_panic_hook_last();
     printf("%u passed, %u failed\n", passed, failed);
     return failed ? 1 : 0;
 }

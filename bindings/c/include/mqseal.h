@@ -439,9 +439,9 @@ typedef void (*mqseal_panic_fn)(const char *msg, size_t len);
 
 /**
  * The state of one reassembly into a caller buffer (no allocation; the struct lives in the
- * caller's memory). Set it up with `mqseal_reassembly_start`; the fields are readable: once
- * `filled == total_len`, `buf` holds the whole message (pass `buf` and `total_len` to
- * `mqseal_open`).
+ * caller's memory). Set it up with `mqseal_reassembly_start`; read the fields, never write them:
+ * once `filled == total_len`, `buf` holds the whole message (pass `buf` and `total_len` to
+ * `mqseal_open`). An abandoned reassembly has `buf` NULL.
  */
 typedef struct mqseal_reassembly {
     /**
@@ -1023,10 +1023,10 @@ void mqseal_set_random(mqseal_random_fn fill, void *ctx);
 void mqseal_set_panic_hook(mqseal_panic_fn hook);
 
 /**
- * Starts reassembling a `total_len`-byte message into `buf` (`cap` bytes). Errors:
+ * Starts reassembling a `total_len`-byte message into `buf` (`cap` bytes; not NULL). Errors:
  * `MQSEAL_ERR_TOO_LARGE` above `MQSEAL_MAX_SEALED_LEN`, `MQSEAL_ERR_BUFFER_TOO_SMALL` if
- * `total_len > cap` (drop the message: nothing can open it). On error `*r` is reset to an empty
- * state (`cap` 0) that refuses every piece.
+ * `total_len > cap` (drop the message: nothing can open it). On error `*r` is reset to an
+ * abandoned state (`buf` NULL) that refuses every piece.
  *
  * # Safety
  * `r` must be valid for writes; `buf` valid for writes of `cap` bytes for as long as the
@@ -1042,7 +1042,8 @@ mqseal_result mqseal_reassembly_start(struct mqseal_reassembly *r,
  * order without gaps (`offset == r->filled`, as esp-mqtt and lwIP deliver them) and stay inside
  * the announced length; otherwise `MQSEAL_ERR_INVALID_ARGUMENT` and the reassembly is abandoned
  * (every later piece is refused too; start again with the next message). `*complete` (if not
- * NULL) becomes true once the whole message is in `r->buf`.
+ * NULL) becomes true once the whole message is in `r->buf`. A reassembly that was never started
+ * or was abandoned refuses every piece, even an empty one.
  *
  * # Safety
  * `r` must be valid and set up by `mqseal_reassembly_start`; `data` valid for reads of `len`

@@ -11,9 +11,9 @@ use crate::seal::MQSEAL_MAX_SEALED_LEN;
 use crate::util::{FfiResult, borrow_mut, bytes, bytes_mut, guard, overlaps};
 
 /// The state of one reassembly into a caller buffer (no allocation; the struct lives in the
-/// caller's memory). Set it up with `mqseal_reassembly_start`; the fields are readable: once
-/// `filled == total_len`, `buf` holds the whole message (pass `buf` and `total_len` to
-/// `mqseal_open`).
+/// caller's memory). Set it up with `mqseal_reassembly_start`; read the fields, never write them:
+/// once `filled == total_len`, `buf` holds the whole message (pass `buf` and `total_len` to
+/// `mqseal_open`). An abandoned reassembly has `buf` NULL.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug)]
@@ -28,10 +28,10 @@ pub struct mqseal_reassembly {
     pub filled: usize,
 }
 
-/// Starts reassembling a `total_len`-byte message into `buf` (`cap` bytes). Errors:
+/// Starts reassembling a `total_len`-byte message into `buf` (`cap` bytes; not NULL). Errors:
 /// `MQSEAL_ERR_TOO_LARGE` above `MQSEAL_MAX_SEALED_LEN`, `MQSEAL_ERR_BUFFER_TOO_SMALL` if
-/// `total_len > cap` (drop the message: nothing can open it). On error `*r` is reset to an empty
-/// state (`cap` 0) that refuses every piece.
+/// `total_len > cap` (drop the message: nothing can open it). On error `*r` is reset to an
+/// abandoned state (`buf` NULL) that refuses every piece.
 ///
 /// # Safety
 /// `r` must be valid for writes; `buf` valid for writes of `cap` bytes for as long as the
@@ -52,6 +52,9 @@ pub unsafe extern "C" fn mqseal_reassembly_start(
             total_len: 0,
             filled: 0,
         };
+        if buf.is_null() {
+            return Err(mqseal_result::MQSEAL_ERR_NULL_ARGUMENT);
+        }
         if total_len > MQSEAL_MAX_SEALED_LEN {
             return Err(mqseal_result::MQSEAL_ERR_TOO_LARGE);
         }
@@ -74,7 +77,8 @@ pub unsafe extern "C" fn mqseal_reassembly_start(
 /// order without gaps (`offset == r->filled`, as esp-mqtt and lwIP deliver them) and stay inside
 /// the announced length; otherwise `MQSEAL_ERR_INVALID_ARGUMENT` and the reassembly is abandoned
 /// (every later piece is refused too; start again with the next message). `*complete` (if not
-/// NULL) becomes true once the whole message is in `r->buf`.
+/// NULL) becomes true once the whole message is in `r->buf`. A reassembly that was never started
+/// or was abandoned refuses every piece, even an empty one.
 ///
 /// # Safety
 /// `r` must be valid and set up by `mqseal_reassembly_start`; `data` valid for reads of `len`
@@ -92,6 +96,7 @@ pub unsafe extern "C" fn mqseal_reassembly_add(
         let r = unsafe { borrow_mut(r) }?;
         let result = add(r, offset, data, len);
         if result.is_err() {
+            r.buf = core::ptr::null_mut();
             r.cap = 0;
             r.total_len = 0;
             r.filled = 0;
@@ -106,6 +111,9 @@ pub unsafe extern "C" fn mqseal_reassembly_add(
 }
 
 fn add(r: &mut mqseal_reassembly, offset: usize, data: *const u8, len: usize) -> FfiResult<()> {
+    if r.buf.is_null() {
+        return Err(mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT);
+    }
     let end = offset
         .checked_add(len)
         .filter(|end| offset == r.filled && *end <= r.total_len && r.total_len <= r.cap)
@@ -178,6 +186,13 @@ mod tests {
                 mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT,
                 "a failed start refuses pieces"
             );
+            let mut done = false;
+            assert_eq!(
+                mqseal_reassembly_add(&mut r, 0, data.as_ptr(), 0, &mut done),
+                mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT,
+                "even an empty one"
+            );
+            assert!(!done && r.buf.is_null());
             assert_eq!(
                 mqseal_reassembly_start(&mut r, buf.as_mut_ptr(), 16, MQSEAL_MAX_SEALED_LEN + 1),
                 mqseal_result::MQSEAL_ERR_TOO_LARGE

@@ -6,8 +6,9 @@
 #   scripts/bench/firmware.sh            # every option (about a minute of build each, 2 cores)
 #   scripts/bench/firmware.sh s z        # some of them
 # Options: s (the firmware profile as committed: opt-level s, compact SHA-2, no Curve25519
-# tables), z (opt-level z), tables (+ feature precomputed-tables), unrolled-sha2 (sha2's default
-# unrolled rounds: the config's --cfg removed).
+# tables), z (opt-level z), o2 (opt-level 2), tables (+ feature precomputed-tables),
+# unrolled-sha2 (sha2's default unrolled rounds: the config's --cfg removed), no-lto (lto off,
+# 16 codegen units).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -26,7 +27,7 @@ sizes() { # elf -> "flash ram"
 }
 
 options=("$@")
-((${#options[@]})) || options=(s z tables unrolled-sha2)
+((${#options[@]})) || options=(s z o2 tables unrolled-sha2 no-lto)
 printf '| option | flash seal+open | RAM | flash seal-only | heap peak | stack seal | stack open | insn seal | insn open (first / steady) |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 for option in "${options[@]}"; do
@@ -34,8 +35,10 @@ for option in "${options[@]}"; do
   case $option in
     s) ;;
     z) env=(CARGO_PROFILE_FIRMWARE_OPT_LEVEL=z) ;;
+    o2) env=(CARGO_PROFILE_FIRMWARE_OPT_LEVEL=2) ;;
     tables) features=(--features precomputed-tables) ;;
     unrolled-sha2) env=("RUSTFLAGS= ") ;;
+    no-lto) env=(CARGO_PROFILE_FIRMWARE_LTO=false CARGO_PROFILE_FIRMWARE_CODEGEN_UNITS=16) ;;
     *) echo "unknown option $option" >&2; exit 2 ;;
   esac
   env "${env[@]}" cargo rustc -p mqseal-ffi --lib --crate-type staticlib --no-default-features \

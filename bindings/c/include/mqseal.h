@@ -3,6 +3,12 @@
  *
  * Link with the static library and its system libraries:
  *   cc app.c -Ibindings/c/include target/release/libmqseal_ffi.a -lpthread -ldl -lm
+ * Firmware (no_std build, bindings/c/README.md "Firmware"): the same header, the library from
+ *   cargo rustc -p mqseal-ffi --crate-type staticlib --no-default-features --profile firmware
+ *     --target thumbv7em-none-eabihf (or riscv32imc-unknown-none-elf)
+ * which uses the firmware's malloc/realloc/free, its random generator (mqseal_set_random) and
+ * panic hook (mqseal_set_panic_hook), and the time the caller passes in; what it lacks returns a
+ * code (MQSEAL_ERR_NO_RANDOM_SOURCE), as documented per function.
  *
  * Every fallible function returns an mqseal_result (MQSEAL_OK = 0). Handles are opaque, made by
  * _new, _from_... or _generate and released by _free. Out-parameters are written only on success.
@@ -219,6 +225,11 @@ enum mqseal_result
      * The core library returned an error this version of the C API does not know (a bug).
      */
     MQSEAL_ERR_UNKNOWN = 203,
+    /**
+     * Fresh randomness is needed and there is no source: builds without `std` (firmware) must
+     * register one with `mqseal_set_random` first.
+     */
+    MQSEAL_ERR_NO_RANDOM_SOURCE = 204,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -361,7 +372,9 @@ typedef struct mqseal_delivery {
      */
     bool duplicate;
     /**
-     * Whether `now` is set; needed with a max age (otherwise the system clock is read).
+     * Whether `now` is set; needed with a max age and with retired keys (otherwise hosted builds
+     * read the system clock; builds without `std` have none: such a message is refused with
+     * `MQSEAL_ERR_EXPIRED` or `MQSEAL_ERR_EPOCH_EXPIRED`).
      */
     bool has_now;
     /**
@@ -455,6 +468,45 @@ typedef struct mqseal_header {
     uint8_t salt[MQSEAL_SALT_LEN];
 } mqseal_header;
 
+/**
+ * A random generator supplied by the application: fills `buf` with `len` bytes from a
+ * cryptographically secure source (a hardware TRNG, or a DRBG seeded from one) and returns 0, or
+ * returns any other value if it cannot.
+ */
+typedef int (*mqseal_random_fn)(void *ctx, uint8_t *buf, size_t len);
+
+/**
+ * A function mqseal calls when it panics (a bug) in a build without `std`, with the panic
+ * message (`msg`, `len` bytes, not NUL-terminated, valid only during the call). It should log
+ * and reset the device; if it returns, mqseal halts in an endless loop.
+ */
+typedef void (*mqseal_panic_fn)(const char *msg, size_t len);
+
+/**
+ * The state of one reassembly into a caller buffer (no allocation; the struct lives in the
+ * caller's memory). Set it up with `mqseal_reassembly_start`; read the fields, never write them:
+ * once `filled == total_len`, `buf` holds the whole message (pass `buf` and `total_len` to
+ * `mqseal_open`). An abandoned reassembly has `buf` NULL.
+ */
+typedef struct mqseal_reassembly {
+    /**
+     * The caller's buffer.
+     */
+    uint8_t *buf;
+    /**
+     * Its size in bytes.
+     */
+    size_t cap;
+    /**
+     * The length of the whole message.
+     */
+    size_t total_len;
+    /**
+     * How many bytes arrived so far (pieces arrive in order: the next one starts here).
+     */
+    size_t filled;
+} mqseal_reassembly;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -493,8 +545,10 @@ mqseal_result mqseal_identity_from_seed(const uint8_t *seed,
                                         struct mqseal_identity **out);
 
 /**
- * Creates a fresh random identity from the operating system's generator
- * (`MQSEAL_ERR_RANDOMNESS` if it fails). Store its seed (`mqseal_identity_seed`) to keep it.
+ * Creates a fresh random identity from the generator registered with `mqseal_set_random`, else
+ * (hosted builds) the operating system's (`MQSEAL_ERR_RANDOMNESS` if it fails; builds without
+ * `std` and no registered generator: `MQSEAL_ERR_NO_RANDOM_SOURCE`). Store its seed
+ * (`mqseal_identity_seed`) to keep it.
  *
  * # Safety
  * `out` must be valid for writing a pointer.
@@ -570,7 +624,9 @@ mqseal_result mqseal_tree_key_new(const char *filter,
                                   struct mqseal_tree_key **out);
 
 /**
- * Creates a fresh random key for `filter` at `epoch` from the operating system's generator.
+ * Creates a fresh random key for `filter` at `epoch` from the generator registered with
+ * `mqseal_set_random`, else (hosted builds) the operating system's (`MQSEAL_ERR_RANDOMNESS` if
+ * it fails; builds without `std` and no registered generator: `MQSEAL_ERR_NO_RANDOM_SOURCE`).
  *
  * # Safety
  * `filter` must be a NUL-terminated string; `out` must be valid for writing a pointer.
@@ -859,7 +915,8 @@ mqseal_result mqseal_opener_remove_key(struct mqseal_opener *opener,
 /**
  * Retires the key of `filter` at `epoch` after a rotation: messages under it are still opened
  * until `not_after` (seconds since the Unix epoch, inclusive), then refused with
- * `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock.
+ * `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock (builds
+ * without `std`: pass `now`; without it the retired epoch counts as expired).
  *
  * # Safety
  * `opener` must be a valid handle; `filter` a NUL-terminated string.
@@ -972,9 +1029,12 @@ mqseal_result mqseal_inspect(const uint8_t *message, size_t message_len, struct 
 
 /**
  * Issues a grant of `key` to the holder of the 64-byte public identity `recipient`, signed by
- * `issuer`, with fresh randomness. The grant is written into `out` (`out_cap` of at least the
- * key's filter length + `MQSEAL_GRANT_MAX_OVERHEAD` always suffices; a smaller buffer fails with
- * `MQSEAL_ERR_BUFFER_TOO_SMALL`); `*out_len` receives its length.
+ * `issuer`, with fresh randomness from the generator registered with `mqseal_set_random`, else
+ * (hosted builds) the operating system's (builds without `std` and no registered generator:
+ * `MQSEAL_ERR_NO_RANDOM_SOURCE`; or use `mqseal_grant_issue_with_ikm`). The grant is written
+ * into `out` (`out_cap` of at least the key's filter length + `MQSEAL_GRANT_MAX_OVERHEAD`
+ * always suffices; a smaller buffer fails with `MQSEAL_ERR_BUFFER_TOO_SMALL`); `*out_len`
+ * receives its length.
  *
  * # Safety
  * `issuer` and `key` must be valid handles; `recipient` valid for reads of `recipient_len`
@@ -990,7 +1050,7 @@ mqseal_result mqseal_grant_issue(const struct mqseal_identity *issuer,
 
 /**
  * Like `mqseal_grant_issue`, with the HPKE ephemeral key derived from `ikm`
- * (`MQSEAL_GRANT_IKM_LEN` fresh random bytes): for systems without an OS random generator and
+ * (`MQSEAL_GRANT_IKM_LEN` fresh random bytes): for callers that draw randomness themselves and
  * for test vectors. Never reuse `ikm`.
  *
  * # Safety
@@ -1036,6 +1096,59 @@ mqseal_result mqseal_grant_recipient(const uint8_t *grant,
                                      size_t grant_len,
                                      uint8_t *out,
                                      size_t out_len);
+
+/**
+ * Registers the random generator mqseal uses for new identities, new keys and grants, with the
+ * `ctx` pointer passed back to it; `fill` NULL unregisters it.
+ *
+ * Builds without `std` (firmware) have no other source: until one is registered, the functions
+ * that need randomness return `MQSEAL_ERR_NO_RANDOM_SOURCE`. Hosted builds use the operating
+ * system's generator when none is registered. A generator that returns non-zero makes the call
+ * fail with `MQSEAL_ERR_RANDOMNESS`. Register it once at start-up, before other threads or tasks
+ * use mqseal.
+ */
+void mqseal_set_random(mqseal_random_fn fill, void *ctx);
+
+/**
+ * Registers the function called when mqseal panics in a build without `std` (firmware; NULL:
+ * none). A panic is a bug in mqseal and never unwinds: the hook gets the message, then mqseal
+ * halts if the hook returns. Hosted builds (with `std`) never call it: there a panic makes the
+ * call return `MQSEAL_ERR_PANIC`.
+ */
+void mqseal_set_panic_hook(mqseal_panic_fn hook);
+
+/**
+ * Starts reassembling a `total_len`-byte message into `buf` (`cap` bytes; not NULL). Errors:
+ * `MQSEAL_ERR_TOO_LARGE` above `MQSEAL_MAX_SEALED_LEN`, `MQSEAL_ERR_BUFFER_TOO_SMALL` if
+ * `total_len > cap` (drop the message: nothing can open it). On error `*r` is reset to an
+ * abandoned state (`buf` NULL) that refuses every piece.
+ *
+ * # Safety
+ * `r` must be valid for writes; `buf` valid for writes of `cap` bytes for as long as the
+ * reassembly is used.
+ */
+mqseal_result mqseal_reassembly_start(struct mqseal_reassembly *r,
+                                      uint8_t *buf,
+                                      size_t cap,
+                                      size_t total_len);
+
+/**
+ * Adds the piece `data` (`len` bytes) found at `offset` in the message. Pieces must arrive in
+ * order without gaps (`offset == r->filled`, as esp-mqtt and lwIP deliver them) and stay inside
+ * the announced length; otherwise `MQSEAL_ERR_INVALID_ARGUMENT` and the reassembly is abandoned
+ * (every later piece is refused too; start again with the next message). `*complete` (if not
+ * NULL) becomes true once the whole message is in `r->buf`. A reassembly that was never started
+ * or was abandoned refuses every piece, even an empty one.
+ *
+ * # Safety
+ * `r` must be valid and set up by `mqseal_reassembly_start`; `data` valid for reads of `len`
+ * bytes and not inside `r->buf`; `complete` NULL or valid for writing a `bool`.
+ */
+mqseal_result mqseal_reassembly_add(struct mqseal_reassembly *r,
+                                    size_t offset,
+                                    const uint8_t *data,
+                                    size_t len,
+                                    bool *complete);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,6 +1,8 @@
 //! Grants: a tree key wrapped to one recipient (RFC 9180 HPKE) and signed by its issuer. Safe to
 //! publish on the broker.
 
+use alloc::vec::Vec;
+
 use mqseal::{Grant, PublicIdentity};
 use zeroize::Zeroizing;
 
@@ -64,9 +66,12 @@ unsafe fn issue_args<'a>(
 }
 
 /// Issues a grant of `key` to the holder of the 64-byte public identity `recipient`, signed by
-/// `issuer`, with fresh randomness. The grant is written into `out` (`out_cap` of at least the
-/// key's filter length + `MQSEAL_GRANT_MAX_OVERHEAD` always suffices; a smaller buffer fails with
-/// `MQSEAL_ERR_BUFFER_TOO_SMALL`); `*out_len` receives its length.
+/// `issuer`, with fresh randomness from the generator registered with `mqseal_set_random`, else
+/// (hosted builds) the operating system's (builds without `std` and no registered generator:
+/// `MQSEAL_ERR_NO_RANDOM_SOURCE`; or use `mqseal_grant_issue_with_ikm`). The grant is written
+/// into `out` (`out_cap` of at least the key's filter length + `MQSEAL_GRANT_MAX_OVERHEAD`
+/// always suffices; a smaller buffer fails with `MQSEAL_ERR_BUFFER_TOO_SMALL`); `*out_len`
+/// receives its length.
 ///
 /// # Safety
 /// `issuer` and `key` must be valid handles; `recipient` valid for reads of `recipient_len`
@@ -85,13 +90,15 @@ pub unsafe extern "C" fn mqseal_grant_issue(
         // SAFETY: forwarded to the caller, who guarantees every pointer as documented.
         let a =
             unsafe { issue_args(issuer, recipient, recipient_len, key, out, out_cap, out_len) }?;
-        let grant = Grant::issue(&a.issuer.inner, &a.recipient, &a.key.inner)?;
+        let mut ikm = Zeroizing::new([0u8; MQSEAL_GRANT_IKM_LEN]);
+        crate::random::fill(ikm.as_mut())?;
+        let grant = Grant::issue_with_ikm(&a.issuer.inner, &a.recipient, &a.key.inner, &ikm)?;
         write_grant(&grant, a.out, Some(a.out_len))
     })
 }
 
 /// Like `mqseal_grant_issue`, with the HPKE ephemeral key derived from `ikm`
-/// (`MQSEAL_GRANT_IKM_LEN` fresh random bytes): for systems without an OS random generator and
+/// (`MQSEAL_GRANT_IKM_LEN` fresh random bytes): for callers that draw randomness themselves and
 /// for test vectors. Never reuse `ikm`.
 ///
 /// # Safety

@@ -58,8 +58,10 @@ pub unsafe extern "C" fn mqseal_identity_from_seed(
     })
 }
 
-/// Creates a fresh random identity from the operating system's generator
-/// (`MQSEAL_ERR_RANDOMNESS` if it fails). Store its seed (`mqseal_identity_seed`) to keep it.
+/// Creates a fresh random identity from the generator registered with `mqseal_set_random`, else
+/// (hosted builds) the operating system's (`MQSEAL_ERR_RANDOMNESS` if it fails; builds without
+/// `std` and no registered generator: `MQSEAL_ERR_NO_RANDOM_SOURCE`). Store its seed
+/// (`mqseal_identity_seed`) to keep it.
 ///
 /// # Safety
 /// `out` must be valid for writing a pointer.
@@ -68,8 +70,11 @@ pub unsafe extern "C" fn mqseal_identity_generate(out: *mut *mut mqseal_identity
     guard(|| {
         // SAFETY: the caller guarantees `out` is valid for writing a pointer.
         let out = unsafe { Out::new(out) }?;
-        let inner = Identity::generate()?;
-        out.write(into_handle(mqseal_identity { inner }));
+        let mut seed = Zeroizing::new([0u8; MQSEAL_SEED_LEN]);
+        crate::random::fill(seed.as_mut())?;
+        out.write(into_handle(mqseal_identity {
+            inner: Identity::from_seed(*seed),
+        }));
         Ok(())
     })
 }

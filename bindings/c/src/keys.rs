@@ -62,7 +62,9 @@ pub unsafe extern "C" fn mqseal_tree_key_new(
     })
 }
 
-/// Creates a fresh random key for `filter` at `epoch` from the operating system's generator.
+/// Creates a fresh random key for `filter` at `epoch` from the generator registered with
+/// `mqseal_set_random`, else (hosted builds) the operating system's (`MQSEAL_ERR_RANDOMNESS` if
+/// it fails; builds without `std` and no registered generator: `MQSEAL_ERR_NO_RANDOM_SOURCE`).
 ///
 /// # Safety
 /// `filter` must be a NUL-terminated string; `out` must be valid for writing a pointer.
@@ -77,7 +79,9 @@ pub unsafe extern "C" fn mqseal_tree_key_generate(
         let out = unsafe { Out::new(out) }?;
         // SAFETY: the caller guarantees `filter` is a NUL-terminated string.
         let filter = unsafe { filter_str(filter) }?;
-        let inner = TreeKey::generate(filter, epoch)?;
+        let mut secret = Zeroizing::new([0u8; MQSEAL_KEY_LEN]);
+        crate::random::fill(secret.as_mut())?;
+        let inner = TreeKey::from_secret(filter, epoch, *secret)?;
         out.write(into_handle(mqseal_tree_key { inner }));
         Ok(())
     })

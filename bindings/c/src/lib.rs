@@ -19,10 +19,14 @@
 //! - Key material loads from bytes: identities from 32-byte seeds, public identities as 64
 //!   bytes, tree keys from filter + epoch + 32 bytes, grants from their encoding.
 //! - Protocol v2 (`spec/mqseal-v2.md`): sealers take their first sequence number explicitly and
-//!   draw an 8-byte salt per message from the OS, or from a caller callback
-//!   (`mqseal_sealer_new_with_random`, module [`random`]) on firmware with a hardware RNG.
-//!
-//! This crate needs `std` (for `catch_unwind`); the core crate it wraps stays `no_std`.
+//!   draw an 8-byte salt per message from the registered generator (else, std, the OS), or
+//!   from their own callback (`mqseal_sealer_new_with_random`); module [`random`].
+//! - Builds without the default feature `std` (firmware: `thumbv7em-none-eabihf`,
+//!   `riscv32imc-unknown-none-elf`, profile `firmware`) are `no_std`: panics abort through the
+//!   firmware's hook (`mqseal_set_panic_hook`, src/panic.rs), the heap is the firmware's
+//!   `malloc`/`free`, randomness comes from its callback (`mqseal_set_random`, src/random.rs) and
+//!   time is passed in. The header is the same; what such a build lacks returns a code.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(
     test,
     allow(
@@ -32,6 +36,8 @@
         clippy::panic
     )
 )]
+
+extern crate alloc;
 
 // Declared in the order the header presents them (cbindgen follows it; the blank lines keep
 // rustfmt from sorting them).
@@ -57,12 +63,23 @@ pub mod open;
 pub mod grant;
 
 #[allow(unsafe_code)]
+pub mod random;
+
+#[allow(unsafe_code)]
+pub mod panic;
+
+#[allow(unsafe_code)]
+pub mod reassembly;
+
+#[allow(unsafe_code)]
 mod util;
 
 pub use grant::*;
 pub use identity::*;
 pub use keys::*;
 pub use open::*;
+pub use panic::*;
 pub use random::*;
+pub use reassembly::*;
 pub use result::*;
 pub use seal::*;

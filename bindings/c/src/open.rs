@@ -85,7 +85,9 @@ pub struct mqseal_delivery {
     pub retained: bool,
     /// The broker marked it as a redelivery (MQTT DUP flag).
     pub duplicate: bool,
-    /// Whether `now` is set; needed with a max age (otherwise the system clock is read).
+    /// Whether `now` is set; needed with a max age and with retired keys (otherwise hosted builds
+    /// read the system clock; builds without `std` have none: such a message is refused with
+    /// `MQSEAL_ERR_EXPIRED` or `MQSEAL_ERR_EPOCH_EXPIRED`).
     pub has_now: bool,
     /// The receiver's time in seconds since the Unix epoch.
     pub now: u64,
@@ -276,7 +278,8 @@ pub unsafe extern "C" fn mqseal_opener_remove_key(
 
 /// Retires the key of `filter` at `epoch` after a rotation: messages under it are still opened
 /// until `not_after` (seconds since the Unix epoch, inclusive), then refused with
-/// `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock.
+/// `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock (builds
+/// without `std`: pass `now`; without it the retired epoch counts as expired).
 ///
 /// # Safety
 /// `opener` must be a valid handle; `filter` a NUL-terminated string.

@@ -76,11 +76,14 @@ pub enum mqseal_result {
     MQSEAL_ERR_PANIC = 202,
     /// The core library returned an error this version of the C API does not know (a bug).
     MQSEAL_ERR_UNKNOWN = 203,
+    /// Fresh randomness is needed and there is no source: builds without `std` (firmware) must
+    /// register one with `mqseal_set_random` first.
+    MQSEAL_ERR_NO_RANDOM_SOURCE = 204,
 }
 
 impl mqseal_result {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [mqseal_result; 28] = {
+    pub(crate) const ALL: [mqseal_result; 29] = {
         use mqseal_result::*;
         [
             MQSEAL_OK,
@@ -111,6 +114,7 @@ impl mqseal_result {
             MQSEAL_ERR_INVALID_ARGUMENT,
             MQSEAL_ERR_PANIC,
             MQSEAL_ERR_UNKNOWN,
+            MQSEAL_ERR_NO_RANDOM_SOURCE,
         ]
     };
 
@@ -161,6 +165,7 @@ impl mqseal_result {
             MQSEAL_ERR_INVALID_ARGUMENT => c"invalid_argument",
             MQSEAL_ERR_PANIC => c"panic",
             MQSEAL_ERR_UNKNOWN => c"unknown",
+            MQSEAL_ERR_NO_RANDOM_SOURCE => c"no_random_source",
         }
     }
 
@@ -175,6 +180,9 @@ impl mqseal_result {
             }
             MQSEAL_ERR_PANIC => "internal error: mqseal panicked (please report this bug)",
             MQSEAL_ERR_UNKNOWN => "internal error: unknown core error",
+            MQSEAL_ERR_NO_RANDOM_SOURCE => {
+                "no random source: register one with mqseal_set_random (firmware builds have no OS generator)"
+            }
             other => Error::from_code(other as u32).map_or("unknown error", Error::message),
         }
     }
@@ -244,7 +252,7 @@ mod tests {
         }
         assert_eq!(
             mqseal_result::ALL.len(),
-            Error::ALL.len() + 5,
+            Error::ALL.len() + 6,
             "every core error has a C code"
         );
     }

@@ -6,7 +6,9 @@ use mqseal::{Profile, SealOptions, Sealer};
 
 use crate::identity::mqseal_identity;
 use crate::keys::{filter_str, mqseal_tree_key};
-use crate::random::{CallbackRandom, mqseal_random_fn};
+use alloc::boxed::Box;
+
+use crate::random::{self, CallbackRandom, RegisteredRandom, mqseal_random_fn};
 use crate::result::mqseal_result;
 use crate::util::{
     FfiResult, Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, free_handle, guard,
@@ -58,7 +60,8 @@ impl mqseal_profile {
 }
 
 /// Per-message options of `mqseal_seal`. NULL means the default: not retained, the current
-/// system time as timestamp. With options, the timestamp is exactly what they say: set
+/// system time as timestamp (firmware builds have no clock: there NULL means no timestamp, so
+/// pass options with the device's time). With options, the timestamp is exactly what they say: set
 /// `has_timestamp` and `timestamp` (e.g. `time(NULL)`, or a device's RTC); leaving
 /// `has_timestamp` false seals without one (5 bytes shorter, but receivers with a maximum age
 /// refuse it as `MQSEAL_ERR_MISSING_TIMESTAMP`).
@@ -101,7 +104,9 @@ pub struct mqseal_sealer {
 
 /// Creates a sealer for (a copy of) `identity` with `profile` (`MQSEAL_PROFILE_SIGNED` or
 /// `MQSEAL_PROFILE_GROUP_MAC`) and no keys, whose first message carries sequence number `start`
-/// (no limit), drawing each message's salt from the operating system's random generator.
+/// (no limit), drawing each message's salt from the generator registered with
+/// `mqseal_set_random`, else (hosted builds) the operating system's. Firmware builds without a
+/// registered generator return `MQSEAL_ERR_NO_RANDOM_SOURCE`.
 ///
 /// `start` must lie above every sequence number this identity used before (e.g. the limit of the
 /// last block reserved with `mqseal_sealer_set_sequence`, read back from durable storage), or
@@ -124,8 +129,12 @@ pub unsafe extern "C" fn mqseal_sealer_new(
         // SAFETY: the caller guarantees `identity` is a valid handle.
         let identity = unsafe { borrow(identity) }?;
         let profile = mqseal_profile::to_core(profile)?;
+        if !cfg!(feature = "std") && !random::registered() {
+            return Err(mqseal_result::MQSEAL_ERR_NO_RANDOM_SOURCE);
+        }
+        let random = Box::new(RegisteredRandom);
         out.write(into_handle(mqseal_sealer {
-            inner: Sealer::new(identity.inner.clone(), profile, start),
+            inner: Sealer::with_random(identity.inner.clone(), profile, start, random),
         }));
         Ok(())
     })

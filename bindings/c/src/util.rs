@@ -3,8 +3,10 @@
 //! Exported functions check every pointer before doing any work, compute their results, and write
 //! out-parameters last, only on success.
 
+use alloc::boxed::Box;
 use core::ffi::{CStr, c_char};
 use core::mem::MaybeUninit;
+#[cfg(feature = "std")]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::result::mqseal_result;
@@ -13,18 +15,28 @@ use crate::result::mqseal_result;
 pub(crate) type FfiResult<T> = Result<T, mqseal_result>;
 
 /// Runs `f` behind a panic boundary: a panic (a bug, never expected) becomes `MQSEAL_ERR_PANIC`
-/// instead of unwinding into C.
+/// instead of unwinding into C. Without `std` panics abort (src/panic.rs): `f` runs as is.
 pub(crate) fn guard(f: impl FnOnce() -> FfiResult<()>) -> mqseal_result {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => mqseal_result::MQSEAL_OK,
-        Ok(Err(code)) => code,
-        Err(_) => mqseal_result::MQSEAL_ERR_PANIC,
+    #[cfg(feature = "std")]
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or(Err(mqseal_result::MQSEAL_ERR_PANIC));
+    #[cfg(not(feature = "std"))]
+    let result = f();
+    match result {
+        Ok(()) => mqseal_result::MQSEAL_OK,
+        Err(code) => code,
     }
 }
 
 /// Like [`guard`] for functions that return a plain value: `fallback` if `f` panics.
+#[cfg(feature = "std")]
 pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// Like [`guard`] for functions that return a plain value (without `std`: panics abort).
+#[cfg(not(feature = "std"))]
+pub(crate) fn guard_value<T>(_fallback: T, f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 /// Borrows a handle or struct passed by pointer.

@@ -1460,6 +1460,93 @@ static void test_interop_seal(const char *path) {
     mqseal_identity_free(me);
 }
 
+/* ---- the firmware hooks in a hosted build ---------------------------------------------------- */
+
+static uint8_t rng_last[64];
+static size_t rng_bytes;
+
+/* A stand-in generator that records what it hands out (the bytes come from the OS). */
+static int recording_rng(void *ctx, uint8_t *buf, size_t len) {
+    FILE *urandom = ctx;
+    if (len > sizeof rng_last || fread(buf, 1, len, urandom) != len) return -1;
+    memcpy(rng_last, buf, len);
+    rng_bytes += len;
+    return 0;
+}
+
+static int failing_rng(void *ctx, uint8_t *buf, size_t len) {
+    (void)ctx, (void)buf, (void)len;
+    return 1;
+}
+
+static void test_random_source_and_reassembly(void) {
+    FILE *urandom = fopen("/dev/urandom", "rb");
+    if (!urandom) exit(2);
+    mqseal_identity *id = NULL;
+    uint8_t seed[MQSEAL_SEED_LEN];
+    mqseal_set_random(recording_rng, urandom);
+    REQUIRE_OK(mqseal_identity_generate(&id));
+    REQUIRE_OK(mqseal_identity_seed(id, seed, sizeof seed));
+    CHECK(rng_bytes == MQSEAL_SEED_LEN && memcmp(seed, rng_last, sizeof seed) == 0,
+          "the registered generator made the identity's seed");
+    mqseal_identity_free(id);
+    id = NULL;
+    mqseal_set_random(failing_rng, NULL);
+    CHECK_RC(mqseal_identity_generate(&id), MQSEAL_ERR_RANDOMNESS, "a failing generator");
+    CHECK(id == NULL, "no identity without randomness");
+    mqseal_set_random(NULL, NULL);
+    REQUIRE_OK(mqseal_identity_generate(&id)); /* hosted: the OS generator again */
+    CHECK(rng_bytes == MQSEAL_SEED_LEN, "unregistered: not called");
+    fclose(urandom);
+    CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_NO_RANDOM_SOURCE), "no_random_source") == 0 &&
+              MQSEAL_ERR_NO_RANDOM_SOURCE == 204,
+          "code 204");
+    mqseal_set_panic_hook(NULL); /* accepted by hosted builds, never called there */
+
+    /* A message delivered in 3 pieces (as esp-mqtt or lwIP hand it over), reassembled, opened. */
+    mqseal_tree_key *key = NULL;
+    uint8_t secret[32], pub[64];
+    memset(secret, 0x33, sizeof secret);
+    REQUIRE_OK(mqseal_tree_key_new("rx/#", 1, secret, sizeof secret, &key));
+    REQUIRE_OK(mqseal_identity_public(id, pub, sizeof pub));
+    mqseal_sealer *sealer = NULL;
+    mqseal_opener *opener = NULL;
+    REQUIRE_OK(mqseal_sealer_new(id, MQSEAL_PROFILE_SIGNED, &sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+    uint8_t payload[300], sealed[MQSEAL_SEALED_BUFFER_LEN(300)], rx[512], out[512];
+    for (size_t i = 0; i < sizeof payload; i++) payload[i] = (uint8_t)(i * 7);
+    size_t len;
+    REQUIRE_OK(mqseal_seal(sealer, "rx/1", payload, sizeof payload, NULL, sealed, sizeof sealed,
+                           &len));
+    mqseal_reassembly r;
+    bool complete = true;
+    size_t cuts[] = {0, 100, 101, len};
+    CHECK_RC(mqseal_reassembly_start(&r, rx, sizeof rx, len), MQSEAL_OK, "start");
+    for (size_t i = 0; i + 1 < sizeof cuts / sizeof cuts[0]; i++) {
+        CHECK_RC(mqseal_reassembly_add(&r, cuts[i], sealed + cuts[i], cuts[i + 1] - cuts[i],
+                                       &complete),
+                 MQSEAL_OK, "piece");
+        CHECK(complete == (i == 2), "complete after the last piece only");
+    }
+    mqseal_opened info;
+    CHECK_RC(mqseal_open(opener, "rx/1", r.buf, r.total_len, NULL, out, sizeof out, &info),
+             MQSEAL_OK, "open the reassembled message");
+    CHECK(info.payload_len == sizeof payload && memcmp(out, payload, sizeof payload) == 0,
+          "reassembled payload");
+    CHECK_RC(mqseal_reassembly_start(&r, rx, sizeof rx, sizeof rx + 1),
+             MQSEAL_ERR_BUFFER_TOO_SMALL, "larger than the buffer");
+    CHECK_RC(mqseal_reassembly_add(&r, 0, sealed, 1, NULL), MQSEAL_ERR_INVALID_ARGUMENT,
+             "refused after a failed start");
+    CHECK_RC(mqseal_reassembly_add(NULL, 0, sealed, 1, NULL), MQSEAL_ERR_NULL_ARGUMENT, "NULL");
+    mqseal_opener_free(opener);
+    mqseal_sealer_free(sealer);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(id);
+}
+
 int main(int argc, char **argv) {
     test_error_codes();
     test_identities();
@@ -1476,6 +1563,7 @@ int main(int argc, char **argv) {
     test_random_callback();
     test_high_water_mark();
     test_bad_arguments();
+    test_random_source_and_reassembly();
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--interop-open") == 0)
             test_interop_open(argv[i + 1]);

@@ -754,6 +754,8 @@ def accept_grant(grant: bytes, me: Identity, trusted: list[PublicIdentity]) -> T
     if not ed25519_verify_strict(issuer_pk, signature, digest):  # section 7.6 covers grants too
         raise MqsealError("bad_signature")
     ctx = hpke_recipient(me.agreement, enc, GRANT_INFO)
+    if len(ct) < TAG_LEN:  # section 8: no room for the tag is malformed, after the enc check
+        raise MqsealError("malformed")
     try:
         body = ChaCha20Poly1305(ctx["key"]).decrypt(ctx["base_nonce"], ct, grant[:65])
     except InvalidTag:

@@ -1044,6 +1044,11 @@ mod strict {
         out
     }
 
+    /// `s + L`, little-endian.
+    pub fn add_l(s: &[u8; 32]) -> [u8; 32] {
+        add_le(s, &L)
+    }
+
     pub fn s_plus_l(signed: &[u8]) -> Vec<u8> {
         let (body, r, s) = split(signed);
         join(body, r, add_le(&s, &L))
@@ -1395,6 +1400,41 @@ fn grants() -> Value {
             &recipient,
             &[&admin],
             E::InvalidKey,
+        ),
+        neg(
+            "empty",
+            "no bytes at all",
+            vec![],
+            &recipient,
+            &[&admin],
+            E::Malformed,
+        ),
+        neg(
+            "ct-shorter-than-tag",
+            "len(ct) = 15, well signed: it parses, and the HPKE open (after the enc check) finds no room for the 16-byte tag",
+            {
+                let mut m = unsigned[..97].to_vec();
+                m.extend(varint(15));
+                m.extend_from_slice(&[0x33; 15]);
+                sign_grant(&admin, &m)
+            },
+            &recipient,
+            &[&admin],
+            E::Malformed,
+        ),
+        neg(
+            "signature-s-plus-l",
+            "the issuer's valid signature with L added to S (strict Ed25519, spec 7.6)",
+            {
+                let mut m = g.clone();
+                let n = m.len();
+                let s_plus_l = strict::add_l(m[n - 32..].try_into().unwrap());
+                m[n - 32..].copy_from_slice(&s_plus_l);
+                m
+            },
+            &recipient,
+            &[&admin],
+            E::BadSignature,
         ),
     ];
     // Bodies that decrypt but do not parse (malformed) or carry an invalid filter.

@@ -23,6 +23,9 @@ use crate::keyfile::HeldKey;
 
 pub(crate) use crate::journal::Journal;
 
+/// Windows as they were before a message was opened: (sender, epoch, window if any).
+type Preimages = Vec<(Fingerprint, u32, Option<ReplayWindow>)>;
+
 /// An [`Opener`] whose replay windows are persisted before each delivery.
 ///
 /// Holds the store's `state/open.lock` while alive. Create it with
@@ -95,8 +98,9 @@ impl PersistentOpener {
         out: &mut [u8],
     ) -> Result<OpenedInfo> {
         self.check()?;
-        self.save_preimages(topic, message);
+        let pre = self.preimages(topic, message);
         let info = self.opener.open_into(topic, message, delivery, out)?;
+        self.keep_preimage(pre, topic, info.sender.fingerprint(), info.epoch);
         self.record(topic, info.sender.fingerprint(), info.epoch, info.seq);
         if let Err(e) = self.commit() {
             out.iter_mut().for_each(|b| *b = 0);
@@ -115,8 +119,9 @@ impl PersistentOpener {
         delivery: &Delivery,
     ) -> Result<Opened> {
         self.check()?;
-        self.save_preimages(topic, message);
+        let pre = self.preimages(topic, message);
         let opened = self.opener.open_delivered(topic, message, delivery)?;
+        self.keep_preimage(pre, topic, opened.sender.fingerprint(), opened.epoch);
         self.record(topic, opened.sender.fingerprint(), opened.epoch, opened.seq);
         Ok(opened)
     }
@@ -219,25 +224,40 @@ impl PersistentOpener {
         }
     }
 
-    /// Remembers, once per batch, the windows this message may touch, to roll back on failure.
-    fn save_preimages(&mut self, topic: &str, message: &[u8]) {
+    /// The windows this message may touch (one per trusted sender with its sender id), as they
+    /// are before opening it. Held only for the duration of the call: a refused message leaves
+    /// nothing behind (a key-less attacker who writes a trusted sender's id on junk cannot grow
+    /// the undo list).
+    fn preimages(&self, topic: &str, message: &[u8]) -> Preimages {
         let Ok(header) = mqseal::inspect(message) else {
-            return;
+            return Vec::new();
         };
-        for s in self
-            .senders
+        self.senders
             .iter()
             .filter(|s| s.sender_id() == header.sender)
-        {
-            let fp = s.fingerprint();
-            let seen = self
-                .undo
-                .iter()
-                .any(|((f, e, t), _)| *f == fp && *e == header.epoch && t == topic);
-            if !seen {
+            .map(|s| {
+                let fp = s.fingerprint();
                 let pre = self.opener.replay_window(&fp, header.epoch, topic).cloned();
-                self.undo.push(((fp, header.epoch, topic.to_string()), pre));
-            }
+                (fp, header.epoch, pre)
+            })
+            .collect()
+    }
+
+    /// After an acceptance by `sender` at `epoch`: keeps the pre-image of the window it changed
+    /// (once per window and batch) so that a failed commit can roll it back.
+    fn keep_preimage(&mut self, pre: Preimages, topic: &str, sender: Fingerprint, epoch: u32) {
+        let seen = self
+            .undo
+            .iter()
+            .any(|((f, e, t), _)| *f == sender && *e == epoch && t == topic);
+        if seen {
+            return;
+        }
+        if let Some((_, _, window)) = pre
+            .into_iter()
+            .find(|(f, e, _)| *f == sender && *e == epoch)
+        {
+            self.undo.push(((sender, epoch, topic.to_string()), window));
         }
     }
 
@@ -262,5 +282,45 @@ impl fmt::Debug for PersistentOpener {
             .field("windows", &self.window_count())
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{Roles, Store, StoreOptions};
+    use mqseal::{Identity, Profile, SealOptions, Sealer};
+
+    /// Issue 12's reproduction: junk carrying a trusted sender's id (visible on the wire) on
+    /// distinct topics used to leave one undo pre-image each (3 000 took 28 s and 170 MB).
+    #[test]
+    fn refusals_leave_no_undo_state_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path().join("s"), "dash").unwrap();
+        let sensor = Identity::from_seed([3; 32]);
+        store.trust("sensor", &sensor.public(), Roles::SENDER).unwrap();
+        let key = store.create_key("plant/#", 1_800_000_000).unwrap();
+        let mut opener = store.opener(OpenPolicy::default()).unwrap();
+        let mut sealer = Sealer::new(sensor, Profile::Signed, 0);
+        sealer.add_key(key.key.clone());
+        let real = sealer
+            .seal_with("plant/0", b"x", &SealOptions::at(false, 1_800_000_000))
+            .unwrap();
+        for i in 0..3_000 {
+            let mut junk = real.clone();
+            let last = junk.len() - 1;
+            junk[last] ^= 1; // a broken signature: refused after the sender lookup
+            let topic = format!("plant/{i}");
+            assert!(opener.open_uncommitted(&topic, &junk, &Delivery::default()).is_err());
+        }
+        assert!(opener.undo.is_empty());
+        // An acceptance keeps exactly one pre-image until the commit.
+        opener
+            .open_uncommitted("plant/0", &real, &Delivery::default())
+            .unwrap();
+        assert_eq!(opener.undo.len(), 1);
+        opener.commit().unwrap();
+        assert!(opener.undo.is_empty());
     }
 }

@@ -125,8 +125,8 @@ pub mod vectors_support {
         (ed, x)
     }
 
-    /// Every HPKE value of a grant's wrapping.
-    #[derive(Debug)]
+    /// Every HPKE value of a grant's wrapping (secrets: wiped on drop, never in `Debug`).
+    #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
     pub struct GrantHpke {
         /// Encapsulated ephemeral public key.
         pub enc: [u8; 32],
@@ -142,6 +142,14 @@ pub mod vectors_support {
         pub base_nonce: [u8; 12],
         /// Exporter secret (unused by mqseal).
         pub exporter_secret: [u8; 32],
+    }
+
+    impl core::fmt::Debug for GrantHpke {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("GrantHpke")
+                .field("enc", &self.enc)
+                .finish_non_exhaustive()
+        }
     }
 
     /// HPKE values of a grant's wrapping.

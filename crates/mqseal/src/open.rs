@@ -340,8 +340,12 @@ impl Opener {
         message: &[u8],
         delivery: &Delivery,
     ) -> Result<Opened> {
-        let mut payload = vec![0u8; message.len()];
-        let info = self.open_into(topic, message, delivery, &mut payload)?;
+        // Allocate only for a message that passed the checks before decryption (steps 1–5):
+        // junk costs no allocation of its own length.
+        let checked = self.precheck(topic, message, delivery)?;
+        let signer = self.verify(&checked)?;
+        let mut payload = vec![0u8; checked.parts.ciphertext.len()];
+        let info = self.finish(&checked, signer, delivery, &mut payload)?;
         Ok(Opened::new(info, payload))
     }
 

@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
 
     me = mqseal.Identity.from_seed(bytes([1] * 32))
     key = mqseal.TreeKey.from_secret("bench/#", 1, bytes([2] * 32))
-    sealer = mqseal.Sealer(me, profile)
+    sealer = mqseal.Sealer(me, profile, start=0)
     sealer.add_key(key)
     opener = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
     opener.trust_sender(me.public)

@@ -62,8 +62,8 @@ fn make(path: &str) {
     let recipient = Identity::generate().unwrap();
     let key = TreeKey::generate("plant/#", 3).unwrap();
     let grant = Grant::issue(&issuer, &recipient.public(), &key).unwrap();
-    let mut signed = Sealer::new(sender.clone(), Profile::Signed);
-    let mut group = Sealer::new(sender.clone(), Profile::GroupMac);
+    let mut signed = Sealer::new(sender.clone(), Profile::Signed, 0);
+    let mut group = Sealer::new(sender.clone(), Profile::GroupMac, 0);
     signed.add_key(key.clone());
     group.add_key(key.clone());
     group.set_sequence(1000, u64::MAX);
@@ -90,7 +90,8 @@ fn make(path: &str) {
     flipped[last] ^= 1;
     let tampered = vec![
         json!({"topic": "plant/7/temp", "sealed": hex::encode(&first), "error": "replay"}),
-        json!({"topic": "plant/7/other", "sealed": hex::encode(&first), "error": "bad_signature"}),
+        // Moved to another topic: its key id names no key there (spec section 7.1 step 4).
+        json!({"topic": "plant/7/other", "sealed": hex::encode(&first), "error": "key_not_found"}),
         json!({"topic": "plant/7/temp", "sealed": hex::encode(&flipped), "error": "bad_signature"}),
         json!({"topic": "plant/7/temp", "sealed": hex::encode(&first[..10]), "error": "malformed"}),
     ];

@@ -121,3 +121,50 @@ impl std::ops::Deref for Filter {
         &self.0
     }
 }
+
+/// The `timestamp` argument of `seal` / `sealed_len`: `"now"` (the default: the system clock,
+/// as the core's `SealOptions::retain`), an explicit number of seconds since the Unix epoch, or
+/// `None` for a message without a timestamp (5 bytes shorter; receivers with a maximum age refuse
+/// it as `missing_timestamp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamp {
+    /// The current time, read when the message is sealed.
+    Now,
+    /// This time (seconds since the Unix epoch).
+    At(u64),
+    /// No timestamp.
+    Without,
+}
+
+impl Timestamp {
+    /// The core options of a message with this timestamp and `retain`.
+    pub fn options(self, retain: bool) -> mqseal::SealOptions {
+        match self {
+            Timestamp::Now => mqseal::SealOptions::retain(retain),
+            Timestamp::At(t) => mqseal::SealOptions::at(retain, t),
+            Timestamp::Without => mqseal::SealOptions::without_timestamp(retain),
+        }
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Timestamp {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Timestamp> {
+        if obj.is_none() {
+            return Ok(Timestamp::Without);
+        }
+        if let Ok(text) = obj.cast::<PyString>() {
+            return if text.to_cow().is_ok_and(|t| t == "now") {
+                Ok(Timestamp::Now)
+            } else {
+                Err(PyValueError::new_err(
+                    "timestamp must be \"now\", a number of seconds since the Unix epoch, or \
+                     None (no timestamp)",
+                ))
+            };
+        }
+        // An int in 0..2^64 (OverflowError outside, TypeError for anything else).
+        obj.extract::<u64>().map(Timestamp::At)
+    }
+}

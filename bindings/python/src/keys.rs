@@ -1,5 +1,6 @@
 //! `TreeKey` and `TopicKey`.
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
@@ -112,7 +113,38 @@ impl TopicKey {
         PyBytes::new(py, self.0.secret_bytes().as_ref())
     }
 
-    /// The AEAD key of the sender with Ed25519 key `sender_ed25519` under `profile`.
+    /// The 4-byte key id messages sealed under this topic key carry (spec section 4.6).
+    #[getter]
+    fn key_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.key_id())
+    }
+
+    /// The AEAD key of one message of the sender with Ed25519 key `sender_ed25519` under
+    /// `profile`, with the message's 8-byte `salt` (spec section 4.7). Handle with care.
+    fn message_key<'py>(
+        &self,
+        py: Python<'py>,
+        profile: &str,
+        sender_ed25519: PyBackedBytes,
+        salt: PyBackedBytes,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let profile = parse_profile(profile)?;
+        let ed = array32(&sender_ed25519, "sender_ed25519")?;
+        let salt: [u8; mqseal::SALT_LEN] = salt.as_ref().try_into().map_err(|_| {
+            PyValueError::new_err(format!(
+                "salt must be {} bytes, got {}",
+                mqseal::SALT_LEN,
+                salt.len()
+            ))
+        })?;
+        Ok(PyBytes::new(
+            py,
+            self.0.message_key(profile, &ed, &salt).as_ref(),
+        ))
+    }
+
+    /// The sender key of the sender with Ed25519 key `sender_ed25519` under `profile`: the key
+    /// every message key of that sender on this topic is derived from (`message_key`).
     fn sender_key<'py>(
         &self,
         py: Python<'py>,

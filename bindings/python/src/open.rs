@@ -16,11 +16,12 @@ use crate::keys::TreeKey;
 pub struct OpenPolicy {
     /// Accept the `group-mac` profile (any key holder can forge the sender).
     allow_group_mac: bool,
-    /// Refuse messages whose timestamp is more than this many seconds old.
+    /// Refuse messages whose timestamp is more than this many seconds old, and messages without
+    /// a timestamp.
     max_age: Option<u64>,
     /// With `max_age`, refuse timestamps more than this many seconds in the future.
     max_future_skew: u64,
-    /// Refuse messages without a timestamp.
+    /// Refuse messages without a timestamp (implied by `max_age`).
     require_timestamp: bool,
 }
 
@@ -49,7 +50,7 @@ impl OpenPolicy {
 #[pymethods]
 impl OpenPolicy {
     /// The default policy unless overridden: signed profile only, no age limit, 60 s of future
-    /// skew once an age limit is set, timestamps optional.
+    /// skew once an age limit is set, timestamps optional (required once an age limit is set).
     #[new]
     #[pyo3(signature = (*, allow_group_mac = false, max_age = None, max_future_skew = 60, require_timestamp = false))]
     fn new(
@@ -92,7 +93,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 /// A fingerprint given as a `PublicIdentity` or as 64 hex digits.
-fn fingerprint_arg(sender: &Bound<'_, PyAny>) -> PyResult<mqseal::Fingerprint> {
+pub fn fingerprint_arg(sender: &Bound<'_, PyAny>) -> PyResult<mqseal::Fingerprint> {
     if let Ok(p) = sender.cast::<PublicIdentity>() {
         return Ok(p.get().0.fingerprint());
     }
@@ -216,6 +217,13 @@ impl Opener {
         Ok(())
     }
 
+    /// The highest sequence number accepted from `sender` (a `PublicIdentity` or its
+    /// fingerprint) on any topic and epoch, if any: a live message on a topic this opener has no
+    /// window for yet is refused (`TooOldError`) if it is `REPLAY_WINDOW` or more below it.
+    fn high_water_mark(&self, sender: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        Ok(self.0.high_water_mark(&fingerprint_arg(sender)?))
+    }
+
     fn __repr__(&self) -> String {
         format!("Opener(policy={})", self.policy().__repr__())
     }
@@ -307,31 +315,79 @@ impl Opened {
 }
 
 /// The cleartext header of a sealed message (what anyone, the broker included, can read).
-#[pyclass(module = "mqseal", frozen, get_all)]
+#[pyclass(module = "mqseal", frozen)]
 pub struct Header {
-    /// `"signed"` or `"group-mac"`.
     profile: &'static str,
-    /// Whether the publisher published it retained.
     retain: bool,
-    /// Epoch of the key it is sealed under.
     epoch: u32,
-    /// The sender's 4-byte id (8 hex digits).
     sender_id: String,
-    /// The sender's sequence number.
+    key_id: [u8; mqseal::KEY_ID_LEN],
+    salt: [u8; mqseal::SALT_LEN],
     seq: u64,
-    /// The sender's timestamp, if any.
     timestamp: Option<u64>,
 }
 
 #[pymethods]
 impl Header {
+    /// `"signed"` or `"group-mac"`.
+    #[getter]
+    fn profile(&self) -> &'static str {
+        self.profile
+    }
+
+    /// Whether the publisher published it retained.
+    #[getter]
+    fn retain(&self) -> bool {
+        self.retain
+    }
+
+    /// Epoch of the key it is sealed under.
+    #[getter]
+    fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The sender's 4-byte id (8 hex digits).
+    #[getter]
+    fn sender_id(&self) -> &str {
+        &self.sender_id
+    }
+
+    /// The 4-byte id of the topic key it is sealed under (`TopicKey.key_id`): the one key a
+    /// receiver tries.
+    #[getter]
+    fn key_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.key_id)
+    }
+
+    /// The message's 8 random bytes, mixed into its key (not secret).
+    #[getter]
+    fn salt<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.salt)
+    }
+
+    /// The sender's sequence number.
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The sender's timestamp (seconds since the Unix epoch), if any.
+    #[getter]
+    fn timestamp(&self) -> Option<u64> {
+        self.timestamp
+    }
+
     fn __repr__(&self) -> String {
         format!(
-            "Header(profile='{}', retain={}, epoch={}, sender_id='{}', seq={}, timestamp={})",
+            "Header(profile='{}', retain={}, epoch={}, sender_id='{}', key_id='{}', salt='{}', \
+             seq={}, timestamp={})",
             self.profile,
             py_bool(self.retain),
             self.epoch,
             self.sender_id,
+            hex(&self.key_id),
+            hex(&self.salt),
             self.seq,
             opt(self.timestamp)
         )
@@ -347,6 +403,8 @@ pub fn inspect(data: PyBackedBytes) -> CoreResult<Header> {
         retain: h.retain,
         epoch: h.epoch,
         sender_id: hex(&h.sender.0),
+        key_id: h.key_id,
+        salt: h.salt,
         seq: h.seq,
         timestamp: h.timestamp,
     })

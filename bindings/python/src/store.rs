@@ -9,12 +9,12 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use crate::convert::{Filter, Topic, hex, parse_fingerprint, parse_profile, py_repr};
+use crate::convert::{Filter, Timestamp, Topic, hex, parse_fingerprint, parse_profile, py_repr};
 use crate::errors::{StoreFailure, StoreResult};
 use crate::grant::Grant;
 use crate::identity::{Identity, PublicIdentity};
 use crate::keys::TreeKey;
-use crate::open::{OpenPolicy, Opened};
+use crate::open::{OpenPolicy, Opened, fingerprint_arg};
 
 use mqseal_store as ms;
 
@@ -332,7 +332,8 @@ impl Store {
 
     /// A sealer with crash-safe sequence numbers and this store's keys (one per store at a
     /// time: `StoreLockedError` while another one is open). Close it (or use `with`) to release
-    /// the lock.
+    /// the lock. It seals only in the process that opened it (`StoreForkedError` after
+    /// `os.fork()`).
     #[pyo3(signature = (profile = "signed"))]
     fn sealer(&self, profile: &str) -> PyResult<PersistentSealer> {
         let profile = parse_profile(profile)?;
@@ -418,17 +419,22 @@ pub struct PersistentSealer(Shared<ms::PersistentSealer>);
 impl PersistentSealer {
     /// Seals `payload` for `topic` (see `Sealer.seal`), reserving the next block of sequence
     /// numbers durably when needed.
-    #[pyo3(signature = (topic, payload, retain = false, timestamp = None))]
+    ///
+    /// In a process forked from the one that opened it, sealing fails with `StoreForkedError`
+    /// (both processes would hand out the same sequence numbers): open a new sealer there once
+    /// the parent released the store.
+    #[pyo3(signature = (topic, payload, retain = false, timestamp = Timestamp::Now))]
+    #[pyo3(text_signature = "($self, topic, payload, retain=False, timestamp='now')")]
     fn seal<'py>(
         &self,
         py: Python<'py>,
         topic: Topic,
         payload: PyBackedBytes,
         retain: bool,
-        timestamp: Option<u64>,
+        timestamp: Timestamp,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let topic: &str = &topic;
-        let options = mqseal::SealOptions { retain, timestamp };
+        let options = timestamp.options(retain);
         let sealed = self
             .0
             .detached(py, |s| s.seal_with(topic, &payload, &options))?
@@ -550,6 +556,14 @@ impl PersistentOpener {
     #[getter]
     fn window_count(&self) -> PyResult<usize> {
         self.0.with(|o| o.window_count())
+    }
+
+    /// The highest sequence number accepted from `sender` (a `PublicIdentity` or its
+    /// fingerprint) on any topic and epoch, restored from the persisted windows (see
+    /// `Opener.high_water_mark`).
+    fn high_water_mark(&self, sender: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        let fp = fingerprint_arg(sender)?;
+        self.0.with(|o| o.opener().high_water_mark(&fp))
     }
 
     /// The current policy.

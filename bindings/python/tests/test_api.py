@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
+import time
 
 import pytest
 
@@ -25,7 +27,7 @@ def plant() -> mqseal.TreeKey:
 
 def pair(sensor: mqseal.Identity, key: mqseal.TreeKey, profile: str = "signed",
          policy: mqseal.OpenPolicy | None = None) -> tuple[mqseal.Sealer, mqseal.Opener]:
-    sealer = mqseal.Sealer(sensor, profile)  # type: ignore[arg-type]
+    sealer = mqseal.Sealer(sensor, profile, start=0)  # type: ignore[arg-type]
     sealer.add_key(key)
     opener = mqseal.Opener(policy)
     opener.trust_sender(sensor.public)
@@ -41,9 +43,12 @@ def test_round_trip_with_fresh_identity_and_key() -> None:
     plant = mqseal.TreeKey.generate("plant/#", 7)
     sealer, opener = pair(sensor, plant.derive("plant/7/#"))
     for i, payload in enumerate([b"21.5", b"", bytes(range(256)) * 40, bytearray(b"ba")]):
+        before = int(time.time())
         sealed = sealer.seal("plant/7/temp", payload)
+        after = int(time.time())
         assert isinstance(sealed, bytes)
         assert bytes(payload) not in sealed or not payload
+        assert len(sealed) - len(payload) == 104  # signed, timestamp, small seq (spec section 5)
         opened = opener.open("plant/7/temp", sealed)
         assert opened.payload == bytes(payload)
         assert opened.seq == i
@@ -51,7 +56,8 @@ def test_round_trip_with_fresh_identity_and_key() -> None:
         assert opened.epoch == 7
         assert opened.profile == "signed"
         assert opened.retain is False
-        assert opened.timestamp is None
+        # Timestamps are on by default: the sender's clock when it sealed.
+        assert opened.timestamp is not None and before <= opened.timestamp <= after
 
 
 def test_two_generated_identities_and_keys_differ() -> None:
@@ -76,7 +82,7 @@ def test_group_mac_profile_and_retain_and_timestamp(sensor: mqseal.Identity,
     sealer, opener = pair(sensor, plant, "group-mac", policy)
     assert sealer.profile == "group-mac"
     sealed = sealer.seal("plant/1/state", b"on", retain=True, timestamp=1_790_000_000)
-    assert len(sealed) - 2 <= mqseal.MAX_OVERHEAD_GROUP_MAC
+    assert len(sealed) - 2 == 40  # group-mac, timestamp, small seq (spec section 5)
     opened = opener.open("plant/1/state", sealed, retained=True, now=1_790_000_030)
     assert (opened.profile, opened.retain, opened.timestamp) == ("group-mac", True, 1_790_000_000)
     # A retained message may also arrive live (retain flag cleared by the broker).
@@ -84,10 +90,26 @@ def test_group_mac_profile_and_retain_and_timestamp(sensor: mqseal.Identity,
     assert opener.open("plant/1/state", sealed, now=1_790_000_030).payload == b"off"
 
 
-def test_signed_overhead_bound(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
-    sealer, _ = pair(sensor, plant)
-    sealed = sealer.seal("plant/7/temp", b"x" * 100, timestamp=2**40)
-    assert 100 < len(sealed) <= 100 + mqseal.MAX_OVERHEAD_SIGNED
+def test_overheads(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    """Spec section 5: 104 / 40 bytes with a timestamp (the default) at small sequence numbers,
+    99 / 35 without, at most 122 / 58 (epoch 2^32-1, seq and timestamp 2^64-1)."""
+    assert (mqseal.MAX_OVERHEAD_SIGNED, mqseal.MAX_OVERHEAD_GROUP_MAC) == (122, 58)
+    for profile, with_ts, without_ts, worst in [("signed", 104, 99, 122),
+                                                ("group-mac", 40, 35, 58)]:
+        sealer, _ = pair(sensor, plant, profile)
+        assert len(sealer.seal("plant/7/temp", b"x" * 100)) - 100 == with_ts
+        assert len(sealer.seal("plant/7/temp", b"x" * 100, timestamp=1_800_000_000)) - 100 \
+            == with_ts
+        assert len(sealer.seal("plant/7/temp", b"x" * 100, timestamp=None)) - 100 == without_ts
+        assert sealer.sealed_len("plant/7/temp", 100) == 100 + with_ts
+        assert sealer.sealed_len("plant/7/temp", 100, None) == 100 + without_ts
+        # The last usable number (2^64-2; its varint is as long as 2^64-1's).
+        big = mqseal.Sealer(sensor, profile, start=2**64 - 2)  # type: ignore[arg-type]
+        big.add_key(mqseal.TreeKey.from_secret("#", 2**32 - 1, SECRET))
+        assert big.sealed_len("t", 0, 2**64 - 1) == worst
+        assert len(big.seal("t", b"", timestamp=2**64 - 1)) == worst
+        with pytest.raises(mqseal.SequenceExhaustedError):
+            big.seal("t", b"", timestamp=2**64 - 1)
 
 
 def test_key_tree_follows_topics_downwards_only(plant: mqseal.TreeKey) -> None:
@@ -116,7 +138,7 @@ def test_key_tree_follows_topics_downwards_only(plant: mqseal.TreeKey) -> None:
 def test_sealer_uses_most_specific_then_newest_key(sensor: mqseal.Identity) -> None:
     old = mqseal.TreeKey.from_secret("plant/#", 1, SECRET)
     new = mqseal.TreeKey.from_secret("plant/#", 2, bytes(32))
-    sealer = mqseal.Sealer(sensor)
+    sealer = mqseal.Sealer(sensor, start=0)
     sealer.add_key(old)
     sealer.add_key(new)
     assert mqseal.inspect(sealer.seal("plant/a", b"1")).epoch == 2
@@ -166,9 +188,10 @@ def test_opener_refusals_carry_stable_codes(sensor: mqseal.Identity,
     with pytest.raises(mqseal.DuplicateError) as dup:
         opener.open("plant/7/temp", sealed, duplicate=True)
     assert isinstance(dup.value, mqseal.ReplayError) and dup.value.code == 11
-    with pytest.raises(mqseal.BadSignatureError) as moved:
+    # Moved to another topic: the key id names no key there, so no key is even tried.
+    with pytest.raises(mqseal.KeyNotFound) as moved:
         opener.open("plant/7/other", sealed)
-    assert isinstance(moved.value, mqseal.AuthenticationError)
+    assert (moved.value.code, moved.value.name) == (7, "key_not_found")
     with pytest.raises(mqseal.UnsupportedVersionError) as plain:
         opener.open("plant/7/temp", b'{"temp": 21.5}')
     assert isinstance(plain.value, mqseal.MalformedError)
@@ -180,26 +203,33 @@ def test_opener_refusals_carry_stable_codes(sensor: mqseal.Identity,
     with pytest.raises(mqseal.InvalidTopicError):
         opener.open("plant/+/temp", sealed)
 
-    stranger = mqseal.Sealer(mqseal.Identity.generate())
+    stranger = mqseal.Sealer(mqseal.Identity.generate(), start=0)
     stranger.add_key(plant)
     with pytest.raises(mqseal.UnknownSenderError):
         opener.open("plant/7/temp", stranger.seal("plant/7/temp", b"forged"))
 
-    outsider = mqseal.Sealer(sensor)
+    outsider = mqseal.Sealer(sensor, start=100)
     outsider.add_key(mqseal.TreeKey.from_secret("plant/#", 9, SECRET))
-    with pytest.raises(mqseal.KeyNotFound):
+    with pytest.raises(mqseal.KeyNotFound):  # no key of that epoch
         opener.open("plant/7/temp", outsider.seal("plant/7/temp", b"x"))
 
-    wrong = mqseal.Sealer(sensor)
-    wrong.set_sequence(100)
+    # Validly signed under another key of the same epoch: its key id names no held key (v1
+    # tried the key and failed to decrypt; v2 never tries a key the message does not name).
+    wrong = mqseal.Sealer(sensor, start=200)
     wrong.add_key(mqseal.TreeKey.from_secret("plant/#", 1, bytes(32)))
-    fresh = mqseal.Opener()
-    fresh.trust_sender(sensor.public)
-    fresh.add_key(plant)
-    with pytest.raises(mqseal.DecryptionError):  # validly signed, under another key
-        fresh.open("plant/7/temp", wrong.seal("plant/7/temp", b"x"))
+    with pytest.raises(mqseal.KeyNotFound):
+        opener.open("plant/7/temp", wrong.seal("plant/7/temp", b"x"))
+
+    fresh = sealer.seal("plant/7/temp", b"x")
     with pytest.raises(mqseal.BadSignatureError):  # signature replaced
-        fresh.open("plant/7/temp", wrong.seal("plant/7/temp", b"x")[:-64] + bytes(64))
+        opener.open("plant/7/temp", fresh[:-64] + bytes(64))
+    salt_at = 1 + 1 + 4 + 4  # flags, epoch 1, sender id, key id
+    assert fresh[salt_at:salt_at + 8] == mqseal.inspect(fresh).salt
+    with pytest.raises(mqseal.BadSignatureError):  # salt changed: the signature covers it
+        opener.open("plant/7/temp", fresh[:salt_at] + bytes(8) + fresh[salt_at + 8:])
+    with pytest.raises(mqseal.KeyNotFound):  # key id changed
+        opener.open("plant/7/temp", fresh[:6] + bytes(4) + fresh[10:])
+    assert opener.open("plant/7/temp", fresh).payload == b"x"  # the refusals consumed nothing
 
 
 def test_decryption_failure_in_group_mac(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
@@ -210,6 +240,12 @@ def test_decryption_failure_in_group_mac(sensor: mqseal.Identity, plant: mqseal.
         opener.open("plant/7/temp", bytes(sealed))
     assert caught.value.name == "authentication_failed"
     assert isinstance(caught.value, mqseal.AuthenticationError)
+    sealed[-1] ^= 0x80
+    sealed[10] ^= 1  # the salt: another message key
+    with pytest.raises(mqseal.DecryptionError):
+        opener.open("plant/7/temp", bytes(sealed))
+    sealed[10] ^= 1
+    assert opener.open("plant/7/temp", bytes(sealed)).payload == b"21.5"
     strict = mqseal.Opener()
     strict.trust_sender(sensor.public)
     strict.add_key(plant)
@@ -223,14 +259,200 @@ def test_timestamp_policy(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> Non
     assert opener.policy == policy
     assert opener.policy.max_age == 30 and opener.policy.max_future_skew == 60
     with pytest.raises(mqseal.MissingTimestampError):
-        opener.open("plant/a", sealer.seal("plant/a", b"x"))
+        opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=None))
+    # The default timestamp is the current time: fresh under the system clock.
+    assert opener.open("plant/a", sealer.seal("plant/a", b"now")).payload == b"now"
     with pytest.raises(mqseal.ExpiredError):
         opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=1000), now=1031)
     with pytest.raises(mqseal.ExpiredError):
         opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=1100), now=1000)
     assert opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=1000), now=1030)
+    # A maximum age alone requires a timestamp too (v2).
+    opener.policy = mqseal.OpenPolicy(max_age=30)
+    assert not opener.policy.require_timestamp
+    with pytest.raises(mqseal.MissingTimestampError):
+        opener.open("plant/a", sealer.seal("plant/a", b"x", timestamp=None), now=1000)
     opener.policy = mqseal.OpenPolicy()
     assert opener.open("plant/a", sealer.seal("plant/a", b"y")).payload == b"y"
+    assert opener.open("plant/a", sealer.seal("plant/a", b"z", timestamp=None)).timestamp is None
+
+
+def test_timestamp_argument(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
+    """`timestamp="now"` (the default), an int, or None (no timestamp); anything else is refused
+    before a sequence number is used."""
+    sealer, opener = pair(sensor, plant)
+    before = int(time.time())
+    default, now = sealer.seal("plant/a", b"1"), sealer.seal("plant/a", b"2", timestamp="now")
+    after = int(time.time())
+    for m in (default, now):
+        ts = mqseal.inspect(m).timestamp
+        assert ts is not None and before <= ts <= after
+    assert mqseal.inspect(sealer.seal("plant/a", b"3", timestamp=0)).timestamp == 0
+    assert mqseal.inspect(sealer.seal("plant/a", b"4", timestamp=2**64 - 1)).timestamp == 2**64 - 1
+    none = sealer.seal("plant/a", b"5", timestamp=None)
+    assert mqseal.inspect(none).timestamp is None
+    assert len(none) == len(default) - 5
+    assert sealer.next_seq == 5
+    for bad, error in [("later", ValueError), ("NOW", ValueError), (-1, OverflowError),
+                       (2**64, OverflowError), (1.5, TypeError), (b"now", TypeError)]:
+        with pytest.raises(error):
+            sealer.seal("plant/a", b"x", timestamp=bad)  # type: ignore[arg-type]
+        with pytest.raises(error):
+            sealer.sealed_len("plant/a", 1, bad)  # type: ignore[arg-type]
+    assert sealer.next_seq == 5
+    assert [opener.open("plant/a", m).seq for m in (default, now, none)] == [0, 1, 4]
+
+
+def test_start_is_required_and_keyword_only(sensor: mqseal.Identity,
+                                            plant: mqseal.TreeKey) -> None:
+    with pytest.raises(TypeError, match="start"):
+        mqseal.Sealer(sensor)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        mqseal.Sealer(sensor, "signed", 5)  # type: ignore[misc]
+    with pytest.raises(OverflowError):
+        mqseal.Sealer(sensor, start=-1)
+    sealer = mqseal.Sealer(sensor, start=4096)
+    sealer.add_key(plant)
+    assert (sealer.next_seq, sealer.sequence_limit) == (4096, 2**64 - 1)
+    assert mqseal.inspect(sealer.seal("plant/a", b"x")).seq == 4096
+    assert sealer.next_seq == 4097
+
+
+def test_header_carries_key_id_and_a_fresh_salt(sensor: mqseal.Identity,
+                                                plant: mqseal.TreeKey) -> None:
+    sealer, _ = pair(sensor, plant)
+    a1, a2 = sealer.seal("plant/a", b"same"), sealer.seal("plant/a", b"same")
+    b1 = sealer.seal("plant/b", b"same")
+    h1, h2, hb = (mqseal.inspect(m) for m in (a1, a2, b1))
+    assert isinstance(h1.key_id, bytes) and isinstance(h1.salt, bytes)
+    assert (len(h1.key_id), len(h1.salt)) == (4, 8)
+    # The key id is the topic key's, whichever covering key computes it; one per topic.
+    assert h1.key_id == h2.key_id == plant.topic_key("plant/a").key_id
+    assert plant.derive("plant/a").topic_key("plant/a").key_id == h1.key_id
+    assert hb.key_id == plant.topic_key("plant/b").key_id != h1.key_id
+    # Fresh salts from the OS: never the same twice here (2^-64 per pair).
+    salts = {h.salt for h in (h1, h2, hb)}
+    salts |= {mqseal.inspect(sealer.seal("plant/a", b"same")).salt for _ in range(50)}
+    assert len(salts) == 53
+    assert h1.key_id.hex() in repr(h1) and h1.salt.hex() in repr(h1)
+
+
+def test_random_callable_supplies_the_salts(sensor: mqseal.Identity,
+                                            plant: mqseal.TreeKey) -> None:
+    asked: list[int] = []
+
+    def hardware_rng(n: int) -> bytes:
+        asked.append(n)
+        return os.urandom(n)
+
+    sealer = mqseal.Sealer(sensor, start=0, random=hardware_rng)
+    sealer.add_key(plant)
+    opener = mqseal.Opener()
+    opener.trust_sender(sensor.public)
+    opener.add_key(plant)
+    assert opener.open("plant/a", sealer.seal("plant/a", b"x")).payload == b"x"
+    assert asked == [8]
+
+    # The salt is exactly what the callable returned; a bytearray is fine.
+    fixed = mqseal.Sealer(sensor, start=1, random=lambda n: bytearray(range(1, n + 1)))
+    fixed.add_key(plant)
+    sealed = fixed.seal("plant/a", b"y")
+    assert mqseal.inspect(sealed).salt == bytes(range(1, 9))
+    assert opener.open("plant/a", sealed).payload == b"y"
+    key = plant.topic_key("plant/a").message_key("signed", sensor.public.ed25519, bytes(range(1, 9)))
+    assert len(key) == 32
+
+    # A generator that fails, or returns the wrong thing: RandomnessError (the reason as its
+    # __cause__) and no sequence number spent.
+    class Broken(Exception):
+        pass
+
+    def broken(n: int) -> bytes:
+        raise Broken("TRNG not ready")
+
+    for bad, cause in [(broken, Broken), (lambda n: b"short", ValueError),
+                       (lambda n: "x" * n, TypeError), (lambda: b"x" * 8, TypeError)]:
+        failing = mqseal.Sealer(sensor, start=7, random=bad)  # type: ignore[arg-type]
+        failing.add_key(plant)
+        with pytest.raises(mqseal.RandomnessError) as caught:
+            failing.seal("plant/a", b"z")
+        assert (caught.value.code, caught.value.name) == (22, "randomness")
+        assert isinstance(caught.value.__cause__, cause)
+        assert failing.next_seq == 7
+    with pytest.raises(TypeError, match="callable"):
+        mqseal.Sealer(sensor, start=0, random=b"12345678")  # type: ignore[arg-type]
+
+
+def test_random_callable_with_threads_and_reentry(sensor: mqseal.Identity,
+                                                   plant: mqseal.TreeKey) -> None:
+    """A callable that lets other threads run (the GIL is released while it sleeps) while its
+    seal holds the sealer: the other threads wait for the sealer, none fails or reuses a number.
+    A callable that uses a sealer itself is refused instead of deadlocking."""
+    def slow_rng(n: int) -> bytes:
+        time.sleep(0.001)
+        return os.urandom(n)
+
+    sealer = mqseal.Sealer(sensor, start=0, random=slow_rng)
+    sealer.add_key(plant)
+    out: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        for _ in range(25):
+            try:
+                out.append(sealer.seal("plant/a", b"x"))
+                assert sealer.next_seq <= 100
+            except BaseException as e:  # noqa: BLE001 -- collected and asserted below
+                errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(mqseal.inspect(m).seq for m in out) == list(range(100))
+    assert len({mqseal.inspect(m).salt for m in out}) == 100
+
+    users: list[mqseal.Sealer] = []
+
+    def reentrant(n: int) -> bytes:
+        users[0].next_seq  # noqa: B018 -- the use being refused
+        return os.urandom(n)
+
+    inner = mqseal.Sealer(sensor, start=3, random=reentrant)
+    users.append(inner)
+    inner.add_key(plant)
+    with pytest.raises(mqseal.RandomnessError) as caught:
+        inner.seal("plant/a", b"x")
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert "must not use a Sealer" in str(caught.value.__cause__)
+    assert inner.next_seq == 3
+
+
+def test_high_water_mark_bounds_first_contact(sensor: mqseal.Identity,
+                                              plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    assert opener.high_water_mark(sensor.public) is None
+    old = sealer.seal("plant/b", b"historic")  # seq 0, never delivered
+    retained_old = sealer.seal("plant/c", b"retained", retain=True)  # seq 1
+    sealer.set_sequence(5000)
+    opener.open("plant/a", sealer.seal("plant/a", b"now"))
+    assert opener.high_water_mark(sensor.public) == 5000
+    assert opener.high_water_mark(sensor.fingerprint) == 5000
+    assert opener.high_water_mark(mqseal.Identity.generate().public) is None
+    # A live delivery on a topic new to the opener, 2048 or more below the mark: a replayed
+    # historic message.
+    with pytest.raises(mqseal.TooOldError):
+        opener.open("plant/b", old)
+    # A retained delivery is exempt (a late subscriber's retained message).
+    assert opener.open("plant/c", retained_old, retained=True).payload == b"retained"
+    # Within the window of the mark: accepted.
+    sealer.set_sequence(5000 - 2047)
+    assert opener.open("plant/d", sealer.seal("plant/d", b"late")).seq == 2953
+    assert opener.high_water_mark(sensor.public) == 5000
+    with pytest.raises(TypeError):
+        opener.high_water_mark(42)  # type: ignore[arg-type]
 
 
 def test_retired_key_expires(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
@@ -331,7 +553,7 @@ def test_argument_errors_are_python_errors(plant: mqseal.TreeKey) -> None:
     with pytest.raises(ValueError, match="secret must be 32 bytes"):
         mqseal.TreeKey.from_secret("#", 1, b"")
     with pytest.raises(ValueError, match="profile"):
-        mqseal.Sealer(mqseal.Identity.generate(), "none")  # type: ignore[arg-type]
+        mqseal.Sealer(mqseal.Identity.generate(), "none", start=0)  # type: ignore[arg-type]
     with pytest.raises(OverflowError):
         mqseal.TreeKey.from_secret("#", -1, SECRET)
     with pytest.raises(mqseal.MalformedError):
@@ -358,7 +580,9 @@ def test_repr_never_shows_secrets(sensor: mqseal.Identity, plant: mqseal.TreeKey
                                mqseal.ReplayWindow())]
     texts += [str(x) for x in (sensor, plant, topic_key)]
     secrets = [SEED.hex(), SECRET.hex(), topic_key.secret_bytes().hex(),
-               topic_key.sender_key("signed", sensor.public.ed25519).hex()]
+               topic_key.sender_key("signed", sensor.public.ed25519).hex(),
+               topic_key.message_key("signed", sensor.public.ed25519,
+                                     mqseal.inspect(sealed).salt).hex()]
     for text in texts:
         for secret in secrets:
             for chunk in (secret[:16], secret[16:32], secret[32:48], secret[48:]):
@@ -371,7 +595,7 @@ def test_repr_never_shows_secrets(sensor: mqseal.Identity, plant: mqseal.TreeKey
 
 
 def test_secret_holders_do_not_pickle(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
-    for secret_holder in (sensor, plant, mqseal.Sealer(sensor)):
+    for secret_holder in (sensor, plant, mqseal.Sealer(sensor, start=0)):
         with pytest.raises(TypeError):
             pickle.dumps(secret_holder)
 

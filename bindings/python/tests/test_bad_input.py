@@ -39,7 +39,7 @@ BAD_TOPIC_IDS = [why for _, why in BAD_TOPICS]
 def parties() -> tuple[mqseal.Sealer, mqseal.Opener, mqseal.Identity]:
     me = mqseal.Identity.from_seed(bytes(range(32)))
     key = mqseal.TreeKey.from_secret("#", 1, bytes([7]) * 32)
-    sealer = mqseal.Sealer(me)
+    sealer = mqseal.Sealer(me, start=0)
     sealer.add_key(key)
     opener = mqseal.Opener()
     opener.trust_sender(me.public)
@@ -228,6 +228,21 @@ def test_garbage_bytes_raise_mqseal_errors_only(
     # A low-order X25519 key (all zeros) is refused as a key, not accepted.
     with pytest.raises(mqseal.InvalidKeyError):
         mqseal.PublicIdentity.from_bytes(me.public.ed25519 + bytes(32))
+    # Version bits: 010 (0x40..0x5f) is v2; v1's 001 (0x20..) and every other value are
+    # unsupported_version, before anything else is parsed.
+    assert sealed[0] & 0xE0 == 0x40
+    for flags in (0x00, 0x20, 0x28, 0x38, 0x60, 0x80, 0xE0):
+        with pytest.raises(mqseal.UnsupportedVersionError):
+            opener.open("a/b", bytes([flags | (sealed[0] & 0x1F)]) + sealed[1:])
+        with pytest.raises(mqseal.UnsupportedVersionError):
+            mqseal.inspect(bytes([flags]) + sealed[1:])
+    for reserved in (0x01, 0x02):
+        with pytest.raises(mqseal.MalformedError):
+            mqseal.inspect(bytes([sealed[0] | reserved]) + sealed[1:])
+    # Cut inside the key id or the salt: malformed, never a crash.
+    for n in range(1, 20):
+        with pytest.raises(mqseal.MalformedError):
+            mqseal.inspect(sealed[:n])
     # After all that, the real message still opens (the failures recorded nothing).
     assert opener.open("a/b", sealed).payload == b"payload"
 
@@ -274,7 +289,8 @@ def test_damaged_keystore_files_are_named_and_left_alone(
         use()
     assert str(path) in str(e.value), f"the error does not name the file: {e.value}"
     assert isinstance(e.value, (mqseal.CorruptFileError, mqseal.MissingFileError)), repr(e.value)
-    # Nothing was repaired, reset or added (a reset sequence counter would reuse nonces); the
+    # Nothing was repaired, reset or added (a reset sequence counter would reuse numbers that
+    # subscribers refuse as replays); the
     # lock files of the earlier use already existed.
     assert snapshot(tmp_path / "s") == before
 

@@ -62,7 +62,9 @@ def test_keystore_reprs_and_errors_hold_no_key_bytes(tmp_path: Path) -> None:
     with store.sealer() as sealer, store.opener() as opener:
         sealed = sealer.seal("plant/7/temp", b"x")
         opened = opener.open("plant/7/temp", sealed)
-        objects += [sealer, opener, opened]
+        header = mqseal.inspect(sealed)
+        secrets["message key"] = topic_key.message_key("signed", me.public.ed25519, header.salt)
+        objects += [sealer, opener, opened, header]
         texts = [repr(o) for o in objects] + [str(o) for o in objects]
     objects += [sealer, opener]  # closed ones too
     texts += [repr(sealer), repr(opener)]
@@ -129,7 +131,7 @@ def test_paho_wrapper_repr_holds_no_password() -> None:
     client.username_pw_set("alice", PASSWORD)
     me = mqseal.Identity.generate()
     key = mqseal.TreeKey.generate("plant/#", 1)
-    sealer = mqseal.Sealer(me)
+    sealer = mqseal.Sealer(me, start=0)
     sealer.add_key(key)
     wrapped = SealedClient(client, sealer=sealer, opener=mqseal.Opener())
     for text in (repr(wrapped), str(wrapped)):

@@ -11,7 +11,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -23,8 +23,9 @@ from mqseal.paho import OpenedMessage, SealedClient
 
 Interop = Callable[[str, Path], str]
 
-CASES: list[tuple[str, bytes, bool, int | None, str]] = [
-    ("plant/7/temp", b"21.5", False, None, "signed"),
+# Timestamps: "now" (the default), an explicit time, or None (none).
+CASES: list[tuple[str, bytes, bool, int | Literal["now"] | None, str]] = [
+    ("plant/7/temp", b"21.5", False, "now", "signed"),
     ("plant/7/temp", b"21.6", False, 1_790_000_000, "signed"),
     ("plant/7/state", b'{"on": true}', True, None, "signed"),
     ("plant/8/caf\u00e9", b"", False, None, "signed"),
@@ -63,24 +64,29 @@ def make_bundle() -> dict[str, Any]:
     recipient = mqseal.Identity.generate()
     key = mqseal.TreeKey.generate("plant/#", 3)
     grant = mqseal.Grant.issue(issuer, recipient.public, key)
-    signed = mqseal.Sealer(sender, "signed")
-    group = mqseal.Sealer(sender, "group-mac")
+    signed = mqseal.Sealer(sender, "signed", start=0)
+    group = mqseal.Sealer(sender, "group-mac", start=1000)
     signed.add_key(key)
     group.add_key(key)
-    group.set_sequence(1000)
     messages = []
     for topic, payload, retain, timestamp, profile in CASES:
         sealer = signed if profile == "signed" else group
         seq = sealer.next_seq
         sealed = sealer.seal(topic, payload, retain=retain, timestamp=timestamp)
+        header = mqseal.inspect(sealed)
+        if timestamp == "now":
+            assert header.timestamp is not None
+        else:
+            assert header.timestamp == timestamp
         messages.append({"topic": topic, "payload": payload.hex(), "retain": retain,
-                         "timestamp": timestamp, "profile": profile, "seq": seq,
+                         "timestamp": header.timestamp, "profile": profile, "seq": seq,
                          "sealed": sealed.hex()})
     first = bytes.fromhex(messages[0]["sealed"])
     flipped = first[:-1] + bytes([first[-1] ^ 1])
     tampered = [
         {"topic": "plant/7/temp", "sealed": first.hex(), "error": "replay"},
-        {"topic": "plant/7/other", "sealed": first.hex(), "error": "bad_signature"},
+        # Moved to another topic: its key id names no key there (spec section 7.1 step 4).
+        {"topic": "plant/7/other", "sealed": first.hex(), "error": "key_not_found"},
         {"topic": "plant/7/temp", "sealed": flipped.hex(), "error": "bad_signature"},
         {"topic": "plant/7/temp", "sealed": first[:10].hex(), "error": "malformed"},
     ]

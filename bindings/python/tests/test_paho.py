@@ -23,7 +23,7 @@ WAIT = 30.0  # seconds to wait for a broker round trip before giving up (not a s
 def keys() -> dict[str, Any]:
     sensor = mqseal.Identity.generate()
     plant = mqseal.TreeKey.generate("plant/#", 1)
-    sealer = mqseal.Sealer(sensor)
+    sealer = mqseal.Sealer(sensor, start=0)
     sealer.add_key(plant.derive("plant/7/#"))
     opener = mqseal.Opener()
     opener.trust_sender(sensor.public)
@@ -60,7 +60,8 @@ def test_publish_seals_what_goes_to_the_client(keys: dict[str, Any],
         return "info"
 
     monkeypatch.setattr(raw, "publish", fake_publish)
-    client = SealedClient(raw, sealer=keys["sealer"], timestamps=True)
+    client = SealedClient(raw, sealer=keys["sealer"])  # timestamps by default
+    assert client.timestamps is True
     assert client.publish("plant/7/temp", b"21.5", qos=1) == "info"
     client.publish("plant/7/state", "on", retain=True)
     client.publish("plant/7/n", 42)
@@ -80,6 +81,10 @@ def test_publish_seals_what_goes_to_the_client(keys: dict[str, Any],
     with pytest.raises(TypeError):
         client.publish("plant/7/temp", object())  # type: ignore[arg-type]
     assert len(sent) == 5
+    client.timestamps = False
+    client.publish("plant/7/temp", b"21.7")
+    assert mqseal.inspect(sent[-1][1]).timestamp is None
+    assert len(sent[-1][1]) == len(sent[0][1]) - 5
 
 
 def test_on_message_gets_opened_messages_and_rejections(keys: dict[str, Any]) -> None:
@@ -91,21 +96,22 @@ def test_on_message_gets_opened_messages_and_rejections(keys: dict[str, Any]) ->
     client.on_rejected = lambda c, u, m, e: refused.append((m, e))
     assert raw.on_message == client._on_raw_message
 
-    sealed = keys["sealer"].seal("plant/7/temp", b"21.5")
+    sealed = keys["sealer"].seal("plant/7/temp", b"21.5", timestamp=1_800_000_000)
     raw.on_message(raw, None, raw_message("plant/7/temp", sealed, mid=7))
     [m] = got
     assert (m.topic, m.payload, m.seq, m.sender, m.mid, m.qos) == (
         "plant/7/temp", b"21.5", 0, keys["sensor"].public, 7, 1)
-    assert (m.epoch, m.profile, m.retain, m.dup, m.timestamp) == (1, "signed", False, False, None)
+    assert (m.epoch, m.profile, m.retain, m.dup, m.timestamp) == (
+        1, "signed", False, False, 1_800_000_000)
     assert m.raw.payload == sealed
 
     raw.on_message(raw, None, raw_message("plant/7/temp", b'{"temp": 99}'))
     raw.on_message(raw, None, raw_message("plant/7/temp", sealed))  # replayed
     raw.on_message(raw, None, raw_message("plant/7/temp", sealed, dup=True))  # QoS 1 redelivery
-    raw.on_message(raw, None, raw_message("plant/7/other", sealed))  # moved
+    raw.on_message(raw, None, raw_message("plant/7/other", sealed))  # moved: no key has its id
     assert len(got) == 1
     assert [type(e) for _, e in refused] == [
-        mqseal.UnsupportedVersionError, mqseal.ReplayError, mqseal.BadSignatureError]
+        mqseal.UnsupportedVersionError, mqseal.ReplayError, mqseal.KeyNotFound]
     assert refused[0][0].payload == b'{"temp": 99}'
 
     client.drop_duplicates = False
@@ -260,7 +266,7 @@ def test_live_two_sealed_clients_and_an_eavesdropper(mosquitto: Broker,
 
     # The dashboard receives its key as a grant through the broker.
     grant = mqseal.Grant.issue(admin, dashboard.public, plant)
-    sealer = mqseal.Sealer(sensor)
+    sealer = mqseal.Sealer(sensor, start=0)
     sealer.add_key(plant.derive(f"{root}/7/#"))
     opener = mqseal.Opener()
     opener.trust_sender(sensor.public)
@@ -318,7 +324,7 @@ def test_live_two_sealed_clients_and_an_eavesdropper(mosquitto: Broker,
         spy.publish(f"{root}/7/temp", b'{"temp": 99.9}', qos=1).wait_for_publish(WAIT)
         errors = [refused.get()[1] for _ in range(3)]
         assert [type(e) for e in errors] == [
-            mqseal.ReplayError, mqseal.BadSignatureError, mqseal.UnsupportedVersionError]
+            mqseal.ReplayError, mqseal.KeyNotFound, mqseal.UnsupportedVersionError]
         assert got.empty()
 
         # a retained sealed message reaches a later subscriber, retain flag verified

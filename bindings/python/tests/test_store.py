@@ -3,7 +3,10 @@ in-band grants, rotation, crash-safe sequence numbers and persisted replay windo
 
 from __future__ import annotations
 
+import os
 import stat
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,6 +95,89 @@ def test_grants_seal_open_and_restart(site: dict[str, mqseal.Store]) -> None:
         with pytest.raises(mqseal.ReplayError):
             opener.open("plant/7/temp", messages[1])
         assert opener.open("plant/7/temp", sealer.seal("plant/7/temp", b"3")).seq == reserved
+
+
+def test_persistent_opener_restores_the_high_water_mark(site: dict[str, mqseal.Store]) -> None:
+    sensor, dashboard = site["sensor"], site["dashboard"]
+    with sensor.sealer() as sealer:
+        historic = sealer.seal("plant/7/old", b"historic")  # never delivered
+        sealer_start = sealer.next_seq
+    with sensor.sealer() as sealer:  # a restart: 4096 numbers later
+        assert sealer.next_seq >= sealer_start + 2048
+        latest = sealer.seal("plant/7/temp", b"now")
+    with dashboard.opener() as opener:
+        assert opener.high_water_mark(sensor.public) is None
+        assert opener.open("plant/7/temp", latest).payload == b"now"
+        mark = opener.high_water_mark(sensor.fingerprint)
+        assert mark == mqseal.inspect(latest).seq
+    with dashboard.opener() as opener:  # recomputed from the persisted windows
+        assert opener.high_water_mark(sensor.public) == mark
+        with pytest.raises(mqseal.TooOldError):  # a broker replaying history on a new topic
+            opener.open("plant/7/old", historic)
+        assert opener.window_count == 1
+
+
+def fork_and_wait(child: Callable[[], int]) -> int:
+    """Runs ``child`` in a forked process (which exits with its result, skipping every cleanup
+    of the parent's state) and returns that exit code."""
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process with threads (earlier tests' paho loops
+        # may linger); the child only runs `child` and leaves with os._exit.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child
+        code = 99
+        try:
+            code = child()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_persistent_sealer_refuses_to_seal_after_a_fork(site: dict[str, mqseal.Store]) -> None:
+    """A forked child shares the parent's counter: its seal raises StoreForkedError (code 116)
+    and spends nothing, while the parent keeps sealing; the child cannot open a second sealer
+    while the parent holds the store."""
+    sensor, dashboard = site["sensor"], site["dashboard"]
+    with sensor.sealer() as sealer, dashboard.opener() as opener:
+        assert opener.open("plant/7/temp", sealer.seal("plant/7/temp", b"before")).seq == 0
+        parent = os.getpid()
+
+        def child() -> int:
+            try:
+                sealer.seal("plant/7/temp", b"from the child")
+                return 1  # sealed: the parent's next numbers would be used twice
+            except mqseal.StoreForkedError as e:
+                if (e.code, e.name, type(e).error_name) != (116, "forked", "forked"):
+                    return 2
+                if not isinstance(e, mqseal.StoreError):
+                    return 3
+                if f"process {parent}" not in str(e) or f"process {os.getpid()}" not in str(e):
+                    return 4
+            if sealer.next_seq != 1:
+                return 5
+            try:
+                mqseal.Store.open(sensor.dir).sealer()
+                return 6
+            except mqseal.StoreLockedError:
+                pass
+            return 0
+
+        assert fork_and_wait(child) == 0
+        # The parent is unaffected: its numbers continue where they were, and they open.
+        for i, payload in enumerate([b"after", b"again"], start=1):
+            sealed = sealer.seal("plant/7/temp", payload)
+            opened = opener.open("plant/7/temp", sealed)
+            assert (opened.payload, opened.seq) == (payload, i)
+    assert mqseal.error_for_code(116) is mqseal.StoreForkedError
+    assert (116, "forked") in mqseal.store_error_codes()
+
+
+def test_fork_check_really_runs_in_the_child() -> None:
+    """The helper itself: a child's result and a crash both reach the parent."""
+    assert fork_and_wait(lambda: 7) == 7
+    assert fork_and_wait(lambda: 1 // 0) == 99
 
 
 def test_one_sealer_and_one_opener_per_store(site: dict[str, mqseal.Store]) -> None:

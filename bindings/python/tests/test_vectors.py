@@ -91,6 +91,7 @@ def test_key_schedule(vector: Load) -> None:
         tk = root.topic_key(topic)
         assert tk.secret_bytes() == b(t["topic_key"]), topic
         assert tk.topic_digest == b(t["topic_digest"])
+        assert tk.key_id == b(t["key_id"]), topic
         for s in t["sender_keys"]:
             assert tk.sender_key(s["profile"], b(s["sender_ed25519"])) == b(s["key"])
         # Every holder on the path derives the same topic key.
@@ -98,33 +99,63 @@ def test_key_schedule(vector: Load) -> None:
             holder = key(d)
             if holder.covers(topic):
                 assert holder.topic_key(topic) == tk
+                assert holder.topic_key(topic).key_id == tk.key_id
     glob = key(v["global_root"])
     for t in v["global_topics"]:
         assert glob.topic_key(t["topic"]).secret_bytes() == b(t["topic_key"])
 
 
+def varint_len(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
 def test_envelopes_seal_and_open_exactly(vector: Load) -> None:
+    """Each positive vector reproduced byte for byte: the sealer draws the vector's salt from a
+    `random` callable (spec section 11: use the vector's salt where the sealer would draw random
+    bytes), every intermediate value is checked through the API, and the message opens. The
+    same message sealed with the OS generator differs exactly where the salt reaches."""
     vectors = vector("envelopes.json")["vectors"]
-    assert vectors
+    assert len(vectors) >= 6
+    assert {v["timestamp"] is None for v in vectors} == {True, False}
     for v in vectors:
         name = v["name"]
-        payload = b(v["payload"])
+        payload, salt, expected = b(v["payload"]), b(v["salt"]), b(v["sealed"])
         sender = mqseal.Identity.from_seed(b(v["sender_seed"]))
-        sealer = mqseal.Sealer(sender, v["profile"])
+        ed = sender.public.ed25519
+        drawn: list[int] = []
+
+        def vector_salt(n: int) -> bytes:
+            drawn.append(n)
+            return salt
+
+        sealer = mqseal.Sealer(sender, v["profile"], start=v["seq"], random=vector_salt)
         sealer.add_key(key(v["sealer_key"]))
-        sealer.set_sequence(v["seq"])
-        assert sealer.sealed_len(v["topic"], len(payload), v["timestamp"]) == len(b(v["sealed"]))
-        sealed = sealer.seal(v["topic"], payload, retain=v["retain"], timestamp=v["timestamp"])
+        ts = v["timestamp"]  # None: a message without timestamp
+        assert sealer.sealed_len(v["topic"], len(payload), ts) == len(expected), name
+        sealed = sealer.seal(v["topic"], payload, retain=v["retain"], timestamp=ts)
+        assert drawn == [8], name
         assert sealed.hex() == v["sealed"], name
         parts = b(v["header"]) + b(v["ciphertext"]) + b(v["tag"]) + b(v.get("signature") or "")
         assert parts == sealed, name
         assert v["overhead"] == len(sealed) - len(payload)
         assert sealer.next_seq == v["seq"] + 1
 
+        # The key schedule of this message, as the API computes it.
+        tk = key(v["sealer_key"]).topic_key(v["topic"])
+        assert key(v["opener_key"]).topic_key(v["topic"]) == tk
+        assert tk.secret_bytes() == b(v["topic_key"]), name
+        assert tk.topic_digest == b(v["topic_digest"])
+        assert tk.key_id == b(v["key_id"])
+        assert tk.sender_key(v["profile"], ed) == b(v["sender_key"])
+        assert tk.message_key(v["profile"], ed, salt) == b(v["message_key"]), name
+        assert b(v["nonce"]) == bytes(4) + v["seq"].to_bytes(8, "big")
+        assert b(v["aad"]) == b(v["header"]) + tk.topic_digest
+
         header = mqseal.inspect(sealed)
         assert (header.profile, header.retain, header.epoch, header.seq, header.timestamp) == (
             v["profile"], v["retain"], v["epoch"], v["seq"], v["timestamp"])
         assert header.sender_id == v["sender_id"]
+        assert (header.key_id, header.salt) == (b(v["key_id"]), salt)
 
         opener = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
         opener.trust_sender(public(v["sender_public"]))
@@ -138,10 +169,33 @@ def test_envelopes_seal_and_open_exactly(vector: Load) -> None:
         assert opened.profile == v["profile"]
         assert opened.retain == v["retain"]
 
+        # With the OS generator: the same header but for the salt, the same length, a
+        # different ciphertext and tag (another message key), and it opens too.
+        os_sealer = mqseal.Sealer(sender, v["profile"], start=v["seq"])
+        os_sealer.add_key(key(v["sealer_key"]))
+        fresh = os_sealer.seal(v["topic"], payload, retain=v["retain"], timestamp=ts)
+        at = 1 + varint_len(v["epoch"]) + 4 + 4  # flags, epoch, sender id, key id
+        hlen = len(b(v["header"]))
+        assert len(fresh) == len(expected)
+        assert fresh[:at] == expected[:at] and fresh[at + 8:hlen] == expected[at + 8:hlen], name
+        assert fresh[at:at + 8] == mqseal.inspect(fresh).salt != salt
+        tag_end = len(fresh) - (64 if v["profile"] == "signed" else 0)
+        assert fresh[hlen:tag_end] != expected[hlen:tag_end], name
+        again = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
+        again.trust_sender(sender.public)
+        again.add_key(key(v["opener_key"]))
+        assert again.open(v["topic"], fresh, retained=v["retain"]).payload == payload, name
+
 
 def test_envelopes_negative(vector: Load) -> None:
     vectors = vector("envelopes-negative.json")["vectors"]
-    assert len(vectors) >= 37
+    assert len(vectors) >= 48
+    # v2's additions (spec sections 4.6, 4.7, 7.1, 7.3, 7.6) are among them.
+    assert {v["name"] for v in vectors} >= {
+        "version-1", "key-id-names-no-held-key", "flipped-salt-signed",
+        "flipped-salt-group-mac", "moved-topic-signed", "moved-topic-group-mac",
+        "max-age-without-timestamp", "duplicate-too-old", "first-contact-below-high-water-mark",
+        "signature-s-plus-l", "signature-small-order-r", "signature-s-equals-l"}
     # Every receiver error of spec section 7.1 but too_large (spec section 11).
     assert {v["error"] for v in vectors} >= {
         "malformed", "unsupported_version", "profile_not_allowed", "invalid_topic",
@@ -313,9 +367,8 @@ def test_keystore_files(vector: Load, tmp_path: Path) -> None:
             identity = senders[r["sender"]]
             key = next(h.key for h in held.values()
                        if h.epoch == r["epoch"] and h.key.covers(r["topic"]))
-            sealer_ = mqseal.Sealer(identity)
+            sealer_ = mqseal.Sealer(identity, start=r["seq"])
             sealer_.add_key(key)
-            sealer_.set_sequence(r["seq"])
             with pytest.raises(mqseal.ReplayError):
                 opener.open(r["topic"], sealer_.seal(r["topic"], b"again"))
             assert opener.open(r["topic"], sealer_.seal(r["topic"], b"new")).seq == r["seq"] + 1

@@ -1,16 +1,16 @@
 """mqseal: end-to-end payload encryption for MQTT.
 
 Brokers route messages but only ever see ciphertext. A :class:`Sealer` turns a topic and a
-payload into sealed bytes (per-topic key, ChaCha20-Poly1305 with the topic and retain flag bound
-in, an Ed25519-signed sequence number); an :class:`Opener` verifies, decrypts and rejects
-replays. Keys follow the MQTT topic tree (:class:`TreeKey`) and reach their holders as
-:class:`Grant` objects. Every failure raises a subclass of :class:`Error` carrying the core's
-stable ``code``.
+payload into sealed bytes (per-topic key, a fresh random salt in every message's key,
+ChaCha20-Poly1305 with the topic, retain flag and timestamp bound in, an Ed25519-signed sequence
+number); an :class:`Opener` verifies, decrypts and rejects replays. Keys follow the MQTT topic
+tree (:class:`TreeKey`) and reach their holders as :class:`Grant` objects. Every failure raises
+a subclass of :class:`Error` carrying the core's stable ``code``.
 
 >>> import mqseal
 >>> sensor = mqseal.Identity.generate()
 >>> plant = mqseal.TreeKey.generate("plant/#", 1)
->>> sealer = mqseal.Sealer(sensor)
+>>> sealer = mqseal.Sealer(sensor, start=0)  # or Store.sealer(): numbers survive restarts
 >>> sealer.add_key(plant.derive("plant/7/#"))
 >>> sealed = sealer.seal("plant/7/temp", b"21.5")
 >>> opener = mqseal.Opener()
@@ -67,6 +67,7 @@ from mqseal._errors import (
     InvalidGrantPrefixError,
     GrantTopicMismatchError,
     StorePoisonedError,
+    StoreForkedError,
     error_for_code,
 )
 from mqseal._native import (
@@ -176,6 +177,7 @@ __all__ = [
     "InvalidGrantPrefixError",
     "GrantTopicMismatchError",
     "StorePoisonedError",
+    "StoreForkedError",
     "error_codes",
     "store_error_codes",
     "error_for_code",

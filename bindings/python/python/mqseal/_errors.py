@@ -20,7 +20,7 @@ so that one ``except`` clause catches a whole family::
                       CorruptFileError, MissingFileError, StoreLockedError, StoreExistsError,
                       InvalidNameError, UnknownPeerError, DuplicatePeerError, StaleKeyError,
                       KeyConflictError, NoKeyForError, InvalidGrantPrefixError,
-                      GrantTopicMismatchError, StorePoisonedError
+                      GrantTopicMismatchError, StorePoisonedError, StoreForkedError
 
 Keystore errors (key files, ``mqseal.Store``) use codes from 101, as in the Rust
 ``mqseal-store`` crate; their message names the file and how to fix it.
@@ -76,6 +76,7 @@ __all__ = [
     "InvalidGrantPrefixError",
     "GrantTopicMismatchError",
     "StorePoisonedError",
+    "StoreForkedError",
     "error_for_code",
 ]
 
@@ -370,6 +371,14 @@ class StorePoisonedError(StoreError):
     """A replay journal write failed and could not be undone; reopen the opener."""
 
     error_name = "poisoned"
+
+
+class StoreForkedError(StoreError):
+    """A persistent sealer was used in a process forked from the one that opened it: both would
+    hand out the same sequence numbers. Open a new sealer in the child (``Store.sealer()``) once
+    the parent released the store."""
+
+    error_name = "forked"
 
 
 def _subclasses(cls: type[Error]) -> list[type[Error]]:

@@ -1,6 +1,6 @@
 # Hand-written stubs of the native module (bindings/python/src); checked against the built module
 # with `python -m mypy.stubtest mqseal` by scripts/checks/50-python.sh.
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _Profile: TypeAlias = Literal["signed", "group-mac"]
+#: ``"now"``: the current time; an int: that time (seconds since the Unix epoch); ``None``: none.
+_Timestamp: TypeAlias = int | Literal["now"] | None
 
 VERSION: int
 MAX_OVERHEAD_SIGNED: int
@@ -127,6 +129,11 @@ class TopicKey:
     @property
     def topic_digest(self) -> bytes: ...
     def secret_bytes(self) -> bytes: ...
+    @property
+    def key_id(self) -> bytes: ...
+    def message_key(
+        self, profile: _Profile, sender_ed25519: bytes | bytearray, salt: bytes | bytearray
+    ) -> bytes: ...
     def sender_key(self, profile: _Profile, sender_ed25519: bytes | bytearray) -> bytes: ...
     def __eq__(self, value: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
@@ -157,7 +164,14 @@ class Grant:
 class Sealer:
     """Seals messages for one sender and owns its sequence counter."""
 
-    def __new__(cls, identity: Identity, profile: _Profile = "signed") -> Sealer: ...
+    def __new__(
+        cls,
+        identity: Identity,
+        profile: _Profile = "signed",
+        *,
+        start: int,
+        random: Callable[[int], bytes | bytearray] | None = None,
+    ) -> Sealer: ...
     def add_key(self, key: TreeKey) -> None: ...
     def remove_key(self, filter: str, epoch: int) -> bool: ...
     def seal(
@@ -165,10 +179,10 @@ class Sealer:
         topic: str,
         payload: bytes | bytearray,
         retain: bool = False,
-        timestamp: int | None = None,
+        timestamp: _Timestamp = "now",
     ) -> bytes: ...
     def sealed_len(
-        self, topic: str, payload_len: int, timestamp: int | None = None
+        self, topic: str, payload_len: int, timestamp: _Timestamp = "now"
     ) -> int | None: ...
     @property
     def next_seq(self) -> int: ...
@@ -232,6 +246,7 @@ class Opener:
     def set_replay_window(
         self, sender: PublicIdentity | str, epoch: int, topic: str, window: ReplayWindow
     ) -> None: ...
+    def high_water_mark(self, sender: PublicIdentity | str) -> int | None: ...
 
 @final
 class Opened:
@@ -264,6 +279,10 @@ class Header:
     def epoch(self) -> int: ...
     @property
     def sender_id(self) -> str: ...
+    @property
+    def key_id(self) -> bytes: ...
+    @property
+    def salt(self) -> bytes: ...
     @property
     def seq(self) -> int: ...
     @property
@@ -365,7 +384,7 @@ class PersistentSealer:
         topic: str,
         payload: bytes | bytearray,
         retain: bool = False,
-        timestamp: int | None = None,
+        timestamp: _Timestamp = "now",
     ) -> bytes: ...
     @property
     def next_seq(self) -> int: ...
@@ -406,6 +425,7 @@ class PersistentOpener:
     def window_count(self) -> int: ...
     @property
     def policy(self) -> OpenPolicy: ...
+    def high_water_mark(self, sender: PublicIdentity | str) -> int | None: ...
     def set_senders(self, senders: Sequence[PublicIdentity]) -> None: ...
     def set_keys(self, keys: Sequence[HeldKey]) -> None: ...
     def add_key(self, key: HeldKey) -> None: ...

@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -126,8 +125,9 @@ class SealedClient:
     """Wraps a paho-mqtt 2.x ``Client`` so that ``publish()`` seals and ``on_message`` opens.
 
     ``sealer`` is needed to publish, ``opener`` to receive; a client may have one or both.
-    With ``timestamps=True`` each message carries the sender's clock (for openers with a
-    ``max_age`` policy). The wrapper installs itself as the client's ``on_message``; set the
+    Each message carries the sender's clock (as the protocol's default: openers with a
+    ``max_age`` policy refuse messages without one); ``timestamps=False`` leaves it out (5 bytes
+    shorter). The wrapper installs itself as the client's ``on_message``; set the
     callbacks on the wrapper, not on the wrapped client (an ``on_connect`` set before wrapping
     is kept).
     """
@@ -152,7 +152,7 @@ class SealedClient:
         opener: AnyOpener | None = None,
         on_message: OnMessage | None = None,
         on_rejected: OnRejected | None = None,
-        timestamps: bool = False,
+        timestamps: bool = True,
         drop_duplicates: bool = True,
     ) -> None:
         object.__setattr__(self, "client", client)
@@ -203,7 +203,7 @@ class SealedClient:
         if self.sealer is None:
             raise RuntimeError("this SealedClient has no sealer: it cannot publish")
         data = _payload_bytes(payload)
-        timestamp = int(time.time()) if self.timestamps else None
+        timestamp: Literal["now"] | None = "now" if self.timestamps else None
         with self._seal_lock:
             sealed = self.sealer.seal(topic, data, retain=retain, timestamp=timestamp)
             return self.client.publish(topic, sealed, qos=qos, retain=retain, properties=properties)

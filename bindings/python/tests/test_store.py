@@ -74,6 +74,24 @@ def test_trusted_peers(site: dict[str, mqseal.Store]) -> None:
     assert [p.name for p in dashboard.trusted()] == ["admin"]
 
 
+def test_files_that_confer_trust_must_not_be_writable_by_others(site: dict[str, mqseal.Store]) -> None:
+    """``trusted`` decides who may send and issue keys: group/others-writable is refused (117)."""
+    dashboard = site["dashboard"]
+    trusted = dashboard.dir / "trusted"
+    trusted.chmod(0o666)
+    with pytest.raises(mqseal.StoreInsecureError) as err:
+        dashboard.trusted()
+    assert err.value.code == 117 and "chmod go-w" in str(err.value)
+    assert mqseal.error_for_code(117) is mqseal.StoreInsecureError
+    trusted.chmod(0o644)
+    assert len(dashboard.trusted()) == 2
+    dashboard.dir.chmod(0o777)
+    with pytest.raises(mqseal.StoreInsecureError):
+        mqseal.Store.open(dashboard.dir)
+    dashboard.dir.chmod(0o700)
+    assert mqseal.Store.open(dashboard.dir).name == "dashboard"
+
+
 def test_grants_seal_open_and_restart(site: dict[str, mqseal.Store]) -> None:
     sensor, dashboard = site["sensor"], site["dashboard"]
     [held] = dashboard.held_keys()

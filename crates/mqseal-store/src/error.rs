@@ -113,6 +113,17 @@ pub enum StoreError {
     /// A persistent opener could not undo a failed journal write; it refuses to continue
     /// (reopen it).
     Poisoned,
+    /// A file or directory that confers trust (the `trusted` peers file, which makes issuers, or
+    /// the store directory itself) may be written by someone other than the store's owner:
+    /// writable by group or others, or owned by another user than `identity.key`.
+    Insecure {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// What is wrong and how to fix it.
+        reason: &'static str,
+    },
     /// A persistent sealer was used in a process other than the one that opened it (after a
     /// `fork`): both processes would hand out the same sequence numbers. Open a new sealer in
     /// the child (after the parent released the store's lock).
@@ -128,7 +139,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Every store-specific `(code, name)`, in code order (the core codes are `mqseal::Error`'s).
-    pub const CODES: [(u32, &'static str); 16] = [
+    pub const CODES: [(u32, &'static str); 17] = [
         (101, "io"),
         (102, "permissions"),
         (103, "corrupt"),
@@ -145,6 +156,7 @@ impl StoreError {
         (114, "grant_topic_mismatch"),
         (115, "poisoned"),
         (116, "forked"),
+        (117, "insecure"),
     ];
 
     /// The stable numeric code (101.. for store errors; the core code for [`StoreError::Core`]).
@@ -166,6 +178,7 @@ impl StoreError {
             StoreError::GrantTopicMismatch { .. } => 114,
             StoreError::Poisoned => 115,
             StoreError::Forked { .. } => 116,
+            StoreError::Insecure { .. } => 117,
             StoreError::Core(e) => e.code(),
         }
     }
@@ -266,6 +279,11 @@ impl fmt::Display for StoreError {
             StoreError::GrantTopicMismatch { topic, expected } => {
                 write!(f, "grant arrived on {topic:?}, expected {expected}")
             }
+            StoreError::Insecure { path, mode, reason } => write!(
+                f,
+                "{p}: mode {mode:04o}: {reason}; refusing to trust it",
+                p = path.display()
+            ),
             StoreError::Forked { opened_by, used_by } => write!(
                 f,
                 "this sealer was opened by process {opened_by} and cannot seal in process \

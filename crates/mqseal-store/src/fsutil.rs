@@ -140,6 +140,47 @@ pub(crate) fn read_required(path: &Path, secret: bool, hint: &'static str) -> Re
     })
 }
 
+/// Checks that a file or directory conferring trust can be written by nobody but `owner` (the
+/// owner of `identity.key`): not writable by group or others, and owned by `owner`.
+#[cfg(unix)]
+pub(crate) fn check_trust(path: &Path, owner: u32) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(path).map_err(io_err(path, "stat"))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(StoreError::Insecure {
+            path: path.to_path_buf(),
+            mode,
+            reason: "group or others may write it (fix: chmod go-w)",
+        });
+    }
+    if meta.uid() != owner {
+        return Err(StoreError::Insecure {
+            path: path.to_path_buf(),
+            mode,
+            reason: "it is owned by another user than identity.key (fix: chown it to the store's owner)",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn check_trust(_path: &Path, _owner: u32) -> Result<()> {
+    Ok(())
+}
+
+/// The owner (uid) of a file (0 where there is no such notion).
+#[cfg(unix)]
+pub(crate) fn owner_of(path: &Path) -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(fs::metadata(path).map_err(io_err(path, "stat"))?.uid())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn owner_of(_path: &Path) -> Result<u32> {
+    Ok(0)
+}
+
 #[cfg(unix)]
 fn check_private(path: &Path, meta: &fs::Metadata) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

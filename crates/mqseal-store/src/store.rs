@@ -145,6 +145,9 @@ impl Store {
                 if entries.next().is_some() {
                     return Err(StoreError::AlreadyExists { path: dir });
                 }
+                // An existing empty directory becomes private, as a created one is (it confers
+                // trust: Store::open refuses one that others may write).
+                set_dir_private(&dir)?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_dir_private(&dir)?,
             Err(e) => return Err(crate::fsutil::io_err(&dir, "read directory")(e)),
@@ -214,6 +217,10 @@ impl Store {
             "no identity here: not an mqseal store (create one first)",
         )?);
         let identity = parse_identity_key(&key_path, &bytes)?;
+        // The directory and `trusted` confer trust (who may send, who may issue keys): nobody
+        // but the owner of identity.key may be able to write them.
+        let owner = crate::fsutil::owner_of(&key_path)?;
+        crate::fsutil::check_trust(&dir, owner)?;
         let pub_path = dir.join(layout::IDENTITY_PUB);
         let peer = parse_identity_pub(
             &pub_path,
@@ -289,6 +296,8 @@ impl Store {
     /// and is not listed).
     pub fn trusted(&self) -> Result<Vec<TrustedPeer>> {
         let path = self.path(layout::TRUSTED);
+        let owner = crate::fsutil::owner_of(&self.path(layout::IDENTITY_KEY))?;
+        crate::fsutil::check_trust(&path, owner)?;
         parse_trusted(
             &path,
             &read_required(
@@ -964,4 +973,17 @@ impl fmt::Debug for Store {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
+}
+
+/// Sets a directory's mode to 0700.
+#[cfg(unix)]
+fn set_dir_private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(crate::fsutil::io_err(dir, "chmod directory"))
+}
+
+#[cfg(not(unix))]
+fn set_dir_private(_dir: &Path) -> Result<()> {
+    Ok(())
 }

@@ -375,3 +375,38 @@ fn debug_output_and_errors_never_show_secrets() {
         assert!(!rendered.contains(s.as_str()), "secret in Debug output");
     }
 }
+
+/// Files that confer trust: `trusted` decides who may send and who may issue keys, the store
+/// directory holds it. A local user who could write either would become an issuer (issue 12).
+#[test]
+fn a_trusted_file_or_store_directory_others_may_write_is_refused_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path(), "me", 0x71);
+    let dir = tmp.path().join("me");
+    let peer = Identity::from_seed([0x72; 32]).public();
+    s.trust("peer", &peer, Roles::SENDER).unwrap();
+    let trusted = dir.join(layout::TRUSTED);
+
+    set_mode(&trusted, 0o664);
+    let err = s.trusted().unwrap_err();
+    assert!(matches!(err, StoreError::Insecure { .. }), "{err}");
+    assert_eq!(err.code(), 117);
+    assert!(err.to_string().contains("chmod go-w"), "{err}");
+    assert!(s.opener(OpenPolicy::default()).is_err());
+    set_mode(&trusted, 0o644);
+    assert_eq!(s.trusted().unwrap().len(), 1);
+
+    set_mode(&dir, 0o777);
+    let err = Store::open(&dir).unwrap_err();
+    assert!(matches!(err, StoreError::Insecure { .. }), "{err}");
+    assert!(err.to_string().contains(dir.to_str().unwrap()), "{err}");
+    set_mode(&dir, 0o755);
+    assert!(Store::open(&dir).is_ok());
+
+    // An existing empty directory handed to create becomes private.
+    let empty = tmp.path().join("other");
+    fs::create_dir(&empty).unwrap();
+    set_mode(&empty, 0o777);
+    store(tmp.path(), "other", 0x73);
+    assert_eq!(mode(&empty), 0o700);
+}

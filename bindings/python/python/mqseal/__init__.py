@@ -68,6 +68,7 @@ from mqseal._errors import (
     GrantTopicMismatchError,
     StorePoisonedError,
     StoreForkedError,
+    StoreInsecureError,
     error_for_code,
 )
 from mqseal._native import (
@@ -178,6 +179,7 @@ __all__ = [
     "GrantTopicMismatchError",
     "StorePoisonedError",
     "StoreForkedError",
+    "StoreInsecureError",
     "error_codes",
     "store_error_codes",
     "error_for_code",

@@ -20,7 +20,8 @@ so that one ``except`` clause catches a whole family::
                       CorruptFileError, MissingFileError, StoreLockedError, StoreExistsError,
                       InvalidNameError, UnknownPeerError, DuplicatePeerError, StaleKeyError,
                       KeyConflictError, NoKeyForError, InvalidGrantPrefixError,
-                      GrantTopicMismatchError, StorePoisonedError, StoreForkedError
+                      GrantTopicMismatchError, StorePoisonedError, StoreForkedError,
+                      StoreInsecureError
 
 Keystore errors (key files, ``mqseal.Store``) use codes from 101, as in the Rust
 ``mqseal-store`` crate; their message names the file and how to fix it.
@@ -77,6 +78,7 @@ __all__ = [
     "GrantTopicMismatchError",
     "StorePoisonedError",
     "StoreForkedError",
+    "StoreInsecureError",
     "error_for_code",
 ]
 
@@ -379,6 +381,14 @@ class StoreForkedError(StoreError):
     the parent released the store."""
 
     error_name = "forked"
+
+
+class StoreInsecureError(StoreError):
+    """A file or directory that confers trust (``trusted``, the store directory) may be written
+    by someone other than the store's owner (group/others-writable, or another owner); the
+    message says which and how to fix it (``chmod go-w``, ``chown``)."""
+
+    error_name = "insecure"
 
 
 def _subclasses(cls: type[Error]) -> list[type[Error]]:

@@ -190,9 +190,22 @@ pub fn decode_log(path: &Path, bytes: &[u8]) -> Result<ParsedLog> {
         let parsed = valid
             .then(|| parse_body(after_len.get(..body_len).unwrap_or(&[])))
             .flatten();
+        // A torn append (a crash inside a commit that never returned) leaves the record's
+        // tail zero-filled (filesystems extend a file with zeros, not stale data). A complete
+        // final record with any other damage may have been acknowledged and delivered:
+        // dropping it could let that message be replayed, so it is corruption.
+        let zero_filled = check.iter().all(|b| *b == 0);
         match parsed {
             Some(r) => records.push(r),
-            None if after.is_empty() => break, // torn final record
+            None if after.is_empty() && !valid && zero_filled => break, // torn final record
+            None if after.is_empty() => {
+                return Err(corrupt(
+                    offset,
+                    "damaged final record (not a torn append: it is complete and not \
+                     zero-filled; it may have been delivered, so dropping it could accept a \
+                     replay). Restore state/ from the same machine or rotate the keys",
+                ));
+            }
             None => return Err(corrupt(offset, "damaged record followed by more records")),
         }
         offset += total;
@@ -423,9 +436,15 @@ mod tests {
             assert_eq!(parsed.records.len(), 2);
             assert_eq!(parsed.valid_len, ends[2]);
         }
-        // A flipped bit in the final record: torn (never acknowledged).
+        // A flipped bit in the complete final record: damage, not a torn append (it may have
+        // been acknowledged and delivered; dropping it would re-accept that message).
+        let mut flipped = bytes.clone();
+        flipped[ends[3] - 1] ^= 1;
+        let err = decode_log(p, &flipped).unwrap_err();
+        assert!(err.to_string().contains("damaged final record"), "{err}");
+        // The same record with its tail zero-filled (a crash inside the append): torn.
         let mut torn = bytes.clone();
-        torn[ends[3] - 1] ^= 1;
+        torn[ends[3] - 12..ends[3]].fill(0);
         assert_eq!(decode_log(p, &torn).unwrap().records.len(), 2);
         // A flipped bit in a middle record: corruption.
         let mut bad = bytes.clone();

@@ -331,12 +331,21 @@ impl<O: OpenBackend> SealedEventLoop<O> {
     }
 }
 
+/// Most aliases remembered per connection. The client advertises no Topic Alias Maximum, so a
+/// compliant broker sends none; these bounds only keep a broker that does from growing memory
+/// (at most 64 topics of at most 64 KiB: 4 MiB, instead of 65 535 of them).
+const MAX_ALIASES: usize = 64;
+
 /// The real topic of a PUBLISH: its topic, recorded under its alias if it has one, or the topic
-/// recorded for its alias. `None` for an empty topic with an unknown (or no) alias.
+/// recorded for its alias. `None` for an empty topic with an unknown (or no) alias, and for a
+/// new alias beyond [`MAX_ALIASES`] (the message is then refused, nothing is recorded).
 fn resolve_alias(aliases: &mut HashMap<u16, Bytes>, publish: &Publish) -> Option<Bytes> {
     let alias = publish.properties.as_ref().and_then(|p| p.topic_alias);
     match (publish.topic.is_empty(), alias) {
         (false, Some(a)) => {
+            if !aliases.contains_key(&a) && aliases.len() >= MAX_ALIASES {
+                return None;
+            }
             aliases.insert(a, publish.topic.clone());
             Some(publish.topic.clone())
         }
@@ -732,6 +741,21 @@ mod tests {
                 Err(()) => assert_eq!(got.unwrap_err().error, mqseal::Error::InvalidTopic),
             }
         }
+    }
+
+    #[test]
+    fn a_broker_sending_aliases_anyway_cannot_grow_the_alias_map() {
+        let mut aliases = HashMap::new();
+        for a in 1..=u16::MAX {
+            let topic = format!("t/{a}");
+            let resolved = resolve_alias(&mut aliases, &publish(&topic, Some(a), vec![]));
+            assert_eq!(resolved.is_some(), usize::from(a) <= MAX_ALIASES, "alias {a}");
+        }
+        assert_eq!(aliases.len(), MAX_ALIASES);
+        // A known alias can still be re-pointed.
+        let moved = resolve_alias(&mut aliases, &publish("t/new", Some(1), vec![]));
+        assert_eq!(moved.as_deref(), Some(&b"t/new"[..]));
+        assert_eq!(aliases.len(), MAX_ALIASES);
     }
 
     #[test]

@@ -298,21 +298,22 @@ typedef struct mqseal_sealer mqseal_sealer;
 typedef struct mqseal_tree_key mqseal_tree_key;
 
 /**
- * A cryptographically secure random generator provided by the caller: fills all `len` bytes at
- * `buf` with fresh random bytes and returns 0, or returns any other value if it cannot (sealing
- * then fails with `MQSEAL_ERR_RANDOMNESS` and spends no sequence number).
+ * A random generator supplied by the application: fills all `len` bytes at `buf` from a
+ * cryptographically secure source and returns 0, or returns any other value if it cannot (the
+ * call then fails with `MQSEAL_ERR_RANDOMNESS`; a seal spends no sequence number).
  *
- * `ctx` is the pointer given to `mqseal_sealer_new_with_random`, passed through untouched.
- * Draw from a generator whose state is not copied with the process or the device image: a
- * hardware RNG (TRNG peripheral, secure element) or the operating system's (`getrandom`) —
- * never a seeded software PRNG or a fixed value outside test vectors. The callback must not
- * call mqseal functions on the sealer it belongs to, and must not unwind or `longjmp` out.
+ * `ctx` is the pointer given with the generator, passed through untouched. Draw from a
+ * generator whose state is not copied with the process or the device image: a hardware RNG
+ * (TRNG peripheral, secure element) or the operating system's (`getrandom`) — never a seeded
+ * software PRNG or a fixed value outside test vectors. The callback must not call mqseal
+ * functions on the sealer it serves, and must not unwind or `longjmp` out.
  */
-typedef int32_t (*mqseal_random_fn)(void *ctx, uint8_t *buf, size_t len);
+typedef int (*mqseal_random_fn)(void *ctx, uint8_t *buf, size_t len);
 
 /**
  * Per-message options of `mqseal_seal`. NULL means the default: not retained, the current
- * system time as timestamp. With options, the timestamp is exactly what they say: set
+ * system time as timestamp (firmware builds have no clock: there NULL means no timestamp, so
+ * pass options with the device's time). With options, the timestamp is exactly what they say: set
  * `has_timestamp` and `timestamp` (e.g. `time(NULL)`, or a device's RTC); leaving
  * `has_timestamp` false seals without one (5 bytes shorter, but receivers with a maximum age
  * refuse it as `MQSEAL_ERR_MISSING_TIMESTAMP`).
@@ -467,13 +468,6 @@ typedef struct mqseal_header {
      */
     uint8_t salt[MQSEAL_SALT_LEN];
 } mqseal_header;
-
-/**
- * A random generator supplied by the application: fills `buf` with `len` bytes from a
- * cryptographically secure source (a hardware TRNG, or a DRBG seeded from one) and returns 0, or
- * returns any other value if it cannot.
- */
-typedef int (*mqseal_random_fn)(void *ctx, uint8_t *buf, size_t len);
 
 /**
  * A function mqseal calls when it panics (a bug) in a build without `std`, with the panic
@@ -697,9 +691,29 @@ mqseal_result mqseal_tree_key_secret(const struct mqseal_tree_key *key,
 bool mqseal_tree_key_covers(const struct mqseal_tree_key *key, const char *topic);
 
 /**
+ * Registers the random generator mqseal uses for new identities, new keys and grants, and for
+ * the per-message salts of every sealer made with `mqseal_sealer_new` (sealers made with
+ * `mqseal_sealer_new_with_random` use their own), with the `ctx` pointer passed back to it;
+ * `fill` NULL unregisters it.
+ *
+ * Builds without `std` (firmware) have no other source: until one is registered, the functions
+ * that need randomness, `mqseal_sealer_new` included, return `MQSEAL_ERR_NO_RANDOM_SOURCE`, and
+ * `mqseal_seal` on a sealer of `mqseal_sealer_new` fails with `MQSEAL_ERR_RANDOMNESS` once the
+ * generator is unregistered. Hosted builds use the operating system's generator when none is
+ * registered. A generator that returns non-zero makes the call fail with
+ * `MQSEAL_ERR_RANDOMNESS` (a seal spends no sequence number). Register it once at start-up,
+ * before other threads or tasks use mqseal.
+ */
+void mqseal_set_random(mqseal_random_fn fill, void *ctx);
+
+/**
  * Creates a sealer for (a copy of) `identity` with `profile` (`MQSEAL_PROFILE_SIGNED` or
  * `MQSEAL_PROFILE_GROUP_MAC`) and no keys, whose first message carries sequence number `start`
- * (no limit), drawing each message's salt from the operating system's random generator.
+ * (no limit), drawing each message's salt from the generator registered with
+ * `mqseal_set_random`, else (hosted builds) the operating system's. Firmware builds without a
+ * registered generator return `MQSEAL_ERR_NO_RANDOM_SOURCE`. The generator is looked up at each
+ * seal: while the registered one fails (or, in firmware, after it was unregistered),
+ * `mqseal_seal` fails with `MQSEAL_ERR_RANDOMNESS` and spends no sequence number.
  *
  * `start` must lie above every sequence number this identity used before (e.g. the limit of the
  * last block reserved with `mqseal_sealer_set_sequence`, read back from durable storage), or
@@ -803,8 +817,9 @@ size_t mqseal_sealed_max_len(uint32_t profile, size_t payload_len);
 
 /**
  * Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
- * on `topic` with `options` (NULL: not retained, current time as timestamp) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
- * covers `topic`, `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
+ * on `topic` with `options` (NULL: not retained, current time as timestamp; no timestamp in
+ * firmware builds) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key covers `topic`,
+ * `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
  *
  * # Safety
  * `sealer` must be a valid handle; `topic` a NUL-terminated string; `options` NULL or valid;
@@ -819,7 +834,8 @@ mqseal_result mqseal_sealer_sealed_len(const struct mqseal_sealer *sealer,
 /**
  * Seals `payload` for `topic` into the caller's buffer `out` of `out_cap` bytes and writes the
  * sealed length into `*out_len`; publish exactly those bytes on `topic`, with the retain flag
- * given in `options` (NULL: not retained, the current system time as timestamp).
+ * given in `options` (NULL: not retained, the current system time as timestamp; firmware
+ * builds, which have no clock: no timestamp).
  *
  * `out_cap >= payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` always suffices (exact length:
  * `mqseal_sealer_sealed_len`); otherwise `MQSEAL_ERR_BUFFER_TOO_SMALL`. `payload` and `out` must
@@ -1096,18 +1112,6 @@ mqseal_result mqseal_grant_recipient(const uint8_t *grant,
                                      size_t grant_len,
                                      uint8_t *out,
                                      size_t out_len);
-
-/**
- * Registers the random generator mqseal uses for new identities, new keys and grants, with the
- * `ctx` pointer passed back to it; `fill` NULL unregisters it.
- *
- * Builds without `std` (firmware) have no other source: until one is registered, the functions
- * that need randomness return `MQSEAL_ERR_NO_RANDOM_SOURCE`. Hosted builds use the operating
- * system's generator when none is registered. A generator that returns non-zero makes the call
- * fail with `MQSEAL_ERR_RANDOMNESS`. Register it once at start-up, before other threads or tasks
- * use mqseal.
- */
-void mqseal_set_random(mqseal_random_fn fill, void *ctx);
 
 /**
  * Registers the function called when mqseal panics in a build without `std` (firmware; NULL:

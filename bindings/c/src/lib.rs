@@ -63,9 +63,6 @@ pub mod open;
 pub mod grant;
 
 #[allow(unsafe_code)]
-pub mod random;
-
-#[allow(unsafe_code)]
 pub mod panic;
 
 #[allow(unsafe_code)]

@@ -34,19 +34,24 @@ static FILL: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 /// Its context pointer.
 static CTX: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
-/// Registers the random generator mqseal uses for new identities, new keys and grants, with the
-/// `ctx` pointer passed back to it; `fill` NULL unregisters it.
+/// Registers the random generator mqseal uses for new identities, new keys and grants, and for
+/// the per-message salts of every sealer made with `mqseal_sealer_new` (sealers made with
+/// `mqseal_sealer_new_with_random` use their own), with the `ctx` pointer passed back to it;
+/// `fill` NULL unregisters it.
 ///
 /// Builds without `std` (firmware) have no other source: until one is registered, the functions
-/// that need randomness return `MQSEAL_ERR_NO_RANDOM_SOURCE`. Hosted builds use the operating
-/// system's generator when none is registered. A generator that returns non-zero makes the call
-/// fail with `MQSEAL_ERR_RANDOMNESS`. Register it once at start-up, before other threads or tasks
-/// use mqseal.
+/// that need randomness, `mqseal_sealer_new` included, return `MQSEAL_ERR_NO_RANDOM_SOURCE`, and
+/// `mqseal_seal` on a sealer of `mqseal_sealer_new` fails with `MQSEAL_ERR_RANDOMNESS` once the
+/// generator is unregistered. Hosted builds use the operating system's generator when none is
+/// registered. A generator that returns non-zero makes the call fail with
+/// `MQSEAL_ERR_RANDOMNESS` (a seal spends no sequence number). Register it once at start-up,
+/// before other threads or tasks use mqseal.
 #[unsafe(no_mangle)]
 pub extern "C" fn mqseal_set_random(fill: mqseal_random_fn, ctx: *mut c_void) {
     let fill = fill.map_or(core::ptr::null_mut(), |f| f as *mut c_void);
-    // Unregister first so that a concurrent reader never pairs the new context with the old
-    // generator.
+    // Unregister first, so that a reader that sees the new generator also sees its context. A
+    // reader racing a re-registration could still pair the old generator with the new context:
+    // hence "register once, before other threads use mqseal".
     FILL.store(core::ptr::null_mut(), Ordering::Release);
     CTX.store(ctx, Ordering::Release);
     FILL.store(fill, Ordering::Release);
@@ -136,9 +141,10 @@ impl RandomSource for CallbackRandom {
     }
 }
 
-
 /// The registered generator (else, std, the OS) as the core's [`RandomSource`]: what sealers
-/// made with `mqseal_sealer_new` draw their salts from.
+/// made with `mqseal_sealer_new` draw their salts from, at each seal (so registering another
+/// generator later changes theirs too). Any failure, including "no generator" in builds without
+/// `std`, is the core's `Error::Randomness` (`MQSEAL_ERR_RANDOMNESS`).
 pub(crate) struct RegisteredRandom;
 
 impl RandomSource for RegisteredRandom {

@@ -1,13 +1,12 @@
 //! `mqseal_sealer` and `mqseal_seal`: sealing into caller buffers.
 
+use alloc::boxed::Box;
 use core::ffi::{c_char, c_void};
 
 use mqseal::{Profile, SealOptions, Sealer};
 
 use crate::identity::mqseal_identity;
 use crate::keys::{filter_str, mqseal_tree_key};
-use alloc::boxed::Box;
-
 use crate::random::{self, CallbackRandom, RegisteredRandom, mqseal_random_fn};
 use crate::result::mqseal_result;
 use crate::util::{
@@ -78,7 +77,8 @@ pub struct mqseal_seal_options {
 }
 
 impl mqseal_seal_options {
-    /// The core options: `None` (NULL) is not retained with the current time as timestamp.
+    /// The core options: `None` (NULL) is not retained with the current time as timestamp (no
+    /// timestamp without `std`: the core has no clock there).
     fn to_core(options: Option<&mqseal_seal_options>) -> SealOptions {
         match options {
             None => SealOptions::retain(false),
@@ -106,7 +106,9 @@ pub struct mqseal_sealer {
 /// `MQSEAL_PROFILE_GROUP_MAC`) and no keys, whose first message carries sequence number `start`
 /// (no limit), drawing each message's salt from the generator registered with
 /// `mqseal_set_random`, else (hosted builds) the operating system's. Firmware builds without a
-/// registered generator return `MQSEAL_ERR_NO_RANDOM_SOURCE`.
+/// registered generator return `MQSEAL_ERR_NO_RANDOM_SOURCE`. The generator is looked up at each
+/// seal: while the registered one fails (or, in firmware, after it was unregistered),
+/// `mqseal_seal` fails with `MQSEAL_ERR_RANDOMNESS` and spends no sequence number.
 ///
 /// `start` must lie above every sequence number this identity used before (e.g. the limit of the
 /// last block reserved with `mqseal_sealer_set_sequence`, read back from durable storage), or
@@ -313,8 +315,9 @@ pub extern "C" fn mqseal_sealed_max_len(profile: u32, payload_len: usize) -> usi
 }
 
 /// Writes into `*out_len` the exact length the next `mqseal_seal` of a `payload_len`-byte payload
-/// on `topic` with `options` (NULL: not retained, current time as timestamp) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key
-/// covers `topic`, `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
+/// on `topic` with `options` (NULL: not retained, current time as timestamp; no timestamp in
+/// firmware builds) will produce (`MQSEAL_ERR_KEY_NOT_FOUND` if no key covers `topic`,
+/// `MQSEAL_ERR_TOO_LARGE` if the result would exceed `MQSEAL_MAX_SEALED_LEN`).
 ///
 /// # Safety
 /// `sealer` must be a valid handle; `topic` a NUL-terminated string; `options` NULL or valid;
@@ -351,7 +354,8 @@ pub unsafe extern "C" fn mqseal_sealer_sealed_len(
 
 /// Seals `payload` for `topic` into the caller's buffer `out` of `out_cap` bytes and writes the
 /// sealed length into `*out_len`; publish exactly those bytes on `topic`, with the retain flag
-/// given in `options` (NULL: not retained, the current system time as timestamp).
+/// given in `options` (NULL: not retained, the current system time as timestamp; firmware
+/// builds, which have no clock: no timestamp).
 ///
 /// `out_cap >= payload_len + MQSEAL_MAX_OVERHEAD_SIGNED` always suffices (exact length:
 /// `mqseal_sealer_sealed_len`); otherwise `MQSEAL_ERR_BUFFER_TOO_SMALL`. `payload` and `out` must

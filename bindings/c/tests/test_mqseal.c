@@ -1511,7 +1511,7 @@ static void test_random_source_and_reassembly(void) {
     REQUIRE_OK(mqseal_identity_public(id, pub, sizeof pub));
     mqseal_sealer *sealer = NULL;
     mqseal_opener *opener = NULL;
-    REQUIRE_OK(mqseal_sealer_new(id, MQSEAL_PROFILE_SIGNED, &sealer));
+    REQUIRE_OK(mqseal_sealer_new(id, MQSEAL_PROFILE_SIGNED, 0, &sealer));
     REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
     REQUIRE_OK(mqseal_opener_new(NULL, &opener));
     REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
@@ -1547,6 +1547,96 @@ static void test_random_source_and_reassembly(void) {
     mqseal_identity_free(id);
 }
 
+/* The registered generator salts the messages of mqseal_sealer_new sealers, looked up at each
+ * seal (a sealer made before the registration draws from it too); while it fails, their
+ * mqseal_seal fails with MQSEAL_ERR_RANDOMNESS and spends no number, and a sealer with its own
+ * callback is not affected; unregistered, the OS generator salts them again. */
+static void test_registered_random_salts(void) {
+    FILE *urandom = fopen("/dev/urandom", "rb");
+    if (!urandom) exit(2);
+    mqseal_identity *me = identity_from_byte(0x71);
+    uint8_t secret[32], pub[64];
+    memset(secret, 0x72, sizeof secret);
+    REQUIRE_OK(mqseal_identity_public(me, pub, sizeof pub));
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("reg/#", 1, secret, sizeof secret, &key));
+    mqseal_sealer *sealer = NULL, *own = NULL;
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 70, &sealer)); /* none registered */
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+    static const uint8_t own_salt[MQSEAL_SALT_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
+    scripted_random own_rng = {own_salt, sizeof own_salt, 0, 0, 0};
+    REQUIRE_OK(mqseal_sealer_new_with_random(me, MQSEAL_PROFILE_SIGNED, 900, scripted_fill,
+                                             &own_rng, &own));
+    REQUIRE_OK(mqseal_sealer_add_key(own, key));
+    mqseal_opener *opener = NULL;
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+    uint8_t sealed[MQSEAL_SEALED_BUFFER_LEN(4)], plain[sizeof sealed];
+    size_t len = 0;
+    mqseal_header header;
+    mqseal_opened info;
+    uint64_t next = 0;
+
+    mqseal_set_random(recording_rng, urandom);
+    size_t before = rng_bytes;
+    REQUIRE_OK(mqseal_seal(sealer, "reg/1", (const uint8_t *)"21.5", 4, NULL, sealed,
+                           sizeof sealed, &len));
+    REQUIRE_OK(mqseal_inspect(sealed, len, &header));
+    CHECK(rng_bytes - before == MQSEAL_SALT_LEN &&
+              memcmp(header.salt, rng_last, MQSEAL_SALT_LEN) == 0 && header.seq == 70,
+          "the registered generator drew the salt (%zu bytes)", rng_bytes - before);
+    CHECK_RC(mqseal_open(opener, "reg/1", sealed, len, NULL, plain, sizeof plain, &info),
+             MQSEAL_OK, "open a message salted by the registered generator");
+    CHECK(info.seq == 70 && info.payload_len == 4 && memcmp(plain, "21.5", 4) == 0, "opened");
+
+    mqseal_set_random(failing_rng, NULL);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        memset(sealed, 0xAB, sizeof sealed);
+        len = 777;
+        CHECK_RC(mqseal_seal(sealer, "reg/1", (const uint8_t *)"21.6", 4, NULL, sealed,
+                             sizeof sealed, &len),
+                 MQSEAL_ERR_RANDOMNESS, "a failing registered generator");
+        int untouched = 1;
+        for (size_t b = 0; b < sizeof sealed; b++) untouched &= sealed[b] == 0xAB;
+        REQUIRE_OK(mqseal_sealer_next_seq(sealer, &next));
+        CHECK(len == 777 && untouched && next == 71,
+              "a failed draw wrote output or spent a number (next %" PRIu64 ")", next);
+    }
+    /* Making a sealer draws nothing, so it succeeds with the failing generator registered. */
+    mqseal_sealer *later = NULL;
+    CHECK_RC(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 80, &later), MQSEAL_OK,
+             "sealer_new with a failing generator registered");
+    mqseal_sealer_free(later);
+    CHECK_RC(mqseal_seal(own, "reg/1", (const uint8_t *)"21.7", 4, NULL, sealed, sizeof sealed,
+                         &len),
+             MQSEAL_OK, "a sealer with its own callback ignores the registered generator");
+    REQUIRE_OK(mqseal_inspect(sealed, len, &header));
+    CHECK(own_rng.calls == 1 && header.seq == 900 &&
+              memcmp(header.salt, own_salt, sizeof own_salt) == 0,
+          "its own callback's salt");
+    CHECK_RC(mqseal_open(opener, "reg/1", sealed, len, NULL, plain, sizeof plain, &info),
+             MQSEAL_OK, "open the own-callback message");
+
+    mqseal_set_random(NULL, NULL);
+    before = rng_bytes;
+    CHECK_RC(mqseal_seal(sealer, "reg/1", (const uint8_t *)"21.8", 4, NULL, sealed,
+                         sizeof sealed, &len),
+             MQSEAL_OK, "unregistered: the OS generator");
+    REQUIRE_OK(mqseal_inspect(sealed, len, &header));
+    CHECK(rng_bytes == before && header.seq == 71, "unregistered generator called, seq %" PRIu64,
+          header.seq);
+    CHECK_RC(mqseal_open(opener, "reg/1", sealed, len, NULL, plain, sizeof plain, &info),
+             MQSEAL_OK, "open the OS-salted message (the number the failures did not spend)");
+
+    fclose(urandom);
+    mqseal_opener_free(opener);
+    mqseal_sealer_free(own);
+    mqseal_sealer_free(sealer);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(me);
+}
+
 int main(int argc, char **argv) {
     test_error_codes();
     test_identities();
@@ -1564,6 +1654,7 @@ int main(int argc, char **argv) {
     test_high_water_mark();
     test_bad_arguments();
     test_random_source_and_reassembly();
+    test_registered_random_salts();
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--interop-open") == 0)
             test_interop_open(argv[i + 1]);

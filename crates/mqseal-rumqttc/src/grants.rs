@@ -31,6 +31,7 @@
 //! [`v5::SealedSyncClient`]: crate::v5::SealedSyncClient
 //! [`StoreOptions::grant_topics`]: mqseal_store::StoreOptions::grant_topics
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -405,7 +406,15 @@ pub(crate) struct GrantFollower<O> {
     reload_sealer: ReloadFn,
     /// A SUBSCRIBE to the grant filter was queued in the current session.
     subscribed: bool,
+    /// The last grant accepted on each grant topic, with its bytes: a broker redelivering the
+    /// same retained grant (every reconnect, or on purpose, in a loop) costs a comparison, not
+    /// a signature check, an HPKE open, file reads and a key reload. Only accepted grants are
+    /// remembered (at most [`SEEN_LIMIT`] topics), so refusals leave nothing behind.
+    seen: HashMap<String, (Vec<u8>, AcceptedGrant)>,
 }
+
+/// Grant topics remembered by a [`GrantFollower`] before it forgets them all.
+const SEEN_LIMIT: usize = 256;
 
 impl<O> fmt::Debug for GrantFollower<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -431,6 +440,7 @@ impl<O: ReloadKeys> GrantFollower<O> {
             reload_opener: <O as ReloadKeys>::reload_keys,
             reload_sealer,
             subscribed: false,
+            seen: HashMap::new(),
         }
     }
 
@@ -465,7 +475,9 @@ impl<O> GrantFollower<O> {
         self.subscribed = subscribed;
     }
 
-    /// Stores the grant and, once accepted, reloads the opener's and then the sealer's keys.
+    /// Stores the grant and, once a new key was added, reloads the opener's and then the
+    /// sealer's keys. The same bytes accepted before on the same topic are answered from memory
+    /// (`Accepted`, `update.added == false`): nothing to verify, store or reload.
     pub fn handle(
         &mut self,
         opener: &mut O,
@@ -473,22 +485,52 @@ impl<O> GrantFollower<O> {
         payload: &[u8],
         retained: bool,
     ) -> GrantEvent {
+        if let Some((bytes, grant)) = self.seen.get(topic)
+            && bytes.as_slice() == payload
+        {
+            let mut grant = grant.clone();
+            grant.update.added = false;
+            grant.update.retired.clear();
+            return GrantEvent::Accepted {
+                topic: topic.to_string(),
+                retained,
+                grant,
+            };
+        }
         match handle_grant_message(&self.store, topic, payload, retained) {
             GrantEvent::Accepted {
                 topic,
                 retained,
                 grant,
+            } if !grant.update.added => {
+                // Already held: the backends have the key since it was added.
+                self.remember(&topic, payload, &grant);
+                GrantEvent::Accepted {
+                    topic,
+                    retained,
+                    grant,
+                }
+            }
+            GrantEvent::Accepted {
+                topic,
+                retained,
+                grant,
             } => {
+                // A new key: earlier answers from memory may be stale (retired epochs).
+                self.seen.clear();
                 // The opener first: a receiver accepts the new epoch before this client seals
                 // under it.
                 let reloaded = (self.reload_opener)(opener, &self.store)
                     .and_then(|()| (self.reload_sealer)(&self.store));
                 match reloaded {
-                    Ok(()) => GrantEvent::Accepted {
-                        topic,
-                        retained,
-                        grant,
-                    },
+                    Ok(()) => {
+                        self.remember(&topic, payload, &grant);
+                        GrantEvent::Accepted {
+                            topic,
+                            retained,
+                            grant,
+                        }
+                    }
                     Err(error) => GrantEvent::ReloadFailed {
                         topic,
                         grant,
@@ -498,6 +540,14 @@ impl<O> GrantFollower<O> {
             }
             other => other,
         }
+    }
+
+    fn remember(&mut self, topic: &str, payload: &[u8], grant: &AcceptedGrant) {
+        if self.seen.len() >= SEEN_LIMIT {
+            self.seen.clear();
+        }
+        self.seen
+            .insert(topic.to_string(), (payload.to_vec(), grant.clone()));
     }
 }
 
@@ -571,6 +621,47 @@ mod tests {
             Outcome::Grant(g) => g,
             other => panic!("not a grant event: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_redelivered_grant_is_answered_from_memory_without_store_work_or_reload() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let p = parties("mqseal/grants");
+        let reloads = Arc::new(AtomicUsize::new(0));
+        let counter = reloads.clone();
+        let mut follower: GrantFollower<PersistentOpener> = GrantFollower::new(
+            p.sensor.clone(),
+            Box::new(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+        );
+        let mut opener = p.sensor.opener(Default::default()).unwrap();
+        let g = p.admin.issue_grant("plant/7/#", "sensor").unwrap();
+        let first = follower.handle(&mut opener, &g.topic, &g.payload, true);
+        assert!(matches!(&first, GrantEvent::Accepted { grant, .. } if grant.update.added));
+        assert_eq!(reloads.load(Ordering::SeqCst), 1);
+        // Make the store unusable: an answer that touched it would be a refusal now.
+        let trusted = p.sensor.dir().join(mqseal_store::layout::TRUSTED);
+        let mode = |m| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&trusted, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        mode(0o666);
+        for _ in 0..100 {
+            let again = follower.handle(&mut opener, &g.topic, &g.payload, true);
+            assert!(
+                matches!(&again, GrantEvent::Accepted { grant, .. } if !grant.update.added),
+                "{again:?}"
+            );
+        }
+        assert_eq!(reloads.load(Ordering::SeqCst), 1, "no reload for a grant already held");
+        // Other bytes on the same topic do go to the store (and are refused here).
+        let mut other = g.payload.clone();
+        other[10] ^= 1;
+        let refused = follower.handle(&mut opener, &g.topic, &other, true);
+        assert!(matches!(refused, GrantEvent::Refused(_)), "{refused:?}");
+        mode(0o644);
     }
 
     #[test]

@@ -655,7 +655,11 @@ mod tests {
                 "{again:?}"
             );
         }
-        assert_eq!(reloads.load(Ordering::SeqCst), 1, "no reload for a grant already held");
+        assert_eq!(
+            reloads.load(Ordering::SeqCst),
+            1,
+            "no reload for a grant already held"
+        );
         // Other bytes on the same topic do go to the store (and are refused here).
         let mut other = g.payload.clone();
         other[10] ^= 1;

@@ -749,7 +749,11 @@ mod tests {
         for a in 1..=u16::MAX {
             let topic = format!("t/{a}");
             let resolved = resolve_alias(&mut aliases, &publish(&topic, Some(a), vec![]));
-            assert_eq!(resolved.is_some(), usize::from(a) <= MAX_ALIASES, "alias {a}");
+            assert_eq!(
+                resolved.is_some(),
+                usize::from(a) <= MAX_ALIASES,
+                "alias {a}"
+            );
         }
         assert_eq!(aliases.len(), MAX_ALIASES);
         // A known alias can still be re-pointed.

@@ -299,7 +299,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(dir.path().join("s"), "dash").unwrap();
         let sensor = Identity::from_seed([3; 32]);
-        store.trust("sensor", &sensor.public(), Roles::SENDER).unwrap();
+        store
+            .trust("sensor", &sensor.public(), Roles::SENDER)
+            .unwrap();
         let key = store.create_key("plant/#", 1_800_000_000).unwrap();
         let mut opener = store.opener(OpenPolicy::default()).unwrap();
         let mut sealer = Sealer::new(sensor, Profile::Signed, 0);
@@ -312,7 +314,11 @@ mod tests {
             let last = junk.len() - 1;
             junk[last] ^= 1; // a broken signature: refused after the sender lookup
             let topic = format!("plant/{i}");
-            assert!(opener.open_uncommitted(&topic, &junk, &Delivery::default()).is_err());
+            assert!(
+                opener
+                    .open_uncommitted(&topic, &junk, &Delivery::default())
+                    .is_err()
+            );
         }
         assert!(opener.undo.is_empty());
         // An acceptance keeps exactly one pre-image until the commit.

@@ -163,7 +163,9 @@ impl Header {
         let (key_id, tail) = tail
             .split_first_chunk::<KEY_ID_LEN>()
             .ok_or(Error::Malformed)?;
-        let (salt, tail) = tail.split_first_chunk::<SALT_LEN>().ok_or(Error::Malformed)?;
+        let (salt, tail) = tail
+            .split_first_chunk::<SALT_LEN>()
+            .ok_or(Error::Malformed)?;
         rest = tail;
         let (seq, n) = varint::decode(rest, u64::MAX)?;
         rest = rest.get(n..).ok_or(Error::Malformed)?;
@@ -291,7 +293,9 @@ mod tests {
         let n = h.encode(&mut buf).unwrap();
         assert_eq!(
             &buf[..n],
-            &[0x40, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9, 0xac, 0x02]
+            &[
+                0x40, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9, 0xac, 0x02
+            ]
         );
         assert_eq!(Header::decode(&buf[..n]).unwrap(), (h, n));
         let h2 = Header {

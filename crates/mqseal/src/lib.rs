@@ -66,8 +66,8 @@ mod topic;
 mod varint;
 
 pub use envelope::{
-    Header, KEY_ID_LEN, MAX_HEADER_LEN, SALT_LEN, MAX_OVERHEAD_GROUP_MAC, MAX_OVERHEAD_SIGNED, MAX_SEALED_LEN, Profile,
-    SIGNATURE_LEN, SealedParts, TAG_LEN, VERSION, inspect,
+    Header, KEY_ID_LEN, MAX_HEADER_LEN, MAX_OVERHEAD_GROUP_MAC, MAX_OVERHEAD_SIGNED,
+    MAX_SEALED_LEN, Profile, SALT_LEN, SIGNATURE_LEN, SealedParts, TAG_LEN, VERSION, inspect,
 };
 pub use error::{Error, Result};
 pub use grant::{GRANT_VERSION, Grant};
@@ -75,10 +75,10 @@ pub use identity::{
     Fingerprint, Identity, PUBLIC_IDENTITY_LEN, PublicIdentity, SEED_LEN, SenderId,
 };
 pub use keys::{KEY_LEN, TopicKey, TreeKey};
+pub use open::{BatchItem, Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
 pub use random::RandomSource;
-pub use open::{BatchItem, Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
 pub use replay::{REPLAY_WINDOW, REPLAY_WINDOW_BYTES, ReplayWindow};
 pub use seal::{SealOptions, Sealer};
 pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, validate_topic};

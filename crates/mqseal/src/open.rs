@@ -306,7 +306,10 @@ impl Opener {
         epoch: u32,
         topic: &str,
     ) -> Option<&ReplayWindow> {
-        self.windows.get(&(*sender, epoch))?.get(topic).map(|w| &**w)
+        self.windows
+            .get(&(*sender, epoch))?
+            .get(topic)
+            .map(|w| &**w)
     }
 
     /// Installs a replay window (e.g. restored from disk after a restart).
@@ -878,7 +881,9 @@ mod tests {
         opener.trust_sender(Identity::from_seed([4; 32]).public());
         opener.add_key(broad.clone());
         opener.add_key(narrow.clone());
-        let m = sealer(4, &[&broad]).seal("a/b", b"via broad", false).unwrap();
+        let m = sealer(4, &[&broad])
+            .seal("a/b", b"via broad", false)
+            .unwrap();
         assert_eq!(opener.open("a/b", &m).unwrap().payload, b"via broad");
         let mut s = sealer(4, &[&narrow]);
         s.set_sequence(1, u64::MAX);

@@ -421,6 +421,12 @@ fn the_small_order_r_vector_passes_a_lax_verifier() {
     let alice = public(&v["opener"]["trusted"][0]);
     let key = ed25519_dalek::VerifyingKey::from_bytes(&alice.ed25519()).unwrap();
     let sig = ed25519_dalek::Signature::from_slice(&sealed[n..]).unwrap();
-    assert!(key.verify(&digest, &sig).is_ok(), "lax verification accepts it");
-    assert!(key.verify_strict(&digest, &sig).is_err(), "strict refuses it");
+    assert!(
+        key.verify(&digest, &sig).is_ok(),
+        "lax verification accepts it"
+    );
+    assert!(
+        key.verify_strict(&digest, &sig).is_err(),
+        "strict refuses it"
+    );
 }

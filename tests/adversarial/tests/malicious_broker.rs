@@ -814,11 +814,7 @@ async fn old_epochs_and_a_revoked_member_get_nothing_past_the_subscriber() {
     let relabelled = TreeKey::from_secret("plant/#", 2, *old_secret).unwrap();
     bob_client.with_sealer(|s| s.add_key(relabelled));
     for i in 0..3 {
-        log(
-            &net.expect,
-            format!("bob #{i}"),
-            vec![Error::KeyNotFound],
-        );
+        log(&net.expect, format!("bob #{i}"), vec![Error::KeyNotFound]);
         bob_client
             .publish("plant/1/temp", QoS::AtLeastOnce, false, "bob, forged epoch")
             .await
@@ -1247,7 +1243,11 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
         "61 s in the future",
     );
     let untimed = sealer
-        .seal_with(topic, b"no timestamp", &SealOptions::without_timestamp(false))
+        .seal_with(
+            topic,
+            b"no timestamp",
+            &SealOptions::without_timestamp(false),
+        )
         .unwrap();
     let r = guarded(|| opener.open_delivered(topic, &untimed, &at(t)).map(|_| ()));
     record_flip(

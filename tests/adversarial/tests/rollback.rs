@@ -17,7 +17,9 @@
     clippy::panic
 )]
 
-use mqseal::{Delivery, Error, Identity, OpenPolicy, Opener, Profile, SealOptions, Sealer, TreeKey};
+use mqseal::{
+    Delivery, Error, Identity, OpenPolicy, Opener, Profile, SealOptions, Sealer, TreeKey,
+};
 use mqseal_store::{Roles, Store, StoreOptions};
 
 const T: u64 = 1_800_000_000;
@@ -63,11 +65,21 @@ fn a_store_recreated_from_a_backed_up_identity_reuses_numbers_but_no_nonce() {
         mqseal::inspect(&sealed[0]).unwrap(),
         mqseal::inspect(&sealed[1]).unwrap(),
     );
-    assert_eq!(h1.seq, h2.seq, "both restored stores start at the same number");
+    assert_eq!(
+        h1.seq, h2.seq,
+        "both restored stores start at the same number"
+    );
     assert_ne!(h1.salt, h2.salt, "but each message drew its own salt");
     // v1: the keystream repeated, so the broker learnt p1 ⊕ p2. Now the keystreams differ.
-    let leak = xor(&ciphertext(&sealed[0], p1.len()), &ciphertext(&sealed[1], p2.len()));
-    assert_ne!(leak, xor(&p1, &p2), "keystream reuse: the broker learns p1 xor p2");
+    let leak = xor(
+        &ciphertext(&sealed[0], p1.len()),
+        &ciphertext(&sealed[1], p2.len()),
+    );
+    assert_ne!(
+        leak,
+        xor(&p1, &p2),
+        "keystream reuse: the broker learns p1 xor p2"
+    );
 
     // The receiver refuses the repeated number (delivery, not confidentiality, is affected).
     let mut opener = Opener::new();
@@ -125,7 +137,9 @@ fn a_broker_replaying_history_on_a_topic_the_receiver_never_saw_is_refused() {
         let m = sealer
             .seal_with("plant/7/temp", &[i], &SealOptions::at(false, T + 3600))
             .unwrap();
-        opener.open_delivered("plant/7/temp", &m, &at(T + 3600)).unwrap();
+        opener
+            .open_delivered("plant/7/temp", &m, &at(T + 3600))
+            .unwrap();
     }
     // v1 accepted it: no window existed for plant/7/door.
     assert_eq!(
@@ -172,22 +186,37 @@ fn a_sender_holding_two_keys_cannot_make_one_message_mean_two_things() {
     assert_ne!(named, tree_a.topic_key("plant/7/temp").unwrap().key_id());
     // Audience A is not asked to try its key: the message names another.
     assert_eq!(
-        opener_with(&[&tree_a]).open("plant/7/temp", &m).unwrap_err(),
+        opener_with(&[&tree_a])
+            .open("plant/7/temp", &m)
+            .unwrap_err(),
         Error::KeyNotFound
     );
     assert_eq!(
-        opener_with(&[&tree_b]).open("plant/7/temp", &m).unwrap().payload,
+        opener_with(&[&tree_b])
+            .open("plant/7/temp", &m)
+            .unwrap()
+            .payload,
         b"for B"
     );
     // Audience C opens with exactly the named key, whatever order it holds them in.
-    assert!(opener_with(&[&tree_a, &tree_b]).open("plant/7/temp", &m).is_ok());
-    assert!(opener_with(&[&tree_b, &tree_a]).open("plant/7/temp", &m).is_ok());
+    assert!(
+        opener_with(&[&tree_a, &tree_b])
+            .open("plant/7/temp", &m)
+            .is_ok()
+    );
+    assert!(
+        opener_with(&[&tree_b, &tree_a])
+            .open("plant/7/temp", &m)
+            .is_ok()
+    );
     // Renaming the key in the header (to aim it at audience A) breaks the signature.
     let mut aimed = m.clone();
     let a_id = tree_a.topic_key("plant/7/temp").unwrap().key_id();
     aimed[6..10].copy_from_slice(&a_id);
     assert_eq!(
-        opener_with(&[&tree_a]).open("plant/7/temp", &aimed).unwrap_err(),
+        opener_with(&[&tree_a])
+            .open("plant/7/temp", &aimed)
+            .unwrap_err(),
         Error::BadSignature
     );
 }
@@ -280,7 +309,9 @@ fn a_trusted_peer_store_still_works_after_a_restore() {
         StoreOptions::default(),
     )
     .unwrap();
-    admin.trust("sensor", &identity.public(), Roles::SENDER).unwrap();
+    admin
+        .trust("sensor", &identity.public(), Roles::SENDER)
+        .unwrap();
     let held = admin.create_key("plant/#", T).unwrap();
     sensor.add_key(held.key.clone(), None, T).unwrap();
     let mut opener = admin.opener(OpenPolicy::default()).unwrap();

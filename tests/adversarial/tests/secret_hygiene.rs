@@ -315,8 +315,12 @@ fn connection_settings_and_failures_hold_no_password() {
             .v4()
             .unwrap();
         let id = Identity::from_seed(secret(1));
-        let (_client, mut lp) =
-            SealedClient::new(options, 10, Sealer::new(id, Profile::Signed, 0), Opener::new());
+        let (_client, mut lp) = SealedClient::new(
+            options,
+            10,
+            Sealer::new(id, Profile::Signed, 0),
+            Opener::new(),
+        );
         loop {
             match tokio::time::timeout(Duration::from_secs(20), lp.poll()).await {
                 Ok(Err(e)) => break mqseal_rumqttc::explain(&e),

@@ -414,7 +414,10 @@ fn seal_case(c: &Case) -> Sealed {
 
 /// The first salt byte of a positive case (distinct per case).
 pub fn case_salt(c: &Case) -> u8 {
-    (c.seq as u8).wrapping_mul(3).wrapping_add(c.payload.len() as u8) ^ 0x5a
+    (c.seq as u8)
+        .wrapping_mul(3)
+        .wrapping_add(c.payload.len() as u8)
+        ^ 0x5a
 }
 
 fn envelopes() -> Value {
@@ -1021,7 +1024,10 @@ mod strict {
 
     fn split(m: &[u8]) -> (Vec<u8>, [u8; 32], [u8; 32]) {
         let n = m.len() - 64;
-        let (r, s) = (m[n..n + 32].try_into().unwrap(), m[n + 32..].try_into().unwrap());
+        let (r, s) = (
+            m[n..n + 32].try_into().unwrap(),
+            m[n + 32..].try_into().unwrap(),
+        );
         (m[..n].to_vec(), r, s)
     }
 

@@ -289,7 +289,7 @@ impl fmt::Debug for PersistentOpener {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::{Roles, Store, StoreOptions};
+    use crate::{Roles, Store};
     use mqseal::{Identity, Profile, SealOptions, Sealer};
 
     /// Issue 12's reproduction: junk carrying a trusted sender's id (visible on the wire) on

@@ -584,6 +584,21 @@ class Opener:
                 return k
         raise MqsealError("key_not_found")
 
+    def replay_rule(self, fp: bytes, header, topic: str, retained: bool, duplicate: bool) -> None:
+        """Step 8's rule (section 7.3), without recording anything."""
+        window = self.windows.get((fp, header.epoch, topic))
+        if window is None or window.highest is None:
+            mark = self.high_water.get(fp)
+            if not retained and mark is not None and mark - header.seq >= WINDOW:
+                raise MqsealError("too_old")  # first contact below the high-water mark (7.3)
+            return
+        try:
+            window.check(header.seq)  # too_old is checked before replay/duplicate
+        except MqsealError as e:
+            if e.name == "replay" and duplicate:
+                raise MqsealError("duplicate") from None
+            raise
+
     def open(
         self,
         topic: str,
@@ -603,6 +618,8 @@ class Opener:
         key = self.find_key(topic, header.epoch, header.key_id)
         if self.past_grace(key, now):
             raise MqsealError("epoch_expired")
+        if len(senders) == 1:  # end of step 4: the replay pre-check, read-only
+            self.replay_rule(senders[0].fingerprint, header, topic, retained, duplicate)
         digest = topic_digest(topic)
         if signature is not None:  # step 5
             transcript = signature_digest(header_bytes, digest, ciphertext + tag)
@@ -642,18 +659,9 @@ class Opener:
                 raise MqsealError("expired")
         fp = opened.sender.fingerprint  # step 8
         triple = (fp, header.epoch, topic)
-        window = self.windows.get(triple)
-        if window is None or window.highest is None:
-            mark = self.high_water.get(fp)
-            if not retained and mark is not None and mark - header.seq >= WINDOW:
-                raise MqsealError("too_old")  # first contact below the high-water mark (7.3)
-            window = ReplayWindow()
-        try:
-            window.accept(header.seq)  # too_old is checked before replay/duplicate
-        except MqsealError as e:
-            if e.name == "replay" and duplicate:
-                raise MqsealError("duplicate") from None
-            raise
+        self.replay_rule(fp, header, topic, retained, duplicate)
+        window = self.windows.get(triple) or ReplayWindow()
+        window.accept(header.seq)
         self.windows[triple] = window  # step 9
         self.high_water[fp] = max(self.high_water.get(fp, header.seq), header.seq)
         return opened

@@ -449,6 +449,22 @@ impl Opener {
         if expired(&self.retired, tree, now) {
             return Err(Error::EpochExpired);
         }
+        // Replay pre-check (end of spec 7.1 step 4): with exactly one candidate sender, a number
+        // its window already refuses is refused now, read-only, before any signature or AEAD
+        // work — a broker replaying real traffic costs a lookup, not a verification.
+        let mut candidates = self
+            .senders
+            .iter()
+            .filter(|s| s.sender_id() == header.sender);
+        if let (Some(only), None) = (candidates.next(), candidates.next()) {
+            self.window_check(
+                &only.fingerprint(),
+                header.epoch,
+                topic,
+                header.seq,
+                delivery,
+            )?;
+        }
         let topic_digest = topic_key.topic_digest();
         let signature_digest = parts.signature.map(|_| {
             transcript_digest(
@@ -650,33 +666,58 @@ impl Opener {
             }
         }
         let fingerprint = sender.fingerprint();
-        let high = self.high_water.get(&fingerprint).copied();
+        self.window_check(&fingerprint, header.epoch, topic, header.seq, delivery)?;
         let windows = self.windows.entry((fingerprint, header.epoch)).or_default();
         match windows.get_mut(topic) {
-            Some(window) => match window.accept(header.seq) {
-                Err(Error::Replay) if delivery.duplicate => return Err(Error::Duplicate),
-                other => other?,
-            },
+            Some(window) => window.accept(header.seq)?,
             None => {
-                // First contact on this (sender, epoch, topic): a live delivery must be within
-                // the window of the sender's high-water mark (spec 7.3), so a broker cannot
-                // replay a historic message to a receiver that has no window here yet.
-                // Deliveries of stored retained messages are exempt (section 7.4).
-                if !delivery.retained
-                    && let Some(h) = high
-                    && h.saturating_sub(header.seq) >= crate::replay::REPLAY_WINDOW
-                {
-                    return Err(Error::TooOld);
-                }
                 let mut window = Box::new(ReplayWindow::new());
                 window.accept(header.seq)?;
                 windows.insert(topic.to_string(), window);
             }
         }
-        if high.is_none_or(|h| header.seq > h) {
+        if self
+            .high_water
+            .get(&fingerprint)
+            .is_none_or(|h| header.seq > *h)
+        {
             self.high_water.insert(fingerprint, header.seq);
         }
         Ok(())
+    }
+
+    /// The replay rule of spec 7.3, read-only: whether `seq` would be accepted in the window of
+    /// (sender, epoch, topic) — `replay` (`duplicate` with the DUP flag) or `too_old` if not. With
+    /// no window yet, a live delivery must be within the window of the sender's high-water
+    /// mark, so a broker cannot replay a historic message to a receiver that has no window
+    /// there yet; deliveries of stored retained messages are exempt (section 7.4).
+    fn window_check(
+        &self,
+        sender: &Fingerprint,
+        epoch: u32,
+        topic: &str,
+        seq: u64,
+        delivery: &Delivery,
+    ) -> Result<()> {
+        match self
+            .windows
+            .get(&(*sender, epoch))
+            .and_then(|w| w.get(topic))
+        {
+            Some(window) => match window.check(seq) {
+                Err(Error::Replay) if delivery.duplicate => Err(Error::Duplicate),
+                other => other,
+            },
+            None if !delivery.retained
+                && self
+                    .high_water
+                    .get(sender)
+                    .is_some_and(|h| h.saturating_sub(seq) >= crate::replay::REPLAY_WINDOW) =>
+            {
+                Err(Error::TooOld)
+            }
+            None => Ok(()),
+        }
     }
 
     /// The highest sequence number accepted from `sender` on any topic and epoch (the

@@ -989,6 +989,23 @@ fn negatives() -> Vec<Negative> {
         ),
     )];
     out.push(first_contact);
+    let mut replayed_forgery = base(
+        "replayed-number-refused-before-the-signature",
+        "an accepted number again with a broken signature: the replay pre-check at the end of step 4 refuses it before any signature work",
+        flip(&signed, signed.len() - 1),
+        E::Replay,
+    );
+    replayed_forgery.preload = vec![(topic.clone(), signed.clone())];
+    out.push(replayed_forgery);
+    let mut dup_forgery = base(
+        "duplicate-refused-before-the-signature",
+        "the same with the MQTT DUP flag: duplicate, before any signature work",
+        flip(&signed, signed.len() - 1),
+        E::Duplicate,
+    );
+    dup_forgery.preload = vec![(topic.clone(), signed.clone())];
+    dup_forgery.delivery.duplicate = true;
+    out.push(dup_forgery);
     // Strict Ed25519 (spec 7.6): signatures a lax verifier accepts.
     out.push(base(
         "signature-s-plus-l",

@@ -134,7 +134,10 @@ pub fn flip_outcomes(layout: &Layout, index: usize, bit: u8) -> Vec<Error> {
         Some(Region::KeyId) => vec![Error::KeyNotFound],
         // The salt is authenticated (and selects the message key).
         Some(Region::Salt) => vec![auth],
-        Some(Region::Seq | Region::Timestamp) => vec![Error::Malformed, auth],
+        // Another number may be one the receiver accepted (refused by the replay pre-check before
+        // the signature) or one too far below its window.
+        Some(Region::Seq) => vec![Error::Malformed, auth, Error::Replay, Error::TooOld],
+        Some(Region::Timestamp) => vec![Error::Malformed, auth],
         Some(Region::Ciphertext | Region::Tag) => vec![auth],
         Some(Region::Signature) => vec![Error::BadSignature],
         None => vec![],

@@ -87,7 +87,8 @@ def make_bundle() -> dict[str, Any]:
         {"topic": "plant/7/temp", "sealed": first.hex(), "error": "replay"},
         # Moved to another topic: its key id names no key there (spec section 7.1 step 4).
         {"topic": "plant/7/other", "sealed": first.hex(), "error": "key_not_found"},
-        {"topic": "plant/7/temp", "sealed": flipped.hex(), "error": "bad_signature"},
+        # Its number was accepted: the replay pre-check refuses it before any signature work.
+        {"topic": "plant/7/temp", "sealed": flipped.hex(), "error": "replay"},
         {"topic": "plant/7/temp", "sealed": first[:10].hex(), "error": "malformed"},
     ]
     return {

@@ -8,7 +8,8 @@
 # Options: s (the firmware profile as committed: opt-level s, compact SHA-2, no Curve25519
 # tables), z (opt-level z), o2 (opt-level 2), tables (+ feature precomputed-tables),
 # unrolled-sha2 (sha2's default unrolled rounds: the config's --cfg removed), no-lto (lto off,
-# 16 codegen units).
+# 16 codegen units), arena (+ feature arena: mqseal's heap a 16 KiB static arena handed over with
+# mqseal_heap_init, measured with mqseal_heap_usage; the arena is in the RAM column).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -27,11 +28,11 @@ sizes() { # elf -> "flash ram"
 }
 
 options=("$@")
-((${#options[@]})) || options=(s z o2 tables unrolled-sha2 no-lto)
+((${#options[@]})) || options=(s z o2 tables unrolled-sha2 no-lto arena)
 printf '| option | flash seal+open | RAM | flash seal-only | heap peak | stack seal | stack open | insn seal | insn open (first / steady) |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 for option in "${options[@]}"; do
-  env=() features=()
+  env=() features=() make_args=()
   case $option in
     s) ;;
     z) env=(CARGO_PROFILE_FIRMWARE_OPT_LEVEL=z) ;;
@@ -39,6 +40,7 @@ for option in "${options[@]}"; do
     tables) features=(--features precomputed-tables) ;;
     unrolled-sha2) env=("RUSTFLAGS= ") ;;
     no-lto) env=(CARGO_PROFILE_FIRMWARE_LTO=false CARGO_PROFILE_FIRMWARE_CODEGEN_UNITS=16) ;;
+    arena) features=(--features arena) make_args=(ARENA=1) ;;
     *) echo "unknown option $option" >&2; exit 2 ;;
   esac
   env "${env[@]}" cargo rustc -p mqseal-ffi --lib --crate-type staticlib --no-default-features \
@@ -46,6 +48,7 @@ for option in "${options[@]}"; do
     --target-dir "$out/target-$option"
   lib=$out/target-$option/thumbv7em-none-eabihf/firmware/libmqseal_ffi.a
   make -s -C bindings/c/firmware MQSEAL_LIB="$lib" GEN="$out" BUILD="$out" VARIANT="-$option" \
+    "${make_args[@]}" \
     "$out/budget-$option.elf" "$out/budget-seal-only-$option.elf"
   timeout 600 qemu-system-arm -M mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial none \
     -semihosting-config enable=on,target=native -icount shift=0 -kernel "$out/budget-$option.elf" \

@@ -4,7 +4,9 @@
 # firmware profile; a firmware (bindings/c/firmware) linked against the Cortex-M library runs in
 # QEMU (mps2-an386, semihosting) and replays the spec vectors (main.c, "N passed, 0 failed"),
 # and the budget firmware (budget.c) measures heap, stack and instruction counts. Its flash and
-# RAM come from arm-none-eabi-size. Figures: BENCHMARKS.md, "Firmware budget"
+# RAM come from arm-none-eabi-size. The same firmware is also linked against the library built
+# with the feature `arena` (mqseal's heap a 16 KiB static arena handed over with
+# mqseal_heap_init, not malloc) and must pass too. Figures: BENCHMARKS.md, "Firmware budget"
 # (scripts/bench/firmware.sh measures every build option).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,17 +48,26 @@ if ! have_target thumbv7em-none-eabihf; then
   [ "$failed" -eq 0 ]
   exit
 fi
+# Both heaps share cargo's output path: each library is copied out after its build.
 build_lib thumbv7em-none-eabihf
-# The no_std code (panic handler, allocator) is linted only in this build.
-cargo clippy -p mqseal-ffi --lib --no-default-features --target thumbv7em-none-eabihf --locked \
-  --quiet -- -D warnings
-lib=$root/target/thumbv7em-none-eabihf/firmware/libmqseal_ffi.a
-ok "no_std static library for thumbv7em-none-eabihf (Cortex-M4F)"
+lib=$root/$out/libmqseal_ffi.a
+cp target/thumbv7em-none-eabihf/firmware/libmqseal_ffi.a "$lib"
+build_lib thumbv7em-none-eabihf --features arena
+lib_arena=$root/$out/libmqseal_ffi-arena.a
+cp target/thumbv7em-none-eabihf/firmware/libmqseal_ffi.a "$lib_arena"
+# The no_std code (panic handler, allocators, critical section) is linted only in these builds.
+for features in "" arena; do
+  cargo clippy -p mqseal-ffi --lib --no-default-features ${features:+--features $features} \
+    --target thumbv7em-none-eabihf --locked --quiet -- -D warnings
+done
+ok "no_std static libraries for thumbv7em-none-eabihf (Cortex-M4F): malloc and arena heap"
 
 apt_install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm binutils-arm-none-eabi
 # vectors.h from the spec's JSON vectors, at build time (never hand-copied bytes).
 python3 bindings/c/tests/vectors_to_c.py spec/vectors "$out/vectors.h"
 make -s -C bindings/c/firmware MQSEAL_LIB="$lib" GEN="$root/$out" BUILD="$root/$out"
+make -s -C bindings/c/firmware MQSEAL_LIB="$lib_arena" GEN="$root/$out" BUILD="$root/$out" \
+  VARIANT=-arena ARENA=1 "$root/$out/test-arena.elf" "$root/$out/budget-arena.elf"
 
 # Runs a firmware image in QEMU; the guest's exit status (semihosting) is QEMU's.
 qemu() { # elf, log, extra QEMU arguments...
@@ -73,6 +84,14 @@ else
   fail "firmware test in QEMU mps2-an386"
 fi
 grep -E '^mqseal .* firmware test' "$out/test.log" || true
+if qemu "$out/test-arena.elf" "$out/test-arena.log" &&
+  grep -Eq '^[1-9][0-9]* passed, 0 failed$' "$out/test-arena.log"; then
+  ok "firmware test in QEMU, arena heap: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out/test-arena.log")"
+  grep -E '^arena: ' "$out/test-arena.log" || true
+else
+  cat "$out/test-arena.log"
+  fail "firmware test in QEMU, arena heap"
+fi
 
 # The budget: flash = every section loaded into flash (vectors, code, constants, .data's
 # initial values), RAM = .data + .bss (the stack and the heap are reserved regions, measured).
@@ -82,7 +101,7 @@ sizes() { # elf -> "flash ram"
     $1 ~ /^\.(data|bss)$/ { ram += $2 }
     END { print flash, ram }'
 }
-for image in budget budget-seal-only; do
+for image in budget budget-seal-only budget-arena; do
   read -r flash ram < <(sizes "$out/$image.elf")
   echo "$image: flash=$flash ram=$ram"
 done
@@ -104,6 +123,16 @@ echo "  flash $flash B ($(goal "$flash" 98304)), RAM (.data + .bss) $ram B"
 echo "  heap peak $heap B for 1 sealer + 1 opener with 8 senders' windows ($(goal "$heap" 8192))"
 echo "  peak stack: mqseal_seal $stack_seal B, mqseal_open $stack_open B ($(goal "$(( ${stack_seal:-999999} > ${stack_open:-999999} ? ${stack_seal:-999999} : ${stack_open:-999999} ))" 8192))"
 echo "  instructions (QEMU -icount, estimates): seal $(value insn_seal_signed), open $(value insn_open_signed_steady)"
+if qemu "$out/budget-arena.elf" "$out/budget-arena.log" -icount shift=0 &&
+  grep -qx 'budget: ok' "$out/budget-arena.log"; then
+  read -r flash_arena ram_arena < <(sizes "$out/budget-arena.elf")
+  echo "budget, arena heap (16 KiB static arena, in RAM below): flash $flash_arena B, RAM $ram_arena B," \
+    "heap peak $(sed -n 's/^heap_peak=//p' "$out/budget-arena.log") B (mqseal_heap_usage)"
+  ok "budget firmware in QEMU, arena heap"
+else
+  cat "$out/budget-arena.log"
+  fail "budget firmware in QEMU, arena heap"
+fi
 # Flash is the one figure guarded: code growth past the goal fails the step. The heap and stack
 # goals are not met today (BENCHMARKS.md, "Firmware budget", says what dominates).
 if [ -n "$heap" ] && [ -n "$stack_open" ] && [ "$flash" -le 98304 ]; then

@@ -18,6 +18,9 @@
  * mps2 has none), so the figures include one generator call per seal. Messages are sealed with
  * NULL options: no timestamp in a firmware build (no clock).
  *
+ * With -DMQSEAL_ARENA (the library built with the feature `arena`) mqseal's heap is a 16 KiB
+ * static arena handed over with mqseal_heap_init, measured with mqseal_heap_usage.
+ *
  * With -DBUDGET_SEAL_ONLY it only seals (a sensor that never opens): flash of that build option.
  * Exits with 0 when every call succeeded and every message opened to its payload, else 1.
  */
@@ -72,6 +75,21 @@ static void require(mqseal_result rc, const char *what) {
 
 /* ---- heap accounting ------------------------------------------------------------------------ */
 
+#ifdef MQSEAL_ARENA
+/* The library built with the feature `arena`: mqseal's heap is this static arena, handed over at
+ * start-up; what is in use and the high-water mark come from mqseal_heap_usage (the allocator's
+ * own count). The high-water mark cannot be reset: it also covers the 8 senders' sealers, which
+ * peak lower than the device (printed as heap_peak_after_senders). */
+static uint8_t arena[16 * 1024] __attribute__((aligned(8)));
+
+static size_t arena_figure(bool peak) {
+    size_t used = 0, high = 0;
+    if (mqseal_heap_usage(&used, &high) != MQSEAL_OK) failures++;
+    return peak ? high : used;
+}
+#define HEAP_IN_USE() arena_figure(false)
+#define HEAP_PEAK() arena_figure(true)
+#else
 void *__real_malloc(size_t);
 void *__real_realloc(void *, size_t);
 void __real_free(void *);
@@ -102,6 +120,9 @@ void *__wrap_realloc(void *old, size_t n) {
     }
     return p;
 }
+#define HEAP_IN_USE() heap_in_use
+#define HEAP_PEAK() heap_peak
+#endif
 
 /* ---- stack painting ------------------------------------------------------------------------- */
 
@@ -207,8 +228,13 @@ int main(void) {
     uint32_t t0;
 
     /* The device's own identity and sealer (stack and time of the first and a later seal). */
-    size_t heap_base = heap_in_use;
+#ifdef MQSEAL_ARENA
+    require(mqseal_heap_init(arena, sizeof arena), "heap_init");
+#endif
+    size_t heap_base = HEAP_IN_USE();
+#ifndef MQSEAL_ARENA
     heap_peak = heap_in_use;
+#endif
     paint_stack();
     sp = current_sp();
     mqseal_identity *me = identity(0x42);
@@ -239,7 +265,7 @@ int main(void) {
     figure("stack_seal_signed", stack_used_below(sp));
     figure("insn_seal_signed", to_insn(dt));
     figure("sealed_len", (uint32_t)sealed_len);
-    figure("heap_sealer", (uint32_t)(heap_in_use - heap_base)); /* identity, key, sealer */
+    figure("heap_sealer", (uint32_t)(HEAP_IN_USE() - heap_base)); /* identity, key, sealer */
 
 #ifndef BUDGET_SEAL_ONLY
     /* 8 senders' messages, sealed beforehand (their sealers are not part of the budget). */
@@ -248,7 +274,7 @@ int main(void) {
     static uint8_t pubs[N_SENDERS][MQSEAL_PUBLIC_IDENTITY_LEN];
     static uint8_t again[MQSEAL_SEALED_BUFFER_LEN(READING_LEN)];
     size_t again_len = 0;
-    size_t paused = heap_in_use, paused_peak = heap_peak;
+    size_t paused = HEAP_IN_USE(), paused_peak = HEAP_PEAK();
     for (int i = 0; i < N_SENDERS; i++) {
         mqseal_identity *sender = identity((uint8_t)(0x10 + i));
         mqseal_sealer *s = NULL;
@@ -265,11 +291,16 @@ int main(void) {
         mqseal_sealer_free(s);
         mqseal_identity_free(sender);
     }
-    if (heap_in_use != paused) {
+    if (HEAP_IN_USE() != paused) {
         put("FAILED: the senders' sealers did not give their heap back\n");
         failures++;
     }
+#ifdef MQSEAL_ARENA
+    (void)paused_peak;
+    figure("heap_peak_after_senders", (uint32_t)(HEAP_PEAK() - heap_base));
+#else
     heap_peak = paused_peak;
+#endif
 
     /* The device's opener: 8 trusted senders, one key, 8 replay windows. */
     mqseal_opener *opener = NULL;
@@ -277,8 +308,8 @@ int main(void) {
     for (int i = 0; i < N_SENDERS; i++)
         require(mqseal_opener_trust_sender(opener, pubs[i], sizeof pubs[i]), "trust_sender");
     require(mqseal_opener_add_key(opener, key), "opener_add_key");
-    size_t heap_opener = heap_in_use;
-    figure("heap_opener_8_senders_no_window", (uint32_t)(heap_in_use - paused));
+    size_t heap_opener = HEAP_IN_USE();
+    figure("heap_opener_8_senders_no_window", (uint32_t)(HEAP_IN_USE() - paused));
     uint8_t plain[sizeof msgs[0]];
     mqseal_opened info;
     uint32_t first_stack = 0, first_insn = 0, stack = 0, insn = 0;
@@ -302,7 +333,7 @@ int main(void) {
             insn = to_insn(dt); /* the last one: a sender's first message on a known topic */
         }
     }
-    figure("heap_8_windows", (uint32_t)(heap_in_use - heap_opener));
+    figure("heap_8_windows", (uint32_t)(HEAP_IN_USE() - heap_opener));
     figure("stack_open_signed_first", first_stack);
     figure("insn_open_signed_first", first_insn);
     figure("stack_open_signed", stack);
@@ -319,15 +350,15 @@ int main(void) {
 #endif
     mqseal_identity_free(me);
     mqseal_tree_key_free(key);
-    figure("heap_peak", (uint32_t)(heap_peak - heap_base));
-    figure("heap_in_use", (uint32_t)(heap_in_use - heap_base));
+    figure("heap_peak", (uint32_t)(HEAP_PEAK() - heap_base));
+    figure("heap_in_use", (uint32_t)(HEAP_IN_USE() - heap_base));
     figure("senders", N_SENDERS);
 #ifndef BUDGET_SEAL_ONLY
     mqseal_opener_free(opener);
 #endif
     mqseal_sealer_free(sealer);
-    figure("heap_after_free", (uint32_t)(heap_in_use - heap_base));
-    if (heap_in_use != heap_base) {
+    figure("heap_after_free", (uint32_t)(HEAP_IN_USE() - heap_base));
+    if (HEAP_IN_USE() != heap_base) {
         put("FAILED: memory still allocated after every handle was freed\n");
         failures++;
     }

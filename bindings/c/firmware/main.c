@@ -14,6 +14,11 @@
  * delivered in pieces (esp-mqtt and lwIP style), and, last, that a panic (an allocation failure)
  * reaches the firmware's panic hook with its message and never returns.
  *
+ * Built with -DMQSEAL_ARENA against the library with the feature `arena`, mqseal's heap is a
+ * 32 KiB static arena handed over first (mqseal_heap_init, with a PRIMASK critical section
+ * registered before it); the allocation failure of the last test is then a full arena. Without
+ * it, the arena functions must return MQSEAL_ERR_UNSUPPORTED.
+ *
  * Prints every failure, then "N passed, N failed"; exits with 0 only if none failed.
  */
 #include <inttypes.h>
@@ -673,8 +678,9 @@ static bool fail_malloc, expect_panic;
 void *__wrap_malloc(size_t n) { return fail_malloc ? NULL : __real_malloc(n); }
 
 /* The panic hook. mqseal has no known panic to trigger from the API, but an allocation failure
- * is one (Rust's no_std allocation-error handler panics): the last test makes malloc fail and
- * expects to end here, with the message, never to return into the call. */
+ * is one (Rust's no_std allocation-error handler panics): the last test makes malloc fail (or,
+ * with the arena, fills it) and expects to end here, with the message, never to return into the
+ * call. */
 static void on_panic(const char *msg, size_t len) {
     fail_malloc = false;
     bool expected = expect_panic && len > 0 && strstr(msg, "memory allocation") != NULL;
@@ -689,6 +695,102 @@ static void on_panic(const char *msg, size_t len) {
     fw_exit(failed ? 1 : 0);
 }
 
+#ifdef MQSEAL_ARENA
+/* ---- the arena heap (library built with the feature `arena`) ------------------------------ */
+
+/* mqseal's heap: handed over once at start-up. The test's own buffers still come from newlib's
+ * malloc, a separate heap. */
+static uint8_t arena[32 * 1024] __attribute__((aligned(8)));
+static unsigned cs_entered, cs_depth, cs_max_depth;
+
+/* The firmware's critical section: interrupts masked (PRIMASK), nesting through the saved state. */
+static uint32_t cs_enter(void) {
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask) : : "memory");
+    cs_entered++;
+    if (++cs_depth > cs_max_depth) cs_max_depth = cs_depth;
+    return primask;
+}
+
+static void cs_exit(uint32_t state) {
+    cs_depth--;
+    __asm__ volatile("msr primask, %0" : : "r"(state) : "memory");
+}
+
+static void test_arena_start(void) {
+    size_t used = 1, peak = 1;
+    CHECK_RC(mqseal_heap_usage(&used, &peak), MQSEAL_OK, "usage before heap_init");
+    CHECK(used == 0 && peak == 0, "before heap_init: used %lu, peak %lu", (unsigned long)used,
+          (unsigned long)peak);
+    CHECK_RC(mqseal_heap_usage(NULL, &peak), MQSEAL_ERR_NULL_ARGUMENT, "usage, NULL");
+    CHECK_RC(mqseal_set_critical_section(cs_enter, NULL), MQSEAL_ERR_NULL_ARGUMENT,
+             "critical section without exit");
+    CHECK_RC(mqseal_set_critical_section(cs_enter, cs_exit), MQSEAL_OK, "critical section");
+    CHECK_RC(mqseal_heap_init(NULL, sizeof arena), MQSEAL_ERR_NULL_ARGUMENT, "heap_init NULL");
+    CHECK_RC(mqseal_heap_init(arena, MQSEAL_HEAP_MIN_LEN - 1), MQSEAL_ERR_INVALID_ARGUMENT,
+             "heap_init too small");
+    REQUIRE_OK(mqseal_heap_init(arena, sizeof arena));
+    CHECK_RC(mqseal_heap_init(arena, sizeof arena), MQSEAL_ERR_ALREADY_INITIALIZED,
+             "heap_init again");
+    CHECK_RC(mqseal_set_critical_section(NULL, NULL), MQSEAL_ERR_ALREADY_INITIALIZED,
+             "critical section after heap_init");
+    CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_ALREADY_INITIALIZED), "already_initialized") == 0 &&
+              MQSEAL_ERR_ALREADY_INITIALIZED == 206,
+          "code 206");
+    /* An identity lives in the arena, through the critical section, and gives it back. */
+    uint8_t seed[MQSEAL_SEED_LEN] = {7};
+    mqseal_identity *id = NULL;
+    unsigned entered = cs_entered;
+    REQUIRE_OK(mqseal_identity_from_seed(seed, sizeof seed, &id));
+    CHECK_RC(mqseal_heap_usage(&used, &peak), MQSEAL_OK, "usage");
+    CHECK(used > 0 && used <= sizeof arena && peak >= used, "with an identity: used %lu, peak %lu",
+          (unsigned long)used, (unsigned long)peak);
+    CHECK(cs_entered > entered && cs_depth == 0, "critical sections: %u entered, depth %u",
+          cs_entered - entered, cs_depth);
+    mqseal_identity_free(id);
+    CHECK_RC(mqseal_heap_usage(&used, &peak), MQSEAL_OK, "usage");
+    CHECK(used == 0 && peak > 0, "freed: used %lu, peak %lu", (unsigned long)used,
+          (unsigned long)peak);
+}
+
+static void test_arena_end(void) {
+    size_t used = 1, peak = 0;
+    CHECK_RC(mqseal_heap_usage(&used, &peak), MQSEAL_OK, "usage at the end");
+    CHECK(used == 0, "every handle freed, %lu B still in use", (unsigned long)used);
+    CHECK(cs_depth == 0 && cs_max_depth >= 1, "critical sections balanced (depth %u, max %u)",
+          cs_depth, cs_max_depth);
+    printf("arena: %lu B, peak %lu B over the run, %u critical sections\n",
+           (unsigned long)sizeof arena, (unsigned long)peak, cs_entered);
+}
+
+/* Last: the arena is filled with identities until an allocation fails, which panics into the
+ * hook (never returns). */
+static void test_panic_hook_last(void) {
+    uint8_t seed[MQSEAL_SEED_LEN] = {1};
+    expect_panic = true;
+    for (unsigned i = 0; i < sizeof arena; i++) {
+        mqseal_identity *id = NULL;
+        seed[1] = (uint8_t)i;
+        if (mqseal_identity_from_seed(seed, sizeof seed, &id) != MQSEAL_OK) break;
+    }
+    CHECK(false, "filling the arena never failed an allocation");
+}
+#else
+/* The malloc build has no arena: those functions say so. */
+static void test_arena_start(void) {
+    static uint8_t buf[MQSEAL_HEAP_MIN_LEN];
+    size_t used = 0, peak = 0;
+    CHECK_RC(mqseal_heap_init(buf, sizeof buf), MQSEAL_ERR_UNSUPPORTED, "heap_init over malloc");
+    CHECK_RC(mqseal_heap_usage(&used, &peak), MQSEAL_ERR_UNSUPPORTED, "heap_usage over malloc");
+    CHECK_RC(mqseal_set_critical_section(NULL, NULL), MQSEAL_ERR_UNSUPPORTED,
+             "critical section over malloc");
+    CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_UNSUPPORTED), "unsupported") == 0 &&
+              MQSEAL_ERR_UNSUPPORTED == 205,
+          "code 205");
+}
+
+static void test_arena_end(void) {}
+
 static void test_panic_hook_last(void) {
     uint8_t seed[MQSEAL_SEED_LEN] = {1};
     mqseal_identity *id = NULL;
@@ -699,9 +801,12 @@ static void test_panic_hook_last(void) {
     CHECK(false, "an allocation failure returned %s instead of panicking into the hook",
           mqseal_error_name(rc));
 }
+#endif
 
 int main(void) {
     mqseal_set_panic_hook(on_panic);
+    /* With the arena: handed over first (the critical section before it). */
+    test_arena_start();
     printf("mqseal %s firmware test (Cortex-M4F, QEMU mps2-an386): %u envelopes, %u negative "
            "envelopes, %u grants, %u negative grants\n",
            mqseal_version(), (unsigned)N_ENVELOPES, (unsigned)N_NEGATIVES, (unsigned)N_GRANTS,
@@ -714,6 +819,7 @@ int main(void) {
     test_replay_window_persistence();
     open_in_pieces(7, "lwIP-style pieces of 7 bytes");
     open_in_pieces(64, "esp-mqtt-style pieces of 64 bytes");
+    test_arena_end();
     /* Last: ends the run through the panic hook, which prints the totals and exits. */
     test_panic_hook_last();
     printf("%u passed, %u failed\n", passed, failed);

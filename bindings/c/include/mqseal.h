@@ -8,7 +8,10 @@
  *     --target thumbv7em-none-eabihf (or riscv32imc-unknown-none-elf)
  * which uses the firmware's malloc/realloc/free, its random generator (mqseal_set_random) and
  * panic hook (mqseal_set_panic_hook), and the time the caller passes in; what it lacks returns a
- * code (MQSEAL_ERR_NO_RANDOM_SOURCE), as documented per function.
+ * code (MQSEAL_ERR_NO_RANDOM_SOURCE), as documented per function. With --features arena the
+ * heap is instead a static arena handed over once (mqseal_heap_init, mqseal_heap_usage,
+ * mqseal_set_critical_section); every other build has those three functions too, returning
+ * MQSEAL_ERR_UNSUPPORTED.
  *
  * Every fallible function returns an mqseal_result (MQSEAL_OK = 0). Handles are opaque, made by
  * _new, _from_... or _generate and released by _free. Out-parameters are written only on success.
@@ -97,10 +100,18 @@
 #define MQSEAL_GRANT_IKM_LEN 32
 
 /**
+ * The smallest arena `mqseal_heap_init` accepts, in bytes (a smaller one gives
+ * `MQSEAL_ERR_INVALID_ARGUMENT`). Real use needs far more: about 10 KiB for one sealer and one
+ * opener with 8 senders' replay windows (bindings/c/README.md, "Budget").
+ */
+#define MQSEAL_HEAP_MIN_LEN 256
+
+/**
  * The result of every fallible function: `MQSEAL_OK` (0) or an error code.
  *
  * Codes 1 to 23 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
- * shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments). A
+ * shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments,
+ * what a build lacks). A
  * code's meaning never changes; new codes may be added, so keep a default branch when switching.
  * `mqseal_error_name` and `mqseal_error_text` describe any code.
  */
@@ -230,6 +241,17 @@ enum mqseal_result
      * register one with `mqseal_set_random` first.
      */
     MQSEAL_ERR_NO_RANDOM_SOURCE = 204,
+    /**
+     * This build does not have the function: the arena heap (`mqseal_heap_init`,
+     * `mqseal_heap_usage`, `mqseal_set_critical_section`) outside firmware builds with the
+     * feature `arena`.
+     */
+    MQSEAL_ERR_UNSUPPORTED = 205,
+    /**
+     * Done once and for good: `mqseal_heap_init` called again, or the critical section
+     * registered after the arena was handed over.
+     */
+    MQSEAL_ERR_ALREADY_INITIALIZED = 206,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -500,6 +522,21 @@ typedef struct mqseal_reassembly {
      */
     size_t filled;
 } mqseal_reassembly;
+
+/**
+ * Enters a critical section of the firmware (builds with the feature `arena`): e.g. saves
+ * the interrupt mask and disables interrupts, `taskENTER_CRITICAL_FROM_ISR()` (FreeRTOS) or
+ * `irq_lock()` (Zephyr), and returns the state that `mqseal_critical_exit_fn` restores.
+ * Sections nest: an enter inside a section must work and its exit must restore the state
+ * it returned. It must not call mqseal.
+ */
+typedef uint32_t (*mqseal_critical_enter_fn)(void);
+
+/**
+ * Leaves the critical section entered by the matching `mqseal_critical_enter_fn`, restoring
+ * the `state` it returned (e.g. `irq_unlock(state)`).
+ */
+typedef void (*mqseal_critical_exit_fn)(uint32_t state);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1153,6 +1190,52 @@ mqseal_result mqseal_reassembly_add(struct mqseal_reassembly *r,
                                     const uint8_t *data,
                                     size_t len,
                                     bool *complete);
+
+/**
+ * Hands the firmware's static arena (`len` bytes at `arena`, any alignment) to mqseal as its
+ * heap, once, at start-up, before any other mqseal call that allocates (until then every
+ * allocation fails, which is a panic: the panic hook, then a halt). mqseal owns the arena from
+ * then on: never touch, free or reuse it.
+ *
+ * Builds with the feature `arena` (firmware, `--no-default-features --features arena`):
+ * `MQSEAL_ERR_NULL_ARGUMENT` for a NULL `arena`, `MQSEAL_ERR_INVALID_ARGUMENT` if `len` is
+ * below `MQSEAL_HEAP_MIN_LEN` or the arena would wrap around the address space,
+ * `MQSEAL_ERR_ALREADY_INITIALIZED` for every call after the first successful one (the arena
+ * stays the first one). Every other build (hosted, or firmware over `malloc`):
+ * `MQSEAL_ERR_UNSUPPORTED`, and the arena is not used.
+ *
+ * # Safety
+ * `arena` must be NULL or valid for reads and writes of `len` bytes for the rest of the
+ * program (a `static` buffer), used by nothing else.
+ */
+mqseal_result mqseal_heap_init(void *arena, size_t len);
+
+/**
+ * Writes the bytes of the arena in use now into `*used` and the most that was ever in use
+ * since `mqseal_heap_init` (the high-water mark, to size the arena) into `*peak`; both are 0
+ * before `mqseal_heap_init`. Counts what the allocator hands out, rounded up to its minimum
+ * block (8 bytes on 32-bit targets) and alignment; the allocator's own bookkeeping lives in
+ * the free blocks.
+ *
+ * Builds with the feature `arena`: `MQSEAL_ERR_NULL_ARGUMENT` if `used` or `peak` is NULL.
+ * Every other build: `MQSEAL_ERR_UNSUPPORTED` (nothing written; measure `malloc` instead).
+ *
+ * # Safety
+ * `used` and `peak` must be NULL or valid for writing a `size_t`.
+ */
+mqseal_result mqseal_heap_usage(size_t *used, size_t *peak);
+
+/**
+ * Registers the firmware's critical section, which the arena allocator holds while it
+ * changes its free list (builds with the feature `arena`): `enter` and `exit` both set, or
+ * both NULL for none (the default: no locking, correct only while no interrupt handler or
+ * other task calls mqseal while a call is running). Register it at start-up, before
+ * `mqseal_heap_init`; afterwards the lock in use cannot change: `MQSEAL_ERR_ALREADY_INITIALIZED`.
+ * One of the two NULL and the other not: `MQSEAL_ERR_NULL_ARGUMENT`. Every other build (hosted,
+ * or firmware over `malloc`, whose `malloc` does its own locking): `MQSEAL_ERR_UNSUPPORTED`.
+ */
+mqseal_result mqseal_set_critical_section(mqseal_critical_enter_fn enter,
+                                          mqseal_critical_exit_fn exit);
 
 #ifdef __cplusplus
 }  // extern "C"

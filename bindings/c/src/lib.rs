@@ -24,8 +24,9 @@
 //! - Builds without the default feature `std` (firmware: `thumbv7em-none-eabihf`,
 //!   `riscv32imc-unknown-none-elf`, profile `firmware`) are `no_std`: panics abort through the
 //!   firmware's hook (`mqseal_set_panic_hook`, src/panic.rs), the heap is the firmware's
-//!   `malloc`/`free`, randomness comes from its callback (`mqseal_set_random`, src/random.rs) and
-//!   time is passed in. The header is the same; what such a build lacks returns a code.
+//!   `malloc`/`free` or, with the feature `arena`, a static arena handed over once
+//!   (`mqseal_heap_init`, src/heap.rs), randomness comes from its callback
+//!   (`mqseal_set_random`, src/random.rs) and time is passed in. The header is the same; what such a build lacks returns a code.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(
     test,
@@ -69,9 +70,13 @@ pub mod panic;
 pub mod reassembly;
 
 #[allow(unsafe_code)]
+pub mod heap;
+
+#[allow(unsafe_code)]
 mod util;
 
 pub use grant::*;
+pub use heap::*;
 pub use identity::*;
 pub use keys::*;
 pub use open::*;

@@ -6,7 +6,8 @@
 //!   `mqseal_set_panic_hook` (log it, reset the device), and halts if the hook returns.
 //! - Without `std` the heap is the firmware's: the global allocator forwards to its C `malloc`,
 //!   `realloc` and `free` (newlib, picolibc, ESP-IDF, Zephyr's libc, or the firmware's own
-//!   definitions of those three, e.g. over an RTOS heap or a static arena).
+//!   definitions of those three, e.g. over an RTOS heap), or, with the feature `arena`, a static
+//!   arena the firmware hands over once (src/heap.rs).
 
 use core::ffi::c_char;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -91,8 +92,9 @@ fn on_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
 }
 
-/// The global allocator of builds without `std`: the firmware's C `malloc`/`realloc`/`free`.
-#[cfg(not(feature = "std"))]
+/// The global allocator of builds without `std` (and without the feature `arena`, src/heap.rs):
+/// the firmware's C `malloc`/`realloc`/`free`.
+#[cfg(all(not(feature = "std"), not(feature = "arena")))]
 mod firmware_heap {
     use core::alloc::{GlobalAlloc, Layout};
     use core::ffi::c_void;

@@ -9,7 +9,8 @@ use crate::util::{guard_value, write_c_text};
 /// The result of every fallible function: `MQSEAL_OK` (0) or an error code.
 ///
 /// Codes 1 to 23 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
-/// shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments). A
+/// shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments,
+/// what a build lacks). A
 /// code's meaning never changes; new codes may be added, so keep a default branch when switching.
 /// `mqseal_error_name` and `mqseal_error_text` describe any code.
 #[allow(non_camel_case_types)]
@@ -79,11 +80,18 @@ pub enum mqseal_result {
     /// Fresh randomness is needed and there is no source: builds without `std` (firmware) must
     /// register one with `mqseal_set_random` first.
     MQSEAL_ERR_NO_RANDOM_SOURCE = 204,
+    /// This build does not have the function: the arena heap (`mqseal_heap_init`,
+    /// `mqseal_heap_usage`, `mqseal_set_critical_section`) outside firmware builds with the
+    /// feature `arena`.
+    MQSEAL_ERR_UNSUPPORTED = 205,
+    /// Done once and for good: `mqseal_heap_init` called again, or the critical section
+    /// registered after the arena was handed over.
+    MQSEAL_ERR_ALREADY_INITIALIZED = 206,
 }
 
 impl mqseal_result {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [mqseal_result; 29] = {
+    pub(crate) const ALL: [mqseal_result; 31] = {
         use mqseal_result::*;
         [
             MQSEAL_OK,
@@ -115,6 +123,8 @@ impl mqseal_result {
             MQSEAL_ERR_PANIC,
             MQSEAL_ERR_UNKNOWN,
             MQSEAL_ERR_NO_RANDOM_SOURCE,
+            MQSEAL_ERR_UNSUPPORTED,
+            MQSEAL_ERR_ALREADY_INITIALIZED,
         ]
     };
 
@@ -166,6 +176,8 @@ impl mqseal_result {
             MQSEAL_ERR_PANIC => c"panic",
             MQSEAL_ERR_UNKNOWN => c"unknown",
             MQSEAL_ERR_NO_RANDOM_SOURCE => c"no_random_source",
+            MQSEAL_ERR_UNSUPPORTED => c"unsupported",
+            MQSEAL_ERR_ALREADY_INITIALIZED => c"already_initialized",
         }
     }
 
@@ -182,6 +194,12 @@ impl mqseal_result {
             MQSEAL_ERR_UNKNOWN => "internal error: unknown core error",
             MQSEAL_ERR_NO_RANDOM_SOURCE => {
                 "no random source: register one with mqseal_set_random (firmware builds have no OS generator)"
+            }
+            MQSEAL_ERR_UNSUPPORTED => {
+                "not supported by this build (the arena heap needs a firmware build with the feature arena)"
+            }
+            MQSEAL_ERR_ALREADY_INITIALIZED => {
+                "already initialized: the heap arena is handed over once, its lock set before that"
             }
             other => Error::from_code(other as u32).map_or("unknown error", Error::message),
         }
@@ -252,7 +270,7 @@ mod tests {
         }
         assert_eq!(
             mqseal_result::ALL.len(),
-            Error::ALL.len() + 6,
+            Error::ALL.len() + 8,
             "every core error has a C code"
         );
     }

@@ -1503,6 +1503,24 @@ static void test_random_source_and_reassembly(void) {
           "code 204");
     mqseal_set_panic_hook(NULL); /* accepted by hosted builds, never called there */
 
+    /* The arena heap is a firmware build's (feature `arena`): a hosted build says so. */
+    {
+        static uint8_t arena[MQSEAL_HEAP_MIN_LEN];
+        size_t used = 7, peak = 7;
+        CHECK_RC(mqseal_heap_init(arena, sizeof arena), MQSEAL_ERR_UNSUPPORTED,
+                 "heap_init hosted");
+        CHECK_RC(mqseal_heap_usage(&used, &peak), MQSEAL_ERR_UNSUPPORTED, "heap_usage hosted");
+        CHECK(used == 7 && peak == 7, "heap_usage wrote nothing");
+        CHECK_RC(mqseal_set_critical_section(NULL, NULL), MQSEAL_ERR_UNSUPPORTED,
+                 "critical section hosted");
+        CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_UNSUPPORTED), "unsupported") == 0 &&
+                  MQSEAL_ERR_UNSUPPORTED == 205 &&
+                  strcmp(mqseal_error_name(MQSEAL_ERR_ALREADY_INITIALIZED),
+                         "already_initialized") == 0 &&
+                  MQSEAL_ERR_ALREADY_INITIALIZED == 206,
+              "codes 205, 206");
+    }
+
     /* A message delivered in 3 pieces (as esp-mqtt or lwIP hand it over), reassembled, opened. */
     mqseal_tree_key *key = NULL;
     uint8_t secret[32], pub[64];

@@ -132,6 +132,7 @@ mod sync;
 mod tls;
 mod url;
 pub mod v5;
+pub mod verify;
 
 pub use backend::{OpenBackend, OpenFailure, SealBackend};
 pub use client::{SealedClient, SealedEvent, SealedEventLoop};
@@ -141,8 +142,9 @@ pub use event::{Event, Message, Rejected, Stats, StorageFailure};
 pub use filter::check_filter;
 pub use options::ConnectOptions;
 pub use sync::{SealedConnection, SealedSyncClient};
-pub use tls::TlsFiles;
+pub use tls::{TlsFiles, TlsVersion};
 pub use url::{BrokerUrl, SYSTEM_CA_BUNDLE};
+pub use verify::{ServerCertProblem, ServerCertProblemKind};
 
 /// The rumqttc version this crate wraps, re-exported so applications use the same one.
 pub use rumqttc;

@@ -67,11 +67,17 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *key_spec = NULL, *trusted_hex = NULL;
     int port = 1883, opt;
+    struct demo_login login = {0};
     struct sub s = {0};
-    while ((opt = getopt(argc, argv, "h:p:k:T:t:n:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:k:T:t:n:A:c:K:u:w:")) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = atoi(optarg); break;
+        case 'A': login.cafile = optarg; break;
+        case 'c': login.cert = optarg; break;
+        case 'K': login.key = optarg; break;
+        case 'u': login.user = optarg; break;
+        case 'w': login.password = optarg; break;
         case 'k': key_spec = optarg; break;
         case 'T': trusted_hex = optarg; break;
         case 't': s.filter = optarg; break;
@@ -100,12 +106,14 @@ int main(int argc, char **argv) {
     mosquitto_connect_callback_set(mosq, on_connect);
     mosquitto_subscribe_callback_set(mosq, on_subscribe);
     mosquitto_message_callback_set(mosq, on_message);
+    if (demo_secure(mosq, &login) != MOSQ_ERR_SUCCESS) return 1;
     int rc = mosquitto_connect(mosq, host, port, 30);
     if (rc != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "connect to %s:%d: %s\n", host, port, mosquitto_strerror(rc));
         return 1;
     }
-    mosquitto_loop_forever(mosq, -1, 1);
+    int lrc = mosquitto_loop_forever(mosq, -1, 1);
+    if (lrc != MOSQ_ERR_SUCCESS) fprintf(stderr, "connection: %s\n", mosquitto_strerror(lrc));
     printf("accepted %u, refused %u\n", s.accepted, s.refused);
     mosquitto_destroy(mosq);
     mosquitto_lib_cleanup();

@@ -5,6 +5,7 @@
  *       prints the publisher's public identity (hex) for subscribers to trust, and exits
  *   mqseal_pub -s SEED_HEX -k FILTER:EPOCH:SECRET_HEX -t TOPIC -m MESSAGE
  *              [-h HOST] [-p PORT] [-n COUNT] [-r] [-q SEQ_FILE]
+ *              [-A CAFILE [-c CERT -K KEY]] [-u USER -w PASSWORD]
  *       seals MESSAGE (COUNT times, numbered when COUNT > 1) and publishes it on TOPIC at QoS 1
  *
  * -q SEQ_FILE keeps the sequence counter crash-safe across runs: before sealing, the publisher

@@ -2,7 +2,7 @@
  * mqseal_sub: subscribes with libmosquitto and opens sealed messages.
  *
  *   mqseal_sub -k FILTER:EPOCH:SECRET_HEX -T PUBLIC_IDENTITY_HEX -t TOPIC_FILTER
- *              [-h HOST] [-p PORT] [-n COUNT]
+ *              [-h HOST] [-p PORT] [-n COUNT] [-A CAFILE [-c CERT -K KEY]] [-u USER -w PASSWORD]
  *
  * Trusts the publisher with the given public identity, holds the key, subscribes to TOPIC_FILTER
  * at QoS 1, prints "ready" once subscribed, then one line per verified message:

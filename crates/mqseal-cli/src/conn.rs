@@ -13,7 +13,7 @@ use crate::error::{CliError, Result};
 
 /// `-h -p -u -P -L --cafile --capath --tls-use-os-certs --cert --key --insecure --tls-version
 /// --ciphers -i -k`, as mosquitto_pub/sub.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ConnFlags {
     /// Broker host.
     #[arg(short = 'h', long = "host", default_value = "localhost")]
@@ -68,6 +68,32 @@ pub struct ConnFlags {
         conflicts_with_all = ["host", "port", "username", "password"]
     )]
     pub url: Option<String>,
+}
+
+/// Shows whether a password is set, never the password (nor one inside an `-L` URL).
+impl std::fmt::Debug for ConnFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.as_deref().map(|u| {
+            BrokerUrl::parse(u).map_or_else(|_| "<invalid URL>".to_string(), |u| u.to_string())
+        });
+        f.debug_struct("ConnFlags")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("cafile", &self.cafile)
+            .field("capath", &self.capath)
+            .field("tls_use_os_certs", &self.tls_use_os_certs)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("insecure", &self.insecure)
+            .field("tls_version", &self.tls_version)
+            .field("ciphers", &self.ciphers)
+            .field("id", &self.id)
+            .field("keepalive", &self.keepalive)
+            .field("url", &url)
+            .finish()
+    }
 }
 
 impl ConnFlags {
@@ -284,5 +310,57 @@ pub async fn until_connected(
             Ok(Ok(true)) => return Ok(()),
             Ok(Ok(false)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        let flags = ConnFlags {
+            password: Some("hunter2-pw".into()),
+            url: Some("mqtts://u:hunter2-url@host/t".into()),
+            ..ConnFlags::basic()
+        };
+        let text = format!("{flags:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn tls_flags_need_tls_and_turn_it_on() {
+        let e = ConnFlags {
+            insecure: true,
+            ..ConnFlags::basic()
+        }
+        .connect_options("pub");
+        assert!(
+            e.is_err_and(|e| e.0.contains("--insecure given without --cafile")),
+            "TLS-only flag without TLS"
+        );
+        let o = ConnFlags {
+            capath: Some("/etc/ssl/certs".into()),
+            tls_version: Some("tlsv1.3".into()),
+            ..ConnFlags::basic()
+        }
+        .connect_options("pub")
+        .ok()
+        .and_then(|o| o.tls.map(|t| (o.port, t)));
+        let (port, tls) = o.unwrap_or_default();
+        assert_eq!(port, 8883);
+        assert_eq!(
+            tls.ca_path.as_deref(),
+            Some(std::path::Path::new("/etc/ssl/certs"))
+        );
+        assert_eq!(tls.tls_version, Some(TlsVersion::Tls13));
+        let bad = ConnFlags {
+            cafile: Some("ca.crt".into()),
+            tls_version: Some("sslv3".into()),
+            ..ConnFlags::basic()
+        }
+        .connect_options("pub");
+        assert!(bad.is_err_and(|e| e.0.contains("--tls-version")));
     }
 }

@@ -257,9 +257,24 @@ impl OpenSslVerifier {
         };
         let issuer = dn(at.issuer_name());
         match error.as_raw() {
+            // A CA of the issuer's name is trusted, but its key did not sign this certificate.
+            7 => problem(
+                K::Untrusted,
+                format!(
+                    "the broker's certificate is not trusted: {which} names {issuer} as its \
+                     issuer, but the trusted CA of that name ({}) did not sign it (another CA \
+                     with the same name) [OpenSSL: {}]",
+                    self.trusted,
+                    error.error_string()
+                ),
+                format!(
+                    "pass the ca.crt that signed the broker's certificate (subject {issuer}) \
+                     with --cafile: `openssl verify -CAfile ca.crt server.crt` must say OK"
+                ),
+            ),
             // unable to get issuer (locally), unable to verify the first certificate, self
-            // signed (in chain), signature failure: not signed by a CA we trust.
-            2 | 18 | 19 | 20 | 21 | 7 => problem(
+            // signed (in chain): not signed by a CA we trust.
+            2 | 18 | 19 | 20 | 21 => problem(
                 K::Untrusted,
                 format!(
                     "the broker's certificate is not trusted: it ({}) is signed by {issuer}, \

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mosquitto.h>
+
 #include "mqseal.h"
 
 /* Decodes exactly `len` bytes of hex; returns 0 on success. */
@@ -58,6 +60,23 @@ static mqseal_tree_key *demo_load_key(const char *spec) {
     mqseal_result rc = mqseal_tree_key_new(filter, epoch, secret, sizeof secret, &key);
     memset(secret, 0, sizeof secret);
     return demo_failed("loading the key", rc) ? NULL : key;
+}
+
+/* The TLS and login flags of mosquitto_pub, given to libmosquitto as mosquitto_pub does:
+ * -A CAFILE (--cafile), -c CERT and -K KEY (--cert/--key), -u USER and -w PASSWORD (-u/-P).
+ * libmosquitto verifies the broker's certificate and host name itself (OpenSSL, the CN when the
+ * certificate has no DNS name): what mosquitto_pub accepts, these examples accept. */
+struct demo_login {
+    const char *cafile, *cert, *key, *user, *password;
+};
+
+static int demo_secure(struct mosquitto *mosq, const struct demo_login *l) {
+    int rc = MOSQ_ERR_SUCCESS;
+    if (l->cafile) rc = mosquitto_tls_set(mosq, l->cafile, NULL, l->cert, l->key, NULL);
+    if (rc == MOSQ_ERR_SUCCESS && l->user)
+        rc = mosquitto_username_pw_set(mosq, l->user, l->password);
+    if (rc != MOSQ_ERR_SUCCESS) fprintf(stderr, "TLS/login options: %s\n", mosquitto_strerror(rc));
+    return rc;
 }
 
 #endif /* MQSEAL_DEMO_H */

@@ -5,6 +5,7 @@
  *       prints the publisher's public identity (hex) for subscribers to trust, and exits
  *   mqseal_pub -s SEED_HEX -k FILTER:EPOCH:SECRET_HEX -t TOPIC -m MESSAGE
  *              [-h HOST] [-p PORT] [-n COUNT] [-r] [-q SEQ_FILE]
+ *              [-A CAFILE [-c CERT -K KEY]] [-u USER -w PASSWORD]
  *       seals MESSAGE (COUNT times, numbered when COUNT > 1) with the current time as its
  *       timestamp and publishes it on TOPIC at QoS 1
  *
@@ -110,12 +111,18 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid) {
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *seed_hex = NULL, *key_spec = NULL, *seq_file = NULL;
     int port = 1883, opt;
+    struct demo_login login = {0};
     bool print_public = false;
     struct pub p = {.count = 1};
-    while ((opt = getopt(argc, argv, "h:p:s:k:t:m:n:rq:P")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:s:k:t:m:n:rq:PA:c:K:u:w:")) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = atoi(optarg); break;
+        case 'A': login.cafile = optarg; break;
+        case 'c': login.cert = optarg; break;
+        case 'K': login.key = optarg; break;
+        case 'u': login.user = optarg; break;
+        case 'w': login.password = optarg; break;
         case 's': seed_hex = optarg; break;
         case 'k': key_spec = optarg; break;
         case 't': p.topic = optarg; break;
@@ -166,12 +173,14 @@ int main(int argc, char **argv) {
     if (!mosq) return 1;
     mosquitto_connect_callback_set(mosq, on_connect);
     mosquitto_publish_callback_set(mosq, on_publish);
+    if (demo_secure(mosq, &login) != MOSQ_ERR_SUCCESS) return 1;
     int rc = mosquitto_connect(mosq, host, port, 30);
     if (rc != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "connect to %s:%d: %s\n", host, port, mosquitto_strerror(rc));
         return 1;
     }
-    mosquitto_loop_forever(mosq, -1, 1);
+    int lrc = mosquitto_loop_forever(mosq, -1, 1);
+    if (lrc != MOSQ_ERR_SUCCESS) fprintf(stderr, "connection: %s\n", mosquitto_strerror(lrc));
     uint64_t next = 0;
     mqseal_sealer_next_seq(p.sealer, &next);
     printf("published %u sealed message(s) on %s (next sequence number %" PRIu64 ")\n", p.acked,

@@ -3,6 +3,7 @@
  *
  *   mqseal_sub -k FILTER:EPOCH:SECRET_HEX -T PUBLIC_IDENTITY_HEX -t TOPIC_FILTER
  *              [-h HOST] [-p PORT] [-n COUNT] [-a MAX_AGE]
+ *              [-A CAFILE [-c CERT -K KEY]] [-u USER -w PASSWORD]
  *
  * Trusts the publisher with the given public identity, holds the key, subscribes to TOPIC_FILTER
  * at QoS 1, prints "ready" once subscribed, then one line per verified message:
@@ -69,12 +70,18 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *key_spec = NULL, *trusted_hex = NULL;
     int port = 1883, opt;
+    struct demo_login login = {0};
     struct sub s = {0};
     mqseal_open_policy policy = mqseal_open_policy_default();
-    while ((opt = getopt(argc, argv, "h:p:k:T:t:n:a:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:k:T:t:n:a:A:c:K:u:w:")) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = atoi(optarg); break;
+        case 'A': login.cafile = optarg; break;
+        case 'c': login.cert = optarg; break;
+        case 'K': login.key = optarg; break;
+        case 'u': login.user = optarg; break;
+        case 'w': login.password = optarg; break;
         case 'k': key_spec = optarg; break;
         case 'T': trusted_hex = optarg; break;
         case 't': s.filter = optarg; break;
@@ -107,12 +114,14 @@ int main(int argc, char **argv) {
     mosquitto_connect_callback_set(mosq, on_connect);
     mosquitto_subscribe_callback_set(mosq, on_subscribe);
     mosquitto_message_callback_set(mosq, on_message);
+    if (demo_secure(mosq, &login) != MOSQ_ERR_SUCCESS) return 1;
     int rc = mosquitto_connect(mosq, host, port, 30);
     if (rc != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "connect to %s:%d: %s\n", host, port, mosquitto_strerror(rc));
         return 1;
     }
-    mosquitto_loop_forever(mosq, -1, 1);
+    int lrc = mosquitto_loop_forever(mosq, -1, 1);
+    if (lrc != MOSQ_ERR_SUCCESS) fprintf(stderr, "connection: %s\n", mosquitto_strerror(lrc));
     printf("accepted %u, refused %u\n", s.accepted, s.refused);
     mosquitto_destroy(mosq);
     mosquitto_lib_cleanup();

@@ -9,7 +9,9 @@ source "$(dirname "$0")/../lib.sh"
 # skip the capture with a notice where it is not permitted).
 echo "wireshark-common wireshark-common/install-setuid boolean false" \
   | as_root debconf-set-selections 2>/dev/null || true
-apt_install mosquitto mosquitto-clients openssl tshark
+# libssl-dev/pkg-config: already installed by 10-rust-lint.sh (the openssl crate); listed here
+# too so that this step alone prepares everything `cargo test` needs.
+apt_install mosquitto mosquitto-clients openssl tshark libssl-dev pkg-config
 for tool in mosquitto mosquitto_passwd openssl tshark; do
   if command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ]; then
     echo "found $tool"

@@ -3,7 +3,8 @@
 # tests (every spec vector, round trips, negative cases, interop with Python-sealed messages; and
 # bad input: test_bad_input.c) pass plain, under AddressSanitizer + UBSan, and under valgrind with
 # no leaks; the libmosquitto examples exchange sealed messages through a Mosquitto started here on
-# a free 127.0.0.1 port.
+# a free 127.0.0.1 port, then through one configured as the seeds' walkthrough (its v1
+# certificates, require_certificate, password_file, ACL).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -172,6 +173,84 @@ if [ -s "$out/eavesdropper.bin" ] && ! grep -aq "secret reading" "$out/eavesdrop
   ok "a plain MQTT subscriber saw $(wc -c <"$out/eavesdropper.bin") bytes of ciphertext, no plaintext"
 else
   fail "the eavesdropper saw plaintext or nothing"
+fi
+kill "$broker_pid" 2>/dev/null || true
+wait "$broker_pid" 2>/dev/null || true
+broker_pid=
+
+# --- the same examples through the Mosquitto of the seeds' walkthrough ---------------------------
+# Its exact openssl commands (-subj/-passout/-passin answer the prompts): X.509 v1 certificates,
+# server CN = 127.0.0.1, no subjectAltName; TLS listener, require_certificate, password_file made
+# with mosquitto_passwd, an ACL. libmosquitto checks the certificate as mosquitto_pub does.
+seeds=$broker_dir/seeds
+mkdir -p "$seeds"
+(
+  cd "$seeds"
+  openssl req -new -x509 -days 1826 -extensions v3_ca -keyout ca.key -out ca.crt \
+    -subj "/CN=seeds CA" -passout pass:seeds-ca-pass 2>/dev/null
+  for who in server:127.0.0.1 client:seeds-client; do
+    name=${who%%:*}
+    openssl genrsa -out "$name.key" 2048 2>/dev/null
+    openssl req -out "$name.csr" -key "$name.key" -new -subj "/CN=${who#*:}"
+    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$name.crt" \
+      -days 360 -passin pass:seeds-ca-pass 2>/dev/null
+  done
+  mosquitto_passwd -b -c passwd userclient client-pw
+  mosquitto_passwd -b passwd userbroker broker-pw
+  printf 'user userclient\ntopic write demo/#\n\nuser userbroker\ntopic read demo/#\n' >acl
+)
+chmod 755 "$seeds"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$seeds/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+cafile $seeds/ca.crt
+certfile $seeds/server.crt
+keyfile $seeds/server.key
+require_certificate true
+allow_anonymous false
+password_file $seeds/passwd
+acl_file $seeds/acl
+persistence false
+log_dest stdout
+log_type all
+CONF
+chmod 644 "$seeds"/*
+"$mosquitto_bin" -c "$seeds/mosquitto.conf" >"$out/mosquitto-seeds.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  kill -0 "$broker_pid" 2>/dev/null || break
+  sleep 0.1
+done
+# The walkthrough's subscriber (the server's certificate as client certificate) and publisher.
+timeout 60 "$bin/mqseal_sub" -h 127.0.0.1 -p "$port" -A "$seeds/ca.crt" -c "$seeds/server.crt" \
+  -K "$seeds/server.key" -u userbroker -w broker-pw -k "$key" -T "$publisher" -t 'demo/#' -n 1 \
+  >"$out/subscriber-seeds.log" 2>&1 &
+sub_pid=$!
+for _ in $(seq 300); do
+  grep -q '^ready' "$out/subscriber-seeds.log" 2>/dev/null && break
+  kill -0 "$sub_pid" 2>/dev/null || break
+  sleep 0.1
+done
+"$bin/mqseal_pub" -h 127.0.0.1 -p "$port" -A "$seeds/ca.crt" -c "$seeds/client.crt" \
+  -K "$seeds/client.key" -u userclient -w client-pw -s "$seed" -k "$key" -t demo/plant/7 \
+  -m "Hello world" >"$out/publisher-seeds.log" 2>&1 || fail "publisher over the seeds' TLS"
+if wait "$sub_pid"; then sub_status=0; else sub_status=$?; fi
+sub_pid=
+cat "$out/publisher-seeds.log" "$out/subscriber-seeds.log"
+if [ "$sub_status" -eq 0 ] && grep -q '^demo/plant/7: Hello world (seq 0,' "$out/subscriber-seeds.log"; then
+  ok "libmosquitto examples through the seeds' Mosquitto (v1 certificates, CN=127.0.0.1, mTLS, passwords, ACL)"
+else
+  tail -20 "$out/mosquitto-seeds.log"
+  fail "libmosquitto examples did not deliver through the seeds' Mosquitto"
+fi
+# A host the certificate does not name: refused by libmosquitto, as by mosquitto_pub and mqseal.
+if "$bin/mqseal_pub" -h localhost -p "$port" -A "$seeds/ca.crt" -c "$seeds/client.crt" \
+  -K "$seeds/client.key" -u userclient -w client-pw -s "$seed" -k "$key" -t demo/plant/7 \
+  -m x >"$out/publisher-seeds-localhost.log" 2>&1; then
+  fail "the libmosquitto publisher accepted -h localhost for a certificate of CN=127.0.0.1"
+else
+  ok "the libmosquitto publisher refused -h localhost ($(tr '\n' ' ' <"$out/publisher-seeds-localhost.log"))"
 fi
 kill "$broker_pid" 2>/dev/null || true
 wait "$broker_pid" 2>/dev/null || true

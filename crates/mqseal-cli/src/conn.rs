@@ -6,12 +6,14 @@ use std::time::Duration;
 use clap::Args;
 use mqseal_rumqttc::{
     BrokerUrl, ConnectFailure, ConnectOptions, Event, OpenBackend, SealedEventLoop, TlsFiles,
+    TlsVersion,
 };
 
 use crate::error::{CliError, Result};
 
-/// `-h -p -u -P -L --cafile --cert --key -i -k`, as mosquitto_pub/sub.
-#[derive(Debug, Clone, Args)]
+/// `-h -p -u -P -L --cafile --capath --tls-use-os-certs --cert --key --insecure --tls-version
+/// --ciphers -i -k`, as mosquitto_pub/sub.
+#[derive(Clone, Args)]
 pub struct ConnFlags {
     /// Broker host.
     #[arg(short = 'h', long = "host", default_value = "localhost")]
@@ -28,12 +30,29 @@ pub struct ConnFlags {
     /// CA certificate (PEM) of the broker's TLS certificate: turns TLS on.
     #[arg(long)]
     pub cafile: Option<PathBuf>,
+    /// Directory of CA certificates named by subject hash (`openssl rehash DIR`): turns TLS on.
+    #[arg(long)]
+    pub capath: Option<PathBuf>,
+    /// Trust the system's CAs too (OpenSSL's default store): turns TLS on.
+    #[arg(long = "tls-use-os-certs")]
+    pub tls_use_os_certs: bool,
     /// Client certificate (PEM), for brokers with require_certificate.
     #[arg(long)]
     pub cert: Option<PathBuf>,
-    /// Client private key (PEM).
+    /// Client private key (PEM); if encrypted, its passphrase is read from the
+    /// MQSEAL_KEY_PASSPHRASE environment variable.
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Do not check that the broker's certificate names the host (testing only: anyone with a
+    /// certificate from the same CA could pose as the broker).
+    #[arg(long)]
+    pub insecure: bool,
+    /// TLS version to use: tlsv1.3 or tlsv1.2 (default: either).
+    #[arg(long = "tls-version", value_name = "VERSION")]
+    pub tls_version: Option<String>,
+    /// TLS 1.2 cipher suites to offer, OpenSSL names separated by ':' (TLS 1.3 unaffected).
+    #[arg(long)]
+    pub ciphers: Option<String>,
     /// Client id (default: mqseal-<command>-<pid>).
     #[arg(short = 'i', long = "id")]
     pub id: Option<String>,
@@ -51,7 +70,54 @@ pub struct ConnFlags {
     pub url: Option<String>,
 }
 
+/// Shows whether a password is set, never the password (nor one inside an `-L` URL).
+impl std::fmt::Debug for ConnFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.as_deref().map(|u| {
+            BrokerUrl::parse(u).map_or_else(|_| "<invalid URL>".to_string(), |u| u.to_string())
+        });
+        f.debug_struct("ConnFlags")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("cafile", &self.cafile)
+            .field("capath", &self.capath)
+            .field("tls_use_os_certs", &self.tls_use_os_certs)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("insecure", &self.insecure)
+            .field("tls_version", &self.tls_version)
+            .field("ciphers", &self.ciphers)
+            .field("id", &self.id)
+            .field("keepalive", &self.keepalive)
+            .field("url", &url)
+            .finish()
+    }
+}
+
 impl ConnFlags {
+    /// `-h localhost`, no other flag (the base of flags built in code).
+    pub fn basic() -> ConnFlags {
+        ConnFlags {
+            host: "localhost".into(),
+            port: None,
+            username: None,
+            password: None,
+            cafile: None,
+            capath: None,
+            tls_use_os_certs: false,
+            cert: None,
+            key: None,
+            insecure: false,
+            tls_version: None,
+            ciphers: None,
+            id: None,
+            keepalive: 60,
+            url: None,
+        }
+    }
+
     /// rumqttc v3.1.1 options (TLS files read here, errors name the file and the fix).
     pub fn options(&self, role: &str) -> Result<rumqttc::MqttOptions> {
         Ok(self.connect_options(role)?.v4()?)
@@ -66,22 +132,28 @@ impl ConnFlags {
         if let Some(url) = self.broker_url()? {
             let mut o = url.connect_options(id, self.cafile.clone())?;
             o.keep_alive = Duration::from_secs(self.keepalive.max(5));
-            match (&mut o.tls, &self.cert, &self.key) {
-                (_, None, None) => {}
-                (Some(tls), cert, key) => {
-                    tls.client_cert = cert.clone();
-                    tls.client_key = key.clone();
+            match &mut o.tls {
+                Some(tls) => {
+                    // The URL gave TLS with --cafile or, without it, the system's CAs; --capath
+                    // and --tls-use-os-certs say exactly which CAs instead.
+                    if self.capath.is_some() || self.tls_use_os_certs {
+                        tls.use_os_certs = self.tls_use_os_certs;
+                        tls.ca_path = self.capath.clone();
+                    }
+                    self.fill_tls(tls)?;
                 }
-                (None, _, _) => {
+                None if self.tls_flag().is_some() => {
                     return Err(CliError(format!(
-                        "--cert/--key given for the plain TCP URL {url}; fix: use mqtts:// for \
-                         TLS"
+                        "{} given for the plain TCP URL {url}; fix: use mqtts:// for TLS",
+                        self.tls_flag().unwrap_or("a TLS flag")
                     )));
                 }
+                None => {}
             }
             return Ok(o);
         }
-        let default_port = if self.cafile.is_some() { 8883 } else { 1883 };
+        let tls_on = self.cafile.is_some() || self.capath.is_some() || self.tls_use_os_certs;
+        let default_port = if tls_on { 8883 } else { 1883 };
         let mut o = ConnectOptions::new(id, &self.host, self.port.unwrap_or(default_port));
         o.keep_alive = Duration::from_secs(self.keepalive.max(5));
         o.username = self.username.clone();
@@ -92,24 +164,62 @@ impl ConnFlags {
                     .into(),
             ));
         }
-        match (&self.cafile, &self.cert, &self.key) {
-            (None, None, None) => {}
-            (Some(ca), cert, key) => {
-                o.tls = Some(TlsFiles {
-                    ca_file: ca.clone(),
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                });
-            }
-            (None, _, _) => {
-                return Err(CliError(
-                    "--cert/--key given without --cafile; fix: add --cafile with the CA of the \
-                     broker's certificate"
-                        .into(),
-                ));
-            }
+        if tls_on {
+            let mut tls = TlsFiles {
+                ca_file: self.cafile.clone(),
+                ca_path: self.capath.clone(),
+                use_os_certs: self.tls_use_os_certs,
+                ..TlsFiles::default()
+            };
+            self.fill_tls(&mut tls)?;
+            o.tls = Some(tls);
+        } else if let Some(flag) = self.tls_flag() {
+            return Err(CliError(format!(
+                "{flag} given without --cafile; fix: add --cafile with the CA of the broker's \
+                 certificate (or --capath DIR, or --tls-use-os-certs)"
+            )));
         }
         Ok(o)
+    }
+
+    /// The first TLS-only flag given (for errors when TLS is off).
+    fn tls_flag(&self) -> Option<&'static str> {
+        [
+            (self.cert.is_some(), "--cert"),
+            (self.key.is_some(), "--key"),
+            (self.insecure, "--insecure"),
+            (self.tls_version.is_some(), "--tls-version"),
+            (self.ciphers.is_some(), "--ciphers"),
+            (self.capath.is_some(), "--capath"),
+            (self.tls_use_os_certs, "--tls-use-os-certs"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
+    /// Client certificate, key (passphrase from `MQSEAL_KEY_PASSPHRASE`), --insecure (with a
+    /// warning), --tls-version and --ciphers.
+    fn fill_tls(&self, tls: &mut TlsFiles) -> Result<()> {
+        tls.client_cert = self.cert.clone();
+        tls.client_key = self.key.clone();
+        if self.key.is_some() {
+            tls.key_passphrase = std::env::var("MQSEAL_KEY_PASSPHRASE").ok();
+        }
+        tls.tls_version = self
+            .tls_version
+            .as_deref()
+            .map(TlsVersion::parse)
+            .transpose()?;
+        tls.ciphers = self.ciphers.clone();
+        if self.insecure {
+            tls.insecure = true;
+            eprintln!(
+                "mqseal: WARNING: --insecure: the broker's certificate is not checked against \
+                 the host name; anyone holding a certificate from the same CA can pose as the \
+                 broker and read what you send. Use it for testing only."
+            );
+        }
+        Ok(())
     }
 
     /// The `-L` URL, parsed, if given.
@@ -148,7 +258,8 @@ impl ConnFlags {
             // Reported by `connect_options`, which every command calls first.
             Err(_) => return "the broker of -L".to_string(),
         }
-        let default_port = if self.cafile.is_some() { 8883 } else { 1883 };
+        let tls_on = self.cafile.is_some() || self.capath.is_some() || self.tls_use_os_certs;
+        let default_port = if tls_on { 8883 } else { 1883 };
         format!("{}:{}", self.host, self.port.unwrap_or(default_port))
     }
 }
@@ -199,5 +310,57 @@ pub async fn until_connected(
             Ok(Ok(true)) => return Ok(()),
             Ok(Ok(false)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        let flags = ConnFlags {
+            password: Some("hunter2-pw".into()),
+            url: Some("mqtts://u:hunter2-url@host/t".into()),
+            ..ConnFlags::basic()
+        };
+        let text = format!("{flags:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn tls_flags_need_tls_and_turn_it_on() {
+        let e = ConnFlags {
+            insecure: true,
+            ..ConnFlags::basic()
+        }
+        .connect_options("pub");
+        assert!(
+            e.is_err_and(|e| e.0.contains("--insecure given without --cafile")),
+            "TLS-only flag without TLS"
+        );
+        let o = ConnFlags {
+            capath: Some("/etc/ssl/certs".into()),
+            tls_version: Some("tlsv1.3".into()),
+            ..ConnFlags::basic()
+        }
+        .connect_options("pub")
+        .ok()
+        .and_then(|o| o.tls.map(|t| (o.port, t)));
+        let (port, tls) = o.unwrap_or_default();
+        assert_eq!(port, 8883);
+        assert_eq!(
+            tls.ca_path.as_deref(),
+            Some(std::path::Path::new("/etc/ssl/certs"))
+        );
+        assert_eq!(tls.tls_version, Some(TlsVersion::Tls13));
+        let bad = ConnFlags {
+            cafile: Some("ca.crt".into()),
+            tls_version: Some("sslv3".into()),
+            ..ConnFlags::basic()
+        }
+        .connect_options("pub");
+        assert!(bad.is_err_and(|e| e.0.contains("--tls-version")));
     }
 }

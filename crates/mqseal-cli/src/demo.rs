@@ -58,6 +58,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
             id: None,
             keepalive: 30,
             url: None,
+            ..ConnFlags::basic()
         }
     } else {
         let broker = EmbeddedBroker::start()
@@ -77,6 +78,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
             id: None,
             keepalive: 30,
             url: None,
+            ..ConnFlags::basic()
         }
     };
     let address = conn.address();

@@ -15,13 +15,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use mqseal_broker_tests::{
-    MosquittoConfig, mosquitto_or_skip as start, pki_or_skip as pki, tls_listener,
+    MosquittoConfig, SEEDS_KEY_PASSPHRASE, find_tool, mosquitto_or_skip as start,
+    pki_or_skip as pki, seeds_broker_config, seeds_pki_or_skip, tls_listener,
 };
 
 fn mqseal(args: &[&str]) -> Output {
+    mqseal_env(args, &[])
+}
+
+fn mqseal_env(args: &[&str], env: &[(&str, String)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mqseal"))
         .args(args)
         .env_remove("MQSEAL_STORE")
+        .env_remove("MQSEAL_KEY_PASSPHRASE")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         // A panic would print its backtrace: the failure checks below would see it.
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
@@ -489,4 +496,463 @@ fn pub_and_sub_with_a_broker_url() {
         s(&stores.sensor),
     ]);
     assert!(err.contains("the topic is given twice"), "{err}");
+}
+
+/// The users of the seeds' password walkthrough, and an ACL: `userclient` publishes under
+/// `plant/7/`, `userbroker` reads `plant/#`.
+const SEEDS_USERS: [(&str, &str); 2] = [("userclient", "client-pw"), ("userbroker", "broker-pw")];
+const SEEDS_ACL: &str =
+    "user userclient\ntopic write plant/7/#\n\nuser userbroker\ntopic read plant/#\n";
+
+/// One case of the matrix: the connection flags (the same for mosquitto_pub and mqseal pub).
+struct Case {
+    name: &'static str,
+    /// Which broker: 0 seeds (require_certificate), 1 without require_certificate, 2 expired
+    /// server certificate, 3 not yet valid.
+    broker: usize,
+    flags: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    /// `None`: delivered; `Some(parts)`: refused, mqseal's one-line message contains them all.
+    refused: Option<Vec<String>>,
+    /// mosquitto_pub is run too (not where it would ask for a passphrase on the terminal).
+    compare: bool,
+}
+
+/// mosquitto_pub's verdict: delivered or not. It exits 0 when a v5 broker refuses a QoS 1
+/// publish (printing "Warning: Publish 1 failed: Not authorized."), which counts as refused.
+/// Run without a controlling terminal (setsid), so it never waits for a passphrase.
+fn mosquitto_pub_delivers(flags: &[String], env: &[(&'static str, String)]) -> (bool, String) {
+    let tool = find_tool("mosquitto_pub").expect("mosquitto_pub (mosquitto-clients)");
+    let mut cmd = match find_tool("setsid") {
+        Some(setsid) => {
+            let mut c = Command::new(setsid);
+            c.arg(tool);
+            c
+        }
+        None => Command::new(tool),
+    };
+    let out = cmd
+        .args(flags)
+        .args(["-t", "plant/7/temp", "-m", "21.5", "-q", "1"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let all = text(&out);
+    (
+        out.status.success() && !all.contains("failed: Not authorized"),
+        all,
+    )
+}
+
+#[test]
+fn the_seeds_mosquitto_as_users_set_it_up_mqseal_and_mosquitto_pub_agree() {
+    let Some(pki) = seeds_pki_or_skip() else {
+        return;
+    };
+    if find_tool("mosquitto_pub").is_none() {
+        mqseal_broker_tests::notice("mosquitto_pub is not installed; test skipped");
+        return;
+    }
+    let users = SEEDS_USERS;
+    let configs = [
+        seeds_broker_config(&pki, "server.crt", true, &users, Some(SEEDS_ACL)),
+        seeds_broker_config(&pki, "server.crt", false, &users, Some(SEEDS_ACL)),
+        seeds_broker_config(&pki, "expired.crt", true, &users, Some(SEEDS_ACL)),
+        seeds_broker_config(&pki, "future.crt", true, &users, Some(SEEDS_ACL)),
+    ];
+    let mut brokers = Vec::new();
+    for config in &configs {
+        let Some(b) = start(config) else { return };
+        brokers.push(b);
+    }
+    let stores = Stores::new();
+    let f = |name: &str| pki.file(name).to_str().unwrap().to_string();
+    let capath = pki.capath().to_str().unwrap().to_string();
+    let empty_dir = tempfile::tempdir().unwrap();
+    let empty = empty_dir.path().to_str().unwrap().to_string();
+    // The seeds' publisher: --cafile, --cert/--key, -u/-P (the walkthrough's last command).
+    let seeds = |host: &str| -> Vec<String> {
+        [
+            "-h",
+            host,
+            "--cafile",
+            &f("ca.crt"),
+            "--cert",
+            &f("client.crt"),
+            "--key",
+            &f("client.key"),
+            "-u",
+            "userclient",
+            "-P",
+            "client-pw",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let with = |base: Vec<String>, replace: &[(&str, &str)], add: &[&str]| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut it = base.into_iter();
+        while let Some(flag) = it.next() {
+            let value = it.next().unwrap();
+            match replace.iter().find(|(k, _)| *k == flag) {
+                Some((_, "")) => {}
+                Some((_, v)) => out.extend([flag, v.to_string()]),
+                None => out.extend([flag, value]),
+            }
+        }
+        out.extend(add.iter().map(|a| a.to_string()));
+        out
+    };
+    let parts = |p: &[&str]| Some(p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let cases = vec![
+        Case {
+            name: "the seeds' publisher: v1 server certificate, CN=127.0.0.1, no SAN",
+            broker: 0,
+            flags: seeds("127.0.0.1"),
+            env: vec![],
+            refused: None,
+            compare: true,
+        },
+        Case {
+            name: "the seeds' subscriber flags: the server's certificate as client certificate",
+            broker: 0,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[("--cert", &f("server.crt")), ("--key", &f("server.key"))],
+                &[],
+            ),
+            env: vec![],
+            refused: None,
+            compare: true,
+        },
+        Case {
+            name: "--capath with the CA under its hash",
+            broker: 0,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[("--cafile", "")],
+                &["--capath", &capath],
+            ),
+            env: vec![],
+            refused: None,
+            compare: true,
+        },
+        Case {
+            name: "--tls-version tlsv1.3",
+            broker: 0,
+            flags: with(seeds("127.0.0.1"), &[], &["--tls-version", "tlsv1.3"]),
+            env: vec![],
+            refused: None,
+            compare: true,
+        },
+        Case {
+            name: "--tls-version tlsv1.2 --ciphers",
+            broker: 0,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[],
+                &[
+                    "--tls-version",
+                    "tlsv1.2",
+                    "--ciphers",
+                    "ECDHE-RSA-AES128-GCM-SHA256",
+                ],
+            ),
+            env: vec![],
+            refused: None,
+            compare: true,
+        },
+        Case {
+            name: "--tls-use-os-certs with the CA in the system store (SSL_CERT_FILE)",
+            broker: 1,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[("--cafile", ""), ("--cert", ""), ("--key", "")],
+                &["--tls-use-os-certs"],
+            ),
+            env: vec![
+                ("SSL_CERT_FILE", f("ca.crt")),
+                ("SSL_CERT_DIR", empty.clone()),
+            ],
+            refused: None,
+            compare: true,
+        },
+        Case {
+            name: "--tls-use-os-certs without the private CA",
+            broker: 1,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[("--cafile", ""), ("--cert", ""), ("--key", "")],
+                &["--tls-use-os-certs"],
+            ),
+            env: vec![
+                ("SSL_CERT_FILE", f("other-ca.crt")),
+                ("SSL_CERT_DIR", empty.clone()),
+            ],
+            refused: parts(&[
+                "certificate is not trusted",
+                "signed by CN=seeds CA",
+                "--cafile",
+            ]),
+            compare: true,
+        },
+        Case {
+            name: "the wrong CA in --cafile",
+            broker: 0,
+            flags: with(seeds("127.0.0.1"), &[("--cafile", &f("other-ca.crt"))], &[]),
+            env: vec![],
+            refused: parts(&[
+                "the broker's certificate is not trusted: it (CN=127.0.0.1) is signed by CN=seeds CA",
+                "(CN=another CA)",
+                "fix: pass the certificate of the CA that signed the broker's certificate (subject CN=seeds CA",
+            ]),
+            compare: true,
+        },
+        Case {
+            name: "a host name the certificate does not list",
+            broker: 0,
+            flags: seeds("localhost"),
+            env: vec![],
+            refused: parts(&[
+                "does not name the host \"localhost\": it lists CN=127.0.0.1, no subjectAltName",
+                "fix: connect with -h 127.0.0.1",
+            ]),
+            compare: true,
+        },
+        Case {
+            name: "--insecure: the host name is not checked",
+            broker: 0,
+            flags: with(seeds("localhost"), &[], &["--insecure"]),
+            env: vec![],
+            refused: None,
+            compare: true,
+        },
+        Case {
+            name: "an expired server certificate",
+            broker: 2,
+            flags: seeds("127.0.0.1"),
+            env: vec![],
+            refused: parts(&[
+                "the broker's certificate (CN=127.0.0.1) has expired: valid from Jan  1 00:00:00 2020 GMT to Feb  1 00:00:00 2020 GMT",
+                "fix: renew it",
+            ]),
+            compare: true,
+        },
+        Case {
+            name: "a server certificate not valid yet",
+            broker: 3,
+            flags: seeds("127.0.0.1"),
+            env: vec![],
+            refused: parts(&[
+                "is not valid yet: valid from Jan  1 00:00:00 2040 GMT to Jan  1 00:00:00 2041 GMT",
+                "clock",
+            ]),
+            compare: true,
+        },
+        Case {
+            name: "a client certificate of another CA",
+            broker: 0,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[
+                    ("--cert", &f("other-client.crt")),
+                    ("--key", &f("other-client.key")),
+                ],
+                &[],
+            ),
+            env: vec![],
+            refused: parts(&[
+                "refused the TLS handshake",
+                "refused this one",
+                "--cert and --key",
+            ]),
+            compare: true,
+        },
+        Case {
+            name: "no client certificate (require_certificate true)",
+            broker: 0,
+            flags: with(seeds("127.0.0.1"), &[("--cert", ""), ("--key", "")], &[]),
+            env: vec![],
+            refused: parts(&["refused the TLS handshake", "(require_certificate true)"]),
+            compare: true,
+        },
+        Case {
+            name: "a key that does not match the certificate",
+            broker: 0,
+            flags: with(seeds("127.0.0.1"), &[("--key", &f("server.key"))], &[]),
+            env: vec![],
+            refused: parts(&["this private key does not belong to the --cert certificate"]),
+            compare: true,
+        },
+        Case {
+            name: "an encrypted key without its passphrase",
+            broker: 0,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[("--key", &f("client-encrypted.key"))],
+                &[],
+            ),
+            env: vec![],
+            refused: parts(&["the --key file is encrypted", "MQSEAL_KEY_PASSPHRASE"]),
+            compare: true,
+        },
+        Case {
+            name: "an encrypted key with its passphrase (mosquitto_pub asks on the terminal)",
+            broker: 0,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[("--key", &f("client-encrypted.key"))],
+                &[],
+            ),
+            env: vec![("MQSEAL_KEY_PASSPHRASE", SEEDS_KEY_PASSPHRASE.to_string())],
+            refused: None,
+            compare: false,
+        },
+        Case {
+            name: "a wrong password",
+            broker: 0,
+            flags: with(seeds("127.0.0.1"), &[("-P", "Wr0ng-Secret-Pw")], &[]),
+            env: vec![],
+            refused: parts(&["the broker refused the connection", "password_file"]),
+            compare: true,
+        },
+        Case {
+            name: "no credentials (allow_anonymous false)",
+            broker: 0,
+            flags: with(seeds("127.0.0.1"), &[("-u", ""), ("-P", "")], &[]),
+            env: vec![],
+            refused: parts(&["the broker refused the connection", "allow_anonymous false"]),
+            compare: true,
+        },
+        Case {
+            name: "a publish the ACL denies (MQTT v5)",
+            broker: 0,
+            flags: with(
+                seeds("127.0.0.1"),
+                &[("-u", "userbroker"), ("-P", "broker-pw")],
+                &["-V", "5"],
+            ),
+            env: vec![],
+            refused: parts(&["the broker refused the publish: not authorized (check its ACL)"]),
+            compare: true,
+        },
+    ];
+    let mut table = String::new();
+    for case in &cases {
+        let port = brokers[case.broker].port.to_string();
+        let mut flags = vec!["-p".to_string(), port];
+        flags.extend(case.flags.iter().cloned());
+        let mut args: Vec<&str> = vec!["pub", "-t", "plant/7/temp", "-m", "21.5", "-q", "1"];
+        args.extend(["--store", s(&stores.sensor)]);
+        args.extend(flags.iter().map(String::as_str));
+        let out = mqseal_env(&args, &case.env);
+        let all = text(&out);
+        let delivered = out.status.success();
+        assert_eq!(
+            delivered,
+            case.refused.is_none(),
+            "{}: mqseal said: {all}",
+            case.name
+        );
+        assert!(
+            !all.contains("panicked") && !all.contains("-pw") && !all.contains("Wr0ng"),
+            "{all}"
+        );
+        if let Some(expected) = &case.refused {
+            let lines: Vec<&str> = all
+                .lines()
+                .filter(|l| !l.contains("WARNING: --insecure"))
+                .collect();
+            assert_eq!(lines.len(), 1, "{}: one line expected: {all}", case.name);
+            for part in expected {
+                assert!(
+                    all.contains(part.as_str()),
+                    "{}: {part:?} not in: {all}",
+                    case.name
+                );
+            }
+            // Never the client certificate blamed for the server's.
+            if case.name.contains("server certificate") || case.name.contains("CA in") {
+                assert!(!all.contains("--cert"), "{}: {all}", case.name);
+            }
+        }
+        if flags.iter().any(|f| f == "--insecure") {
+            assert!(all.contains("WARNING: --insecure"), "{all}");
+        }
+        let theirs = if case.compare {
+            let (ok, said) = mosquitto_pub_delivers(&flags, &case.env);
+            assert_eq!(
+                ok, delivered,
+                "{}: mosquitto_pub and mqseal disagree\nmosquitto_pub: {said}\nmqseal: {all}",
+                case.name
+            );
+            if ok { "delivered" } else { "refused" }
+        } else {
+            "(not run)"
+        };
+        table.push_str(&format!(
+            "{:<75} mqseal: {:<9} mosquitto_pub: {theirs}\n",
+            case.name,
+            if delivered { "delivered" } else { "refused" }
+        ));
+    }
+    eprint!("{table}");
+}
+
+#[test]
+fn pub_and_sub_deliver_through_the_seeds_mosquitto() {
+    let Some(pki) = seeds_pki_or_skip() else {
+        return;
+    };
+    let config = seeds_broker_config(&pki, "server.crt", true, &SEEDS_USERS, Some(SEEDS_ACL));
+    let Some(broker) = start(&config) else { return };
+    let port = broker.port.to_string();
+    let stores = Stores::new();
+    let f = |name: &str| pki.file(name).to_str().unwrap().to_string();
+    let (ca, client_crt, client_key) = (f("ca.crt"), f("client.crt"), f("client.key"));
+    let (server_crt, server_key) = (f("server.crt"), f("server.key"));
+    // The walkthrough's publisher and subscriber commands, with mqseal instead of mosquitto_*.
+    let mut args = vec!["pub", "-h", "127.0.0.1", "-p", &port, "--cafile", &ca];
+    args.extend([
+        "--cert",
+        &client_crt,
+        "--key",
+        &client_key,
+        "-u",
+        "userclient",
+    ]);
+    args.extend([
+        "-P",
+        "client-pw",
+        "-t",
+        "plant/7/temp",
+        "-m",
+        "Hello world",
+        "-q",
+        "1",
+    ]);
+    args.extend(["-r", "--store", s(&stores.sensor)]);
+    ok(&args);
+    let mut args = vec!["sub", "-h", "127.0.0.1", "-p", &port, "--cafile", &ca];
+    args.extend([
+        "--cert",
+        &server_crt,
+        "--key",
+        &server_key,
+        "-u",
+        "userbroker",
+    ]);
+    args.extend([
+        "-P",
+        "broker-pw",
+        "-t",
+        "plant/#",
+        "-C",
+        "1",
+        "-v",
+        "--show-sender",
+    ]);
+    args.extend(["--store", s(&stores.dash)]);
+    assert_eq!(ok(&args), "plant/7/temp [sensor #0] Hello world\n");
 }

@@ -46,6 +46,15 @@ pub enum Error {
         /// What to do about it.
         fix: &'static str,
     },
+    /// A TLS option (`--tls-version`, `--ciphers`, the CA sources) cannot be honoured.
+    TlsOption {
+        /// The `mosquitto_pub` flag at fault.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+        /// What to do about it.
+        fix: &'static str,
+    },
     /// A broker URL is not `mqtt://[user[:password]@]host[:port][/topic]` or `mqtts://…`.
     InvalidUrl {
         /// The URL with any password replaced by `<redacted>`.
@@ -68,6 +77,7 @@ impl Error {
             Error::Tls { .. } => 305,
             Error::InvalidFilter { .. } => 306,
             Error::InvalidUrl { .. } => 307,
+            Error::TlsOption { .. } => 308,
         }
     }
 
@@ -82,6 +92,7 @@ impl Error {
             Error::Tls { .. } => "tls",
             Error::InvalidFilter { .. } => "invalid_subscription_filter",
             Error::InvalidUrl { .. } => "invalid_url",
+            Error::TlsOption { .. } => "tls_option",
         }
     }
 }
@@ -106,6 +117,11 @@ impl fmt::Display for Error {
             Error::Tls { path, reason, fix } => {
                 write!(f, "{}: {reason}; {fix}", path.display())
             }
+            Error::TlsOption {
+                option,
+                reason,
+                fix,
+            } => write!(f, "{option}: {reason}; {fix}"),
             Error::InvalidFilter { filter, reason } => {
                 write!(f, "invalid topic filter {filter:?}: {reason}")
             }
@@ -157,6 +173,11 @@ mod tests {
             Error::InvalidUrl {
                 url: "http://x".into(),
                 reason: "the scheme must be mqtt:// (TCP) or mqtts:// (TLS)",
+            },
+            Error::TlsOption {
+                option: "--ciphers",
+                reason: "unknown cipher".into(),
+                fix: "list known ones",
             },
         ];
         assert_eq!(all[0].code(), mqseal::Error::KeyNotFound.code());

@@ -77,10 +77,11 @@
 //! rumqttc is used with `default-features = false` and `use-rustls-no-provider`, plus rustls
 //! with only the `ring` provider. rumqttc's default features pull `aws-lc-rs`/`aws-lc-sys`, a
 //! large C build (about 111 s of a clean release build on 2 cores); `ring` builds in a fraction
-//! of that (figures in this crate's README.md) and covers what Mosquitto set-ups use: a CA
-//! file, client certificate + key (RSA or ECDSA, PKCS#8/PKCS#1/SEC1 PEM), TLS 1.2 and 1.3.
-//! [`TlsFiles`] turns `--cafile/--cert/--key` into a rustls configuration with errors that name
-//! the file, the reason and the fix; [`explain`] does the same for connection failures.
+//! of that (figures in this crate's README.md). The broker's certificate is verified by OpenSSL
+//! with libmosquitto's host-name rule ([`verify`]), so that what `mosquitto_pub` accepts is
+//! accepted, including the X.509 v1, CN-only certificates of the usual Mosquitto walkthroughs.
+//! [`TlsFiles`] turns `mosquitto_pub`'s TLS flags into a rustls configuration with errors that
+//! name the file, the reason and the fix; [`explain`] does the same for connection failures.
 //!
 //! ## Wrapping any other client
 //! The wrapper is only this, so any MQTT client (or none: plain bytes) works the same way:
@@ -132,6 +133,7 @@ mod sync;
 mod tls;
 mod url;
 pub mod v5;
+pub mod verify;
 
 pub use backend::{OpenBackend, OpenFailure, SealBackend};
 pub use client::{SealedClient, SealedEvent, SealedEventLoop};
@@ -141,8 +143,9 @@ pub use event::{Event, Message, Rejected, Stats, StorageFailure};
 pub use filter::check_filter;
 pub use options::ConnectOptions;
 pub use sync::{SealedConnection, SealedSyncClient};
-pub use tls::TlsFiles;
+pub use tls::{TlsFiles, TlsVersion};
 pub use url::{BrokerUrl, SYSTEM_CA_BUNDLE};
+pub use verify::{ServerCertProblem, ServerCertProblemKind};
 
 /// The rumqttc version this crate wraps, re-exported so applications use the same one.
 pub use rumqttc;

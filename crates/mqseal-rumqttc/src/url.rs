@@ -8,8 +8,9 @@ use crate::error::Error;
 use crate::options::ConnectOptions;
 use crate::tls::TlsFiles;
 
-/// The CA bundle an `mqtts://` URL trusts when no CA file is given (Debian's
-/// `ca-certificates`: the public CAs). A broker with a private CA needs its CA file instead.
+/// Debian's bundle of the public CAs (`ca-certificates`). An `mqtts://` URL without a CA file
+/// trusts the system's CAs through OpenSSL's default store (this file on Debian, or
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR`); a broker with a private CA needs its CA file instead.
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// A parsed broker URL. `Debug` and [`Display`](fmt::Display) never show the password.
@@ -26,7 +27,7 @@ pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 ///
 /// // With the CA of a private broker; the port defaults to 8883 for mqtts, 1883 for mqtt.
 /// let options = url.connect_options("sensor-7", Some("ca.crt".into()))?;
-/// assert_eq!(options.tls.map(|t| t.ca_file), Some("ca.crt".into()));
+/// assert_eq!(options.tls.and_then(|t| t.ca_file), Some("ca.crt".into()));
 /// # Ok::<(), mqseal_rumqttc::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -133,7 +134,7 @@ impl BrokerUrl {
     }
 
     /// Connection settings for this URL as `client_id`. With `mqtts://` the broker's
-    /// certificate is checked against `ca_file`, or [`SYSTEM_CA_BUNDLE`] if `None`; a CA file
+    /// certificate is checked against `ca_file`, or the system's CAs if `None`; a CA file
     /// with `mqtt://` is refused (the URL says plain TCP).
     pub fn connect_options(
         &self,
@@ -144,11 +145,8 @@ impl BrokerUrl {
         o.username = self.username.clone();
         o.password = self.password.clone();
         match (self.tls, ca_file) {
-            (true, ca) => {
-                o.tls = Some(TlsFiles::ca(
-                    ca.unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE)),
-                ));
-            }
+            (true, Some(ca)) => o.tls = Some(TlsFiles::ca(ca)),
+            (true, None) => o.tls = Some(TlsFiles::os_certs()),
             (false, None) => {}
             (false, Some(_)) => {
                 return Err(Error::InvalidUrl {
@@ -285,16 +283,13 @@ mod tests {
     fn connect_options_follow_the_scheme() {
         let u = BrokerUrl::parse("mqtts://a:b@host").unwrap();
         let o = u.connect_options("c", None).unwrap();
-        assert_eq!(
-            o.tls.map(|t| t.ca_file),
-            Some(PathBuf::from(SYSTEM_CA_BUNDLE))
-        );
+        assert_eq!(o.tls, Some(TlsFiles::os_certs()));
         assert_eq!(
             (o.username.as_deref(), o.password.as_deref()),
             (Some("a"), Some("b"))
         );
         let o = u.connect_options("c", Some("ca.pem".into())).unwrap();
-        assert_eq!(o.tls.map(|t| t.ca_file), Some(PathBuf::from("ca.pem")));
+        assert_eq!(o.tls.and_then(|t| t.ca_file), Some(PathBuf::from("ca.pem")));
         let plain = BrokerUrl::parse("mqtt://host:1").unwrap();
         assert!(plain.connect_options("c", None).unwrap().tls.is_none());
         let e = plain

@@ -18,7 +18,8 @@ pub fn find_mosquitto() -> Option<PathBuf> {
     find_tool("mosquitto")
 }
 
-pub(crate) fn find_tool(name: &str) -> Option<PathBuf> {
+/// A tool on `PATH` or in the usual system directories.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])

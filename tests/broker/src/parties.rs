@@ -75,7 +75,7 @@ pub async fn connect(lp: &mut SealedEventLoop) -> Result<(), mqseal_rumqttc::Con
                 return Err(mqseal_rumqttc::ConnectFailure {
                     kind: mqseal_rumqttc::FailureKind::Other,
                     reason: "no CONNACK within 20 s".into(),
-                    fix: "",
+                    fix: String::new(),
                 });
             }
             Ok(Err(e)) => return Err(mqseal_rumqttc::explain(&e)),
@@ -99,7 +99,7 @@ pub async fn connect_v5(
                 return Err(mqseal_rumqttc::ConnectFailure {
                     kind: mqseal_rumqttc::FailureKind::Other,
                     reason: "no CONNACK within 20 s".into(),
-                    fix: "",
+                    fix: String::new(),
                 });
             }
             Ok(Err(e)) => return Err(mqseal_rumqttc::explain_v5(&e)),
@@ -150,7 +150,7 @@ pub async fn subscribe(
             return Err(mqseal_rumqttc::ConnectFailure {
                 kind: mqseal_rumqttc::FailureKind::Other,
                 reason: e.to_string(),
-                fix: "",
+                fix: String::new(),
             });
         }
     }
@@ -166,7 +166,7 @@ pub async fn subscribe(
                 return Err(mqseal_rumqttc::ConnectFailure {
                     kind: mqseal_rumqttc::FailureKind::Other,
                     reason: "no SUBACK within 20 s".into(),
-                    fix: "",
+                    fix: String::new(),
                 });
             }
         }

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use mqseal_broker_tests::{
     MosquittoConfig, Parties, collect, collect_v5, connect, connect_v5, mosquitto_or_skip as start,
-    pki_or_skip as pki, spawn_driver, subscribe, tls_listener,
+    pki_or_skip as pki, seeds_broker_config, seeds_pki_or_skip, spawn_driver, subscribe,
+    tls_listener,
 };
 use mqseal_rumqttc::{ConnectOptions, Event, FailureKind, SealedClient, TlsFiles, v5};
 use rumqttc::QoS;
@@ -340,4 +341,119 @@ async fn v5_acl_refusal_reaches_the_publisher_as_a_puback_reason() {
     // and each sealed message spent its own sequence number.
     assert_eq!(publisher.with_sealer(|s| s.next_seq()), 2);
     publisher.disconnect().await.unwrap();
+}
+
+/// The seeds' walkthrough: X.509 v1 certificates (server CN=127.0.0.1, no subjectAltName) made
+/// by its openssl commands, a broker with `require_certificate true` and a `password_file`.
+/// The wrapper delivers through it over MQTT v3.1.1 and v5, and names each refusal's cause.
+#[tokio::test]
+async fn the_seeds_v1_certificates_work_and_refusals_name_their_cause() {
+    let Some(pki) = seeds_pki_or_skip() else {
+        return;
+    };
+    let users = [("userclient", "client-pw"), ("userbroker", "broker-pw")];
+    let Some(broker) = start(&seeds_broker_config(&pki, "server.crt", true, &users, None)) else {
+        return;
+    };
+    let Some(expired) = start(&seeds_broker_config(
+        &pki,
+        "expired.crt",
+        true,
+        &users,
+        None,
+    )) else {
+        return;
+    };
+    let seeds = |tag: &str, host: &str, port: u16| {
+        ConnectOptions::new(unique(tag), host, port)
+            .credentials("userclient", "client-pw")
+            .tls(
+                TlsFiles::ca(pki.file("ca.crt"))
+                    .with_client_cert(pki.file("client.crt"), pki.file("client.key")),
+            )
+    };
+    round_trip(
+        seeds("pub", "127.0.0.1", broker.port),
+        seeds("sub", "127.0.0.1", broker.port),
+    )
+    .await;
+
+    // MQTT v5 through the same broker.
+    let parties = Parties::new("site/#");
+    let (sub, mut sub_lp) = v5::SealedClient::new(
+        seeds("sub5", "127.0.0.1", broker.port).v5().unwrap(),
+        10,
+        parties.sealer("site/#"),
+        parties.opener("site/#"),
+    );
+    connect_v5(&mut sub_lp).await.unwrap();
+    sub.subscribe("site/#", v5::QoS::AtLeastOnce).await.unwrap();
+    loop {
+        use rumqttc::v5::mqttbytes::v5::Packet;
+        if let Event::Mqtt(rumqttc::v5::Event::Incoming(Packet::SubAck(_))) =
+            tokio::time::timeout(Duration::from_secs(20), sub_lp.poll())
+                .await
+                .expect("no SUBACK within 20 s")
+                .unwrap()
+        {
+            break;
+        }
+    }
+    let (publisher, mut pub_lp) = v5::SealedClient::new(
+        seeds("pub5", "127.0.0.1", broker.port).v5().unwrap(),
+        10,
+        parties.sealer("site/#"),
+        parties.opener("site/#"),
+    );
+    connect_v5(&mut pub_lp).await.unwrap();
+    publisher
+        .publish("site/b/door", v5::QoS::AtLeastOnce, false, "closed")
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move { while pub_lp.poll().await.is_ok() {} });
+    let got = collect_v5(&mut sub_lp, 1, QUIET).await;
+    assert_eq!(got.messages.len(), 1, "{got:?}");
+    assert_eq!(got.messages[0].payload, b"closed");
+    publisher.disconnect().await.unwrap();
+    let _ = driver.await;
+
+    // A host the certificate does not name: the names it lists, and the host to use.
+    let f = refused(seeds("name", "localhost", broker.port)).await;
+    assert_eq!(f.kind, FailureKind::ServerNameMismatch, "{f}");
+    assert!(
+        f.reason
+            .contains("it lists CN=127.0.0.1, no subjectAltName"),
+        "{f}"
+    );
+    assert!(f.fix.contains("-h 127.0.0.1"), "{f}");
+    // ... accepted with `insecure` (the chain is still checked).
+    let mut insecure = seeds("insecure", "localhost", broker.port);
+    if let Some(tls) = insecure.tls.as_mut() {
+        tls.insecure = true;
+    }
+    round_trip(insecure, seeds("sub2", "127.0.0.1", broker.port)).await;
+    // Another CA: the server certificate is blamed, with its issuer; not the client's.
+    let mut other = seeds("other-ca", "127.0.0.1", broker.port);
+    if let Some(tls) = other.tls.as_mut() {
+        tls.ca_file = Some(pki.file("other-ca.crt"));
+    }
+    let f = refused(other).await;
+    assert_eq!(f.kind, FailureKind::BadServerCertificate, "{f}");
+    assert!(f.reason.contains("signed by CN=seeds CA") && !f.to_string().contains("--cert"));
+    // Expired: the dates.
+    let f = refused(seeds("expired", "127.0.0.1", expired.port)).await;
+    assert_eq!(f.kind, FailureKind::ServerCertificateExpired, "{f}");
+    assert!(f.reason.contains("to Feb  1 00:00:00 2020 GMT"), "{f}");
+    // A client key that does not match: refused before connecting (Error::Tls, code 305).
+    let mismatched = seeds("mismatch", "127.0.0.1", broker.port).tls(
+        TlsFiles::ca(pki.file("ca.crt"))
+            .with_client_cert(pki.file("client.crt"), pki.file("server.key")),
+    );
+    let e = mismatched.v4().unwrap_err();
+    assert_eq!(e.code(), 305);
+    assert!(
+        e.to_string()
+            .contains("does not belong to the --cert certificate"),
+        "{e}"
+    );
 }

@@ -173,6 +173,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         id: None,
         keepalive: 60,
         url: None,
+        ..ConnFlags::basic()
     };
     let settings = Settings {
         count: a.count,

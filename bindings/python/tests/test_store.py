@@ -4,7 +4,9 @@ in-band grants, rotation, crash-safe sequence numbers and persisted replay windo
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -149,8 +151,18 @@ def fork_and_wait(child: Callable[[], int]) -> int:
             code = child()
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    # Bounded wait: a child that hangs (e.g. a lock held by another thread at fork time) fails
+    # the test instead of hanging the run.
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child did not finish within 60 s")
+        time.sleep(0.01)
 
 
 def test_persistent_sealer_refuses_to_seal_after_a_fork(site: dict[str, mqseal.Store]) -> None:

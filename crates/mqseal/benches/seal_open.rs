@@ -26,7 +26,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::{Signer, SigningKey};
-use mqseal::{BatchItem, Identity, OpenPolicy, Opener, Profile, Sealer, TreeKey};
+use mqseal::{BatchItem, Identity, Opener, Profile, Sealer, TreeKey};
 use sha2::{Digest, Sha512};
 
 const SIZES: [usize; 4] = [16, 64, 1024, 64 * 1024];
@@ -39,11 +39,8 @@ fn parties(profile: Profile) -> (Sealer, Opener) {
     let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
     let mut sealer = Sealer::new(sender.clone(), profile, 0);
     sealer.add_key(key.derive("plant/7/#").unwrap());
-    let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    });
-    opener.trust_sender(sender.public());
+    let mut opener = Opener::new();
+    opener.trust_group_mac_sender(sender.public(), "#").unwrap();
     opener.add_key(key);
     (sealer, opener)
 }

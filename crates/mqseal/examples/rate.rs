@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use mqseal::{Identity, OpenPolicy, Opener, Profile, Sealer, TreeKey};
+use mqseal::{Identity, Opener, Profile, Sealer, TreeKey};
 
 const TOPIC: &str = "bench/rate/t";
 
@@ -33,11 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = TreeKey::from_secret("bench/#", 1, [2; 32])?;
     let mut sealer = Sealer::new(me.clone(), profile, 0);
     sealer.add_key(key.clone());
-    let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    });
-    opener.trust_sender(me.public());
+    let mut opener = Opener::new();
+    opener.trust_group_mac_sender(me.public(), "#")?;
     opener.add_key(key);
     let payload = vec![0x42u8; size];
     let options = Default::default();

@@ -53,7 +53,8 @@ pub enum Error {
     MissingTimestamp,
     /// The message was delivered as retained, but its publisher did not publish it retained.
     RetainMismatch,
-    /// The message uses the `group-mac` profile and the opener does not accept it.
+    /// The message uses the `group-mac` profile and the opener does not accept it from this
+    /// sender on this topic.
     ProfileNotAllowed,
     /// A grant is not addressed to this identity.
     GrantNotForUs,
@@ -70,11 +71,13 @@ pub enum Error {
     Randomness,
     /// The message's epoch for this key was rotated out and its grace period is over.
     EpochExpired,
+    /// A grant's filter lies outside the scope its issuer is trusted for.
+    OutOfScope,
 }
 
 impl Error {
     /// Every variant, in code order.
-    pub const ALL: [Error; 23] = [
+    pub const ALL: [Error; 24] = [
         Error::Malformed,
         Error::UnsupportedVersion,
         Error::InvalidTopic,
@@ -98,6 +101,7 @@ impl Error {
         Error::TooLarge,
         Error::Randomness,
         Error::EpochExpired,
+        Error::OutOfScope,
     ];
 
     /// The stable numeric code of this error (never 0; 0 means success in the C API).
@@ -126,6 +130,7 @@ impl Error {
             Error::TooLarge => 21,
             Error::Randomness => 22,
             Error::EpochExpired => 23,
+            Error::OutOfScope => 24,
         }
     }
 
@@ -160,6 +165,7 @@ impl Error {
             Error::TooLarge => "too_large",
             Error::Randomness => "randomness",
             Error::EpochExpired => "epoch_expired",
+            Error::OutOfScope => "out_of_scope",
         }
     }
 
@@ -190,7 +196,9 @@ impl Error {
             Error::Expired => "message timestamp outside the accepted age",
             Error::MissingTimestamp => "message has no timestamp but one is required",
             Error::RetainMismatch => "delivered as retained but not published retained",
-            Error::ProfileNotAllowed => "group-mac profile not accepted by this opener",
+            Error::ProfileNotAllowed => {
+                "group-mac not accepted from this sender on this topic (trust it for group-mac on a covering filter)"
+            }
             Error::GrantNotForUs => "grant addressed to another identity",
             Error::UntrustedIssuer => "grant issued by an untrusted identity",
             Error::SequenceExhausted => "sequence numbers exhausted (reserve more before sealing)",
@@ -198,6 +206,7 @@ impl Error {
             Error::TooLarge => "message too large",
             Error::Randomness => "random number generator failure",
             Error::EpochExpired => "key epoch expired (rotated and past its grace period)",
+            Error::OutOfScope => "grant filter outside the scope its issuer is trusted for",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! grant = 0x01 || issuer_ed25519(32) || recipient_fingerprint(32) || enc(32)
 //!         || varint(len(ct)) || ct || signature(64)
-//! ct    = HPKE-Seal(pkR, info = "mqseal/v1/grant", aad = first 65 bytes, body)
+//! ct    = HPKE-Seal(pkR, info = GRANT_INFO, aad = first 65 bytes, body)
 //! body  = varint(epoch) || varint(len(filter)) || filter || secret(32)
 //! ```
 //! Spec: `spec/mqseal-v2.md`, section "Grants".
@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::hpke;
 use crate::identity::{Fingerprint, Identity, PublicIdentity, transcript_digest};
+use crate::issuer::Issuer;
 use crate::keys::{KEY_LEN, TreeKey};
 use crate::labels;
 use crate::topic::MAX_TOPIC_LEN;
@@ -177,31 +178,46 @@ impl Grant {
         split(&self.bytes).map_or([0u8; 32], |p| *p.issuer)
     }
 
-    /// Verifies and unwraps the grant, in the order of the spec ("Grants"): it must be addressed
-    /// to `recipient` ([`Error::GrantNotForUs`]), issued by one of `trusted_issuers`
-    /// ([`Error::UntrustedIssuer`]), carry a valid issuer signature ([`Error::BadSignature`]),
-    /// have a contributory `enc` ([`Error::InvalidKey`]), decrypt
-    /// ([`Error::AuthenticationFailed`]), and hold a well-formed body ([`Error::Malformed`]) with a
-    /// valid filter ([`Error::InvalidFilter`]).
+    /// Like [`Grant::accept_from`], each of `trusted_issuers` trusted for the whole tree
+    /// ([`Issuer::unscoped`]).
     pub fn accept(
         &self,
         recipient: &Identity,
         trusted_issuers: &[PublicIdentity],
     ) -> Result<TreeKey> {
+        let issuers: Vec<Issuer> = trusted_issuers
+            .iter()
+            .map(|i| Issuer::unscoped(i.clone()))
+            .collect();
+        self.accept_from(recipient, &issuers)
+    }
+
+    /// Verifies and unwraps the grant, in the order of the spec ("Grants"): it must be addressed
+    /// to `recipient` ([`Error::GrantNotForUs`]), issued by one of `issuers`
+    /// ([`Error::UntrustedIssuer`]), carry a valid issuer signature ([`Error::BadSignature`]),
+    /// have a contributory `enc` ([`Error::InvalidKey`]), decrypt
+    /// ([`Error::AuthenticationFailed`]), hold a well-formed body ([`Error::Malformed`]) with a
+    /// valid filter ([`Error::InvalidFilter`]) inside the issuer's scope
+    /// ([`Error::OutOfScope`]).
+    pub fn accept_from(&self, recipient: &Identity, issuers: &[Issuer]) -> Result<TreeKey> {
         let parts = split(&self.bytes)?;
         if *parts.recipient != recipient.fingerprint().0 {
             return Err(Error::GrantNotForUs);
         }
-        let issuer = trusted_issuers
+        let issuer = issuers
             .iter()
-            .find(|i| i.ed25519() == *parts.issuer)
+            .find(|i| i.identity().ed25519() == *parts.issuer)
             .ok_or(Error::UntrustedIssuer)?;
         let digest = transcript_digest(labels::GRANT_SIGNATURE, &[parts.signed]);
-        issuer.verify_digest(&digest, parts.signature)?;
+        issuer.identity().verify_digest(&digest, parts.signature)?;
         let ctx =
             hpke::setup_recipient(recipient.agreement_secret(), parts.enc, labels::GRANT_INFO)?;
         let body = ctx.open(parts.aad, parts.ciphertext)?;
-        decode_body(&body)
+        let key = decode_body(&body)?;
+        if !issuer.permits(key.filter()) {
+            return Err(Error::OutOfScope);
+        }
+        Ok(key)
     }
 }
 

@@ -264,47 +264,84 @@ impl fmt::Debug for TopicKey {
 impl zeroize::ZeroizeOnDrop for TopicKey {}
 
 /// The tree keys a sealer or opener holds, with the lookups both need.
+///
+/// Keys of one filter and epoch from different issuers (different secrets) coexist: each
+/// issuer's keys are its own lineage (spec 8.1), and a message's key id names the one it used.
 #[derive(Clone, Default)]
 pub(crate) struct KeyRing {
-    keys: Vec<TreeKey>,
+    /// Each key with its retirement time, if retired (accepted up to and including it).
+    keys: Vec<(TreeKey, Option<u64>)>,
 }
 
 impl KeyRing {
-    /// Adds a key, replacing one with the same filter and epoch.
+    /// Adds a key; the same key again (filter, epoch and secret) keeps its place and retirement.
     pub(crate) fn insert(&mut self, key: TreeKey) {
+        if !self.keys.iter().any(|(k, _)| k.ct_eq(&key)) {
+            self.keys.push((key, None));
+        }
+    }
+
+    /// Adds `key` (or finds it) and retires it at `not_after`.
+    pub(crate) fn insert_retired(&mut self, key: TreeKey, not_after: u64) {
+        match self.keys.iter_mut().find(|(k, _)| k.ct_eq(&key)) {
+            Some((_, t)) => *t = Some(not_after),
+            None => self.keys.push((key, Some(not_after))),
+        }
+    }
+
+    /// Retires every key of `filter` at `epoch`; returns whether one was held.
+    pub(crate) fn retire(&mut self, filter: &str, epoch: u32, not_after: u64) -> bool {
+        let mut found = false;
+        for (k, t) in self.keys.iter_mut() {
+            if k.filter.as_str() == filter && k.epoch == epoch {
+                *t = Some(not_after);
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// The retirement time of the first key of `filter` at `epoch` that was retired.
+    pub(crate) fn retirement(&self, filter: &str, epoch: u32) -> Option<u64> {
         self.keys
-            .retain(|k| !(k.filter == key.filter && k.epoch == key.epoch));
-        self.keys.push(key);
+            .iter()
+            .filter(|(k, _)| k.filter.as_str() == filter && k.epoch == epoch)
+            .find_map(|(_, t)| *t)
     }
 
     /// Removes every key of `filter` at `epoch`; returns whether one was removed.
     pub(crate) fn remove(&mut self, filter: &str, epoch: u32) -> bool {
         let before = self.keys.len();
         self.keys
-            .retain(|k| !(k.filter.as_str() == filter && k.epoch == epoch));
+            .retain(|(k, _)| !(k.filter.as_str() == filter && k.epoch == epoch));
         before != self.keys.len()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &TreeKey> {
-        self.keys.iter()
+        self.keys.iter().map(|(k, _)| k)
     }
 
     /// The key a sealer uses for `topic`: the most specific covering filter (exact before
-    /// subtree, deeper before shallower), then its newest epoch.
+    /// subtree, deeper before shallower), then its newest epoch; among equals, the one added
+    /// first.
     pub(crate) fn best_for(&self, topic: &str) -> Option<&TreeKey> {
         self.keys
             .iter()
-            .filter(|k| k.covers(topic))
-            .max_by_key(|k| {
+            .enumerate()
+            .filter(|(_, (k, _))| k.covers(topic))
+            .max_by_key(|(i, (k, _))| {
                 (
                     k.filter.kind() == FilterKind::Exact,
                     k.filter.depth(),
                     k.epoch,
+                    core::cmp::Reverse(*i),
                 )
             })
+            .map(|(_, (k, _))| k)
     }
 
-    /// Every key covering `topic` at `epoch`, most specific first (ties in insertion order).
+    /// Every key covering `topic` at `epoch`, most specific first (ties in insertion order),
+    /// with its index in the ring (stable until the ring changes) and its retirement.
     ///
     /// Allocation-free (the opener's per-message path): each step selects the next key below the
     /// previous one in (specificity, insertion order); rings hold a handful of keys.
@@ -312,7 +349,7 @@ impl KeyRing {
         &'a self,
         topic: &'a str,
         epoch: u32,
-    ) -> impl Iterator<Item = &'a TreeKey> + 'a {
+    ) -> impl Iterator<Item = (usize, &'a TreeKey, Option<u64>)> + 'a {
         type Rank = (bool, usize, core::cmp::Reverse<usize>);
         let rank = |i: usize, k: &TreeKey| -> Rank {
             (
@@ -323,16 +360,16 @@ impl KeyRing {
         };
         let mut last: Option<Rank> = None;
         core::iter::from_fn(move || {
-            let (r, k) = self
+            let (r, i, k, t) = self
                 .keys
                 .iter()
                 .enumerate()
-                .filter(|(_, k)| k.epoch == epoch && k.covers(topic))
-                .map(|(i, k)| (rank(i, k), k))
-                .filter(|(r, _)| last.is_none_or(|l| *r < l))
-                .max_by_key(|(r, _)| *r)?;
+                .filter(|(_, (k, _))| k.epoch == epoch && k.covers(topic))
+                .map(|(i, (k, t))| (rank(i, k), i, k, *t))
+                .filter(|(r, ..)| last.is_none_or(|l| *r < l))
+                .max_by_key(|(r, ..)| *r)?;
             last = Some(r);
-            Some(k)
+            Some((i, k, t))
         })
     }
 }
@@ -395,11 +432,27 @@ mod tests {
         ring.insert(TreeKey::from_secret("a/x", 2, [4; 32]).unwrap());
         let order: Vec<&str> = ring
             .candidates("a/x", 2)
-            .map(|k| k.filter().as_str())
+            .map(|(_, k, _)| k.filter().as_str())
             .collect();
         assert_eq!(order, ["a/x", "a/#"]);
         assert!(ring.remove("a/x", 2));
         assert!(ring.remove("a/#", 2));
         assert_eq!(ring.best_for("a/x").unwrap().epoch(), 1);
+    }
+
+    #[test]
+    fn two_lineages_of_one_filter_and_epoch_coexist() {
+        let mut ring = KeyRing::default();
+        ring.insert(TreeKey::from_secret("a/#", 1, [1; 32]).unwrap());
+        ring.insert(TreeKey::from_secret("a/#", 1, [2; 32]).unwrap());
+        ring.insert(TreeKey::from_secret("a/#", 1, [1; 32]).unwrap());
+        assert_eq!(ring.candidates("a/x", 1).count(), 2);
+        // The sealer keeps the first one added among equals.
+        assert!(bool::from(
+            ring.best_for("a/x").unwrap().secret.ct_eq(&[1u8; 32])
+        ));
+        ring.insert_retired(TreeKey::from_secret("a/#", 1, [2; 32]).unwrap(), 5);
+        let retired: Vec<Option<u64>> = ring.candidates("a/x", 1).map(|(.., t)| t).collect();
+        assert_eq!(retired, [None, Some(5)]);
     }
 }

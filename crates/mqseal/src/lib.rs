@@ -54,6 +54,7 @@ mod error;
 mod grant;
 mod hpke;
 mod identity;
+mod issuer;
 mod keys;
 mod labels;
 mod open;
@@ -74,6 +75,7 @@ pub use grant::{GRANT_VERSION, Grant};
 pub use identity::{
     Fingerprint, Identity, PUBLIC_IDENTITY_LEN, PublicIdentity, SEED_LEN, SenderId,
 };
+pub use issuer::Issuer;
 pub use keys::{KEY_LEN, TopicKey, TreeKey};
 pub use open::{BatchItem, Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
 #[cfg(feature = "std")]

@@ -20,11 +20,10 @@ use crate::replay::ReplayWindow;
 use crate::topic::KeyFilter;
 use crate::topic::validate_topic;
 
-/// What an opener accepts beyond authenticity.
+/// What an opener accepts beyond authenticity. (Which senders may use the `group-mac` profile,
+/// and where, is set per sender: [`Opener::trust_group_mac_sender`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenPolicy {
-    /// Accept the `group-mac` profile (any key holder can forge the sender). Default: `false`.
-    pub allow_group_mac: bool,
     /// Refuse messages whose timestamp is more than this many seconds old; messages without a
     /// timestamp are then refused too ([`Error::MissingTimestamp`]). Default: none.
     pub max_age: Option<u64>,
@@ -37,7 +36,6 @@ pub struct OpenPolicy {
 impl Default for OpenPolicy {
     fn default() -> OpenPolicy {
         OpenPolicy {
-            allow_group_mac: false,
             max_age: None,
             max_future_skew: 60,
             require_timestamp: false,
@@ -126,7 +124,24 @@ impl fmt::Debug for Opened {
     }
 }
 
-/// Replay windows of one (sender, epoch), by topic: looked up with a borrowed `&str`, so opening
+/// A trusted sender and where it may use the `group-mac` profile (spec 7.1 step 4).
+#[derive(Debug, Clone)]
+struct TrustedSender {
+    identity: PublicIdentity,
+    /// Filters under which this sender's `group-mac` messages are accepted (none: signed only).
+    group_mac: Vec<KeyFilter>,
+}
+
+impl TrustedSender {
+    fn accepts(&self, profile: Profile, topic: &str) -> bool {
+        match profile {
+            Profile::Signed => true,
+            Profile::GroupMac => self.group_mac.iter().any(|f| f.covers(topic)),
+        }
+    }
+}
+
+/// Replay windows of one (sender, profile, epoch), by topic: looked up with a borrowed `&str`, so opening
 /// on a known topic allocates nothing.
 ///
 /// Windows are boxed: a B-tree node reserves room for 11 values, and 11 inline 272-byte windows
@@ -134,11 +149,12 @@ impl fmt::Debug for Opened {
 type TopicWindows = BTreeMap<String, Box<ReplayWindow>>;
 
 /// Opens sealed messages: holds trusted senders, keys and one replay window per
-/// (sender, epoch, topic).
+/// (sender, profile, epoch, topic).
 ///
-/// Checks run in the order of the spec ("Receiver rules"): parse → profile policy → sender and
-/// key lookup (keys retired past their grace period: [`Error::EpochExpired`]) → signature →
-/// decryption → retain/timestamp policy → replay window → accept.
+/// Checks run in the order of the spec ("Receiver rules"): parse → profile policy → sender,
+/// its profile policy and key lookup (keys retired past their grace period:
+/// [`Error::EpochExpired`]) → signature → decryption → retain/timestamp policy → replay window
+/// → accept.
 ///
 /// ```
 /// use mqseal::{Delivery, Error, Identity, Opener, Profile, Sealer, TreeKey};
@@ -161,19 +177,17 @@ type TopicWindows = BTreeMap<String, Box<ReplayWindow>>;
 #[derive(Clone, Default)]
 pub struct Opener {
     keys: KeyRing,
-    senders: Vec<PublicIdentity>,
-    windows: BTreeMap<(Fingerprint, u32), TopicWindows>,
-    /// Highest sequence number accepted per sender (first-contact floor, spec 7.3).
-    high_water: BTreeMap<Fingerprint, u64>,
+    senders: Vec<TrustedSender>,
+    windows: BTreeMap<(Fingerprint, Profile, u32), TopicWindows>,
+    /// Highest sequence number accepted per (sender, profile) (first-contact floor, spec 7.3).
+    high_water: BTreeMap<(Fingerprint, Profile), u64>,
     policy: OpenPolicy,
-    /// (filter, epoch, not_after) of retired keys.
-    retired: Vec<(String, u32, u64)>,
     /// Derived topic keys by topic (cleared whenever the keys change).
     cache: TopicKeyCache,
 }
 
-/// Derived topic keys: topic → (filter, epoch, key) of each tree key used on it.
-type TopicKeyCache = BTreeMap<String, Vec<(KeyFilter, u32, TopicKey)>>;
+/// Derived topic keys: topic → (index in the key ring, key) of each tree key used on it.
+type TopicKeyCache = BTreeMap<String, Vec<(usize, TopicKey)>>;
 
 /// A message that passed steps 1–4 of the receiver rules.
 struct Checked<'m> {
@@ -182,10 +196,10 @@ struct Checked<'m> {
     /// The topic key for `topic` of the tree key the key id selected: the only key this message
     /// is decrypted with.
     topic_key: TopicKey,
-    /// (filter, epoch) of that tree key when its topic key was derived for this message (not
+    /// The ring index of that tree key when its topic key was derived for this message (not
     /// cached yet): remembered only if the message authenticates. `None` when it came from the
     /// cache, so a message on a known topic allocates nothing.
-    cache_as: Option<(KeyFilter, u32)>,
+    cache_as: Option<usize>,
     signature_digest: Option<[u8; 64]>,
 }
 
@@ -235,30 +249,76 @@ impl Opener {
         self.policy = policy;
     }
 
-    /// Trusts messages from `sender` (idempotent).
+    /// Trusts `signed` messages from `sender` (idempotent). Its `group-mac` messages are
+    /// refused ([`Error::ProfileNotAllowed`]) unless [`Opener::trust_group_mac_sender`] allows
+    /// them on the topic.
     pub fn trust_sender(&mut self, sender: PublicIdentity) {
-        if !self.senders.contains(&sender) {
-            self.senders.push(sender);
+        if !self.senders.iter().any(|s| s.identity == sender) {
+            self.senders.push(TrustedSender {
+                identity: sender,
+                group_mac: Vec::new(),
+            });
         }
     }
 
-    /// Stops trusting `sender`; returns whether it was trusted.
+    /// Trusts `sender` (as [`Opener::trust_sender`]) and also accepts its `group-mac` messages
+    /// on topics covered by `filter`; call again to add filters. In `group-mac` any holder of
+    /// the topic's key can forge such a message, so allow it only for senders that cannot sign
+    /// and only where they publish. Fails with [`Error::InvalidFilter`].
+    ///
+    /// ```
+    /// use mqseal::{Error, Identity, Opener, Profile, Sealer, TreeKey};
+    /// let sensor = Identity::from_seed([1; 32]);
+    /// let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
+    /// let mut sealer = Sealer::new(sensor.clone(), Profile::GroupMac, 0);
+    /// sealer.add_key(key.clone());
+    ///
+    /// let mut opener = Opener::new();
+    /// opener.add_key(key);
+    /// opener.trust_sender(sensor.public());
+    /// let m = sealer.seal("plant/7/temp", b"21.5", false).unwrap();
+    /// assert_eq!(opener.open("plant/7/temp", &m).unwrap_err(), Error::ProfileNotAllowed);
+    /// opener.trust_group_mac_sender(sensor.public(), "plant/7/#").unwrap();
+    /// assert!(opener.open("plant/7/temp", &m).is_ok());
+    /// let elsewhere = sealer.seal("plant/8/temp", b"19", false).unwrap();
+    /// assert_eq!(opener.open("plant/8/temp", &elsewhere).unwrap_err(), Error::ProfileNotAllowed);
+    /// ```
+    pub fn trust_group_mac_sender(&mut self, sender: PublicIdentity, filter: &str) -> Result<()> {
+        let filter = KeyFilter::parse(filter)?;
+        self.trust_sender(sender.clone());
+        if let Some(s) = self.senders.iter_mut().find(|s| s.identity == sender)
+            && !s.group_mac.contains(&filter)
+        {
+            s.group_mac.push(filter);
+        }
+        Ok(())
+    }
+
+    /// Stops trusting `sender` (for every profile); returns whether it was trusted.
     pub fn untrust_sender(&mut self, sender: &Fingerprint) -> bool {
         let before = self.senders.len();
-        self.senders.retain(|s| s.fingerprint() != *sender);
+        self.senders.retain(|s| s.identity.fingerprint() != *sender);
         before != self.senders.len()
     }
 
-    /// Adds a key to open with (replacing one of the same filter and epoch).
+    /// Adds a key to open with. Adding the same key again changes nothing; keys of one filter
+    /// and epoch with different secrets (other issuers' lineages) are all kept: each message's
+    /// key id names the one it used.
     pub fn add_key(&mut self, key: TreeKey) {
         self.cache.clear();
         self.keys.insert(key);
     }
 
-    /// Forgets the key of `filter` at `epoch` (and its retirement); returns whether it was held.
+    /// Adds `key` already retired: opened until `not_after`, as after
+    /// [`Opener::retire_key`], but only this key (not other lineages of its filter and epoch).
+    pub fn add_retired_key(&mut self, key: TreeKey, not_after: u64) {
+        self.cache.clear();
+        self.keys.insert_retired(key, not_after);
+    }
+
+    /// Forgets every key of `filter` at `epoch` (and its retirement); returns whether one was
+    /// held.
     pub fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
-        self.retired
-            .retain(|(f, e, _)| !(f == filter && *e == epoch));
         self.cache.clear();
         self.keys.remove(filter, epoch)
     }
@@ -286,28 +346,26 @@ impl Opener {
     /// assert_eq!(opener.open_delivered("a/b", &m2, &at(1_001)).unwrap_err(), Error::EpochExpired);
     /// ```
     pub fn retire_key(&mut self, filter: &str, epoch: u32, not_after: u64) {
-        self.retired
-            .retain(|(f, e, _)| !(f == filter && *e == epoch));
-        self.retired.push((filter.to_string(), epoch, not_after));
+        self.keys.retire(filter, epoch, not_after);
     }
 
     /// When the key of `filter` at `epoch` stops being accepted, if it was retired.
     pub fn key_retirement(&self, filter: &str, epoch: u32) -> Option<u64> {
-        self.retired
-            .iter()
-            .find(|(f, e, _)| f == filter && *e == epoch)
-            .map(|(_, _, t)| *t)
+        self.keys.retirement(filter, epoch)
     }
 
-    /// The replay window of (sender, epoch, topic), if any message was accepted there.
+    /// The replay window of (sender, profile, epoch, topic), if any message was accepted
+    /// there. Each profile has its own windows (spec 7.3), so `group-mac` messages, which any
+    /// key holder can forge, never move a sender's `signed` window.
     pub fn replay_window(
         &self,
         sender: &Fingerprint,
+        profile: Profile,
         epoch: u32,
         topic: &str,
     ) -> Option<&ReplayWindow> {
         self.windows
-            .get(&(*sender, epoch))?
+            .get(&(*sender, profile, epoch))?
             .get(topic)
             .map(|w| &**w)
     }
@@ -316,17 +374,21 @@ impl Opener {
     pub fn set_replay_window(
         &mut self,
         sender: Fingerprint,
+        profile: Profile,
         epoch: u32,
         topic: &str,
         window: ReplayWindow,
     ) {
         if let Some(h) = window.highest()
-            && self.high_water.get(&sender).is_none_or(|old| h > *old)
+            && self
+                .high_water
+                .get(&(sender, profile))
+                .is_none_or(|old| h > *old)
         {
-            self.high_water.insert(sender, h);
+            self.high_water.insert((sender, profile), h);
         }
         self.windows
-            .entry((sender, epoch))
+            .entry((sender, profile, epoch))
             .or_default()
             .insert(topic.to_string(), Box::new(window));
     }
@@ -422,44 +484,53 @@ impl Opener {
     ) -> Result<Checked<'m>> {
         let parts = SealedParts::parse(message)?;
         let header = parts.header;
-        if header.profile == Profile::GroupMac && !self.policy.allow_group_mac {
+        // Step 2: group-mac only if some sender may use it somewhere (cheap, before any lookup).
+        if header.profile == Profile::GroupMac
+            && self.senders.iter().all(|s| s.group_mac.is_empty())
+        {
             return Err(Error::ProfileNotAllowed);
         }
         validate_topic(topic)?;
-        if !self.senders.iter().any(|s| s.sender_id() == header.sender) {
+        if !self
+            .senders
+            .iter()
+            .any(|s| s.identity.sender_id() == header.sender)
+        {
             return Err(Error::UnknownSender);
+        }
+        // The sender's profile policy: only senders trusted for this profile on this topic are
+        // candidates (spec 7.1 step 4).
+        if !self.candidates(&header, topic).any(|_| true) {
+            return Err(Error::ProfileNotAllowed);
         }
         // The one key: the most specific covering key of this epoch whose topic key has the
         // header's key id (spec 7.1 step 4). No other key is ever tried.
-        let (tree, topic_key, fresh) = self
+        let (topic_key, fresh, retired) = self
             .keys
             .candidates(topic, header.epoch)
-            .find_map(|k| {
-                let (tk, fresh) = match cached_topic_key(&self.cache, k, topic) {
-                    Some(tk) => (tk, false),
-                    None => (k.topic_key(topic).ok()?, true),
+            .find_map(|(i, k, retired)| {
+                let (tk, fresh) = match cached_topic_key(&self.cache, i, topic) {
+                    Some(tk) => (tk, None),
+                    None => (k.topic_key(topic).ok()?, Some(i)),
                 };
-                (tk.key_id() == header.key_id).then_some((k, tk, fresh))
+                (tk.key_id() == header.key_id).then_some((tk, fresh, retired))
             })
             .ok_or(Error::KeyNotFound)?;
-        let now = match self.retired.is_empty() {
-            true => None,
-            false => delivery.now.or_else(system_now),
-        };
-        if expired(&self.retired, tree, now) {
+        if let Some(not_after) = retired
+            && delivery
+                .now
+                .or_else(system_now)
+                .is_none_or(|now| now > not_after)
+        {
             return Err(Error::EpochExpired);
         }
         // Replay pre-check (end of spec 7.1 step 4): with exactly one candidate sender, a number
         // its window already refuses is refused now, read-only, before any signature or AEAD
         // work — a broker replaying real traffic costs a lookup, not a verification.
-        let mut candidates = self
-            .senders
-            .iter()
-            .filter(|s| s.sender_id() == header.sender);
+        let mut candidates = self.candidates(&header, topic);
         if let (Some(only), None) = (candidates.next(), candidates.next()) {
             self.window_check(
-                &only.fingerprint(),
-                header.epoch,
+                &(only.1.fingerprint(), header.profile, header.epoch),
                 topic,
                 header.seq,
                 delivery,
@@ -481,9 +552,26 @@ impl Opener {
             topic,
             parts,
             topic_key,
-            cache_as: fresh.then(|| (tree.filter().clone(), tree.epoch())),
+            cache_as: fresh,
             signature_digest,
         })
+    }
+
+    /// The candidate senders of a message, in the order they were trusted, with their index:
+    /// the trusted senders whose sender id is the header's and that may use its profile on
+    /// `topic`.
+    fn candidates<'s>(
+        &'s self,
+        header: &'s Header,
+        topic: &'s str,
+    ) -> impl Iterator<Item = (usize, &'s PublicIdentity)> + 's {
+        self.senders
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| {
+                s.identity.sender_id() == header.sender && s.accepts(header.profile, topic)
+            })
+            .map(|(i, s)| (i, &s.identity))
     }
 
     /// Step 5: the index of the trusted sender whose signature verifies (signed profile).
@@ -492,13 +580,9 @@ impl Opener {
         else {
             return Ok(None);
         };
-        self.senders
-            .iter()
-            .position(|s| {
-                s.sender_id() == checked.parts.header.sender
-                    && s.verify_digest(digest, signature).is_ok()
-            })
-            .map(Some)
+        self.candidates(&checked.parts.header, checked.topic)
+            .find(|(_, s)| s.verify_digest(digest, signature).is_ok())
+            .map(|(i, _)| Some(i))
             .ok_or(Error::BadSignature)
     }
 
@@ -506,11 +590,7 @@ impl Opener {
     /// sender id names exactly one trusted sender; one by one if that fails or is not possible.
     fn verify_all(&self, checked: &[Result<Checked<'_>>]) -> Vec<Result<Option<usize>>> {
         let unique_sender = |c: &Checked<'_>| {
-            let mut it = self
-                .senders
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.sender_id() == c.parts.header.sender);
+            let mut it = self.candidates(&c.parts.header, c.topic);
             match (it.next(), it.next()) {
                 (Some((i, _)), None) => Some(i),
                 _ => None,
@@ -556,7 +636,7 @@ impl Opener {
             };
             messages.push(digest);
             signatures.push(ed25519_dalek::Signature::from_bytes(sig));
-            keys.push(*s.verifying_key());
+            keys.push(*s.identity.verifying_key());
         }
         ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
@@ -587,8 +667,8 @@ impl Opener {
         let tag = Tag::from(*parts.tag);
 
         let mut opened_by = None;
-        for (i, sender) in self.senders.iter().enumerate() {
-            if sender.sender_id() != header.sender || signer.is_some_and(|s| s != i) {
+        for (i, sender) in self.candidates(&header, topic) {
+            if signer.is_some_and(|s| s != i) {
                 continue;
             }
             out.copy_from_slice(parts.ciphertext);
@@ -610,16 +690,10 @@ impl Opener {
             out.zeroize();
             return Err(Error::AuthenticationFailed);
         };
-        if let Some((filter, epoch)) = &checked.cache_as {
+        if let Some(index) = checked.cache_as {
             // Cache only keys that authenticated a message: refusals (and junk on made-up
             // topics) neither allocate nor evict useful entries.
-            remember_topic_key(
-                &mut self.cache,
-                filter,
-                *epoch,
-                topic,
-                checked.topic_key.clone(),
-            );
+            remember_topic_key(&mut self.cache, index, topic, checked.topic_key.clone());
         }
 
         if let Err(e) = self.accept(topic, &header, &sender, delivery) {
@@ -665,9 +739,9 @@ impl Opener {
                 }
             }
         }
-        let fingerprint = sender.fingerprint();
-        self.window_check(&fingerprint, header.epoch, topic, header.seq, delivery)?;
-        let windows = self.windows.entry((fingerprint, header.epoch)).or_default();
+        let lineage = (sender.fingerprint(), header.profile, header.epoch);
+        self.window_check(&lineage, topic, header.seq, delivery)?;
+        let windows = self.windows.entry(lineage).or_default();
         match windows.get_mut(topic) {
             Some(window) => window.accept(header.seq)?,
             None => {
@@ -676,34 +750,27 @@ impl Opener {
                 windows.insert(topic.to_string(), window);
             }
         }
-        if self
-            .high_water
-            .get(&fingerprint)
-            .is_none_or(|h| header.seq > *h)
-        {
-            self.high_water.insert(fingerprint, header.seq);
+        let mark = (lineage.0, lineage.1);
+        if self.high_water.get(&mark).is_none_or(|h| header.seq > *h) {
+            self.high_water.insert(mark, header.seq);
         }
         Ok(())
     }
 
     /// The replay rule of spec 7.3, read-only: whether `seq` would be accepted in the window of
-    /// (sender, epoch, topic) — `replay` (`duplicate` with the DUP flag) or `too_old` if not. With
-    /// no window yet, a live delivery must be within the window of the sender's high-water
-    /// mark, so a broker cannot replay a historic message to a receiver that has no window
-    /// there yet; deliveries of stored retained messages are exempt (section 7.4).
+    /// (sender, profile, epoch) on `topic` — `replay` (`duplicate` with the DUP flag) or
+    /// `too_old` if not. With no window yet, a live delivery must be within the window of the
+    /// sender's high-water mark (for that profile), so a broker cannot replay a historic message
+    /// to a receiver that has no window there yet; deliveries of stored retained messages are
+    /// exempt (section 7.4).
     fn window_check(
         &self,
-        sender: &Fingerprint,
-        epoch: u32,
+        lineage: &(Fingerprint, Profile, u32),
         topic: &str,
         seq: u64,
         delivery: &Delivery,
     ) -> Result<()> {
-        match self
-            .windows
-            .get(&(*sender, epoch))
-            .and_then(|w| w.get(topic))
-        {
+        match self.windows.get(lineage).and_then(|w| w.get(topic)) {
             Some(window) => match window.check(seq) {
                 Err(Error::Replay) if delivery.duplicate => Err(Error::Duplicate),
                 other => other,
@@ -711,7 +778,7 @@ impl Opener {
             None if !delivery.retained
                 && self
                     .high_water
-                    .get(sender)
+                    .get(&(lineage.0, lineage.1))
                     .is_some_and(|h| h.saturating_sub(seq) >= crate::replay::REPLAY_WINDOW) =>
             {
                 Err(Error::TooOld)
@@ -720,47 +787,33 @@ impl Opener {
         }
     }
 
-    /// The highest sequence number accepted from `sender` on any topic and epoch (the
-    /// first-contact floor of spec section 7.3), if any.
-    pub fn high_water_mark(&self, sender: &Fingerprint) -> Option<u64> {
-        self.high_water.get(sender).copied()
+    /// The highest sequence number accepted from `sender` in `profile` on any topic and epoch
+    /// (the first-contact floor of spec section 7.3), if any.
+    pub fn high_water_mark(&self, sender: &Fingerprint, profile: Profile) -> Option<u64> {
+        self.high_water.get(&(*sender, profile)).copied()
     }
-}
-
-/// Whether `key` was retired and its grace period is over at `now`.
-fn expired(retired: &[(String, u32, u64)], key: &TreeKey, now: Option<u64>) -> bool {
-    retired
-        .iter()
-        .find(|(f, e, _)| *e == key.epoch() && f == key.filter().as_str())
-        .is_some_and(|(_, _, not_after)| now.is_none_or(|now| now > *not_after))
 }
 
 /// Topic keys cached per opener before the cache is cleared (bounds memory).
 const CACHE_LIMIT: usize = 1024;
 
 /// The cached topic key of `topic` under `key`, if one was remembered.
-fn cached_topic_key(cache: &TopicKeyCache, key: &TreeKey, topic: &str) -> Option<TopicKey> {
+fn cached_topic_key(cache: &TopicKeyCache, index: usize, topic: &str) -> Option<TopicKey> {
     cache.get(topic).and_then(|entries| {
         entries
             .iter()
-            .find(|(f, e, _)| *e == key.epoch() && f == key.filter())
-            .map(|(_, _, k)| k.clone())
+            .find(|(i, _)| *i == index)
+            .map(|(_, k)| k.clone())
     })
 }
 
-/// Remembers the topic key of `topic` under the tree key of `filter` at `epoch` (clearing the
-/// cache when it is full).
-fn remember_topic_key(
-    cache: &mut TopicKeyCache,
-    filter: &KeyFilter,
-    epoch: u32,
-    topic: &str,
-    k: TopicKey,
-) {
+/// Remembers the topic key of `topic` under the ring's tree key `index` (clearing the cache
+/// when it is full).
+fn remember_topic_key(cache: &mut TopicKeyCache, index: usize, topic: &str, k: TopicKey) {
     if cache.len() >= CACHE_LIMIT {
         cache.clear();
     }
-    let entry = (filter.clone(), epoch, k);
+    let entry = (index, k);
     match cache.get_mut(topic) {
         Some(entries) => entries.push(entry),
         None => {
@@ -966,10 +1019,10 @@ mod tests {
         opener.add_key(key);
         assert!(opener.open("a", &live).is_ok());
         let fp = Identity::from_seed([6; 32]).fingerprint();
-        assert_eq!(opener.high_water_mark(&fp), Some(5_000));
+        assert_eq!(opener.high_water_mark(&fp, Profile::Signed), Some(5_000));
         // A broker replays a historic message live on a topic the receiver has no window for.
         assert_eq!(opener.open("b", &old).unwrap_err(), Error::TooOld);
-        assert!(opener.replay_window(&fp, 1, "b").is_none());
+        assert!(opener.replay_window(&fp, Profile::Signed, 1, "b").is_none());
         // A stored retained message delivered as such is not held to the mark (section 7.4).
         let retained = Delivery {
             retained: true,
@@ -1000,5 +1053,76 @@ mod tests {
             Error::MissingTimestamp
         );
         assert!(opener.open_delivered("t", &stamped, &at(1_030)).is_ok());
+    }
+
+    #[test]
+    fn group_mac_forgeries_cannot_move_a_senders_signed_window() {
+        // Alice may use group-mac on a/# (a constrained device) and also signs. Mallory, a key
+        // holder, forges alice in group-mac with seq 2^64-2: it lands in alice's group-mac
+        // window only, so alice's signed messages are not locked out (spec 7.3).
+        let key = TreeKey::from_secret("a/#", 1, [7; 32]).unwrap();
+        let alice = Identity::from_seed([5; 32]);
+        let mut opener = Opener::new();
+        opener
+            .trust_group_mac_sender(alice.public(), "a/#")
+            .unwrap();
+        opener.add_key(key.clone());
+        let mut forger = Sealer::new(alice.clone(), Profile::GroupMac, u64::MAX - 2);
+        forger.add_key(key.clone());
+        let forged = forger.seal("a/b", b"forged", false).unwrap();
+        assert!(opener.open("a/b", &forged).is_ok());
+        let fp = alice.public().fingerprint();
+        assert_eq!(
+            opener.high_water_mark(&fp, Profile::GroupMac),
+            Some(u64::MAX - 2)
+        );
+        assert_eq!(opener.high_water_mark(&fp, Profile::Signed), None);
+        let mut real = Sealer::new(alice, Profile::Signed, 7);
+        real.add_key(key);
+        let m = real.seal("a/b", b"real", false).unwrap();
+        assert_eq!(opener.open("a/b", &m).unwrap().payload, b"real");
+        assert!(
+            opener
+                .replay_window(&fp, Profile::Signed, 1, "a/b")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn two_issuers_lineages_of_one_filter_and_epoch_both_open() {
+        // Two issuers each granted their own plant/# at epoch 1 (different secrets): both are
+        // held, and each message's key id names the one it was sealed with (spec 8.1).
+        let first = TreeKey::from_secret("a/#", 1, [1; 32]).unwrap();
+        let second = TreeKey::from_secret("a/#", 1, [2; 32]).unwrap();
+        let mut opener = Opener::new();
+        let s1 = sealer(3, &[&first]);
+        let s2 = sealer(4, &[&second]);
+        for s in [&s1, &s2] {
+            opener.trust_sender(s.identity().public());
+        }
+        opener.add_key(first.clone());
+        opener.add_key(second);
+        let (mut s1, mut s2) = (s1, s2);
+        let m1 = s1.seal("a/b", b"one", false).unwrap();
+        let m2 = s2.seal("a/b", b"two", false).unwrap();
+        assert_eq!(opener.open("a/b", &m2).unwrap().payload, b"two");
+        assert_eq!(opener.open("a/b", &m1).unwrap().payload, b"one");
+        // Retiring only the first lineage leaves the second open.
+        let mut opener2 = Opener::new();
+        opener2.trust_sender(s1.identity().public());
+        opener2.trust_sender(s2.identity().public());
+        opener2.add_retired_key(first, 10);
+        opener2.add_key(TreeKey::from_secret("a/#", 1, [2; 32]).unwrap());
+        let at = |now| Delivery {
+            now: Some(now),
+            ..Delivery::default()
+        };
+        let m1 = s1.seal("a/c", b"one", false).unwrap();
+        let m2 = s2.seal("a/c", b"two", false).unwrap();
+        assert_eq!(
+            opener2.open_delivered("a/c", &m1, &at(11)).unwrap_err(),
+            Error::EpochExpired
+        );
+        assert!(opener2.open_delivered("a/c", &m2, &at(11)).is_ok());
     }
 }

@@ -73,6 +73,14 @@ impl KeyFilter {
         })
     }
 
+    /// The root filter `#`: every topic.
+    pub fn root() -> KeyFilter {
+        KeyFilter {
+            text: "#".to_string(),
+            kind: FilterKind::Subtree,
+        }
+    }
+
     /// The filter as written, e.g. `plant/7/#`.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -115,6 +123,28 @@ impl KeyFilter {
     /// Whether `topic` (a topic name, not a filter) is covered by this filter.
     pub fn covers(&self, topic: &str) -> bool {
         self.levels_below(topic).is_some()
+    }
+
+    /// Whether every topic `other` covers is covered by this filter too, so that a key for
+    /// `other` lies inside this filter's part of the tree (spec 8.1, issuer scope): `#` contains
+    /// every filter; `P/#` contains itself, the exact topic `P` and every filter below `P`; an
+    /// exact topic contains only itself.
+    ///
+    /// ```
+    /// use mqseal::KeyFilter;
+    /// let lab = KeyFilter::parse("lab/#").unwrap();
+    /// assert!(lab.contains(&KeyFilter::parse("lab/7/temp").unwrap()));
+    /// assert!(lab.contains(&KeyFilter::parse("lab").unwrap()));
+    /// assert!(!lab.contains(&KeyFilter::parse("plant/7/temp").unwrap()));
+    /// assert!(!lab.contains(&KeyFilter::parse("#").unwrap()));
+    /// ```
+    pub fn contains(&self, other: &KeyFilter) -> bool {
+        match (self.kind, other.prefix()) {
+            (FilterKind::Exact, _) => self == other,
+            // Only the root contains the root.
+            (FilterKind::Subtree, None) => self.prefix().is_none(),
+            (FilterKind::Subtree, Some(p)) => self.covers(p),
+        }
     }
 
     /// How many levels deep the prefix sits (`#` is 0), used to prefer specific keys.
@@ -169,6 +199,20 @@ mod tests {
         let exact = KeyFilter::parse("a/b").unwrap();
         assert!(exact.covers("a/b"));
         assert!(!exact.covers("a/b/c"));
+        let f = |s| KeyFilter::parse(s).unwrap();
+        assert!(f("#").contains(&f("#")));
+        assert!(f("#").contains(&f("a")));
+        assert!(f("a/#").contains(&f("a/#")));
+        assert!(f("a/#").contains(&f("a")));
+        assert!(f("a/#").contains(&f("a/b/#")));
+        assert!(!f("a/#").contains(&f("ab/#")));
+        assert!(!f("a/#").contains(&f("#")));
+        assert!(!f("a/#").contains(&f("/#")));
+        assert!(f("a").contains(&f("a")));
+        assert!(!f("a").contains(&f("a/#")));
+        assert!(!f("a").contains(&f("a/b")));
+        assert!(f("/#").contains(&f("/")));
+        assert!(!f("/#").contains(&f("a")));
         let empty_level = KeyFilter::parse("/#").unwrap();
         assert_eq!(empty_level.levels_below("/x"), Some(Some("x")));
         assert_eq!(empty_level.levels_below("x"), None);

@@ -6,21 +6,21 @@
     clippy::panic
 )]
 
-use mqseal::{BatchItem, Error, Identity, OpenPolicy, Opener, Profile, Sealer, TreeKey};
+use mqseal::{BatchItem, Error, Identity, Opener, Profile, Sealer, TreeKey};
 use proptest::prelude::*;
 
 fn setup() -> (Vec<Sealer>, Opener) {
     let key = TreeKey::from_secret("s/#", 1, [9; 32]).unwrap();
-    let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    });
+    let mut opener = Opener::new();
     opener.add_key(key.clone());
     let sealers = (0..3u8)
         .map(|i| {
             let id = Identity::from_seed([i + 1; 32]);
-            if i < 2 {
-                opener.trust_sender(id.public()); // the third sender is a stranger
+            // The third sender is a stranger; the second uses group-mac.
+            if i == 0 {
+                opener.trust_sender(id.public());
+            } else if i == 1 {
+                opener.trust_group_mac_sender(id.public(), "s/#").unwrap();
             }
             let profile = if i == 1 {
                 Profile::GroupMac

@@ -7,9 +7,7 @@
     clippy::panic
 )]
 
-use mqseal::{
-    Delivery, Error, Identity, OpenPolicy, Opener, Profile, SealOptions, Sealer, TreeKey,
-};
+use mqseal::{Delivery, Error, Identity, Opener, Profile, SealOptions, Sealer, TreeKey};
 use proptest::prelude::*;
 
 fn parties(profile: Profile) -> (Sealer, Opener) {
@@ -17,11 +15,10 @@ fn parties(profile: Profile) -> (Sealer, Opener) {
     let root = TreeKey::from_secret("site/#", 4, [8; 32]).unwrap();
     let mut sealer = Sealer::new(sender.clone(), profile, 0);
     sealer.add_key(root.clone());
-    let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    });
-    opener.trust_sender(sender.public());
+    let mut opener = Opener::new();
+    opener
+        .trust_group_mac_sender(sender.public(), "site/#")
+        .unwrap();
     opener.trust_sender(Identity::from_seed([4; 32]).public());
     opener.add_key(root);
     (sealer, opener)
@@ -226,11 +223,8 @@ fn seal_into_reports_small_buffers_and_opens_into_caller_buffers() {
     let mut buf = vec![0u8; need];
     let n = sealer.seal_into("t", b"hello", &options, &mut buf).unwrap();
     assert_eq!(n, need);
-    let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    });
-    opener.trust_sender(sender.public());
+    let mut opener = Opener::new();
+    opener.trust_group_mac_sender(sender.public(), "#").unwrap();
     opener.add_key(key);
     let mut out = [0u8; 4];
     assert_eq!(

@@ -12,8 +12,8 @@
 mod generate;
 
 use mqseal::{
-    Delivery, Error, Grant, Identity, OpenPolicy, Opener, Profile, PublicIdentity, SealOptions,
-    Sealer, TreeKey,
+    Delivery, Error, Grant, Identity, Issuer, OpenPolicy, Opener, Profile, PublicIdentity,
+    SealOptions, Sealer, TreeKey,
 };
 use serde_json::Value;
 
@@ -212,11 +212,13 @@ fn envelopes_seal_and_open_exactly() {
         assert_eq!(header.key_id.to_vec(), b(&v["key_id"]), "{name}");
         assert_eq!(header.salt.to_vec(), b(&v["salt"]), "{name}");
 
-        let mut opener = Opener::with_policy(OpenPolicy {
-            allow_group_mac: true,
-            ..OpenPolicy::default()
-        });
-        opener.trust_sender(public(&v["sender_public"]));
+        let mut opener = Opener::new();
+        match profile(&v["profile"]) {
+            Profile::Signed => opener.trust_sender(public(&v["sender_public"])),
+            Profile::GroupMac => opener
+                .trust_group_mac_sender(public(&v["sender_public"]), "#")
+                .unwrap(),
+        }
         opener.add_key(key(&v["opener_key"]));
         let delivery = Delivery {
             retained: options.retain,
@@ -264,13 +266,17 @@ fn envelopes_negative() {
         let o = &v["opener"];
         let p = &o["policy"];
         let mut opener = Opener::with_policy(OpenPolicy {
-            allow_group_mac: p["allow_group_mac"].as_bool().unwrap(),
             max_age: p["max_age"].as_u64(),
             max_future_skew: p["max_future_skew"].as_u64().unwrap(),
             require_timestamp: p["require_timestamp"].as_bool().unwrap(),
         });
         for t in o["trusted"].as_array().unwrap() {
             opener.trust_sender(public(t));
+        }
+        for g in o["group_mac"].as_array().unwrap() {
+            opener
+                .trust_group_mac_sender(public(&g["sender"]), g["filter"].as_str().unwrap())
+                .unwrap();
         }
         for k in o["keys"].as_array().unwrap() {
             opener.add_key(key(k));
@@ -360,22 +366,25 @@ fn grants() {
         Error::InvalidKey,
         Error::AuthenticationFailed,
         Error::InvalidFilter,
+        Error::OutOfScope,
     ] {
         assert!(
             negative.iter().any(|n| n["error"] == error.name()),
             "{error:?}"
         );
     }
+    for g in v["in_scope"].as_array().unwrap() {
+        let me = Identity::from_seed(a32(&g["recipient_seed"]));
+        let got = Grant::from_bytes(&b(&g["grant"]))
+            .unwrap()
+            .accept_from(&me, &issuers(g))
+            .unwrap();
+        assert!(got.ct_eq(&key(&g["key"])));
+    }
     for n in negative {
         let me = Identity::from_seed(a32(&n["recipient_seed"]));
-        let trusted: Vec<PublicIdentity> = n["trusted_issuers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(public)
-            .collect();
         let err = Grant::from_bytes(&b(&n["grant"]))
-            .and_then(|g| g.accept(&me, &trusted))
+            .and_then(|g| g.accept_from(&me, &issuers(n)))
             .unwrap_err();
         assert_eq!(err.name(), n["error"].as_str().unwrap(), "{}", n["name"]);
         assert_eq!(
@@ -383,6 +392,28 @@ fn grants() {
             Error::from_code(n["code"].as_u64().unwrap() as u32)
         );
     }
+}
+
+/// The trusted issuers of a grant vector: `trusted_issuers[i]` for the filters `scopes[i]`, or
+/// for the whole tree where the vector has no `scopes`.
+fn issuers(v: &Value) -> Vec<Issuer> {
+    let trusted = v["trusted_issuers"].as_array().unwrap();
+    trusted
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match v["scopes"].get(i) {
+            Some(scope) => {
+                let filters: Vec<&str> = scope
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap())
+                    .collect();
+                Issuer::new(public(t), &filters).unwrap()
+            }
+            None => Issuer::unscoped(public(t)),
+        })
+        .collect()
 }
 
 #[test]

@@ -12,7 +12,7 @@
 
 use mqseal::vectors_support as vs;
 use mqseal::{
-    Delivery, Grant, Identity, OpenPolicy, Opener, Profile, SealOptions, Sealer, TreeKey,
+    Delivery, Grant, Identity, Issuer, OpenPolicy, Opener, Profile, SealOptions, Sealer, TreeKey,
 };
 use serde_json::{Value, json};
 
@@ -68,7 +68,6 @@ fn key_json(k: &TreeKey) -> Value {
 
 fn policy_json(p: &OpenPolicy) -> Value {
     json!({
-        "allow_group_mac": p.allow_group_mac,
         "max_age": p.max_age,
         "max_future_skew": p.max_future_skew,
         "require_timestamp": p.require_timestamp,
@@ -488,19 +487,14 @@ struct Negative {
     message: Vec<u8>,
     delivery: Delivery,
     trusted: Vec<mqseal::PublicIdentity>,
+    /// Senders also trusted for group-mac, each on one filter (`Opener::trust_group_mac_sender`).
+    group_mac: Vec<(mqseal::PublicIdentity, &'static str)>,
     keys: Vec<TreeKey>,
     policy: OpenPolicy,
     /// Keys retired with `Opener::retire_key`: (filter, epoch, not_after).
     retired: Vec<(&'static str, u32, u64)>,
     preload: Vec<(String, Vec<u8>)>,
     error: mqseal::Error,
-}
-
-fn group_policy() -> OpenPolicy {
-    OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    }
 }
 
 fn seal_simple(
@@ -553,8 +547,9 @@ fn negatives() -> Vec<Negative> {
             ..Delivery::default()
         },
         trusted: vec![alice.public(), mallory.public()],
+        group_mac: vec![(alice.public(), "plant/#")],
         keys: vec![root.clone()],
-        policy: group_policy(),
+        policy: OpenPolicy::default(),
         retired: vec![],
         preload: vec![],
         error,
@@ -745,12 +740,44 @@ fn negatives() -> Vec<Negative> {
     ];
     let mut forged = base(
         "insider-forgery-group-mac",
-        "in group-mac, mallory derives alice's sender key from the topic key: this is why an opener refuses group-mac unless told otherwise",
+        "in group-mac, mallory derives alice's sender key from the topic key: this is why an opener refuses group-mac from every sender it was not told accepts it (no sender trusted for group-mac: step 2)",
         forge_group_mac(&alice, &root, &topic),
         E::ProfileNotAllowed,
     );
-    forged.policy = OpenPolicy::default();
+    forged.group_mac = vec![];
     out.push(forged);
+    let mut signer_only = base(
+        "group-mac-from-a-signed-only-sender",
+        "mallory may use group-mac, alice only signs: mallory's forgery of alice in group-mac is refused at step 4 (alice's profile policy), before any decryption",
+        forge_group_mac(&alice, &root, &topic),
+        E::ProfileNotAllowed,
+    );
+    signer_only.group_mac = vec![(mallory.public(), "plant/#")];
+    out.push(signer_only);
+    let mut elsewhere = base(
+        "group-mac-outside-the-senders-filter",
+        "alice may use group-mac on plant/8/# only; her group-mac message on plant/7/temp is refused",
+        group.clone(),
+        E::ProfileNotAllowed,
+    );
+    elsewhere.group_mac = vec![(alice.public(), "plant/8/#")];
+    out.push(elsewhere);
+    let mut unknown_first = base(
+        "unknown-sender-before-profile-policy",
+        "a group-mac message from a stranger while alice may use group-mac: unknown_sender (step 4 looks the sender up before its profile policy)",
+        seal_simple(
+            &stranger,
+            Profile::GroupMac,
+            &root,
+            &topic,
+            b"21.5",
+            0,
+            SealOptions::default(),
+        ),
+        E::UnknownSender,
+    );
+    unknown_first.group_mac = vec![(alice.public(), "plant/#")];
+    out.push(unknown_first);
     let mut moved = base(
         "moved-topic-signed",
         "a valid message moved by the broker to a sibling topic: the key id is per topic, so no held key has it there",
@@ -801,11 +828,11 @@ fn negatives() -> Vec<Negative> {
     out.push(wrong_secret);
     let mut not_allowed = base(
         "group-mac-not-allowed",
-        "group-mac message, opener with the default policy",
+        "alice's own group-mac message, opener trusting her (and everyone) for signed only",
         group.clone(),
         E::ProfileNotAllowed,
     );
-    not_allowed.policy = OpenPolicy::default();
+    not_allowed.group_mac = vec![];
     out.push(not_allowed);
     let mut retain = base(
         "retain-mismatch",
@@ -1136,6 +1163,9 @@ fn envelopes_negative() -> Value {
             for t in &n.trusted {
                 opener.trust_sender(t.clone());
             }
+            for (t, f) in &n.group_mac {
+                opener.trust_group_mac_sender(t.clone(), f).unwrap();
+            }
             for k in &n.keys {
                 opener.add_key(k.clone());
             }
@@ -1156,6 +1186,7 @@ fn envelopes_negative() -> Value {
                 "description": n.description,
                 "opener": {
                     "trusted": n.trusted.iter().map(|t| h(&t.to_bytes())).collect::<Vec<_>>(),
+                    "group_mac": n.group_mac.iter().map(|(t, f)| json!({"sender": h(&t.to_bytes()), "filter": f})).collect::<Vec<_>>(),
                     "keys": n.keys.iter().map(key_json).collect::<Vec<_>>(),
                     "policy": policy_json(&n.policy),
                     "retired": n.retired.iter().map(|(f, e, t)| json!({"filter": f, "epoch": e, "not_after": t})).collect::<Vec<_>>(),
@@ -1170,7 +1201,7 @@ fn envelopes_negative() -> Value {
         })
         .collect();
     json!({
-        "description": "Messages that must be refused (spec: Receiver rules). Build an opener trusting opener.trusted, holding opener.keys, with opener.policy, and retire each of opener.retired (filter, epoch: accepted until not_after inclusive, then epoch_expired); open every preload message (delivery: live, same now) successfully; then opening sealed on topic with delivery must fail with error (stable code). too_large (above 268435455 bytes) has no vector here: see spec section 11.",
+        "description": "Messages that must be refused (spec: Receiver rules). Build an opener trusting opener.trusted, holding opener.keys, also trusting each opener.group_mac sender for group-mac on its filter (Opener::trust_group_mac_sender; spec 7.1 steps 2 and 4), with opener.policy, and retire each of opener.retired (filter, epoch: accepted until not_after inclusive, then epoch_expired); open every preload message (delivery: live, same now) successfully; then opening sealed on topic with delivery must fail with error (stable code). too_large (above 268435455 bytes) has no vector here: see spec section 11.",
         "vectors": vectors,
     })
 }
@@ -1568,9 +1599,60 @@ fn grants() -> Value {
     for (name, description, body, error) in bodies {
         negative.push(well_signed_body(name, description, body, error));
     }
+    // Issuer scope (spec 8.1): the grant of cases[1] (plant/7/#) from an issuer trusted for
+    // less than that; checked last, after the body.
+    let scoped = [
+        (
+            "out-of-scope-sibling",
+            "the issuer is trusted for lab/# only and grants plant/7/#",
+            vec!["lab/#"],
+        ),
+        (
+            "out-of-scope-exact-hijack",
+            "the issuer is trusted for plant/7/temp only (an exact topic) and grants the subtree plant/7/#",
+            vec!["plant/7/temp"],
+        ),
+        (
+            "out-of-scope-deeper",
+            "the issuer is trusted for plant/7/a/# and grants its parent plant/7/#",
+            vec!["plant/7/a/#", "lab/#"],
+        ),
+        (
+            "out-of-scope-empty",
+            "the issuer is listed with an empty scope: trusted for nothing",
+            vec![],
+        ),
+    ];
+    for (name, description, scope) in scoped {
+        let issuer = Issuer::new(admin.public(), &scope).unwrap();
+        let result = grant.accept_from(&recipient, &[issuer]);
+        assert_eq!(result.err(), Some(E::OutOfScope), "grant negative {name}");
+        negative.push(json!({
+            "name": name,
+            "description": description,
+            "grant": h(&g),
+            "recipient_seed": h(&recipient.seed()[..]),
+            "trusted_issuers": [h(&admin.public().to_bytes())],
+            "scopes": [scope],
+            "error": E::OutOfScope.name(),
+            "code": E::OutOfScope.code(),
+        }));
+    }
+    // In scope: the same grant from an issuer trusted for plant/# (an ancestor) or for exactly
+    // plant/7/# is accepted.
+    let in_scope: Vec<Value> = [vec!["lab/#", "plant/#"], vec!["plant/7/#"], vec!["#"]]
+        .into_iter()
+        .map(|scope| {
+            let issuer = Issuer::new(admin.public(), &scope).unwrap();
+            let key = grant.accept_from(&recipient, &[issuer]).unwrap();
+            assert!(key.ct_eq(&cases[1].0));
+            json!({"grant": h(&g), "recipient_seed": h(&recipient.seed()[..]), "trusted_issuers": [h(&admin.public().to_bytes())], "scopes": [scope], "key": key_json(&key)})
+        })
+        .collect();
     json!({
-        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public) accepts it and obtains key. Negative: accepting grant as recipient_seed with trusted_issuers fails with error (stable code). Negatives with a body are well signed by the trusted issuer and HPKE-sealed to the recipient (body is the plaintext inside): they fail after the signature, at HPKE open or the body.",
+        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public for the whole tree) accepts it and obtains key. in_scope: accepting grant as recipient_seed, trusting each of trusted_issuers for the filters of the same index in scopes (spec 8.1), gives key. Negative: accepting grant as recipient_seed with trusted_issuers fails with error (stable code); where scopes is present, trusted_issuers[i] is trusted only for the filters scopes[i] (else for the whole tree, #). Negatives with a body are well signed by the trusted issuer and HPKE-sealed to the recipient (body is the plaintext inside): they fail after the signature, at HPKE open or the body.",
         "positive": positive,
+        "in_scope": in_scope,
         "negative": negative,
     })
 }

@@ -599,7 +599,8 @@ impl Opener {
         let mut batch: Vec<(usize, usize)> = Vec::new(); // (item, sender)
         for (i, c) in checked.iter().enumerate() {
             if let Ok(c) = c
-                && c.parts.signature.is_some()
+                && let Some(signature) = c.parts.signature
+                && strictly_batchable(signature)
                 && let Some(s) = unique_sender(c)
             {
                 batch.push((i, s));
@@ -792,6 +793,22 @@ impl Opener {
     pub fn high_water_mark(&self, sender: &Fingerprint, profile: Profile) -> Option<u64> {
         self.high_water.get(&(*sender, profile)).copied()
     }
+}
+
+/// Whether a signature may go into a batch verification: its `S` is canonical (below the group
+/// order) and its `R` is the canonical encoding of a point that does not have small order (spec
+/// 7.6). The batch equation checks none of the `R` rules, so a signature failing them goes to
+/// the strict single verification instead (which refuses it): the batch then accepts exactly
+/// what `verify_strict` accepts. Costs one point decompression per signature.
+fn strictly_batchable(signature: &[u8; 64]) -> bool {
+    let (r, s) = signature.split_at(32);
+    let (Ok(r), Ok(s)) = (<[u8; 32]>::try_from(r), <[u8; 32]>::try_from(s)) else {
+        return false;
+    };
+    bool::from(curve25519_dalek::Scalar::from_canonical_bytes(s).is_some())
+        && curve25519_dalek::edwards::CompressedEdwardsY(r)
+            .decompress()
+            .is_some_and(|point| !point.is_small_order() && point.compress().0 == r)
 }
 
 /// Topic keys cached per opener before the cache is cleared (bounds memory).

@@ -104,3 +104,68 @@ fn a_bad_signature_in_a_large_batch_is_pinpointed() {
         _ => r.as_ref().unwrap_err() == &Error::Replay,
     }));
 }
+
+/// Every signature the strict rules refuse (spec 7.6: small-order `R`, `S ≥ L`, `S = L`, and
+/// every other `bad_signature` vector) is refused in a batch too, next to a valid message that
+/// makes the batch path run: a batch accepts exactly what one-by-one opening accepts.
+#[test]
+fn batches_refuse_every_signature_the_strict_rules_refuse() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../spec/vectors/envelopes-negative.json"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let hex32 = |v: &serde_json::Value| -> [u8; 32] {
+        hex::decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let mut tried = 0;
+    for v in file["vectors"].as_array().unwrap() {
+        if v["error"] != "bad_signature" || !v["preload"].as_array().unwrap().is_empty() {
+            continue;
+        }
+        let o = &v["opener"];
+        let mut opener = Opener::new();
+        for t in o["trusted"].as_array().unwrap() {
+            let bytes: [u8; 64] = hex::decode(t.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            opener.trust_sender(mqseal::PublicIdentity::from_bytes(&bytes).unwrap());
+        }
+        let k = &o["keys"][0];
+        let key = TreeKey::from_secret(
+            k["filter"].as_str().unwrap(),
+            k["epoch"].as_u64().unwrap() as u32,
+            hex32(&k["secret"]),
+        )
+        .unwrap();
+        opener.add_key(key.clone());
+        let honest = Identity::from_seed([0x77; 32]);
+        opener.trust_sender(honest.public());
+        let mut sealer = Sealer::new(honest, Profile::Signed, 0);
+        sealer.add_key(key);
+        let topic = v["topic"].as_str().unwrap();
+        let good = sealer.seal(topic, b"fine", false).unwrap();
+        let bad = hex::decode(v["sealed"].as_str().unwrap()).unwrap();
+        let items = [BatchItem::live(topic, &bad), BatchItem::live(topic, &good)];
+        let results = opener.open_batch(&items);
+        assert_eq!(
+            results[0].as_ref().unwrap_err(),
+            &Error::BadSignature,
+            "{}",
+            v["name"]
+        );
+        assert_eq!(
+            results[1].as_ref().unwrap().payload,
+            b"fine",
+            "{}",
+            v["name"]
+        );
+        tried += 1;
+    }
+    assert!(tried >= 8, "only {tried} bad_signature vectors");
+}

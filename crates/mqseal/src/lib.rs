@@ -83,7 +83,7 @@ pub use random::OsRandom;
 pub use random::RandomSource;
 pub use replay::{REPLAY_WINDOW, REPLAY_WINDOW_BYTES, ReplayWindow};
 pub use seal::{SealOptions, Sealer};
-pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, validate_topic};
+pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, MAX_TOPIC_LEVELS, validate_topic};
 
 /// Internals exposed only so that `spec/vectors` can list every intermediate value. Not part of
 /// the stable API.

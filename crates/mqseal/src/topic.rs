@@ -8,17 +8,23 @@ use crate::error::{Error, Result};
 /// Longest topic or filter MQTT can carry (its length is a 16-bit field).
 pub const MAX_TOPIC_LEN: usize = 65_535;
 
+/// Most levels a topic name may have (spec section 1): bounds the key derivation one message
+/// can cost a receiver.
+pub const MAX_TOPIC_LEVELS: usize = 32;
+
 /// Checks that `topic` can be published to and sealed for: 1 to 65535 bytes of UTF-8 without
-/// NUL, `+` or `#`.
+/// NUL, `+` or `#`, with at most [`MAX_TOPIC_LEVELS`] levels.
 ///
 /// ```
 /// assert!(mqseal::validate_topic("plant/7/temp").is_ok());
 /// assert!(mqseal::validate_topic("plant/+/temp").is_err());
+/// assert!(mqseal::validate_topic(&"a/".repeat(32)).is_err()); // 33 levels
 /// ```
 pub fn validate_topic(topic: &str) -> Result<()> {
     if topic.is_empty()
         || topic.len() > MAX_TOPIC_LEN
         || topic.bytes().any(|b| matches!(b, 0 | b'+' | b'#'))
+        || topic.bytes().filter(|&b| b == b'/').count() >= MAX_TOPIC_LEVELS
     {
         return Err(Error::InvalidTopic);
     }
@@ -180,6 +186,14 @@ mod tests {
         let long = "x".repeat(MAX_TOPIC_LEN + 1);
         assert_eq!(validate_topic(&long), Err(Error::InvalidTopic));
         assert!(validate_topic(&long[1..]).is_ok());
+        let deepest = alloc::vec!["l"; MAX_TOPIC_LEVELS].join("/");
+        assert!(validate_topic(&deepest).is_ok());
+        assert_eq!(
+            validate_topic(&alloc::format!("{deepest}/l")),
+            Err(Error::InvalidTopic)
+        );
+        assert_eq!(validate_topic(&"/".repeat(32)), Err(Error::InvalidTopic));
+        assert!(validate_topic(&"/".repeat(31)).is_ok());
     }
 
     #[test]

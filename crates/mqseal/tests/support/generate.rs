@@ -802,6 +802,14 @@ fn negatives() -> Vec<Negative> {
     );
     wildcard.topic = "plant/+/temp".into();
     out.push(wildcard);
+    let mut deep = base(
+        "topic-33-levels",
+        "opened on a topic of 33 levels (plant/7/temp/ then 30 levels l): more than the 32 a topic name may have (spec section 1), refused before any key derivation",
+        signed.clone(),
+        E::InvalidTopic,
+    );
+    deep.topic = format!("plant/7/temp/{}", vec!["l"; 30].join("/"));
+    out.push(deep);
     let mut uncovered = base(
         "topic-not-covered",
         "the opener's only key covers plant/8/#",

@@ -132,13 +132,16 @@ impl PublicIdentity {
     }
 
     /// Parses the 64-byte encoding. Fails with [`Error::InvalidKey`] if the Ed25519 key is not a
-    /// valid point or has small order, or the X25519 key is a low-order point.
+    /// valid point, has small order or a torsion component (is not in the prime-order
+    /// subgroup), or the X25519 key is a low-order point.
     pub fn from_bytes(bytes: &[u8; PUBLIC_IDENTITY_LEN]) -> Result<PublicIdentity> {
         let (ed, x) = bytes.split_at(32);
         let ed: [u8; 32] = ed.try_into().map_err(|_| Error::InvalidKey)?;
         let x: [u8; 32] = x.try_into().map_err(|_| Error::InvalidKey)?;
         let verifying = VerifyingKey::from_bytes(&ed).map_err(|_| Error::InvalidKey)?;
-        if verifying.is_weak() {
+        // Small order, or a torsion component (spec section 3): a mixed-order key would let
+        // batch and single verification disagree. One scalar multiplication, at trust time.
+        if verifying.is_weak() || !verifying.to_edwards().is_torsion_free() {
             return Err(Error::InvalidKey);
         }
         let agreement = XPublicKey::from(x);

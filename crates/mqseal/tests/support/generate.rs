@@ -187,6 +187,22 @@ fn invalid_public_identities() -> Vec<Value> {
             "Ed25519 key y = p + 1, reduced mod p: the neutral element",
             around_p(1),
         ),
+        (
+            "ed25519-mixed-order",
+            "the valid key of this identity plus a point of order 8: decodes, has large order, but is not in the prime-order subgroup (a torsion component)",
+            {
+                use curve25519_dalek::edwards::CompressedEdwardsY;
+                let point = |b: &[u8]| {
+                    CompressedEdwardsY(b.try_into().unwrap())
+                        .decompress()
+                        .unwrap()
+                };
+                let t = point(&hx(
+                    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+                ));
+                (point(good_ed) + t).compress().to_bytes().to_vec()
+            },
+        ),
     ];
     let bad_x: Vec<(&str, &str, Vec<u8>)> = vec![
         ("x25519-zero", "X25519 key u = 0 (order 2)", ends(0, 0)),

@@ -3,6 +3,11 @@
 It shares no code with the Rust core (only the `cryptography` package's primitives) and exists to
 prove that the spec is sufficient: tests/spec-conformance/test_vectors.py replays every vector file
 through it. Section numbers refer to the spec.
+
+Receivers (section 7): `Opener` trusts senders for `signed`, and some of them for `group-mac` on
+key filters (`trust_group_mac`, section 7.7); replay windows are per (sender, profile, epoch,
+topic) and high-water marks per (sender, profile) (section 7.3). Grants (section 8): `Issuer`
+carries the scope an issuer is trusted for (section 8.1); `out_of_scope` is checked last.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ ERROR_CODES = {  # section 9
     "too_large": 21,
     "randomness": 22,
     "epoch_expired": 23,
+    "out_of_scope": 24,
 }
 
 
@@ -134,8 +140,8 @@ def x25519_contributory(u: bytes) -> bool:
         return False
 
 
-def ed25519_key_valid(key: bytes) -> bool:
-    """Section 3: the Ed25519 key decodes and does not have small order.
+def ed25519_point_ok(key: bytes) -> bool:
+    """Sections 3 and 7.6: the encoded Ed25519 point decodes and does not have small order.
 
     Decodes (RFC 8032 5.1.3): y is the low 255 bits, taken mod p; some x satisfies the curve
     equation, i.e. x^2 = (y^2 - 1) / (d y^2 + 1) is a square mod p (Euler's criterion).
@@ -156,6 +162,55 @@ def ed25519_key_valid(key: bytes) -> bool:
 
 # Section 7.6: strict Ed25519 verification.
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+
+
+def _ed_decompress(key: bytes) -> tuple[int, int, int, int] | None:
+    """RFC 8032 5.1.3 with section 3's rule (y taken mod p; x = 0 whatever the sign bit), in
+    extended coordinates (X, Y, Z, T); None when the key does not decode."""
+    y = (int.from_bytes(key, "little") & ((1 << 255) - 1)) % P
+    x2 = (y * y - 1) * pow(ED25519_D * y * y + 1, -1, P) % P
+    x = pow(x2, (P + 3) // 8, P)
+    if x * x % P != x2:
+        x = x * SQRT_M1 % P
+    if x * x % P != x2:
+        return None
+    if x & 1 != key[31] >> 7:
+        x = (P - x) % P
+    return x, y, 1, x * y % P
+
+
+def _ed_add(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Extended twisted Edwards addition (a = -1), complete on edwards25519 (RFC 8032 5.1.4)."""
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    aa = (y1 - x1) * (y2 - x2) % P
+    bb = (y1 + x1) * (y2 + x2) % P
+    cc = 2 * ED25519_D * t1 * t2 % P
+    dd = 2 * z1 * z2 % P
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return e * f % P, g * h % P, f * g % P, e * h % P
+
+
+def ed25519_in_prime_order_subgroup(key: bytes) -> bool:
+    """Section 3: [L]A is the neutral element (no torsion component). A check, not a primitive
+    used for secrecy: plain double-and-add on public data."""
+    point = _ed_decompress(key)
+    if point is None:
+        return False
+    acc = (0, 1, 1, 0)
+    for bit in bin(ED25519_L)[2:]:
+        acc = _ed_add(acc, acc)
+        if bit == "1":
+            acc = _ed_add(acc, point)
+    x, y, z, _ = acc
+    return x % P == 0 and (y - z) % P == 0
+
+
+def ed25519_key_valid(key: bytes) -> bool:
+    """Section 3: a public identity's Ed25519 key decodes, does not have small order and has no
+    torsion component."""
+    return ed25519_point_ok(key) and ed25519_in_prime_order_subgroup(key)
 
 
 def ed25519_verify_strict(public_key: bytes, signature: bytes, message: bytes) -> bool:
@@ -163,14 +218,15 @@ def ed25519_verify_strict(public_key: bytes, signature: bytes, message: bytes) -
 
     S < L and "R decodes to a point not of small order" are checked here explicitly (OpenSSL's
     verifier, behind `cryptography`, does not refuse a small-order R); the small-order test is the
-    one public identities get (section 3). The public key A was refused at trust time if it has
-    small order. The equation itself, cofactorless and compared on encodings, is OpenSSL's.
+    decoding and small-order test of section 3 (not its torsion test: section 7.6 does not ask it of
+    R). The public key A was refused at trust time if it has small order or a torsion component.
+    The equation itself, cofactorless and compared on encodings, is OpenSSL's.
     """
     if len(signature) != 64 or len(public_key) != 32:
         return False
     if int.from_bytes(signature[32:], "little") >= ED25519_L:
         return False
-    if not ed25519_key_valid(signature[:32]):
+    if not ed25519_point_ok(signature[:32]):
         return False
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
@@ -185,7 +241,9 @@ class PublicIdentity:
 
     @classmethod
     def parse(cls, raw: bytes) -> "PublicIdentity":
-        """A received public identity (section 3): 64 bytes, both keys valid."""
+        """A received public identity (section 3): 64 bytes, both keys valid (the Ed25519 key
+        decodes, has neither small order nor a torsion component; the X25519 key is not of low
+        order)."""
         if len(raw) != 64:
             raise MqsealError("malformed")
         if not ed25519_key_valid(raw[:32]) or not x25519_contributory(raw[32:]):
@@ -237,9 +295,17 @@ def topic_digest(topic: str) -> bytes:
     return hashlib.sha256(b"mqseal/v1/topic-name:" + topic.encode()).digest()
 
 
+MAX_TOPIC_LEVELS = 32  # section 1
+
+
 def valid_topic(topic: str) -> bool:
+    """Section 1: 1 to 65535 bytes of UTF-8 without NUL, + or #, at most 32 levels (31 '/')."""
     raw = topic.encode()
-    return 0 < len(raw) <= 65535 and not any(c in raw for c in b"\0+#")
+    return (
+        0 < len(raw) <= 65535
+        and not any(c in raw for c in b"\0+#")
+        and raw.count(b"/") < MAX_TOPIC_LEVELS
+    )
 
 
 def valid_filter(raw: bytes) -> bool:
@@ -252,6 +318,34 @@ def valid_filter(raw: bytes) -> bool:
         return False
     prefix = "" if text == "#" else text[:-2] if text.endswith("/#") else text
     return "#" not in prefix
+
+
+def filter_levels_below(filter: str, topic: str) -> list[str] | None:
+    """Section 4.1: the levels of `topic` below the filter's prefix, None if it does not cover it."""
+    if filter == "#":
+        return topic.split("/")
+    if filter.endswith("/#"):
+        prefix = filter[:-2]
+        if topic == prefix:
+            return []
+        if topic.startswith(prefix + "/"):
+            return topic[len(prefix) + 1 :].split("/")
+        return None
+    return [] if topic == filter else None
+
+
+def filter_covers(filter: str, topic: str) -> bool:
+    return filter_levels_below(filter, topic) is not None
+
+
+def filter_inside(granted: str, scope: str) -> bool:
+    """Section 8.1: every topic `granted` covers is covered by `scope`."""
+    if scope == "#":
+        return True
+    if scope.endswith("/#"):
+        prefix = scope[:-2]
+        return granted == scope or granted == prefix or granted.startswith(prefix + "/")
+    return granted == scope
 
 
 @dataclass(frozen=True)
@@ -269,16 +363,7 @@ class TreeKey:
         return "exact", self.filter
 
     def levels_below(self, topic: str) -> list[str] | None:
-        kind, prefix = self.prefix()
-        if kind == "exact":
-            return [] if topic == prefix else None
-        if prefix is None:
-            return topic.split("/")
-        if topic == prefix:
-            return []
-        if topic.startswith(prefix + "/"):
-            return topic[len(prefix) + 1 :].split("/")
-        return None
+        return filter_levels_below(self.filter, topic)
 
     def covers(self, topic: str) -> bool:
         return self.levels_below(topic) is not None
@@ -398,7 +483,9 @@ def signature_digest(header: bytes, digest: bytes, ct_and_tag: bytes) -> bytes:
 
 
 def best_key(keys: list[TreeKey], topic: str) -> TreeKey:
-    """Section 6 step 2: most specific filter, then highest epoch (ties: the one added first)."""
+    """Section 6 step 2: most specific filter, then highest epoch; among keys of one filter and
+    epoch (several issuers' lineages, section 8.1), the one added first. Choosing one lineage
+    per filter is the keystore's business (keystore.md section 5), not the core sealer's."""
     covering = [k for k in keys if k.covers(topic)]
     if not covering:
         raise MqsealError("key_not_found")
@@ -541,7 +628,9 @@ class ReplayWindow:
 
 @dataclass
 class Policy:
-    allow_group_mac: bool = False
+    """Delivery policy of step 7. There is no group-mac switch: group-mac is trusted per sender
+    and filter (section 7.7, `Opener.trust_group_mac`)."""
+
     max_age: int | None = None
     max_future_skew: int = 60
     require_timestamp: bool = False
@@ -561,17 +650,45 @@ class Opened:
 @dataclass
 class Opener:
     trusted: list[PublicIdentity]  # in the order they were trusted
-    keys: list[TreeKey]  # in the order they were added
+    keys: list[TreeKey]  # in the order they were added; one filter and epoch may repeat (8.1)
     policy: Policy = field(default_factory=Policy)
-    windows: dict = field(default_factory=dict)  # (fingerprint, epoch, topic) -> ReplayWindow
-    high_water: dict = field(default_factory=dict)  # fingerprint -> highest seq ever accepted
-    retired: dict = field(default_factory=dict)  # (filter, epoch) -> not_after (keystore.md 11)
+    group_mac: dict = field(default_factory=dict)  # fingerprint -> [filter] (section 7.7)
+    windows: dict = field(default_factory=dict)  # (fingerprint, profile, epoch, topic) -> ReplayWindow
+    high_water: dict = field(default_factory=dict)  # (fingerprint, profile) -> highest seq accepted
+    retired: dict = field(default_factory=dict)  # (filter, epoch, secret) -> not_after (keystore.md 11)
 
-    def retire_key(self, filter: str, epoch: int, not_after: int) -> None:
-        self.retired[(filter, epoch)] = not_after
+    def trust_group_mac(self, sender: PublicIdentity, filter: str) -> None:
+        """Section 7.7: also accept `sender`'s group-mac messages on topics `filter` covers. It
+        matters only for a sender that is trusted (`trusted`): group-mac is in addition to it."""
+        if not valid_filter(filter.encode()):
+            raise MqsealError("invalid_filter")
+        filters = self.group_mac.setdefault(sender.fingerprint, [])
+        if filter not in filters:
+            filters.append(filter)
+
+    def group_mac_filters(self, sender: PublicIdentity) -> list[str]:
+        return self.group_mac.get(sender.fingerprint, [])
+
+    def retire_key(self, filter: str, epoch: int, not_after: int, secret: bytes | None = None) -> None:
+        """Retire the held key (filter, epoch[, secret]): retirement belongs to one held key, not
+        to its filter and epoch (section 7.1 step 4, 8.1). Without `secret`, every held key of
+        that filter and epoch (the vectors' form: none of them holds two)."""
+        matched = [
+            k
+            for k in self.keys
+            if k.filter == filter and k.epoch == epoch and (secret is None or k.secret == secret)
+        ]
+        if not matched:
+            raise ValueError("no held key to retire")
+        for k in matched:
+            self.retired[(k.filter, k.epoch, k.secret)] = not_after
+
+    def add_retired_key(self, key: TreeKey, not_after: int) -> None:
+        self.keys.append(key)
+        self.retired[(key.filter, key.epoch, key.secret)] = not_after
 
     def past_grace(self, key: TreeKey, now: int | None) -> bool:
-        not_after = self.retired.get((key.filter, key.epoch))
+        not_after = self.retired.get((key.filter, key.epoch, key.secret))
         return not_after is not None and (now is None or now > not_after)
 
     def find_key(self, topic: str, epoch: int, kid: bytes) -> TreeKey:
@@ -585,10 +702,10 @@ class Opener:
         raise MqsealError("key_not_found")
 
     def replay_rule(self, fp: bytes, header, topic: str, retained: bool, duplicate: bool) -> None:
-        """Step 8's rule (section 7.3), without recording anything."""
-        window = self.windows.get((fp, header.epoch, topic))
+        """Step 8's rule (section 7.3) for (fp, profile, epoch, topic), without recording anything."""
+        window = self.windows.get((fp, header.profile, header.epoch, topic))
         if window is None or window.highest is None:
-            mark = self.high_water.get(fp)
+            mark = self.high_water.get((fp, header.profile))  # the mark of this profile only
             if not retained and mark is not None and mark - header.seq >= WINDOW:
                 raise MqsealError("too_old")  # first contact below the high-water mark (7.3)
             return
@@ -599,6 +716,19 @@ class Opener:
                 raise MqsealError("duplicate") from None
             raise
 
+    def candidates(self, header: Header, topic: str) -> list[PublicIdentity]:
+        """Section 7.1 step 4, first part: the candidate senders."""
+        senders = [s for s in self.trusted if s.sender_id == header.sender_id]
+        if not senders:
+            raise MqsealError("unknown_sender")
+        if header.profile == GROUP_MAC:  # section 7.7: trusted for group-mac on a filter covering T
+            senders = [
+                s for s in senders if any(filter_covers(f, topic) for f in self.group_mac_filters(s))
+            ]
+            if not senders:
+                raise MqsealError("profile_not_allowed")
+        return senders
+
     def open(
         self,
         topic: str,
@@ -608,13 +738,13 @@ class Opener:
         now: int | None = None,
     ) -> Opened:
         header, header_bytes, ciphertext, tag, signature = parse(message)  # step 1
-        if header.profile == GROUP_MAC and not self.policy.allow_group_mac:  # step 2
+        if header.profile == GROUP_MAC and not any(  # step 2: any trusted sender, any filter
+            self.group_mac_filters(s) for s in self.trusted
+        ):
             raise MqsealError("profile_not_allowed")
         if not valid_topic(topic):  # step 3
             raise MqsealError("invalid_topic")
-        senders = [s for s in self.trusted if s.sender_id == header.sender_id]  # step 4
-        if not senders:
-            raise MqsealError("unknown_sender")
+        senders = self.candidates(header, topic)  # step 4
         key = self.find_key(topic, header.epoch, header.key_id)
         if self.past_grace(key, now):
             raise MqsealError("epoch_expired")
@@ -657,13 +787,14 @@ class Opener:
             ts = header.timestamp
             if ts + self.policy.max_age < now or ts > now + self.policy.max_future_skew:
                 raise MqsealError("expired")
-        fp = opened.sender.fingerprint  # step 8
-        triple = (fp, header.epoch, topic)
+        fp = opened.sender.fingerprint  # step 8: per (sender, profile, epoch, topic)
+        slot = (fp, header.profile, header.epoch, topic)
         self.replay_rule(fp, header, topic, retained, duplicate)
-        window = self.windows.get(triple) or ReplayWindow()
+        window = self.windows.get(slot) or ReplayWindow()
         window.accept(header.seq)
-        self.windows[triple] = window  # step 9
-        self.high_water[fp] = max(self.high_water.get(fp, header.seq), header.seq)
+        self.windows[slot] = window  # step 9
+        mark = (fp, header.profile)
+        self.high_water[mark] = max(self.high_water.get(mark, header.seq), header.seq)
         return opened
 
 
@@ -741,7 +872,25 @@ def issue_grant(issuer: Identity, recipient: PublicIdentity, key: TreeKey, ikm_e
     return unsigned + issuer.signing.sign(digest)
 
 
-def accept_grant(grant: bytes, me: Identity, trusted: list[PublicIdentity]) -> TreeKey:
+@dataclass(frozen=True)
+class Issuer:
+    """A trusted issuer and its scope (section 8.1): the key filters it may grant inside."""
+
+    identity: PublicIdentity
+    scope: tuple[str, ...] = ("#",)  # the default: an administrator, trusted for the whole tree
+
+    def __post_init__(self) -> None:
+        for f in self.scope:
+            if not valid_filter(f.encode()):
+                raise MqsealError("invalid_filter")
+
+
+def accept_grant(
+    grant: bytes, me: Identity, trusted: list[PublicIdentity | Issuer]
+) -> TreeKey:
+    """Section 8's acceptance order. `trusted`: the issuers, in the order they were trusted; a
+    bare PublicIdentity is trusted for `#`."""
+    issuers = [t if isinstance(t, Issuer) else Issuer(t) for t in trusted]
     if not grant:
         raise MqsealError("malformed")
     if grant[0] != 0x01:
@@ -755,7 +904,7 @@ def accept_grant(grant: bytes, me: Identity, trusted: list[PublicIdentity]) -> T
     ct, signature = grant[pos : pos + ct_len], grant[pos + ct_len :]
     if recipient_fp != me.public.fingerprint:
         raise MqsealError("grant_not_for_us")
-    issuer = next((t for t in trusted if t.ed25519 == issuer_pk), None)
+    issuer = next((t for t in issuers if t.identity.ed25519 == issuer_pk), None)
     if issuer is None:
         raise MqsealError("untrusted_issuer")
     digest = hashlib.sha512(b"mqseal/v1/grant-signature:" + grant[:-64]).digest()
@@ -775,4 +924,7 @@ def accept_grant(grant: bytes, me: Identity, trusted: list[PublicIdentity]) -> T
     filter_bytes = body[p : p + flen]
     if not valid_filter(filter_bytes):
         raise MqsealError("invalid_filter")
-    return TreeKey(filter_bytes.decode(), epoch, body[p + flen :])
+    granted = filter_bytes.decode()
+    if not any(filter_inside(granted, s) for s in issuer.scope):  # last: section 8.1
+        raise MqsealError("out_of_scope")
+    return TreeKey(granted, epoch, body[p + flen :])

@@ -128,11 +128,9 @@ def test_envelopes_seal_exactly_and_open() -> None:
             assert sig.hex() == v["signature"], name
         else:
             assert sig is None and v.get("signature") in (None, ""), name
-        opener = ref.Opener(
-            [ref.PublicIdentity.parse(x(v["sender_public"]))],
-            [tree_key(v["opener_key"])],
-            ref.Policy(allow_group_mac=True),
-        )
+        sender = ref.PublicIdentity.parse(x(v["sender_public"]))
+        opener = ref.Opener([sender], [tree_key(v["opener_key"])])
+        opener.trust_group_mac(sender, "#")  # "accepting group-mac": this sender, every topic
         opened = opener.open(v["topic"], x(v["sealed"]), retained=v["retain"])
         assert opened.payload.hex() == v["payload"], name
         assert opened.seq == v["seq"] and opened.epoch == v["epoch"], name
@@ -169,14 +167,23 @@ def test_sealing_draws_a_fresh_salt() -> None:
 def test_envelopes_negative() -> None:
     vectors = load("envelopes-negative.json")["vectors"]
     assert len(vectors) >= 37
+    assert {
+        "topic-33-levels",
+        "group-mac-from-a-signed-only-sender",
+        "group-mac-outside-the-senders-filter",
+        "unknown-sender-before-profile-policy",
+    } <= {v["name"] for v in vectors}
     for v in vectors:
         o = v["opener"]
         p = o["policy"]
+        assert set(p) == {"max_age", "max_future_skew", "require_timestamp"}, v["name"]
         opener = ref.Opener(
             [ref.PublicIdentity.parse(x(t)) for t in o["trusted"]],
             [tree_key(k) for k in o["keys"]],
-            ref.Policy(p["allow_group_mac"], p["max_age"], p["max_future_skew"], p["require_timestamp"]),
+            ref.Policy(p["max_age"], p["max_future_skew"], p["require_timestamp"]),
         )
+        for g in o["group_mac"]:
+            opener.trust_group_mac(ref.PublicIdentity.parse(x(g["sender"])), g["filter"])
         for r in o.get("retired", []):
             opener.retire_key(r["filter"], r["epoch"], r["not_after"])
         d = v["delivery"]
@@ -234,13 +241,25 @@ def test_grants() -> None:
         assert grant[-64:].hex() == g["signature"]
         assert ref.hashlib.sha512(b"mqseal/v1/grant-signature:" + grant[:-64]).hexdigest() == g["signature_digest"]
         assert ref.accept_grant(grant, me, [issuer.public]) == key
+    assert v["in_scope"]
+    for g in v["in_scope"]:
+        me = ref.Identity(x(g["recipient_seed"]))
+        assert ref.accept_grant(x(g["grant"]), me, issuers(g)) == tree_key(g["key"])
+    assert any(n["error"] == "out_of_scope" for n in v["negative"])
     for n in v["negative"]:
         me = ref.Identity(x(n["recipient_seed"]))
-        trusted = [ref.PublicIdentity.parse(x(t)) for t in n["trusted_issuers"]]
         with pytest.raises(ref.MqsealError) as err:
-            ref.accept_grant(x(n["grant"]), me, trusted)
+            ref.accept_grant(x(n["grant"]), me, issuers(n))
         assert err.value.name == n["error"], n["name"]
         assert err.value.code == n["code"], n["name"]
+
+
+def issuers(v: dict) -> list[ref.Issuer]:
+    """grants.json: trusted_issuers[i] is trusted for scopes[i], or for `#` without `scopes`."""
+    trusted = [ref.PublicIdentity.parse(x(t)) for t in v["trusted_issuers"]]
+    scopes = v.get("scopes", [["#"]] * len(trusted))
+    assert len(scopes) == len(trusted)
+    return [ref.Issuer(t, tuple(s)) for t, s in zip(trusted, scopes)]
 
 
 def test_replay_window() -> None:
@@ -266,3 +285,116 @@ def test_rfc9180_hpke_vector() -> None:
     e = v["encryptions"][0]
     ct = ref.ChaCha20Poly1305(ctx["key"]).encrypt(x(e["nonce"]), x(e["pt"]), x(e["aad"]))
     assert ct.hex() == e["ct"]
+
+
+# --- Rules of the spec that no JSON vector spells out, built from the vectors' identities and keys.
+
+def _alice_and_root() -> tuple[ref.Identity, ref.TreeKey]:
+    v = load("envelopes.json")["vectors"][0]
+    return ref.Identity(x(v["sender_seed"])), tree_key(v["opener_key"])
+
+
+def _refused(fn, *args, **kwargs) -> str:
+    with pytest.raises(ref.MqsealError) as err:
+        fn(*args, **kwargs)
+    assert err.value.code == ref.ERROR_CODES[err.value.name]
+    return err.value.name
+
+
+def test_topic_levels() -> None:
+    """Section 1: at most 32 levels (31 '/'), for sealing (section 6 step 1) and opening (7.1 step 3)."""
+    alice, key = _alice_and_root()
+    deepest = "plant/" + "/".join(["l"] * 31)
+    assert deepest.count("/") == 31 and ref.valid_topic(deepest)
+    assert not ref.valid_topic(deepest + "/l") and not ref.valid_topic("/" * 32)
+    assert ref.valid_topic("/" * 31)  # 32 empty levels
+    sealed = ref.seal(alice, ref.SIGNED, [key], deepest, b"deep", 5, timestamp=None)
+    assert ref.Opener([alice.public], [key]).open(deepest, sealed).payload == b"deep"
+    assert _refused(ref.seal, alice, ref.SIGNED, [key], deepest + "/l", b"", 6) == "invalid_topic"
+    assert _refused(ref.Opener([alice.public], [key]).open, deepest + "/l", sealed) == "invalid_topic"
+
+
+def test_group_mac_per_sender_and_filter() -> None:
+    """Section 7.7: several filters per sender, the covering one decides (step 4)."""
+    alice, key = _alice_and_root()
+    opener = ref.Opener([alice.public], [key])
+    msg = ref.seal(alice, ref.GROUP_MAC, [key], "plant/7/temp", b"t", 1, timestamp=None)
+    assert _refused(opener.open, "plant/7/temp", msg) == "profile_not_allowed"  # step 2
+    opener.trust_group_mac(alice.public, "plant/8/#")
+    assert _refused(opener.open, "plant/7/temp", msg) == "profile_not_allowed"  # step 4
+    opener.trust_group_mac(alice.public, "plant/7/temp")
+    assert opener.open("plant/7/temp", msg).profile == ref.GROUP_MAC
+    assert _refused(opener.trust_group_mac, alice.public, "plant/+/temp") == "invalid_filter"
+    # a group-mac trust of a sender that is not trusted at all gives nothing (section 7.7: "in
+    # addition" to trusting it) and does not lift step 2
+    stranger = ref.Identity(bytes(range(32)))
+    o2 = ref.Opener([alice.public], [key])
+    o2.trust_group_mac(stranger.public, "#")
+    assert _refused(o2.open, "plant/7/temp", msg) == "profile_not_allowed"
+
+
+def test_replay_windows_per_profile() -> None:
+    """Section 7.3 "Profiles apart": a group-mac message at 2^64-2 moves neither the signed window
+    nor the signed high-water mark of the sender it names."""
+    alice, key = _alice_and_root()
+    opener = ref.Opener([alice.public], [key])
+    opener.trust_group_mac(alice.public, "#")
+    forged = ref.seal(alice, ref.GROUP_MAC, [key], "plant/7/temp", b"f", 2**64 - 2, timestamp=None)
+    assert opener.open("plant/7/temp", forged).seq == 2**64 - 2
+    signed = ref.seal(alice, ref.SIGNED, [key], "plant/7/temp", b"s", 3, timestamp=None)
+    assert opener.open("plant/7/temp", signed).seq == 3  # same topic: another window
+    other = ref.seal(alice, ref.SIGNED, [key], "plant/9", b"s", 4, timestamp=None)
+    assert opener.open("plant/9", other).seq == 4  # first contact: the signed mark is 3
+    # the group-mac mark is 2^64-2: a group-mac first contact far below it is too_old
+    low = ref.seal(alice, ref.GROUP_MAC, [key], "plant/10", b"g", 5, timestamp=None)
+    assert _refused(opener.open, "plant/10", low) == "too_old"
+    assert _refused(opener.open, "plant/7/temp", signed) == "replay"
+    # one number in both profiles on one topic: two windows, neither is a replay of the other
+    fresh = ref.Opener([alice.public], [key])
+    fresh.trust_group_mac(alice.public, "plant/#")
+    for profile in (ref.SIGNED, ref.GROUP_MAC):
+        m = ref.seal(alice, profile, [key], "plant/7/temp", b"n", 20, timestamp=None)
+        assert fresh.open("plant/7/temp", m).profile == profile
+        assert _refused(fresh.open, "plant/7/temp", m, duplicate=True) == "duplicate"
+
+
+def test_lineages_of_one_filter_and_epoch_coexist() -> None:
+    """Section 8.1: two issuers' keys of one filter and epoch with different secrets are both
+    held; the key id names the one each message used; retirement belongs to one key (7.1 step 4)."""
+    alice, key = _alice_and_root()
+    rival = ref.TreeKey(key.filter, key.epoch, bytes(31) + b"\x01")
+    opener = ref.Opener([alice.public], [key, rival])
+    m1 = ref.seal(alice, ref.SIGNED, [key], "plant/7/temp", b"1", 10, timestamp=None)
+    m2 = ref.seal(alice, ref.SIGNED, [rival], "plant/7/temp", b"2", 11, timestamp=None)
+    assert opener.open("plant/7/temp", m1).payload == b"1"
+    assert opener.open("plant/7/temp", m2).payload == b"2"
+    # section 6 step 2: same filter and epoch, the one added first seals
+    assert ref.best_key([key, rival], "plant/7/temp") is key
+    assert ref.best_key([rival, key], "plant/7/temp") is rival
+    opener.retire_key(rival.filter, rival.epoch, 100, secret=rival.secret)
+    m3 = ref.seal(alice, ref.SIGNED, [key], "plant/7/temp", b"3", 12, timestamp=None)
+    m4 = ref.seal(alice, ref.SIGNED, [rival], "plant/7/temp", b"4", 13, timestamp=None)
+    assert opener.open("plant/7/temp", m3, now=101).payload == b"3"
+    assert _refused(opener.open, "plant/7/temp", m4, now=101) == "epoch_expired"
+
+
+def test_issuer_scope_containment() -> None:
+    """Section 8.1's three rules, case by case."""
+    inside = ref.filter_inside
+    for g in ["#", "lab/#", "lab", "x/y", "/#"]:
+        assert inside(g, "#")
+    for g in ["lab/#", "lab", "lab/a/#", "lab/a", "lab/", "lab//#"]:
+        assert inside(g, "lab/#"), g
+    for g in ["#", "labs/#", "labs", "la", "plant/#", "labx"]:
+        assert not inside(g, "lab/#"), g
+    assert inside("plant/7/temp", "plant/7/temp")
+    for g in ["plant/7/temp/#", "plant/7/temp/x", "plant/7/#", "#"]:
+        assert not inside(g, "plant/7/temp"), g
+    assert inside("/x", "/#") and inside("/#", "/#") and not inside("x", "/#")
+    assert _refused(ref.Issuer, _alice_and_root()[0].public, ("a/#/b",)) == "invalid_filter"
+    # an empty scope trusts the issuer for nothing
+    g = load("grants.json")["positive"][0]
+    issuer, me = ref.Identity(x(g["issuer_seed"])), ref.Identity(x(g["recipient_seed"]))
+    grant = x(g["grant"])
+    assert _refused(ref.accept_grant, grant, me, [ref.Issuer(issuer.public, ())]) == "out_of_scope"
+    assert ref.accept_grant(grant, me, [ref.Issuer(issuer.public, (g["key"]["filter"],))]) == tree_key(g["key"])

@@ -35,6 +35,15 @@ pub struct TrustArgs {
     /// Accept messages from this peer (the default unless only --issuer is given).
     #[arg(long)]
     sender: bool,
+    /// With --issuer: accept its grants only for this filter and below (repeatable, e.g.
+    /// `--scope lab/#`). Without it the issuer is trusted for every filter (an administrator).
+    #[arg(long, value_name = "FILTER", requires = "issuer")]
+    scope: Vec<String>,
+    /// Also accept this sender's group-mac (unsigned) messages on topics under this filter
+    /// (repeatable). Any holder of the topic key can forge such messages: only for devices
+    /// that cannot sign, on the subtree they publish to.
+    #[arg(long = "group-mac", value_name = "FILTER")]
+    group_mac: Vec<String>,
     #[command(flatten)]
     store: StoreFlag,
 }
@@ -158,16 +167,37 @@ pub fn trust(a: &TrustArgs) -> Result<()> {
         sender: a.sender || !a.issuer,
         issuer: a.issuer,
     };
-    let peer = store.trust(&parsed.name, &parsed.public, roles)?;
-    println!(
-        "trusted {} ({}) as {}",
-        peer.name,
-        peer.public.fingerprint(),
-        match (roles.sender, roles.issuer) {
-            (true, true) => "sender and issuer",
-            (false, true) => "issuer",
-            _ => "sender",
+    if !a.group_mac.is_empty() && !roles.sender {
+        return Err(CliError(
+            "--group-mac is for senders; fix: add --sender, or drop --group-mac".into(),
+        ));
+    }
+    let mut wanted = mqseal_store::TrustedPeer::new(&parsed.name, parsed.public, roles);
+    wanted.scope = a.scope.clone();
+    wanted.group_mac = a.group_mac.clone();
+    let peer = store.trust_peer(wanted)?;
+    let mut what = match (roles.sender, roles.issuer) {
+        (true, true) => "sender and issuer".to_string(),
+        (false, true) => "issuer".to_string(),
+        _ => "sender".to_string(),
+    };
+    if roles.issuer {
+        if peer.scope.is_empty() {
+            what.push_str(" (grants for every filter)");
+        } else {
+            what.push_str(&format!(" (grants under {})", peer.scope.join(", ")));
         }
+    }
+    if !peer.group_mac.is_empty() {
+        what.push_str(&format!(
+            ", group-mac messages under {}",
+            peer.group_mac.join(", ")
+        ));
+    }
+    println!(
+        "trusted {} ({}) as {what}",
+        peer.name,
+        peer.public.fingerprint()
     );
     Ok(())
 }

@@ -75,12 +75,7 @@ pub fn parse_identity_key(path: &Path, bytes: &[u8]) -> Result<Identity> {
 /// The contents of `identity.pub`: one `trusted`-file line (roles omitted, so appending it to a
 /// peer's `trusted` file trusts it as a sender only).
 pub fn format_identity_pub(identity: &Identity, name: &str) -> String {
-    let line = TrustedPeer {
-        name: name.to_string(),
-        public: identity.public(),
-        roles: Roles::SENDER,
-    }
-    .line();
+    let line = TrustedPeer::new(name, identity.public(), Roles::SENDER).line();
     let without_roles = line
         .strip_suffix(" sender")
         .map_or(line.clone(), str::to_string);

@@ -2,12 +2,14 @@
 //! `state/replay.log` (an append-only journal of accepted sequence numbers since the snapshot).
 //!
 //! ```text
-//! replay.snap = "MQSRSNP1" || count (u32 BE) || entry* || SHA-256(all bytes before)
-//! entry       = sender fingerprint (32) || epoch (u32 BE) || topic length (u16 BE) || topic
-//!               || window (265 bytes, mqseal::ReplayWindow::to_bytes)
-//! replay.log  = "MQSRLOG1" || record*
+//! replay.snap = "MQSRSNP2" || count (u32 BE) || entry* || SHA-256(all bytes before)
+//! entry       = sender fingerprint (32) || profile (1) || epoch (u32 BE) || topic length (u16 BE)
+//!               || topic || window (265 bytes, mqseal::ReplayWindow::to_bytes)
+//! replay.log  = "MQSRLOG2" || record*
 //! record      = body length (u32 BE) || body || check (first 8 bytes of SHA-256(length || body))
-//! body        = sender fingerprint (32) || epoch (u32 BE) || seq (u64 BE) || topic (1..=65535)
+//! body        = sender fingerprint (32) || profile (1) || epoch (u32 BE) || seq (u64 BE)
+//!               || topic (1..=65535)
+//! profile     = 0x00 signed | 0x01 group-mac
 //! ```
 
 use std::collections::BTreeMap;
@@ -15,36 +17,40 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use mqseal::{Fingerprint, MAX_TOPIC_LEN, REPLAY_WINDOW_BYTES, ReplayWindow, validate_topic};
+use mqseal::{
+    Fingerprint, MAX_TOPIC_LEN, Profile, REPLAY_WINDOW_BYTES, ReplayWindow, validate_topic,
+};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::{SECRET_MODE, io_err, read_required, sync_parent, write_atomic};
 
 /// Magic of `state/replay.snap`.
-pub const SNAPSHOT_MAGIC: &[u8; 8] = b"MQSRSNP1";
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"MQSRSNP2";
 /// Magic of `state/replay.log`.
-pub const LOG_MAGIC: &[u8; 8] = b"MQSRLOG1";
+pub const LOG_MAGIC: &[u8; 8] = b"MQSRLOG2";
 /// Length of a log record's check value.
 const CHECK_LEN: usize = 8;
 /// Fixed part of a log record body.
-const BODY_FIXED: usize = 32 + 4 + 8;
+const BODY_FIXED: usize = 32 + 1 + 4 + 8;
 /// Longest possible log record.
 const MAX_RECORD: usize = 4 + BODY_FIXED + MAX_TOPIC_LEN + CHECK_LEN;
 
-/// Identifies one replay window: (sender fingerprint, epoch, topic).
-pub type WindowId = (Fingerprint, u32, String);
+/// Identifies one replay window: (sender fingerprint, profile, epoch, topic).
+pub type WindowId = (Fingerprint, Profile, u32, String);
 
 /// Why the replay state is never optional.
 pub(crate) const REPLAY_MISSING: &str = "the replay state is lost; a restarted subscriber would \
      accept replays of messages it already delivered. Restore state/ from the same machine, or \
      rotate the keys (new epoch) before opening again";
 
-/// One journal record: `seq` was accepted in window (sender, epoch, topic).
+/// One journal record: `seq` was accepted in window (sender, profile, epoch, topic).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     /// The sender's fingerprint.
     pub sender: Fingerprint,
+    /// The profile of the accepted message (each profile has its own windows).
+    pub profile: Profile,
     /// The key epoch.
     pub epoch: u32,
     /// The topic.
@@ -62,8 +68,9 @@ pub fn encode_snapshot(windows: &BTreeMap<WindowId, ReplayWindow>) -> Vec<u8> {
             .unwrap_or(u32::MAX)
             .to_be_bytes(),
     );
-    for ((sender, epoch, topic), window) in windows.iter().take(u32::MAX as usize) {
+    for ((sender, profile, epoch, topic), window) in windows.iter().take(u32::MAX as usize) {
         out.extend_from_slice(&sender.0);
+        out.push(profile.code());
         out.extend_from_slice(&epoch.to_be_bytes());
         out.extend_from_slice(&u16::try_from(topic.len()).unwrap_or(u16::MAX).to_be_bytes());
         out.extend_from_slice(topic.as_bytes());
@@ -80,6 +87,9 @@ pub fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<BTreeMap<WindowId, R
     let (body, sum) = bytes
         .split_last_chunk::<32>()
         .ok_or_else(|| bad("shorter than its checksum (truncated?)"))?;
+    if body.starts_with(b"MQSRSNP") && !body.starts_with(SNAPSHOT_MAGIC) {
+        return Err(bad("unsupported format version"));
+    }
     let rest = body
         .strip_prefix(SNAPSHOT_MAGIC.as_slice())
         .ok_or_else(|| bad("not a replay snapshot (bad magic)"))?;
@@ -95,6 +105,8 @@ pub fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<BTreeMap<WindowId, R
         let (fp, r) = rest
             .split_first_chunk::<32>()
             .ok_or_else(|| bad("truncated entry"))?;
+        let (&profile, r) = r.split_first().ok_or_else(|| bad("truncated entry"))?;
+        let profile = profile_from_code(profile).ok_or_else(|| bad("unknown profile byte"))?;
         let (epoch, r) = r
             .split_first_chunk::<4>()
             .ok_or_else(|| bad("truncated entry"))?;
@@ -114,6 +126,7 @@ pub fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<BTreeMap<WindowId, R
         let window = ReplayWindow::from_bytes(window).map_err(|_| bad("invalid replay window"))?;
         let id = (
             Fingerprint(*fp),
+            profile,
             u32::from_be_bytes(*epoch),
             topic.to_string(),
         );
@@ -134,6 +147,7 @@ pub fn encode_record(record: &Accepted) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + body_len + CHECK_LEN);
     out.extend_from_slice(&u32::try_from(body_len).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(&record.sender.0);
+    out.push(record.profile.code());
     out.extend_from_slice(&record.epoch.to_be_bytes());
     out.extend_from_slice(&record.seq.to_be_bytes());
     out.extend_from_slice(record.topic.as_bytes());
@@ -159,6 +173,9 @@ pub fn decode_log(path: &Path, bytes: &[u8]) -> Result<ParsedLog> {
     let corrupt = |offset: usize, reason: &str| {
         StoreError::corrupt(path, None, format!("{reason} at byte {offset}"))
     };
+    if bytes.starts_with(b"MQSRLOG") && !bytes.starts_with(LOG_MAGIC) {
+        return Err(corrupt(0, "unsupported format version"));
+    }
     let mut rest = bytes
         .strip_prefix(LOG_MAGIC.as_slice())
         .ok_or_else(|| corrupt(0, "not a replay journal (bad magic)"))?;
@@ -219,16 +236,28 @@ pub fn decode_log(path: &Path, bytes: &[u8]) -> Result<ParsedLog> {
 
 fn parse_body(body: &[u8]) -> Option<Accepted> {
     let (fp, r) = body.split_first_chunk::<32>()?;
+    let (&profile, r) = r.split_first()?;
+    let profile = profile_from_code(profile)?;
     let (epoch, r) = r.split_first_chunk::<4>()?;
     let (seq, topic) = r.split_first_chunk::<8>()?;
     let topic = std::str::from_utf8(topic).ok()?;
     validate_topic(topic).ok()?;
     Some(Accepted {
         sender: Fingerprint(*fp),
+        profile,
         epoch: u32::from_be_bytes(*epoch),
         topic: topic.to_string(),
         seq: u64::from_be_bytes(*seq),
     })
+}
+
+/// The profile of a profile byte (0 signed, 1 group-mac), if valid.
+fn profile_from_code(code: u8) -> Option<Profile> {
+    match code {
+        0 => Some(Profile::Signed),
+        1 => Some(Profile::GroupMac),
+        _ => None,
+    }
 }
 
 /// Creates an empty snapshot and log for a new store.
@@ -264,7 +293,7 @@ impl Journal {
             // Replays of records already in the snapshot (after a crash during compaction)
             // are refused by the window and change nothing.
             let _ = windows
-                .entry((r.sender, r.epoch, r.topic.clone()))
+                .entry((r.sender, r.profile, r.epoch, r.topic.clone()))
                 .or_default()
                 .accept(r.seq);
         }
@@ -389,6 +418,7 @@ mod tests {
     fn rec(seq: u64) -> Accepted {
         Accepted {
             sender: Fingerprint([1; 32]),
+            profile: Profile::Signed,
             epoch: 2,
             topic: "a/b".into(),
             seq,
@@ -400,9 +430,21 @@ mod tests {
         let mut windows = BTreeMap::new();
         let mut w = ReplayWindow::new();
         w.accept(5).unwrap();
-        windows.insert((Fingerprint([1; 32]), 2, "a/b".to_string()), w);
         windows.insert(
-            (Fingerprint([2; 32]), 1, "c".to_string()),
+            (Fingerprint([1; 32]), Profile::Signed, 2, "a/b".to_string()),
+            w.clone(),
+        );
+        windows.insert(
+            (
+                Fingerprint([1; 32]),
+                Profile::GroupMac,
+                2,
+                "a/b".to_string(),
+            ),
+            w,
+        );
+        windows.insert(
+            (Fingerprint([2; 32]), Profile::Signed, 1, "c".to_string()),
             ReplayWindow::new(),
         );
         let bytes = encode_snapshot(&windows);
@@ -466,7 +508,8 @@ mod tests {
         }
         assert!(decode_log(p, &long).is_err());
         // Bad magic.
-        assert!(decode_log(p, b"MQSRLOG2").is_err());
+        assert!(decode_log(p, b"MQSRLOG1").is_err());
+        assert!(decode_log(p, b"MQSRLOX2").is_err());
         assert!(decode_log(p, b"").is_err());
     }
 }

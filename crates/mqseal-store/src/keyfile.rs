@@ -1,10 +1,10 @@
-//! The `keys` file (mode 0600): tree keys held per filter and epoch, their retirement times, and
-//! tombstones of keys removed after rotation.
+//! The `keys` file (mode 0600): tree keys held per lineage (filter, issuer) and epoch, their
+//! retirement times, and tombstones of keys removed after rotation.
 //!
 //! ```text
 //! mqseal-keys 1
 //! key <filter> <epoch> <secret: 64 hex> [not-after=<unix seconds>] [issuer=<fingerprint hex>]
-//! retired <filter> <epoch>
+//! retired <filter> <epoch> [issuer=<fingerprint hex>]
 //! checksum <sha256 hex of every byte above>
 //! ```
 
@@ -45,6 +45,11 @@ impl HeldKey {
         self.key.epoch()
     }
 
+    /// The key's lineage: (filter, issuer) (keystore spec section 5).
+    pub fn lineage(&self) -> (&str, Option<Fingerprint>) {
+        (self.filter(), self.issuer)
+    }
+
     /// Whether openers still accept this epoch at `now`.
     pub fn is_live(&self, now: u64) -> bool {
         self.not_after.is_none_or(|t| now <= t)
@@ -62,7 +67,7 @@ impl fmt::Debug for HeldKey {
     }
 }
 
-/// A key that was removed (after its grace period, or by hand): its filter and epoch are
+/// A key that was removed (after its grace period, or by hand): its lineage and epoch are
 /// remembered so that a replayed old grant cannot bring it back.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tombstone {
@@ -70,6 +75,8 @@ pub struct Tombstone {
     pub filter: String,
     /// The epoch.
     pub epoch: u32,
+    /// The issuer of the removed key (`None`: created here).
+    pub issuer: Option<Fingerprint>,
 }
 
 /// Everything in the `keys` file.
@@ -82,25 +89,28 @@ pub struct KeyFile {
 }
 
 impl KeyFile {
-    /// The newest epoch held or retired for `filter`.
-    pub fn newest_epoch(&self, filter: &str) -> Option<u32> {
+    /// The newest epoch held or retired in lineage (`filter`, `issuer`).
+    pub fn newest_epoch(&self, filter: &str, issuer: Option<Fingerprint>) -> Option<u32> {
         let held = self
             .keys
             .iter()
-            .filter(|k| k.filter() == filter)
+            .filter(|k| k.lineage() == (filter, issuer))
             .map(HeldKey::epoch);
         let gone = self
             .retired
             .iter()
-            .filter(|t| t.filter == filter)
+            .filter(|t| t.filter == filter && t.issuer == issuer)
             .map(|t| t.epoch);
         held.chain(gone).max()
     }
 
-    /// Formats the file (keys and tombstones sorted by filter, then epoch).
+    /// Formats the file (keys, then tombstones, each sorted by filter, epoch, then issuer with
+    /// absent first).
     pub fn format(&self) -> Zeroizing<String> {
         let mut keys: Vec<&HeldKey> = self.keys.iter().collect();
-        keys.sort_by(|a, b| (a.filter(), a.epoch()).cmp(&(b.filter(), b.epoch())));
+        keys.sort_by(|a, b| {
+            (a.filter(), a.epoch(), a.issuer).cmp(&(b.filter(), b.epoch(), b.issuer))
+        });
         let mut retired: Vec<&Tombstone> = self.retired.iter().collect();
         retired.sort();
         // Sized up front so the buffer holding secrets is never reallocated (left behind).
@@ -129,11 +139,11 @@ impl KeyFile {
             body.push('\n');
         }
         for t in retired {
-            body.push_str(&format!(
-                "retired {} {}\n",
-                encode_filter(&t.filter),
-                t.epoch
-            ));
+            body.push_str(&format!("retired {} {}", encode_filter(&t.filter), t.epoch));
+            if let Some(fp) = t.issuer {
+                body.push_str(&format!(" issuer={fp}"));
+            }
+            body.push('\n');
         }
         Zeroizing::new(seal_text(KEYS_MAGIC, &body))
     }
@@ -195,9 +205,11 @@ impl KeyFile {
                     if file
                         .keys
                         .iter()
-                        .any(|k| k.filter() == held.filter() && k.epoch() == epoch)
+                        .any(|k| k.lineage() == held.lineage() && k.epoch() == epoch)
                     {
-                        return Err(bad(format!("duplicate key {filter:?} epoch {epoch}")));
+                        return Err(bad(format!(
+                            "duplicate key {filter:?} epoch {epoch} of one issuer"
+                        )));
                     }
                     file.keys.push(held);
                 }
@@ -210,10 +222,26 @@ impl KeyFile {
                         .next()
                         .and_then(parse_u32)
                         .ok_or_else(|| bad("bad epoch".into()))?;
+                    let issuer = match fields.next() {
+                        None => None,
+                        Some(attr) => {
+                            let v = attr
+                                .strip_prefix("issuer=")
+                                .ok_or_else(|| bad("unexpected field after the epoch".into()))?;
+                            Some(Fingerprint(
+                                from_hex::<32>(v)
+                                    .ok_or_else(|| bad(format!("bad issuer {v:?}")))?,
+                            ))
+                        }
+                    };
                     if fields.next().is_some() {
-                        return Err(bad("unexpected field after the epoch".into()));
+                        return Err(bad("unexpected field after the issuer".into()));
                     }
-                    file.retired.push(Tombstone { filter, epoch });
+                    file.retired.push(Tombstone {
+                        filter,
+                        epoch,
+                        issuer,
+                    });
                 }
                 _ => return Err(bad("unknown record kind (expected key or retired)".into())),
             }
@@ -242,10 +270,18 @@ mod tests {
                     issuer: None,
                 },
             ],
-            retired: vec![Tombstone {
-                filter: "a/b".into(),
-                epoch: 7,
-            }],
+            retired: vec![
+                Tombstone {
+                    filter: "a/b".into(),
+                    epoch: 7,
+                    issuer: None,
+                },
+                Tombstone {
+                    filter: "a/b".into(),
+                    epoch: 9,
+                    issuer: Some(Fingerprint([0xab; 32])),
+                },
+            ],
         };
         let text = file.format();
         assert!(text.contains("key my%20room/# 1 0404"), "{}", &*text);
@@ -264,8 +300,12 @@ mod tests {
         }
         assert!(!format!("{back:?}").contains("0404"));
         assert_eq!(back.format(), text);
-        assert_eq!(back.newest_epoch("my room/#"), Some(2));
-        assert_eq!(back.newest_epoch("a/b"), Some(7));
-        assert_eq!(back.newest_epoch("x"), None);
+        let ab = Some(Fingerprint([0xab; 32]));
+        assert_eq!(back.newest_epoch("my room/#", ab), Some(2));
+        assert_eq!(back.newest_epoch("my room/#", None), Some(1));
+        assert_eq!(back.newest_epoch("a/b", None), Some(7));
+        assert_eq!(back.newest_epoch("a/b", ab), Some(9));
+        assert_eq!(back.newest_epoch("x", None), None);
+        assert!(text.contains(&format!("retired a/b 9 issuer={}\n", "ab".repeat(32))));
     }
 }

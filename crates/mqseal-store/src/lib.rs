@@ -63,7 +63,7 @@ pub use store::{
     DEFAULT_COMPACT_AFTER, DEFAULT_GRACE_PERIOD, DEFAULT_SEQUENCE_BLOCK, Store, StoreOptions,
     layout, unix_now,
 };
-pub use trust::{Roles, TokenError, TrustedPeer, parse_public_token, public_token};
+pub use trust::{Roles, TokenError, TrustedPeer, TrustedSender, parse_public_token, public_token};
 
 /// The byte- and line-level file formats, as pure functions (used by the spec vectors; handy for
 /// tools that inspect a store).

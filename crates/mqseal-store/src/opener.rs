@@ -13,18 +13,24 @@ use std::fmt;
 use std::path::PathBuf;
 
 use mqseal::{
-    Delivery, Fingerprint, OpenPolicy, Opened, OpenedInfo, Opener, PublicIdentity, ReplayWindow,
+    Delivery, Fingerprint, OpenPolicy, Opened, OpenedInfo, Opener, Profile, PublicIdentity,
+    ReplayWindow,
 };
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::LockFile;
 use crate::journal::{Accepted, WindowId};
 use crate::keyfile::HeldKey;
+use crate::trust::TrustedSender;
 
 pub(crate) use crate::journal::Journal;
 
-/// Windows as they were before a message was opened: (sender, epoch, window if any).
-type Preimages = Vec<(Fingerprint, u32, Option<ReplayWindow>)>;
+/// Windows as they were before a message was opened: (sender, window if any), for the
+/// message's profile and epoch.
+type Preimages = Vec<(Fingerprint, Option<ReplayWindow>)>;
+
+/// A window's (sender, profile, epoch), under which its topics are listed.
+type WindowGroup = (Fingerprint, Profile, u32);
 
 /// An [`Opener`] whose replay windows are persisted before each delivery.
 ///
@@ -33,7 +39,7 @@ type Preimages = Vec<(Fingerprint, u32, Option<ReplayWindow>)>;
 pub struct PersistentOpener {
     opener: Opener,
     journal: Journal,
-    windows: BTreeMap<(Fingerprint, u32), BTreeSet<String>>,
+    windows: BTreeMap<WindowGroup, BTreeSet<String>>,
     undo: Vec<(WindowId, Option<ReplayWindow>)>,
     senders: Vec<PublicIdentity>,
     keys: Vec<(String, u32)>,
@@ -52,10 +58,13 @@ impl PersistentOpener {
     ) -> Result<PersistentOpener> {
         let (journal, restored) = Journal::open(snapshot, log_path)?;
         let mut opener = Opener::with_policy(policy);
-        let mut windows: BTreeMap<(Fingerprint, u32), BTreeSet<String>> = BTreeMap::new();
-        for ((fp, epoch, topic), window) in restored {
-            opener.set_replay_window(fp, epoch, &topic, window);
-            windows.entry((fp, epoch)).or_default().insert(topic);
+        let mut windows: BTreeMap<WindowGroup, BTreeSet<String>> = BTreeMap::new();
+        for ((fp, profile, epoch, topic), window) in restored {
+            opener.set_replay_window(fp, profile, epoch, &topic, window);
+            windows
+                .entry((fp, profile, epoch))
+                .or_default()
+                .insert(topic);
         }
         Ok(PersistentOpener {
             opener,
@@ -100,8 +109,9 @@ impl PersistentOpener {
         self.check()?;
         let pre = self.preimages(topic, message);
         let info = self.opener.open_into(topic, message, delivery, out)?;
-        self.keep_preimage(pre, topic, info.sender.fingerprint(), info.epoch);
-        self.record(topic, info.sender.fingerprint(), info.epoch, info.seq);
+        let id = (info.sender.fingerprint(), info.profile, info.epoch);
+        self.keep_preimage(pre, topic, id);
+        self.record(topic, id, info.seq);
         if let Err(e) = self.commit() {
             out.iter_mut().for_each(|b| *b = 0);
             return Err(e);
@@ -121,8 +131,9 @@ impl PersistentOpener {
         self.check()?;
         let pre = self.preimages(topic, message);
         let opened = self.opener.open_delivered(topic, message, delivery)?;
-        self.keep_preimage(pre, topic, opened.sender.fingerprint(), opened.epoch);
-        self.record(topic, opened.sender.fingerprint(), opened.epoch, opened.seq);
+        let id = (opened.sender.fingerprint(), opened.profile, opened.epoch);
+        self.keep_preimage(pre, topic, id);
+        self.record(topic, id, opened.seq);
         Ok(opened)
     }
 
@@ -140,9 +151,14 @@ impl PersistentOpener {
                 Ok(())
             }
             Err((e, fatal)) => {
-                for ((fp, epoch, topic), pre) in std::mem::take(&mut self.undo) {
-                    self.opener
-                        .set_replay_window(fp, epoch, &topic, pre.unwrap_or_default());
+                for ((fp, profile, epoch, topic), pre) in std::mem::take(&mut self.undo) {
+                    self.opener.set_replay_window(
+                        fp,
+                        profile,
+                        epoch,
+                        &topic,
+                        pre.unwrap_or_default(),
+                    );
                 }
                 self.poisoned = fatal;
                 Err(e)
@@ -156,10 +172,10 @@ impl PersistentOpener {
             self.commit()?;
         }
         let mut all = BTreeMap::new();
-        for ((fp, epoch), topics) in &self.windows {
+        for ((fp, profile, epoch), topics) in &self.windows {
             for topic in topics {
-                if let Some(w) = self.opener.replay_window(fp, *epoch, topic) {
-                    all.insert((*fp, *epoch, topic.clone()), w.clone());
+                if let Some(w) = self.opener.replay_window(fp, *profile, *epoch, topic) {
+                    all.insert((*fp, *profile, *epoch, topic.clone()), w.clone());
                 }
             }
         }
@@ -171,20 +187,34 @@ impl PersistentOpener {
         &self.opener
     }
 
-    /// The number of persisted replay windows (sender, epoch, topic).
+    /// The number of persisted replay windows (sender, profile, epoch, topic).
     pub fn window_count(&self) -> usize {
         self.windows.values().map(BTreeSet::len).sum()
     }
 
-    /// Replaces the trusted senders.
-    pub fn set_senders(&mut self, senders: Vec<PublicIdentity>) {
+    /// Replaces the trusted senders (what [`Store::trusted_senders`](crate::Store::trusted_senders)
+    /// returns), each with the filters its `group-mac` messages are accepted on.
+    /// Fails with `InvalidFilter` on a group-mac filter that is not one (then no sender is
+    /// trusted until a successful call).
+    pub fn set_senders(&mut self, senders: Vec<TrustedSender>) -> Result<()> {
         for s in std::mem::take(&mut self.senders) {
             self.opener.untrust_sender(&s.fingerprint());
         }
-        for s in senders {
-            self.opener.trust_sender(s.clone());
-            self.senders.push(s);
+        for s in &senders {
+            self.opener.trust_sender(s.public.clone());
+            self.senders.push(s.public.clone());
         }
+        for s in senders {
+            for filter in &s.group_mac {
+                if let Err(e) = self.opener.trust_group_mac_sender(s.public.clone(), filter) {
+                    for t in std::mem::take(&mut self.senders) {
+                        self.opener.untrust_sender(&t.fingerprint());
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Replaces the held keys, with their retirement times (what
@@ -198,13 +228,13 @@ impl PersistentOpener {
         }
     }
 
-    /// Adds (or updates) one held key and its retirement.
+    /// Adds (or updates) one held key and its retirement; other lineages' keys of the same
+    /// filter and epoch are kept.
     pub fn add_key(&mut self, key: &HeldKey) {
         let id = (key.filter().to_string(), key.epoch());
-        self.opener.remove_key(&id.0, id.1);
-        self.opener.add_key(key.key.clone());
-        if let Some(t) = key.not_after {
-            self.opener.retire_key(&id.0, id.1, t);
+        match key.not_after {
+            Some(t) => self.opener.add_retired_key(key.key.clone(), t),
+            None => self.opener.add_key(key.key.clone()),
         }
         if !self.keys.contains(&id) {
             self.keys.push(id);
@@ -224,8 +254,8 @@ impl PersistentOpener {
         }
     }
 
-    /// The windows this message may touch (one per trusted sender with its sender id), as they
-    /// are before opening it. Held only for the duration of the call: a refused message leaves
+    /// The windows this message may touch (one per trusted sender with its sender id, for the
+    /// message's profile and epoch), as they are before opening it. Held only for the duration of the call: a refused message leaves
     /// nothing behind (a key-less attacker who writes a trusted sender's id on junk cannot grow
     /// the undo list).
     fn preimages(&self, topic: &str, message: &[u8]) -> Preimages {
@@ -237,37 +267,42 @@ impl PersistentOpener {
             .filter(|s| s.sender_id() == header.sender)
             .map(|s| {
                 let fp = s.fingerprint();
-                let pre = self.opener.replay_window(&fp, header.epoch, topic).cloned();
-                (fp, header.epoch, pre)
+                let pre = self
+                    .opener
+                    .replay_window(&fp, header.profile, header.epoch, topic)
+                    .cloned();
+                (fp, pre)
             })
             .collect()
     }
 
-    /// After an acceptance by `sender` at `epoch`: keeps the pre-image of the window it changed
-    /// (once per window and batch) so that a failed commit can roll it back.
-    fn keep_preimage(&mut self, pre: Preimages, topic: &str, sender: Fingerprint, epoch: u32) {
+    /// After an acceptance in window group `id` (sender, profile, epoch): keeps the pre-image
+    /// of the window it changed (once per window and batch) so that a failed commit can roll it
+    /// back.
+    fn keep_preimage(&mut self, pre: Preimages, topic: &str, id: WindowGroup) {
+        let (sender, profile, epoch) = id;
         let seen = self
             .undo
             .iter()
-            .any(|((f, e, t), _)| *f == sender && *e == epoch && t == topic);
+            .any(|((f, p, e, t), _)| (*f, *p, *e) == id && t == topic);
         if seen {
             return;
         }
-        if let Some((_, _, window)) = pre
-            .into_iter()
-            .find(|(f, e, _)| *f == sender && *e == epoch)
-        {
-            self.undo.push(((sender, epoch, topic.to_string()), window));
+        if let Some((_, window)) = pre.into_iter().find(|(f, _)| *f == sender) {
+            self.undo
+                .push(((sender, profile, epoch, topic.to_string()), window));
         }
     }
 
-    fn record(&mut self, topic: &str, sender: Fingerprint, epoch: u32, seq: u64) {
-        let topics = self.windows.entry((sender, epoch)).or_default();
+    fn record(&mut self, topic: &str, id: WindowGroup, seq: u64) {
+        let topics = self.windows.entry(id).or_default();
         if !topics.contains(topic) {
             topics.insert(topic.to_string());
         }
+        let (sender, profile, epoch) = id;
         self.journal.push(&Accepted {
             sender,
+            profile,
             epoch,
             topic: topic.to_string(),
             seq,

@@ -4,8 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use mqseal::{
-    FilterKind, Fingerprint, Grant, Identity, KeyFilter, OpenPolicy, Profile, PublicIdentity,
-    Sealer, TreeKey,
+    FilterKind, Fingerprint, Grant, Identity, Issuer, KeyFilter, OpenPolicy, Profile,
+    PublicIdentity, Sealer, TreeKey,
 };
 use zeroize::Zeroizing;
 
@@ -24,7 +24,9 @@ use crate::keyfile::{HeldKey, KeyFile, Tombstone};
 use crate::opener::PersistentOpener;
 use crate::sealer::{PersistentSealer, SEQ_MISSING, format_seq, parse_seq};
 use crate::text::check_name;
-use crate::trust::{Roles, TRUSTED_HEADER, TrustedPeer, parse_peer_line, parse_trusted};
+use crate::trust::{
+    Roles, TRUSTED_HEADER, TrustedPeer, TrustedSender, parse_peer_line, parse_trusted,
+};
 
 /// File names inside a store directory (see `spec/keystore.md`).
 pub mod layout {
@@ -318,39 +320,52 @@ impl Store {
             })
     }
 
-    /// Public identities trusted as senders, this store's own first.
-    pub fn trusted_senders(&self) -> Result<Vec<PublicIdentity>> {
-        let mut out = vec![self.public()];
+    /// Senders trusted by openers, this store's own identity first (signed messages only), each
+    /// with the filters its `group-mac` messages are accepted on.
+    pub fn trusted_senders(&self) -> Result<Vec<TrustedSender>> {
+        let mut out = vec![TrustedSender {
+            public: self.public(),
+            group_mac: Vec::new(),
+        }];
         out.extend(
             self.trusted()?
                 .into_iter()
                 .filter(|p| p.roles.sender)
-                .map(|p| p.public),
+                .map(|p| TrustedSender {
+                    public: p.public,
+                    group_mac: p.group_mac,
+                }),
         );
         Ok(out)
     }
 
-    /// Public identities trusted as grant issuers, this store's own first.
-    pub fn trusted_issuers(&self) -> Result<Vec<PublicIdentity>> {
-        let mut out = vec![self.public()];
-        out.extend(
-            self.trusted()?
-                .into_iter()
-                .filter(|p| p.roles.issuer)
-                .map(|p| p.public),
-        );
+    /// Grant issuers in trust order: this store's own identity first (for the whole tree),
+    /// then the peers with the issuer role in the order of the `trusted` file, each with its
+    /// scope (keystore spec section 4).
+    pub fn trusted_issuers(&self) -> Result<Vec<Issuer>> {
+        let mut out = vec![Issuer::unscoped(self.public())];
+        for p in self.trusted()?.into_iter().filter(|p| p.roles.issuer) {
+            out.push(p.issuer()?);
+        }
         Ok(out)
     }
 
-    /// Trusts `public` under `name` for `roles` (appends a line; comments are kept). Names and
-    /// keys must be unique, and the store's own identity needs no entry.
+    /// Trusts `public` under `name` for `roles` (appends a line; comments are kept), with no
+    /// scope and signed messages only (see [`Store::trust_peer`]). Names and keys must be
+    /// unique, and the store's own identity needs no entry.
     pub fn trust(&self, name: &str, public: &PublicIdentity, roles: Roles) -> Result<TrustedPeer> {
-        check_name(name)?;
-        let peer = TrustedPeer {
-            name: name.to_string(),
-            public: public.clone(),
-            roles,
-        };
+        self.trust_peer(TrustedPeer::new(name, public.clone(), roles))
+    }
+
+    /// Trusts a peer with its attributes: an issuer's `scope` (the filters its grants may be
+    /// for) and a sender's `group_mac` filters (keystore spec section 4). Attributes that do
+    /// not fit the roles, invalid filters and duplicates are refused (`corrupt`, naming the
+    /// peer).
+    pub fn trust_peer(&self, mut peer: TrustedPeer) -> Result<TrustedPeer> {
+        check_name(&peer.name)?;
+        peer.check()
+            .map_err(|reason| StoreError::corrupt("<trusted peer>", None, reason))?;
+        let (name, public) = (peer.name.as_str(), &peer.public);
         let _lock = self.store_lock()?;
         if *public == self.public() {
             return Err(StoreError::DuplicatePeer {
@@ -386,15 +401,50 @@ impl Store {
         self.trust(&peer.name, &peer.public, roles)
     }
 
-    /// Changes the roles of the peer named `name`.
+    /// Changes the roles of the peer named `name` (its attributes stay; roles they no longer
+    /// fit are refused).
     pub fn set_roles(&self, name: &str, roles: Roles) -> Result<TrustedPeer> {
-        let (old, _) = self.edit_peer_line(name, |peer| {
-            Some(TrustedPeer {
-                roles,
-                ..peer.clone()
-            })
+        self.update_peer(name, |peer| peer.roles = roles)
+    }
+
+    /// Replaces the scope of the issuer named `name` (empty: the whole tree).
+    pub fn set_scope(&self, name: &str, scope: &[&str]) -> Result<TrustedPeer> {
+        self.update_peer(name, |peer| {
+            peer.scope = scope.iter().map(|f| f.to_string()).collect();
+        })
+    }
+
+    /// Replaces the filters on which the sender named `name` may send `group-mac` messages
+    /// (empty: signed only).
+    pub fn set_group_mac(&self, name: &str, filters: &[&str]) -> Result<TrustedPeer> {
+        self.update_peer(name, |peer| {
+            peer.group_mac = filters.iter().map(|f| f.to_string()).collect();
+        })
+    }
+
+    fn update_peer(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut TrustedPeer),
+    ) -> Result<TrustedPeer> {
+        let mut failure = None;
+        let (_, new) = self.edit_peer_line(name, |peer| {
+            let mut new = peer.clone();
+            change(&mut new);
+            match new.check() {
+                Ok(()) => Some(new),
+                Err(reason) => {
+                    failure = Some(reason);
+                    Some(peer.clone())
+                }
+            }
         })?;
-        Ok(TrustedPeer { roles, ..old })
+        if let Some(reason) = failure {
+            return Err(StoreError::corrupt("<trusted peer>", None, reason));
+        }
+        new.ok_or_else(|| StoreError::UnknownPeer {
+            name: name.to_string(),
+        })
     }
 
     /// Stops trusting the peer named `name` (removes its line) and returns it. Open openers keep
@@ -475,18 +525,47 @@ impl Store {
         Ok(self.key_file()?.keys)
     }
 
-    /// The keys a sealer should use: those not retired.
+    /// The keys a sealer should use: per filter, the keys not retired of one lineage — the
+    /// first in trust order (keys created here, then the issuers of the `trusted` file in its
+    /// order) that has one (keystore spec section 5). Keys of issuers no longer trusted are
+    /// not sealed with.
     pub fn sealing_keys(&self) -> Result<Vec<TreeKey>> {
-        Ok(self
+        let mut order: Vec<Option<Fingerprint>> = vec![None];
+        order.extend(
+            self.trusted()?
+                .iter()
+                .filter(|p| p.roles.issuer)
+                .map(|p| Some(p.fingerprint())),
+        );
+        let live: Vec<HeldKey> = self
             .held_keys()?
             .into_iter()
             .filter(|k| k.not_after.is_none())
+            .collect();
+        let mut chosen: Vec<(String, Option<Fingerprint>)> = Vec::new();
+        for k in &live {
+            if chosen.iter().any(|(f, _)| f == k.filter()) {
+                continue;
+            }
+            // The own identity's grants count as created here (issuer absent).
+            let first = order.iter().find(|i| {
+                live.iter()
+                    .any(|l| l.filter() == k.filter() && lineage_issuer(l, self) == **i)
+            });
+            if let Some(issuer) = first {
+                chosen.push((k.filter().to_string(), *issuer));
+            }
+        }
+        Ok(live
+            .into_iter()
+            .filter(|k| chosen.contains(&(k.filter().to_string(), lineage_issuer(k, self))))
             .map(|k| k.key)
             .collect())
     }
 
-    /// Creates a random root key for a filter this store holds no key for, at epoch 1 (or one
-    /// above a removed epoch). To replace an existing key use [`Store::rotate`].
+    /// Creates a random root key for a filter this store holds no key of its own for (keys of
+    /// other issuers' lineages do not count), at epoch 1 (or one above a removed epoch). To
+    /// replace an existing key use [`Store::rotate`].
     pub fn create_key(&self, filter: &str, now: u64) -> Result<HeldKey> {
         let _lock = self.store_lock()?;
         let mut file = self.key_file()?;
@@ -495,7 +574,7 @@ impl Store {
         if let Some(held) = file
             .keys
             .iter()
-            .filter(|k| k.filter() == filter)
+            .filter(|k| k.lineage() == (filter, None))
             .map(HeldKey::epoch)
             .max()
         {
@@ -511,9 +590,11 @@ impl Store {
         find_key(&file, filter, epoch)
     }
 
-    /// Adds a key (from a grant, or by hand). A newer epoch retires the older epochs of the same
-    /// filter (openers accept them until `now + grace_period`); an older epoch than one held or
-    /// removed is refused ([`StoreError::StaleKey`]); the same key again changes nothing.
+    /// Adds a key (from a grant of `issuer`, or by hand with `None`) to its lineage (filter,
+    /// issuer). A newer epoch retires the older epochs of the same lineage (openers accept
+    /// them until `now + grace_period`); an older epoch than one held or removed in the lineage
+    /// is refused ([`StoreError::StaleKey`]); the same key again changes nothing. Other
+    /// lineages of the filter are never touched (keystore spec section 5).
     pub fn add_key(
         &self,
         key: TreeKey,
@@ -529,21 +610,20 @@ impl Store {
         Ok(update)
     }
 
-    /// Removes a held key, leaving a tombstone so that it cannot come back; returns whether it
-    /// was held.
+    /// Removes the held keys of `filter` at `epoch` (of every lineage), leaving tombstones so
+    /// that they cannot come back; returns whether one was held.
     pub fn remove_key(&self, filter: &str, epoch: u32) -> Result<bool> {
         let _lock = self.store_lock()?;
         let mut file = self.key_file()?;
-        let before = file.keys.len();
-        file.keys
-            .retain(|k| !(k.filter() == filter && k.epoch() == epoch));
-        if file.keys.len() == before {
+        let (gone, kept): (Vec<HeldKey>, Vec<HeldKey>) = file
+            .keys
+            .drain(..)
+            .partition(|k| k.filter() == filter && k.epoch() == epoch);
+        file.keys = kept;
+        if gone.is_empty() {
             return Ok(false);
         }
-        file.retired.push(Tombstone {
-            filter: filter.to_string(),
-            epoch,
-        });
+        file.retired.extend(gone.iter().map(tombstone_of));
         self.write_key_file(&file)?;
         Ok(true)
     }
@@ -555,13 +635,7 @@ impl Store {
         let (gone, kept): (Vec<HeldKey>, Vec<HeldKey>) =
             file.keys.drain(..).partition(|k| !k.is_live(now));
         file.keys = kept;
-        let tombs: Vec<Tombstone> = gone
-            .iter()
-            .map(|k| Tombstone {
-                filter: k.filter().to_string(),
-                epoch: k.epoch(),
-            })
-            .collect();
+        let tombs: Vec<Tombstone> = gone.iter().map(tombstone_of).collect();
         if !tombs.is_empty() {
             file.retired.extend(tombs.iter().cloned());
             self.write_key_file(&file)?;
@@ -691,7 +765,7 @@ impl Store {
     ) -> Result<AcceptedGrant> {
         let peers = self.trusted()?;
         let issuers = self.trusted_issuers()?;
-        let key = grant.accept(&self.identity, &issuers)?;
+        let key = grant.accept_from(&self.identity, &issuers)?;
         let issuer_ed = grant.issuer_ed25519();
         let (issuer, issuer_name) = if issuer_ed == self.public().ed25519() {
             (self.fingerprint(), None)
@@ -819,7 +893,7 @@ impl Store {
             lock,
             self.options.compact_after,
         )?;
-        opener.set_senders(self.trusted_senders()?);
+        opener.set_senders(self.trusted_senders()?)?;
         opener.set_keys(&self.held_keys()?);
         Ok(opener)
     }
@@ -859,8 +933,24 @@ fn same_membership(a: &IssuedGrant, b: &IssuedGrant) -> bool {
         && a.recipient == b.recipient
 }
 
+/// The lineage issuer of a held key, with grants of the store's own identity counted as created
+/// here.
+fn lineage_issuer(key: &HeldKey, store: &Store) -> Option<Fingerprint> {
+    key.issuer.filter(|fp| *fp != store.fingerprint())
+}
+
+/// The tombstone a removed key leaves.
+fn tombstone_of(key: &HeldKey) -> Tombstone {
+    Tombstone {
+        filter: key.filter().to_string(),
+        epoch: key.epoch(),
+        issuer: key.issuer,
+    }
+}
+
+/// The next epoch of this store's own lineage of `filter`.
 fn next_epoch(file: &KeyFile, filter: &str) -> Result<u32> {
-    file.newest_epoch(filter)
+    file.newest_epoch(filter, None)
         .unwrap_or(0)
         .checked_add(1)
         .ok_or(StoreError::Core(mqseal::Error::TooLarge))
@@ -869,18 +959,19 @@ fn next_epoch(file: &KeyFile, filter: &str) -> Result<u32> {
 fn find_key(file: &KeyFile, filter: &str, epoch: u32) -> Result<HeldKey> {
     file.keys
         .iter()
-        .find(|k| k.filter() == filter && k.epoch() == epoch)
+        .find(|k| k.lineage() == (filter, None) && k.epoch() == epoch)
         .cloned()
         .ok_or_else(|| StoreError::NoKeyFor {
             filter: filter.to_string(),
         })
 }
 
-/// The newest live key of exactly `filter`.
+/// The newest live key of this store's own lineage of exactly `filter` (the one it rotates and
+/// whose members it records).
 fn current_key(file: &KeyFile, filter: &str) -> Result<HeldKey> {
     file.keys
         .iter()
-        .filter(|k| k.filter() == filter && k.not_after.is_none())
+        .filter(|k| k.lineage() == (filter, None) && k.not_after.is_none())
         .max_by_key(|k| k.epoch())
         .cloned()
         .ok_or_else(|| StoreError::NoKeyFor {
@@ -909,7 +1000,7 @@ fn best_root(file: &KeyFile, filter: &str) -> Result<(HeldKey, TreeKey)> {
         })
 }
 
-/// Adds `key` to `file` per the epoch rules of [`Store::add_key`].
+/// Adds `key` to `file` per the lineage rules of [`Store::add_key`] (keystore spec section 5).
 fn apply_key(
     file: &mut KeyFile,
     key: TreeKey,
@@ -922,7 +1013,7 @@ fn apply_key(
     if let Some(held) = file
         .keys
         .iter()
-        .find(|k| k.filter() == filter && k.epoch() == epoch)
+        .find(|k| k.lineage() == (filter.as_str(), issuer) && k.epoch() == epoch)
     {
         if held.key.ct_eq(&key) {
             return Ok(KeyUpdate {
@@ -934,7 +1025,7 @@ fn apply_key(
         }
         return Err(StoreError::KeyConflict { filter, epoch });
     }
-    if let Some(newest) = file.newest_epoch(&filter).filter(|n| *n >= epoch) {
+    if let Some(newest) = file.newest_epoch(&filter, issuer).filter(|n| *n >= epoch) {
         return Err(StoreError::StaleKey {
             filter,
             epoch,
@@ -946,7 +1037,7 @@ fn apply_key(
     for k in file
         .keys
         .iter_mut()
-        .filter(|k| k.filter() == filter && k.not_after.is_none())
+        .filter(|k| k.lineage() == (filter.as_str(), issuer) && k.not_after.is_none())
     {
         k.not_after = Some(not_after);
         retired.push((k.epoch(), not_after));

@@ -2,17 +2,19 @@
 //!
 //! ```text
 //! # comment
-//! sensor-7 mqseal-pub1:<128 hex digits: Ed25519 key || X25519 key> sender
-//! admin    mqseal-pub1:<128 hex digits> issuer
+//! sensor-7  mqseal-pub1:<128 hex digits: Ed25519 key || X25519 key> sender
+//! admin     mqseal-pub1:<128 hex digits> issuer
+//! lab-admin mqseal-pub1:<128 hex digits> issuer scope=lab/#
+//! sensor-3  mqseal-pub1:<128 hex digits> sender group-mac=plant/3/#
 //! ```
 
 use std::fmt;
 use std::path::Path;
 
-use mqseal::{Fingerprint, PUBLIC_IDENTITY_LEN, PublicIdentity};
+use mqseal::{Fingerprint, Issuer, KeyFilter, PUBLIC_IDENTITY_LEN, PublicIdentity};
 
 use crate::error::{Result, StoreError};
-use crate::text::{from_hex, to_hex, valid_name};
+use crate::text::{decode_filter, encode_filter, from_hex, to_hex, valid_name};
 
 /// Prefix of a public identity token.
 pub const PUBLIC_PREFIX: &str = "mqseal-pub1:";
@@ -125,26 +127,105 @@ pub struct TrustedPeer {
     pub public: PublicIdentity,
     /// What it is trusted for.
     pub roles: Roles,
+    /// As an issuer, the filters its grants may be for (empty: the whole tree, `#`); only with
+    /// the issuer role (`scope=`, keystore spec section 4).
+    pub scope: Vec<String>,
+    /// As a sender, the filters on whose topics its `group-mac` messages are accepted (empty:
+    /// signed messages only); only with the sender role (`group-mac=`).
+    pub group_mac: Vec<String>,
 }
 
 impl TrustedPeer {
+    /// A peer trusted for `roles`, with no scope (an issuer for the whole tree) and no
+    /// group-mac filter (signed messages only).
+    pub fn new(name: &str, public: PublicIdentity, roles: Roles) -> TrustedPeer {
+        TrustedPeer {
+            name: name.to_string(),
+            public,
+            roles,
+            scope: Vec::new(),
+            group_mac: Vec::new(),
+        }
+    }
+
     /// The peer's fingerprint.
     pub fn fingerprint(&self) -> Fingerprint {
         self.public.fingerprint()
     }
 
-    /// The line for the `trusted` file (without newline): `name mqseal-pub1:<hex> roles`.
+    /// The line for the `trusted` file (without newline):
+    /// `name mqseal-pub1:<hex> roles [scope=<filter>]... [group-mac=<filter>]...`.
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "{} {} {}",
             self.name,
             public_token(&self.public),
             self.roles.token()
-        )
+        );
+        for f in &self.scope {
+            line.push_str(" scope=");
+            line.push_str(&encode_filter(f));
+        }
+        for f in &self.group_mac {
+            line.push_str(" group-mac=");
+            line.push_str(&encode_filter(f));
+        }
+        line
+    }
+
+    /// The peer as an issuer of grants: scoped to [`TrustedPeer::scope`], or for the whole tree
+    /// if it has none. Fails with `InvalidFilter` on a scope filter that is not one.
+    pub fn issuer(&self) -> mqseal::Result<Issuer> {
+        if self.scope.is_empty() {
+            return Ok(Issuer::unscoped(self.public.clone()));
+        }
+        let scope: Vec<&str> = self.scope.iter().map(String::as_str).collect();
+        Issuer::new(self.public.clone(), &scope)
+    }
+
+    /// Checks the attributes against the roles and the filter syntax (what parsing a line
+    /// checks); filters are canonicalized in place.
+    pub fn check(&mut self) -> std::result::Result<(), String> {
+        let name = &self.name;
+        if !self.scope.is_empty() && !self.roles.issuer {
+            return Err(format!("peer {name:?}: scope= is only for issuers"));
+        }
+        if !self.group_mac.is_empty() && !self.roles.sender {
+            return Err(format!("peer {name:?}: group-mac= is only for senders"));
+        }
+        for (attr, filters) in [
+            ("scope", &mut self.scope),
+            ("group-mac", &mut self.group_mac),
+        ] {
+            let mut seen: Vec<String> = Vec::with_capacity(filters.len());
+            for f in filters.iter() {
+                let canonical = KeyFilter::parse(f)
+                    .map_err(|e| format!("peer {name:?}: {attr}={f:?}: {e}"))?
+                    .as_str()
+                    .to_string();
+                if seen.contains(&canonical) {
+                    return Err(format!("peer {name:?}: {attr}={f:?} given twice"));
+                }
+                seen.push(canonical);
+            }
+            *filters = seen;
+        }
+        Ok(())
     }
 }
 
-/// Parses one non-comment line `name mqseal-pub1:<hex> [roles]` (roles default to `sender`).
+/// A trusted sender as an opener needs it: its identity and where its `group-mac` messages are
+/// accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedSender {
+    /// The sender's public identity.
+    pub public: PublicIdentity,
+    /// Filters on which its `group-mac` messages are accepted (empty: signed only).
+    pub group_mac: Vec<String>,
+}
+
+/// Parses one non-comment line `name mqseal-pub1:<hex> [roles] [attribute]...` (roles default
+/// to `sender`; attributes `scope=<filter>` and `group-mac=<filter>`, keystore spec section 4).
 pub fn parse_peer_line(line: &str) -> std::result::Result<TrustedPeer, String> {
     let mut fields = line.split_whitespace();
     let name = fields.next().ok_or("empty line")?;
@@ -157,20 +238,31 @@ pub fn parse_peer_line(line: &str) -> std::result::Result<TrustedPeer, String> {
         .next()
         .ok_or_else(|| format!("peer {name:?} has no public key"))?;
     let public = parse_public_token(token).map_err(|e| format!("peer {name:?}: {e}"))?;
-    let roles = match fields.next() {
+    let mut fields = fields.peekable();
+    let roles = match fields.next_if(|t| !t.contains('=')) {
         None => Roles::SENDER,
         Some(t) => Roles::parse(t).ok_or_else(|| {
             format!("peer {name:?}: unknown roles {t:?} (expected sender, issuer or sender,issuer)")
         })?,
     };
-    if let Some(extra) = fields.next() {
-        return Err(format!("peer {name:?}: unexpected field {extra:?}"));
+    let mut peer = TrustedPeer::new(name, public, roles);
+    for attr in fields {
+        let (list, value) = if let Some(v) = attr.strip_prefix("scope=") {
+            (&mut peer.scope, v)
+        } else if let Some(v) = attr.strip_prefix("group-mac=") {
+            (&mut peer.group_mac, v)
+        } else if attr.contains('=') {
+            let key = attr.split_once('=').map_or(attr, |(k, _)| k);
+            return Err(format!("peer {name:?}: unknown attribute {key:?}"));
+        } else {
+            return Err(format!("peer {name:?}: unexpected field {attr:?}"));
+        };
+        let filter = decode_filter(value)
+            .ok_or_else(|| format!("peer {name:?}: bad filter {value:?} in {attr:?}"))?;
+        list.push(filter);
     }
-    Ok(TrustedPeer {
-        name: name.to_string(),
-        public,
-        roles,
-    })
+    peer.check()?;
+    Ok(peer)
 }
 
 /// Parses a whole `trusted` file: `#` comments and blank lines are ignored; names and public
@@ -204,7 +296,7 @@ pub fn parse_trusted(path: &Path, bytes: &[u8]) -> Result<Vec<TrustedPeer>> {
 }
 
 /// Header comment written at the top of a new `trusted` file.
-pub const TRUSTED_HEADER: &str = "# mqseal trusted peers: <name> mqseal-pub1:<ed25519||x25519 hex> [sender|issuer|sender,issuer]\n";
+pub const TRUSTED_HEADER: &str = "# mqseal trusted peers: <name> mqseal-pub1:<ed25519||x25519 hex> [sender|issuer|sender,issuer] [scope=<filter>]... [group-mac=<filter>]...\n";
 
 /// Formats a whole `trusted` file (header comment, one line per peer).
 pub fn format_trusted(peers: &[TrustedPeer]) -> String {
@@ -225,11 +317,14 @@ mod tests {
     #[test]
     fn lines_round_trip_and_errors_are_specific() {
         let id = Identity::from_seed([7; 32]);
-        let peer = TrustedPeer {
-            name: "bob".into(),
-            public: id.public(),
-            roles: Roles::BOTH,
-        };
+        let mut peer = TrustedPeer::new("bob", id.public(), Roles::BOTH);
+        assert_eq!(parse_peer_line(&peer.line()).unwrap(), peer);
+        peer.scope = vec!["lab/#".into(), "my room/lamp".into()];
+        peer.group_mac = vec!["plant/3/#".into()];
+        assert!(
+            peer.line()
+                .contains(" scope=lab/# scope=my%20room/lamp group-mac=plant/3/#")
+        );
         assert_eq!(parse_peer_line(&peer.line()).unwrap(), peer);
         let token = public_token(&id.public());
         let bare = parse_peer_line(&format!("bob {token}")).unwrap();
@@ -266,6 +361,26 @@ mod tests {
                 .unwrap_err()
                 .contains("unexpected")
         );
+        // Attributes: roles they need, valid filters, each filter once, known names.
+        let g = parse_peer_line(&format!("bob {token} group-mac=a/#")).unwrap();
+        assert_eq!(
+            (g.roles, g.group_mac),
+            (Roles::SENDER, vec!["a/#".to_string()])
+        );
+        for (line, why) in [
+            (format!("bob {token} sender scope=a/#"), "only for issuers"),
+            (
+                format!("bob {token} issuer group-mac=a/#"),
+                "only for senders",
+            ),
+            (format!("bob {token} issuer scope=a/#/b"), "scope="),
+            (format!("bob {token} issuer scope=a/# scope=a/#"), "twice"),
+            (format!("bob {token} issuer color=red"), "unknown attribute"),
+            (format!("bob {token} issuer scope=a/# sender"), "unexpected"),
+        ] {
+            let err = parse_peer_line(&line).unwrap_err();
+            assert!(err.contains(why), "{line}: {err}");
+        }
         let zero = format!("bob {PUBLIC_PREFIX}{}", "00".repeat(64));
         assert!(parse_peer_line(&zero).unwrap_err().contains("not a valid"));
     }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mqseal::{Fingerprint, Identity, ReplayWindow, TreeKey};
+use mqseal::{Fingerprint, Identity, Profile, ReplayWindow, TreeKey};
 use mqseal_store::formats::{self, Accepted};
 use mqseal_store::{
     GrantTopics, HeldKey, IssuedGrant, KeyFile, Roles, StoreError, Tombstone, TrustedPeer,
@@ -64,11 +64,25 @@ fn inputs() -> Inputs {
                 not_after: None,
                 issuer: None,
             },
+            // Another lineage of the same filter and epoch (alice's grant): both are held.
+            HeldKey {
+                key: TreeKey::from_secret("my room/#", 1, seed(0xc0)).unwrap(),
+                not_after: None,
+                issuer: Some(alice.fingerprint()),
+            },
         ],
-        retired: vec![Tombstone {
-            filter: "plant/7/#".into(),
-            epoch: 0,
-        }],
+        retired: vec![
+            Tombstone {
+                filter: "plant/7/#".into(),
+                epoch: 0,
+                issuer: Some(admin.fingerprint()),
+            },
+            Tombstone {
+                filter: "my room/#".into(),
+                epoch: 0,
+                issuer: None,
+            },
+        ],
     };
     let issued = vec![IssuedGrant {
         root_filter: "plant/#".into(),
@@ -84,24 +98,55 @@ fn inputs() -> Inputs {
     }
     let mut snapshot = BTreeMap::new();
     snapshot.insert(
-        (sensor.fingerprint(), 2, "plant/7/temp".to_string()),
+        (
+            sensor.fingerprint(),
+            Profile::Signed,
+            2,
+            "plant/7/temp".to_string(),
+        ),
         window.clone(),
     );
     let mut small = ReplayWindow::new();
     small.accept(3).unwrap();
-    snapshot.insert((alice.fingerprint(), 1, "my room/light".to_string()), small);
+    snapshot.insert(
+        (
+            sensor.fingerprint(),
+            Profile::GroupMac,
+            2,
+            "plant/7/temp".to_string(),
+        ),
+        small.clone(),
+    );
+    snapshot.insert(
+        (
+            alice.fingerprint(),
+            Profile::Signed,
+            1,
+            "my room/light".to_string(),
+        ),
+        small,
+    );
     let log = vec![
         Accepted {
             sender: sensor.fingerprint(),
+            profile: Profile::Signed,
             epoch: 2,
             topic: "plant/7/temp".into(),
             seq: 2101,
         },
         Accepted {
             sender: alice.fingerprint(),
+            profile: Profile::Signed,
             epoch: 1,
             topic: "my room/light".into(),
             seq: 4,
+        },
+        Accepted {
+            sender: sensor.fingerprint(),
+            profile: Profile::GroupMac,
+            epoch: 2,
+            topic: "plant/7/temp".into(),
+            seq: 9,
         },
     ];
     Inputs {
@@ -119,18 +164,51 @@ fn inputs() -> Inputs {
 
 fn generate() -> Value {
     let i = inputs();
+    let mut alice = TrustedPeer::new("alice", i.alice.public(), Roles::BOTH);
+    alice.scope = vec!["my room/#".into(), "alice/desk".into()];
+    let mut sensor = TrustedPeer::new("sensor-7", i.sensor.public(), Roles::SENDER);
+    sensor.group_mac = vec!["plant/7/#".into()];
     let trusted = vec![
-        TrustedPeer {
-            name: "admin".into(),
-            public: i.admin.public(),
-            roles: Roles::ISSUER,
-        },
-        TrustedPeer {
-            name: "alice".into(),
-            public: i.alice.public(),
-            roles: Roles::BOTH,
-        },
+        TrustedPeer::new("admin", i.admin.public(), Roles::ISSUER),
+        alice,
+        sensor,
     ];
+    let token = mqseal_store::public_token(&i.admin.public());
+    let trusted_negative: Vec<Value> = [
+        (
+            "scope-without-issuer",
+            format!("a {token} sender scope=a/#"),
+        ),
+        (
+            "group-mac-without-sender",
+            format!("a {token} issuer group-mac=a/#"),
+        ),
+        (
+            "invalid-scope-filter",
+            format!("a {token} issuer scope=a/#/b"),
+        ),
+        (
+            "same-scope-twice",
+            format!("a {token} issuer scope=a/# scope=a/#"),
+        ),
+        ("unknown-attribute", format!("a {token} issuer expires=1")),
+        (
+            "roles-after-attribute",
+            format!("a {token} scope=a/# issuer"),
+        ),
+    ]
+    .iter()
+    .map(|(name, line)| {
+        let err = formats::parse_trusted(Path::new("trusted"), format!("{line}\n").as_bytes())
+            .unwrap_err();
+        json!({"name": name, "file": format!("{line}\n"), "error": err.name()})
+    })
+    .collect();
+    let mut old_snapshot = formats::encode_snapshot(&BTreeMap::new());
+    old_snapshot[..8].copy_from_slice(b"MQSRSNP1");
+    let n = old_snapshot.len() - 32;
+    let sum = sha2_digest(&old_snapshot[..n]);
+    old_snapshot[n..].copy_from_slice(&sum);
     let topics = GrantTopics::default();
     let admin_ed = i.admin.public().ed25519();
     let mut log_bytes = formats::LOG_MAGIC.to_vec();
@@ -162,7 +240,10 @@ fn generate() -> Value {
                 "name": p.name,
                 "public": hex::encode(p.public.to_bytes()),
                 "roles": p.roles.token(),
+                "scope": p.scope,
+                "group_mac": p.group_mac,
             })).collect::<Vec<_>>(),
+            "negative": trusted_negative,
         },
         "keys": {
             "file": i.keys.format().as_str(),
@@ -173,7 +254,7 @@ fn generate() -> Value {
                 "not_after": k.not_after,
                 "issuer": k.issuer.map(|f| f.to_string()),
             })).collect::<Vec<_>>(),
-            "retired": i.keys.retired.iter().map(|t| json!({"filter": t.filter, "epoch": t.epoch})).collect::<Vec<_>>(),
+            "retired": i.keys.retired.iter().map(|t| json!({"filter": t.filter, "epoch": t.epoch, "issuer": t.issuer.map(|f| f.to_string())})).collect::<Vec<_>>(),
         },
         "issued": {
             "file": formats::format_issued(&i.issued),
@@ -188,17 +269,25 @@ fn generate() -> Value {
             "bytes": hex::encode(i.window.to_bytes()),
         },
         "replay_snapshot": {
-            "windows": i.snapshot.iter().map(|((fp, epoch, topic), w)| json!({
+            "windows": i.snapshot.iter().map(|((fp, profile, epoch, topic), w)| json!({
                 "sender": fp.to_string(),
+                "profile": profile.name(),
                 "epoch": epoch,
                 "topic": topic,
                 "window": hex::encode(w.to_bytes()),
             })).collect::<Vec<_>>(),
             "bytes": hex::encode(formats::encode_snapshot(&i.snapshot)),
+            "negative": [{
+                "name": "version-1-magic",
+                "description": "an empty snapshot with the previous version's magic and a valid checksum",
+                "bytes": hex::encode(&old_snapshot),
+                "error": "corrupt",
+            }],
         },
         "replay_log": {
             "records": i.log.iter().map(|r| json!({
                 "sender": r.sender.to_string(),
+                "profile": r.profile.name(),
                 "epoch": r.epoch,
                 "topic": r.topic,
                 "seq": r.seq,
@@ -217,6 +306,11 @@ fn generate() -> Value {
         "filter_encoding": filters,
         "store_errors": errors,
     })
+}
+
+fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 #[test]
@@ -257,6 +351,20 @@ fn parsing_the_vectors_gives_back_their_values() {
         assert_eq!(peer.name, s(&want["name"]));
         assert_eq!(hex::encode(peer.public.to_bytes()), s(&want["public"]));
         assert_eq!(peer.roles.token(), s(&want["roles"]));
+        let list = |k: &str| -> Vec<String> {
+            want[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| s(f).to_string())
+                .collect()
+        };
+        assert_eq!(peer.scope, list("scope"));
+        assert_eq!(peer.group_mac, list("group_mac"));
+    }
+    for n in v["trusted"]["negative"].as_array().unwrap() {
+        let err = formats::parse_trusted(p, s(&n["file"]).as_bytes()).unwrap_err();
+        assert_eq!(err.name(), s(&n["error"]), "{}", s(&n["name"]));
     }
 
     let keys = KeyFile::parse(p, s(&v["keys"]["file"]).as_bytes()).unwrap();
@@ -269,6 +377,7 @@ fn parsing_the_vectors_gives_back_their_values() {
             .find(|k| {
                 k.filter() == s(&w["filter"])
                     && u64::from(k.epoch()) == w["epoch"].as_u64().unwrap()
+                    && k.issuer.map(|f| f.to_string()).as_deref() == w["issuer"].as_str()
             })
             .unwrap();
         assert_eq!(hex::encode(*k.key.secret_bytes()), s(&w["secret"]));
@@ -323,12 +432,21 @@ fn parsing_the_vectors_gives_back_their_values() {
             .unwrap();
     for w in v["replay_snapshot"]["windows"].as_array().unwrap() {
         let fp = Fingerprint(hex::decode(s(&w["sender"])).unwrap().try_into().unwrap());
+        let profile = match s(&w["profile"]) {
+            "signed" => Profile::Signed,
+            _ => Profile::GroupMac,
+        };
         let id = (
             fp,
+            profile,
             w["epoch"].as_u64().unwrap() as u32,
             s(&w["topic"]).to_string(),
         );
         assert_eq!(hex::encode(snap[&id].to_bytes()), s(&w["window"]));
+    }
+    for n in v["replay_snapshot"]["negative"].as_array().unwrap() {
+        let err = formats::decode_snapshot(p, &hex::decode(s(&n["bytes"])).unwrap()).unwrap_err();
+        assert_eq!(err.name(), s(&n["error"]));
     }
 
     let log = formats::decode_log(p, &hex::decode(s(&v["replay_log"]["bytes"])).unwrap()).unwrap();
@@ -338,6 +456,7 @@ fn parsing_the_vectors_gives_back_their_values() {
         .zip(v["replay_log"]["records"].as_array().unwrap())
     {
         assert_eq!(r.sender.to_string(), s(&w["sender"]));
+        assert_eq!(r.profile.name(), s(&w["profile"]));
         assert_eq!(
             (u64::from(r.epoch), r.seq),
             (w["epoch"].as_u64().unwrap(), w["seq"].as_u64().unwrap())

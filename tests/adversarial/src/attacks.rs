@@ -293,11 +293,7 @@ mod tests {
                 assert_eq!(resign(&real, "a/b", None, &alice).unwrap(), real);
             }
             let mut opener = Opener::new();
-            opener.set_policy(mqseal::OpenPolicy {
-                allow_group_mac: true,
-                ..mqseal::OpenPolicy::default()
-            });
-            opener.trust_sender(alice.public());
+            opener.trust_group_mac_sender(alice.public(), "#").unwrap();
             opener.add_key(key.clone());
             assert_eq!(opener.open("a/b", &real).unwrap().payload, b"payload");
             assert_eq!(

@@ -142,11 +142,8 @@ fn setup_seeds_really_open() {
     // The seeds must reach the deep end of the opener (accepted), or fuzzing would only ever
     // exercise the parser.
     let (sender, _, key) = bodies::setup();
-    let mut opener = mqseal::Opener::with_policy(mqseal::OpenPolicy {
-        allow_group_mac: true,
-        ..mqseal::OpenPolicy::default()
-    });
-    opener.trust_sender(sender.public());
+    let mut opener = mqseal::Opener::new();
+    opener.trust_group_mac_sender(sender.public(), "#").unwrap();
     opener.add_key(key);
     for seed in bodies::envelope_seeds() {
         let topic = bodies::TOPICS[usize::from(seed[0] & 3)];

@@ -830,7 +830,8 @@ async fn old_epochs_and_a_revoked_member_get_nothing_past_the_subscriber() {
     dash.untrust("bob").unwrap();
     net.sub
         .opener_mut()
-        .set_senders(dash.trusted_senders().unwrap());
+        .set_senders(dash.trusted_senders().unwrap())
+        .unwrap();
     for i in 0..3 {
         log(&net.expect, format!("bob #{i}"), vec![Error::UnknownSender]);
         bob_client
@@ -917,12 +918,13 @@ fn every_bit_of_every_byte_of_many_messages_is_refused() {
         let class = format!("bit flip, every bit of every byte ({})", profile.name());
         let mut sealer = Sealer::new(sender.clone(), profile, 0);
         sealer.add_key(key.clone());
-        let mut opener = Opener::with_policy(OpenPolicy {
-            allow_group_mac: profile == Profile::GroupMac,
-            ..OpenPolicy::default()
-        });
+        let mut opener = Opener::with_policy(OpenPolicy::default());
         opener.trust_sender(sender.public());
         opener.trust_sender(other.public());
+        if profile == Profile::GroupMac {
+            opener.trust_group_mac_sender(sender.public(), "#").unwrap();
+            opener.trust_group_mac_sender(other.public(), "#").unwrap();
+        }
         opener.add_key(key.clone());
         let delivery = |m: &[u8]| Delivery {
             retained: mqseal::inspect(m).is_ok_and(|h| h.retain),
@@ -1024,10 +1026,6 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
         o.add_key(key.clone());
         o
     };
-    let group_mac = OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    };
     let mut alice_signed = Sealer::new(alice.clone(), Profile::Signed, 0);
     alice_signed.add_key(key.clone());
     let mut alice_gm = Sealer::new(alice.clone(), Profile::GroupMac, 0);
@@ -1068,19 +1066,25 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
     let real = alice_signed.seal(topic, b"real", false).unwrap();
     tally.after(class, 1, u64::from(opener.open(topic, &real).is_ok()));
 
-    // group-mac: documented (spec §10, threat model) as forgeable by any key holder, and
-    // refused unless the receiver opts in to the profile.
+    // group-mac: documented (spec threat model) as forgeable by any key holder, and refused
+    // unless the receiver trusts that sender for group-mac on the topic (spec 7.7).
     let spec = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/mqseal-v2.md"),
     )
     .unwrap();
     assert!(
-        spec.lines()
-            .any(|l| l.contains("`group-mac` profile (opt-in)") && l.contains("forge any sender")),
+        spec.lines().any(
+            |l| l.contains("`group-mac` profile (opt-in per sender and filter)")
+                && l.contains("forge the senders trusted for group-mac")
+        ),
         "the spec's threat model must document group-mac forgeries"
     );
     let class = "insider forgery as another member (group-mac)";
-    let mut accepting = opener_for(group_mac);
+    // Alice trusted for group-mac on the whole tree: then any member can forge her.
+    let mut accepting = opener_for(OpenPolicy::default());
+    accepting
+        .trust_group_mac_sender(alice.public(), "#")
+        .unwrap();
     let mut default = opener_for(OpenPolicy::default());
     for seq in 0..50u64 {
         let forged = attacks::forge(
@@ -1116,7 +1120,8 @@ fn forgeries_replays_reordering_delays_and_old_epochs_in_process() {
 
     // Header swaps across senders, topics and profiles: all refused.
     let class = "swap headers (senders, topics, profiles)";
-    let mut opener = opener_for(group_mac);
+    let mut opener = opener_for(OpenPolicy::default());
+    opener.trust_group_mac_sender(alice.public(), "#").unwrap();
     let mut mallory_signed = Sealer::new(mallory.clone(), Profile::Signed, 0);
     mallory_signed.add_key(key.clone());
     let mut pool = Vec::new();

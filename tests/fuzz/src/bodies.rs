@@ -16,19 +16,24 @@ pub fn setup() -> (Identity, Identity, TreeKey) {
 /// Topics the first input byte chooses from (index `byte % len`).
 pub const TOPICS: [&str; 4] = ["plant/7/temp", "plant/8/temp", "plant", "other/topic"];
 
-/// Input: byte 0 selects topic (bits 0-1), retained (bit 2), duplicate (bit 3), profile policy
-/// (bit 4: allow group-mac); the rest is the sealed message.
+/// Input: byte 0 selects topic (bits 0-1), retained (bit 2), duplicate (bit 3), group-mac trust
+/// (bit 4: the sender is trusted for group-mac on `plant/#`, bit 5: on `#`); the rest is the
+/// sealed message.
 pub fn open_envelope(data: &[u8]) {
     let Some((&control, message)) = data.split_first() else {
         return;
     };
     let (sender, _, key) = setup();
     let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: control & 0x10 != 0,
         max_age: Some(3600),
         ..OpenPolicy::default()
     });
     opener.trust_sender(sender.public());
+    for (bit, filter) in [(0x10, "plant/#"), (0x20, "#")] {
+        if control & bit != 0 {
+            let _ = opener.trust_group_mac_sender(sender.public(), filter);
+        }
+    }
     opener.trust_sender(Identity::from_seed([0xd4; 32]).public());
     opener.add_key(key);
     let topic = TOPICS[usize::from(control & 0x03)];

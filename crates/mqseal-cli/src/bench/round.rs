@@ -156,11 +156,11 @@ fn parties(spec: &Spec) -> Result<(Option<Sealer>, Option<Opener>)> {
     let key = TreeKey::generate(&spec.topic, 1)?;
     let mut sealer = Sealer::new(sender.clone(), profile, 0);
     sealer.add_key(key.clone());
-    let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: profile == Profile::GroupMac,
-        ..OpenPolicy::default()
-    });
+    let mut opener = Opener::with_policy(OpenPolicy::default());
     opener.trust_sender(sender.public());
+    if profile == Profile::GroupMac {
+        opener.trust_group_mac_sender(sender.public(), &spec.topic)?;
+    }
     opener.add_key(key);
     Ok((Some(sealer), Some(opener)))
 }

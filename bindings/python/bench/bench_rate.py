@@ -43,8 +43,8 @@ def main(argv: list[str]) -> int:
     key = mqseal.TreeKey.from_secret("bench/#", 1, bytes([2] * 32))
     sealer = mqseal.Sealer(me, profile, start=0)
     sealer.add_key(key)
-    opener = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
-    opener.trust_sender(me.public)
+    opener = mqseal.Opener()
+    opener.trust_group_mac_sender(me.public, "bench/#")
     opener.add_key(key)
     payload = bytes([0x42] * size)
 

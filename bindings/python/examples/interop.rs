@@ -121,11 +121,8 @@ fn check(path: &str) {
     let key = Grant::from_bytes(&b(&bundle["grant"]))
         .and_then(|g| g.accept(&recipient, &[issuer]))
         .unwrap_or_else(|e| panic!("grant refused: {e}"));
-    let mut opener = Opener::with_policy(OpenPolicy {
-        allow_group_mac: true,
-        ..OpenPolicy::default()
-    });
-    opener.trust_sender(sender.clone());
+    let mut opener = Opener::with_policy(OpenPolicy::default());
+    opener.trust_group_mac_sender(sender.clone(), "#").unwrap();
     opener.add_key(key);
     let messages = bundle["messages"].as_array().unwrap();
     for m in messages {

@@ -1,5 +1,6 @@
 //! `Grant`: a tree key wrapped to one recipient and signed by its issuer.
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
@@ -70,7 +71,9 @@ impl Grant {
     }
 
     /// Verifies and unwraps the grant for `recipient`, accepting only issuers among
-    /// `trusted_issuers` (an iterable of `PublicIdentity`).
+    /// `trusted_issuers`: each a `PublicIdentity` (trusted for every filter) or a pair
+    /// `(PublicIdentity, [filter, ...])` trusted only for those filters and below (its scope).
+    /// A trusted issuer's grant outside its scope raises `OutOfScopeError`.
     fn accept(
         &self,
         recipient: &Identity,
@@ -78,10 +81,24 @@ impl Grant {
     ) -> PyResult<TreeKey> {
         let mut trusted = Vec::new();
         for item in trusted_issuers.try_iter()? {
-            trusted.push(item?.cast::<PublicIdentity>()?.get().0.clone());
+            let item = item?;
+            if let Ok(public) = item.cast::<PublicIdentity>() {
+                trusted.push(mqseal::Issuer::unscoped(public.get().0.clone()));
+                continue;
+            }
+            let (public, scope): (PyRef<'_, PublicIdentity>, Vec<String>) =
+                item.extract().map_err(|_| {
+                    PyTypeError::new_err(
+                        "trusted_issuers: expected PublicIdentity or (PublicIdentity, [filter, ...])",
+                    )
+                })?;
+            let scope: Vec<&str> = scope.iter().map(String::as_str).collect();
+            trusted.push(mqseal::Issuer::new(public.0.clone(), &scope).map_err(CoreError)?);
         }
         Ok(TreeKey(
-            self.0.accept(&recipient.0, &trusted).map_err(CoreError)?,
+            self.0
+                .accept_from(&recipient.0, &trusted)
+                .map_err(CoreError)?,
         ))
     }
 

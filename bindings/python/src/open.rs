@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use crate::convert::{Topic, hex, parse_fingerprint};
+use crate::convert::{Topic, hex, parse_fingerprint, parse_profile};
 use crate::errors::CoreResult;
 use crate::identity::PublicIdentity;
 use crate::keys::TreeKey;
@@ -14,8 +14,6 @@ use crate::keys::TreeKey;
 #[pyclass(module = "mqseal", frozen, get_all)]
 #[derive(Clone)]
 pub struct OpenPolicy {
-    /// Accept the `group-mac` profile (any key holder can forge the sender).
-    allow_group_mac: bool,
     /// Refuse messages whose timestamp is more than this many seconds old, and messages without
     /// a timestamp.
     max_age: Option<u64>,
@@ -29,7 +27,6 @@ impl OpenPolicy {
     /// The core policy.
     pub fn core(&self) -> mqseal::OpenPolicy {
         mqseal::OpenPolicy {
-            allow_group_mac: self.allow_group_mac,
             max_age: self.max_age,
             max_future_skew: self.max_future_skew,
             require_timestamp: self.require_timestamp,
@@ -39,7 +36,6 @@ impl OpenPolicy {
     /// Converts the core policy.
     pub fn from_core(p: &mqseal::OpenPolicy) -> OpenPolicy {
         OpenPolicy {
-            allow_group_mac: p.allow_group_mac,
             max_age: p.max_age,
             max_future_skew: p.max_future_skew,
             require_timestamp: p.require_timestamp,
@@ -49,18 +45,14 @@ impl OpenPolicy {
 
 #[pymethods]
 impl OpenPolicy {
-    /// The default policy unless overridden: signed profile only, no age limit, 60 s of future
-    /// skew once an age limit is set, timestamps optional (required once an age limit is set).
+    /// The default policy unless overridden: no age limit, 60 s of future skew once an age
+    /// limit is set, timestamps optional (required once an age limit is set). Which senders
+    /// may use `group-mac` is set per sender and filter:
+    /// `Opener.trust_group_mac_sender`.
     #[new]
-    #[pyo3(signature = (*, allow_group_mac = false, max_age = None, max_future_skew = 60, require_timestamp = false))]
-    fn new(
-        allow_group_mac: bool,
-        max_age: Option<u64>,
-        max_future_skew: u64,
-        require_timestamp: bool,
-    ) -> OpenPolicy {
+    #[pyo3(signature = (*, max_age = None, max_future_skew = 60, require_timestamp = false))]
+    fn new(max_age: Option<u64>, max_future_skew: u64, require_timestamp: bool) -> OpenPolicy {
         OpenPolicy {
-            allow_group_mac,
             max_age,
             max_future_skew,
             require_timestamp,
@@ -69,8 +61,7 @@ impl OpenPolicy {
 
     fn __repr__(&self) -> String {
         format!(
-            "OpenPolicy(allow_group_mac={}, max_age={}, max_future_skew={}, require_timestamp={})",
-            py_bool(self.allow_group_mac),
+            "OpenPolicy(max_age={}, max_future_skew={}, require_timestamp={})",
             self.max_age.map_or("None".to_string(), |a| a.to_string()),
             self.max_future_skew,
             py_bool(self.require_timestamp)
@@ -105,7 +96,8 @@ pub fn fingerprint_arg(sender: &Bound<'_, PyAny>) -> PyResult<mqseal::Fingerprin
     ))
 }
 
-/// Opens sealed messages: trusted senders, keys, and a replay window per (sender, epoch, topic).
+/// Opens sealed messages: trusted senders, keys, and a replay window per (sender, profile,
+/// epoch, topic).
 #[pyclass(module = "mqseal")]
 pub struct Opener(pub mqseal::Opener);
 
@@ -131,9 +123,17 @@ impl Opener {
         self.0.set_policy(policy.core());
     }
 
-    /// Trusts messages from `sender` (idempotent).
+    /// Trusts `signed` messages from `sender` (idempotent). Its `group-mac` messages are
+    /// refused (`ProfileNotAllowedError`) unless `trust_group_mac_sender` allows them.
     fn trust_sender(&mut self, sender: &PublicIdentity) {
         self.0.trust_sender(sender.0.clone());
+    }
+
+    /// Trusts `sender` and also accepts its `group-mac` messages on topics covered by `filter`
+    /// (call again to add filters). Any holder of the topic key can forge such messages: allow
+    /// it only for senders that cannot sign, where they publish. Raises `InvalidFilterError`.
+    fn trust_group_mac_sender(&mut self, sender: &PublicIdentity, filter: &str) -> CoreResult<()> {
+        Ok(self.0.trust_group_mac_sender(sender.0.clone(), filter)?)
     }
 
     /// Stops trusting `sender` (a `PublicIdentity` or its fingerprint); returns whether it was
@@ -142,12 +142,19 @@ impl Opener {
         Ok(self.0.untrust_sender(&fingerprint_arg(sender)?))
     }
 
-    /// Adds a key to open with (replacing one of the same filter and epoch).
+    /// Adds a key to open with. Keys of one filter and epoch with different secrets (other
+    /// issuers' lineages) are all kept.
     fn add_key(&mut self, key: &TreeKey) {
         self.0.add_key(key.0.clone());
     }
 
-    /// Forgets the key of `filter` at `epoch` (and its retirement); returns whether it was held.
+    /// Adds `key` already retired: opened until `not_after` (inclusive), only this key.
+    fn add_retired_key(&mut self, key: &TreeKey, not_after: u64) {
+        self.0.add_retired_key(key.0.clone(), not_after);
+    }
+
+    /// Forgets every key of `filter` at `epoch` (and its retirement); returns whether one was
+    /// held.
     fn remove_key(&mut self, filter: &str, epoch: u32) -> bool {
         self.0.remove_key(filter, epoch)
     }
@@ -187,41 +194,51 @@ impl Opener {
         ))
     }
 
-    /// A copy of the replay window of (`sender`, `epoch`, `topic`), if a message was accepted
-    /// there.
+    /// A copy of the replay window of (`sender`, `profile`, `epoch`, `topic`), if a message was
+    /// accepted there. Each profile has its own windows, so forgeable `group-mac` messages
+    /// never move a sender's `signed` window.
+    #[pyo3(signature = (sender, epoch, topic, *, profile = "signed"))]
     fn replay_window(
         &self,
         sender: &Bound<'_, PyAny>,
         epoch: u32,
         topic: Topic,
+        profile: &str,
     ) -> PyResult<Option<ReplayWindow>> {
         let topic: &str = &topic;
         let fp = fingerprint_arg(sender)?;
         Ok(self
             .0
-            .replay_window(&fp, epoch, topic)
+            .replay_window(&fp, parse_profile(profile)?, epoch, topic)
             .map(|w| ReplayWindow(w.clone())))
     }
 
-    /// Installs a replay window for (`sender`, `epoch`, `topic`).
+    /// Installs a replay window for (`sender`, `profile`, `epoch`, `topic`).
+    #[pyo3(signature = (sender, epoch, topic, window, *, profile = "signed"))]
     fn set_replay_window(
         &mut self,
         sender: &Bound<'_, PyAny>,
         epoch: u32,
         topic: Topic,
         window: &ReplayWindow,
+        profile: &str,
     ) -> PyResult<()> {
         let topic: &str = &topic;
         let fp = fingerprint_arg(sender)?;
-        self.0.set_replay_window(fp, epoch, topic, window.0.clone());
+        self.0
+            .set_replay_window(fp, parse_profile(profile)?, epoch, topic, window.0.clone());
         Ok(())
     }
 
     /// The highest sequence number accepted from `sender` (a `PublicIdentity` or its
-    /// fingerprint) on any topic and epoch, if any: a live message on a topic this opener has no
-    /// window for yet is refused (`TooOldError`) if it is `REPLAY_WINDOW` or more below it.
-    fn high_water_mark(&self, sender: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
-        Ok(self.0.high_water_mark(&fingerprint_arg(sender)?))
+    /// fingerprint) in `profile` on any topic and epoch, if any: a live message on a topic this
+    /// opener has no window for yet is refused (`TooOldError`) if it is `REPLAY_WINDOW` or more
+    /// below it.
+    #[pyo3(signature = (sender, *, profile = "signed"))]
+    fn high_water_mark(&self, sender: &Bound<'_, PyAny>, profile: &str) -> PyResult<Option<u64>> {
+        Ok(self
+            .0
+            .high_water_mark(&fingerprint_arg(sender)?, parse_profile(profile)?))
     }
 
     fn __repr__(&self) -> String {

@@ -164,16 +164,36 @@ impl Store {
     }
 
     /// Trusts `public` under `name`: as a sender (its messages are accepted) and/or an issuer
-    /// (its grants are accepted).
-    #[pyo3(signature = (name, public, *, sender = true, issuer = false))]
+    /// (its grants are accepted). `scope` (issuers only): the filters its grants may be for
+    /// (empty: every filter, an administrator). `group_mac` (senders only): filters on whose
+    /// topics its unsigned `group-mac` messages are accepted (empty: signed only).
+    #[pyo3(signature = (name, public, *, sender = true, issuer = false, scope = Vec::new(), group_mac = Vec::new()))]
     fn trust(
         &self,
         name: &str,
         public: &PublicIdentity,
         sender: bool,
         issuer: bool,
+        scope: Vec<String>,
+        group_mac: Vec<String>,
     ) -> StoreResult<TrustedPeer> {
-        Ok(self.0.trust(name, &public.0, roles(sender, issuer))?.into())
+        let mut peer = ms::TrustedPeer::new(name, public.0.clone(), roles(sender, issuer));
+        peer.scope = scope;
+        peer.group_mac = group_mac;
+        Ok(self.0.trust_peer(peer)?.into())
+    }
+
+    /// Replaces the scope of the issuer named `name` (empty: every filter).
+    fn set_scope(&self, name: &str, scope: Vec<String>) -> StoreResult<TrustedPeer> {
+        let scope: Vec<&str> = scope.iter().map(String::as_str).collect();
+        Ok(self.0.set_scope(name, &scope)?.into())
+    }
+
+    /// Replaces the filters on which the sender named `name` may send `group-mac` messages
+    /// (empty: signed only).
+    fn set_group_mac(&self, name: &str, filters: Vec<String>) -> StoreResult<TrustedPeer> {
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        Ok(self.0.set_group_mac(name, &filters)?.into())
     }
 
     /// Trusts the peer of an `identity.pub` line (`name mqseal-pub1:<hex>`).
@@ -552,18 +572,20 @@ impl PersistentOpener {
         Ok(Opened::from_core(opened))
     }
 
-    /// The number of persisted replay windows (sender, epoch, topic).
+    /// The number of persisted replay windows (sender, profile, epoch, topic).
     #[getter]
     fn window_count(&self) -> PyResult<usize> {
         self.0.with(|o| o.window_count())
     }
 
     /// The highest sequence number accepted from `sender` (a `PublicIdentity` or its
-    /// fingerprint) on any topic and epoch, restored from the persisted windows (see
-    /// `Opener.high_water_mark`).
-    fn high_water_mark(&self, sender: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    /// fingerprint) in `profile` on any topic and epoch, restored from the persisted windows
+    /// (see `Opener.high_water_mark`).
+    #[pyo3(signature = (sender, *, profile = "signed"))]
+    fn high_water_mark(&self, sender: &Bound<'_, PyAny>, profile: &str) -> PyResult<Option<u64>> {
         let fp = fingerprint_arg(sender)?;
-        self.0.with(|o| o.opener().high_water_mark(&fp))
+        let profile = crate::convert::parse_profile(profile)?;
+        self.0.with(|o| o.opener().high_water_mark(&fp, profile))
     }
 
     /// The current policy.
@@ -572,10 +594,37 @@ impl PersistentOpener {
         self.0.with(|o| OpenPolicy::from_core(o.opener().policy()))
     }
 
-    /// Replaces the trusted senders (e.g. with `Store.trusted()` senders after a change).
-    fn set_senders(&self, senders: Vec<PyRef<'_, PublicIdentity>>) -> PyResult<()> {
-        let senders: Vec<mqseal::PublicIdentity> = senders.iter().map(|s| s.0.clone()).collect();
-        self.0.with(|o| o.set_senders(senders))
+    /// Replaces the trusted senders: each a `PublicIdentity` (signed messages only) or a
+    /// `TrustedPeer` (e.g. from `Store.trusted()` after a change; peers without the sender
+    /// role are skipped), whose `group_mac` filters also admit its `group-mac` messages there.
+    fn set_senders(&self, senders: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut list = Vec::new();
+        for item in senders.try_iter()? {
+            let item = item?;
+            if let Ok(p) = item.cast::<TrustedPeer>() {
+                let p = p.get();
+                if !p.sender {
+                    continue; // an issuer only: its messages are not trusted
+                }
+                list.push(ms::TrustedSender {
+                    public: p.public.0.clone(),
+                    group_mac: p.group_mac.clone(),
+                });
+            } else {
+                let public = item.cast::<PublicIdentity>().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(
+                        "senders: expected PublicIdentity or TrustedPeer items",
+                    )
+                })?;
+                list.push(ms::TrustedSender {
+                    public: public.get().0.clone(),
+                    group_mac: Vec::new(),
+                });
+            }
+        }
+        self.0
+            .with(|o| o.set_senders(list))?
+            .map_err(|e| StoreFailure(e).into())
     }
 
     /// Replaces the keys with `Store.held_keys()` (after a grant or a rotation).
@@ -641,6 +690,11 @@ pub struct TrustedPeer {
     sender: bool,
     /// Its grants are accepted.
     issuer: bool,
+    /// As an issuer, the filters its grants may be for (empty: every filter).
+    scope: Vec<String>,
+    /// As a sender, the filters on which its `group-mac` messages are accepted (empty: signed
+    /// only).
+    group_mac: Vec<String>,
     /// Its fingerprint (64 hex digits).
     fingerprint: String,
     /// Its line in the `trusted` file.
@@ -656,6 +710,8 @@ impl From<ms::TrustedPeer> for TrustedPeer {
             public: PublicIdentity(p.public),
             sender: p.roles.sender,
             issuer: p.roles.issuer,
+            scope: p.scope,
+            group_mac: p.group_mac,
         }
     }
 }
@@ -664,11 +720,13 @@ impl From<ms::TrustedPeer> for TrustedPeer {
 impl TrustedPeer {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "TrustedPeer(name={}, fingerprint='{}', sender={}, issuer={})",
+            "TrustedPeer(name={}, fingerprint='{}', sender={}, issuer={}, scope={:?}, group_mac={:?})",
             py_repr(py, &self.name)?,
             self.fingerprint,
             py_bool(self.sender),
-            py_bool(self.issuer)
+            py_bool(self.issuer),
+            self.scope,
+            self.group_mac
         ))
     }
 }

@@ -31,6 +31,8 @@ def pair(sensor: mqseal.Identity, key: mqseal.TreeKey, profile: str = "signed",
     sealer.add_key(key)
     opener = mqseal.Opener(policy)
     opener.trust_sender(sensor.public)
+    if profile == "group-mac":
+        opener.trust_group_mac_sender(sensor.public, "#")
     opener.add_key(key)
     return sealer, opener
 
@@ -78,7 +80,7 @@ def test_identity_from_seed_round_trip(sensor: mqseal.Identity) -> None:
 
 def test_group_mac_profile_and_retain_and_timestamp(sensor: mqseal.Identity,
                                                     plant: mqseal.TreeKey) -> None:
-    policy = mqseal.OpenPolicy(allow_group_mac=True, max_age=60)
+    policy = mqseal.OpenPolicy(max_age=60)
     sealer, opener = pair(sensor, plant, "group-mac", policy)
     assert sealer.profile == "group-mac"
     sealed = sealer.seal("plant/1/state", b"on", retain=True, timestamp=1_790_000_000)
@@ -233,7 +235,7 @@ def test_opener_refusals_carry_stable_codes(sensor: mqseal.Identity,
 
 
 def test_decryption_failure_in_group_mac(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
-    sealer, opener = pair(sensor, plant, "group-mac", mqseal.OpenPolicy(allow_group_mac=True))
+    sealer, opener = pair(sensor, plant, "group-mac")
     sealed = bytearray(sealer.seal("plant/7/temp", b"21.5"))
     sealed[-1] ^= 0x80
     with pytest.raises(mqseal.DecryptionError) as caught:
@@ -637,7 +639,7 @@ def test_families() -> None:
         mqseal.MalformedError: {"malformed", "unsupported_version"},
         mqseal.PolicyError: {"expired", "missing_timestamp", "retain_mismatch",
                              "profile_not_allowed", "epoch_expired"},
-        mqseal.GrantError: {"grant_not_for_us", "untrusted_issuer"},
+        mqseal.GrantError: {"grant_not_for_us", "untrusted_issuer", "out_of_scope"},
     }
     for base, names in families.items():
         members = {name for code, name, _ in mqseal.error_codes()
@@ -668,3 +670,48 @@ def test_one_sealer_shared_by_threads_never_reuses_a_sequence_number(
     seqs = sorted(mqseal.inspect(m).seq for m in out)
     assert seqs == list(range(800))
     assert all(opener.open("plant/a", m) for m in out)
+
+
+def test_group_mac_is_trusted_per_sender_and_filter(sensor: mqseal.Identity,
+                                                   plant: mqseal.TreeKey) -> None:
+    """Spec 7.7: a sender's group-mac messages are accepted only on the filters it is trusted
+    for; windows and high-water marks are per profile (7.3)."""
+    sealer = mqseal.Sealer(sensor, "group-mac", start=0)
+    sealer.add_key(plant)
+    opener = mqseal.Opener()
+    opener.add_key(plant)
+    opener.trust_sender(sensor.public)
+    message = sealer.seal("plant/7/temp", b"21.5")
+    with pytest.raises(mqseal.ProfileNotAllowedError):
+        opener.open("plant/7/temp", message)
+    opener.trust_group_mac_sender(sensor.public, "plant/7/#")
+    assert opener.open("plant/7/temp", message).profile == "group-mac"
+    with pytest.raises(mqseal.ProfileNotAllowedError):
+        opener.open("plant/8/temp", sealer.seal("plant/8/temp", b"19"))
+    with pytest.raises(mqseal.InvalidFilterError):
+        opener.trust_group_mac_sender(sensor.public, "plant/#/x")
+    assert opener.high_water_mark(sensor.public, profile="group-mac") == 0
+    assert opener.high_water_mark(sensor.public) is None
+    assert opener.replay_window(sensor.public, 1, "plant/7/temp") is None
+    window = opener.replay_window(sensor.public, 1, "plant/7/temp", profile="group-mac")
+    assert window is not None and window.highest == 0
+    with pytest.raises(ValueError):
+        opener.high_water_mark(sensor.public, profile="other")  # type: ignore[arg-type]
+
+
+def test_grants_from_a_scoped_issuer(sensor: mqseal.Identity) -> None:
+    """Spec 8.1: an issuer trusted for a scope is refused outside it (OutOfScopeError, 24)."""
+    admin = mqseal.Identity.generate()
+    lab = mqseal.TreeKey.generate("lab/#", 1)
+    grant = mqseal.Grant.issue(admin, sensor.public, lab)
+    assert grant.accept(sensor, [(admin.public, ["lab/#"])]) == lab
+    assert grant.accept(sensor, [(admin.public, ["#"])]) == lab
+    assert grant.accept(sensor, [admin.public]) == lab
+    with pytest.raises(mqseal.OutOfScopeError) as caught:
+        grant.accept(sensor, [(admin.public, ["plant/#", "lab/1/#"])])
+    assert (caught.value.code, caught.value.name) == (24, "out_of_scope")
+    assert isinstance(caught.value, mqseal.GrantError)
+    with pytest.raises(mqseal.UntrustedIssuerError):
+        grant.accept(sensor, [(sensor.public, ["#"])])
+    with pytest.raises(TypeError):
+        grant.accept(sensor, ["not an issuer"])  # type: ignore[list-item]

@@ -39,8 +39,8 @@ def check_bundle(bundle: dict[str, Any]) -> tuple[int, int]:
     issuer = mqseal.PublicIdentity.from_bytes(bytes.fromhex(bundle["issuer_public"]))
     sender = mqseal.PublicIdentity.from_bytes(bytes.fromhex(bundle["sender_public"]))
     key = mqseal.Grant.from_bytes(bytes.fromhex(bundle["grant"])).accept(recipient, [issuer])
-    opener = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
-    opener.trust_sender(sender)
+    opener = mqseal.Opener()
+    opener.trust_group_mac_sender(sender, "#")
     opener.add_key(key)
     for m in bundle["messages"]:
         opened = opener.open(m["topic"], bytes.fromhex(m["sealed"]), retained=m["retain"])

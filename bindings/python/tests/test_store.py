@@ -294,8 +294,13 @@ def test_keys_by_hand(site: dict[str, mqseal.Store]) -> None:
     with pytest.raises(mqseal.Error):
         sensor.create_key("factory/#")
     newer = mqseal.TreeKey.generate("factory/#", 5)
-    update = sensor.add_key(newer, issuer=site["admin"].fingerprint, now=100)
+    update = sensor.add_key(newer, now=100)
     assert (update.added, update.retired) == (True, [(1, 100 + 86400)])
+    # Another issuer's lineage of the filter: kept beside ours, at any epoch, retiring nothing.
+    theirs = sensor.add_key(mqseal.TreeKey.generate("factory/#", 5),
+                            issuer=site["admin"].fingerprint, now=100)
+    assert (theirs.added, theirs.retired) == (True, [])
+    assert len([k for k in sensor.held_keys() if k.filter == "factory/#"]) == 3
     with pytest.raises(mqseal.StaleKeyError):
         sensor.add_key(mqseal.TreeKey.generate("factory/#", 3))
     with pytest.raises(mqseal.KeyConflictError):
@@ -322,3 +327,61 @@ def test_lost_sequence_state_is_refused_not_reset(site: dict[str, mqseal.Store])
     (sensor.dir / "state" / "seq").chmod(0o600)
     with pytest.raises(mqseal.CorruptFileError):
         sensor.sealer()
+
+
+def test_scoped_issuers_lineages_and_group_mac_senders(tmp_path: Path) -> None:
+    """keystore.md sections 4 and 5: an issuer's scope= limits its grants (OutOfScopeError);
+    two issuers' keys of one filter and epoch coexist, and the sealer uses the lineage of the
+    issuer trusted first; group-mac= admits a sender's unsigned messages on its filter only."""
+    admin = mqseal.Store.create(tmp_path / "admin", "admin")
+    lab = mqseal.Store.create(tmp_path / "lab", "lab-admin")
+    me = mqseal.Store.create(tmp_path / "me", "me")
+    device = mqseal.Identity.generate()
+    me.trust("admin", admin.public, sender=False, issuer=True)
+    peer = me.trust("lab-admin", lab.public, sender=False, issuer=True, scope=["lab/#"])
+    assert (peer.scope, peer.line.endswith(" issuer scope=lab/#")) == (["lab/#"], True)
+    me.trust("device", device.public, group_mac=["plant/3/#"])
+    with pytest.raises(mqseal.CorruptFileError):
+        me.trust("bad", mqseal.Identity.generate().public, scope=["lab/#"])  # not an issuer
+    for store, name in ((admin, "me"), (lab, "me")):
+        store.trust(name, me.public)
+    admin.create_key("plant/#", now=1000)
+    lab.create_key("plant/#", now=1000)
+    lab.create_key("lab/#", now=1000)
+    from_lab = lab.issue_grant("plant/#", "me")
+    with pytest.raises(mqseal.OutOfScopeError):
+        me.accept_grant_message(from_lab.topic, from_lab.payload, now=1000)
+    assert me.accept_grant_message(*(lambda g: (g.topic, g.payload))(
+        lab.issue_grant("lab/#", "me")), now=1000) is not None
+    # Widen the lab administrator's scope: both lineages of plant/# epoch 1 are then held.
+    assert me.set_scope("lab-admin", ["lab/#", "plant/#"]).scope == ["lab/#", "plant/#"]
+    me.accept_grant_message(from_lab.topic, from_lab.payload, now=1000)
+    from_admin = admin.issue_grant("plant/#", "me")
+    me.accept_grant_message(from_admin.topic, from_admin.payload, now=1000)
+    plant = [k for k in me.held_keys() if k.filter == "plant/#"]
+    assert sorted(k.issuer for k in plant) == sorted([admin.fingerprint, lab.fingerprint])
+    assert all(k.epoch == 1 and k.not_after is None for k in plant)
+    sealing = [k for k in me.sealing_keys() if k.filter == "plant/#"]
+    admin_key = next(k.key for k in plant if k.issuer == admin.fingerprint)
+    assert sealing == [admin_key]  # admin is listed first in `trusted`
+
+    # group-mac from the device: on plant/3/# only; its signed window is untouched.
+    key = next(k.key for k in plant if k.issuer == admin.fingerprint)
+    sealer = mqseal.Sealer(device, "group-mac", start=7)
+    sealer.add_key(key)
+    with me.opener() as opener:
+        assert opener.open("plant/3/temp", sealer.seal("plant/3/temp", b"1")).seq == 7
+        with pytest.raises(mqseal.ProfileNotAllowedError):
+            opener.open("plant/4/temp", sealer.seal("plant/4/temp", b"2"))
+        assert opener.high_water_mark(device.public, profile="group-mac") == 7
+        assert opener.high_water_mark(device.public) is None
+    with me.opener() as opener:  # the group-mac window was persisted with its profile
+        assert opener.high_water_mark(device.public, profile="group-mac") == 7
+        with pytest.raises(mqseal.ReplayError):
+            again = mqseal.Sealer(device, "group-mac", start=7)
+            again.add_key(key)
+            opener.open("plant/3/temp", again.seal("plant/3/temp", b"1"))
+        me.set_group_mac("device", [])
+        opener.set_senders(me.trusted())
+        with pytest.raises(mqseal.ProfileNotAllowedError):
+            opener.open("plant/3/temp", sealer.seal("plant/3/temp", b"3"))

@@ -157,8 +157,8 @@ def test_envelopes_seal_and_open_exactly(vector: Load) -> None:
         assert header.sender_id == v["sender_id"]
         assert (header.key_id, header.salt) == (b(v["key_id"]), salt)
 
-        opener = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
-        opener.trust_sender(public(v["sender_public"]))
+        opener = mqseal.Opener()
+        opener.trust_group_mac_sender(public(v["sender_public"]), "#")
         opener.add_key(key(v["opener_key"]))
         opened = opener.open(v["topic"], sealed, retained=v["retain"])
         assert opened.payload == payload, name
@@ -181,8 +181,8 @@ def test_envelopes_seal_and_open_exactly(vector: Load) -> None:
         assert fresh[at:at + 8] == mqseal.inspect(fresh).salt != salt
         tag_end = len(fresh) - (64 if v["profile"] == "signed" else 0)
         assert fresh[hlen:tag_end] != expected[hlen:tag_end], name
-        again = mqseal.Opener(mqseal.OpenPolicy(allow_group_mac=True))
-        again.trust_sender(sender.public)
+        again = mqseal.Opener()
+        again.trust_group_mac_sender(sender.public, "#")
         again.add_key(key(v["opener_key"]))
         assert again.open(v["topic"], fresh, retained=v["retain"]).payload == payload, name
 
@@ -195,7 +195,9 @@ def test_envelopes_negative(vector: Load) -> None:
         "version-1", "key-id-names-no-held-key", "flipped-salt-signed",
         "flipped-salt-group-mac", "moved-topic-signed", "moved-topic-group-mac",
         "max-age-without-timestamp", "duplicate-too-old", "first-contact-below-high-water-mark",
-        "signature-s-plus-l", "signature-small-order-r", "signature-s-equals-l"}
+        "signature-s-plus-l", "signature-small-order-r", "signature-s-equals-l",
+        "group-mac-from-a-signed-only-sender", "group-mac-outside-the-senders-filter",
+        "unknown-sender-before-profile-policy", "topic-33-levels"}
     # Every receiver error of spec section 7.1 but too_large (spec section 11).
     assert {v["error"] for v in vectors} >= {
         "malformed", "unsupported_version", "profile_not_allowed", "invalid_topic",
@@ -206,13 +208,14 @@ def test_envelopes_negative(vector: Load) -> None:
         o = v["opener"]
         p = o["policy"]
         opener = mqseal.Opener(mqseal.OpenPolicy(
-            allow_group_mac=p["allow_group_mac"],
             max_age=p["max_age"],
             max_future_skew=p["max_future_skew"],
             require_timestamp=p["require_timestamp"],
         ))
         for t in o["trusted"]:
             opener.trust_sender(public(t))
+        for g in o.get("group_mac", []):
+            opener.trust_group_mac_sender(public(g["sender"]), g["filter"])
         for k in o["keys"]:
             opener.add_key(key(k))
         for r in o.get("retired", []):
@@ -243,12 +246,24 @@ def test_grants(vector: Load) -> None:
         assert received.recipient == g["recipient_fingerprint"]
         assert received.issuer_ed25519 == public(g["issuer_public"]).ed25519
         assert received.accept(recipient, [public(g["issuer_public"])]) == k
+    assert v["in_scope"]
+    for g in v["in_scope"]:
+        me = mqseal.Identity.from_seed(b(g["recipient_seed"]))
+        scoped = [(public(t), list(scope))
+                   for t, scope in zip(g["trusted_issuers"], g["scopes"], strict=True)]
+        assert mqseal.Grant.from_bytes(b(g["grant"])).accept(me, scoped) == key(g["key"])
     assert {n["error"] for n in v["negative"]} >= {
         "malformed", "unsupported_version", "grant_not_for_us", "untrusted_issuer",
-        "bad_signature", "invalid_key", "authentication_failed", "invalid_filter"}
+        "bad_signature", "invalid_key", "authentication_failed", "invalid_filter",
+        "out_of_scope"}
     for n in v["negative"]:
         me = mqseal.Identity.from_seed(b(n["recipient_seed"]))
-        trusted = [public(t) for t in n["trusted_issuers"]]
+        trusted: list[mqseal.PublicIdentity | tuple[mqseal.PublicIdentity, list[str]]]
+        if "scopes" in n:
+            trusted = [(public(t), list(scope))
+                       for t, scope in zip(n["trusted_issuers"], n["scopes"], strict=True)]
+        else:
+            trusted = [public(t) for t in n["trusted_issuers"]]
         with pytest.raises(mqseal.Error) as caught:
             mqseal.Grant.from_bytes(b(n["grant"])).accept(me, trusted)
         assert caught.value.name == n["error"], n["name"]
@@ -334,18 +349,26 @@ def test_keystore_files(vector: Load, tmp_path: Path) -> None:
     assert store.public_line == ident["identity_pub"].strip()
 
     roles = {"sender": (True, False), "issuer": (False, True), "sender,issuer": (True, True)}
-    assert [(p.name, p.public.to_bytes().hex(), (p.sender, p.issuer)) for p in store.trusted()] == [
-        (p["name"], p["public"], roles[p["roles"]]) for p in v["trusted"]["peers"]]
+    assert [(p.name, p.public.to_bytes().hex(), (p.sender, p.issuer), p.scope, p.group_mac)
+            for p in store.trusted()] == [
+        (p["name"], p["public"], roles[p["roles"]], p["scope"], p["group_mac"])
+        for p in v["trusted"]["peers"]]
+    for n in v["trusted"]["negative"]:  # a trusted file the keystore must refuse
+        (d / "trusted").write_text(n["file"])
+        with pytest.raises(mqseal.CorruptFileError):
+            store.trusted()
+    (d / "trusted").write_text(v["trusted"]["file"])
 
-    held = {(k.filter, k.epoch): k for k in store.held_keys()}
+    # keys: one entry per (filter, epoch, issuer): lineages of one filter and epoch coexist
+    held = {(k.filter, k.epoch, k.issuer): k for k in store.held_keys()}
     assert len(held) == len(v["keys"]["keys"])
     for k in v["keys"]["keys"]:
-        h = held[(k["filter"], k["epoch"])]
+        h = held[(k["filter"], k["epoch"], k["issuer"])]
         assert h.key.secret_bytes() == b(k["secret"])
-        assert (h.issuer, h.not_after) == (k["issuer"], k["not_after"])
-    for t in v["keys"]["retired"]:  # tombstones keep old epochs out
+        assert h.not_after == k["not_after"]
+    for t in v["keys"]["retired"]:  # tombstones keep old epochs of their lineage out
         with pytest.raises(mqseal.StaleKeyError):
-            store.add_key(mqseal.TreeKey.generate(t["filter"], t["epoch"]))
+            store.add_key(mqseal.TreeKey.generate(t["filter"], t["epoch"]), issuer=t["issuer"])
 
     [issued] = store.issued()
     assert (issued.root_filter, issued.epoch, issued.granted_filter, issued.recipient_name) == (
@@ -356,18 +379,21 @@ def test_keystore_files(vector: Load, tmp_path: Path) -> None:
     with store.sealer() as sealer:
         assert sealer.next_seq == v["seq"]["reserved"]
 
-    # the snapshot plus the journal: exactly the listed acceptances are replays
-    windows = {(r["sender"], r["epoch"], r["topic"]) for r in v["replay_snapshot"]["windows"]}
-    windows |= {(r["sender"], r["epoch"], r["topic"]) for r in v["replay_log"]["records"]}
+    # the snapshot plus the journal: exactly the listed acceptances are replays, per profile
+    windows = {(r["sender"], r["profile"], r["epoch"], r["topic"])
+               for r in v["replay_snapshot"]["windows"]}
+    windows |= {(r["sender"], r["profile"], r["epoch"], r["topic"])
+                for r in v["replay_log"]["records"]}
     alice = mqseal.Identity.from_seed(seed(0x40))
-    senders = {me.fingerprint: me, alice.fingerprint: alice}
+    device = mqseal.Identity.from_seed(seed(0xe0))
+    senders = {i.fingerprint: i for i in (me, alice, device)}
     with store.opener() as opener:
         assert opener.window_count == len(windows)
         for r in v["replay_log"]["records"]:
             identity = senders[r["sender"]]
             key = next(h.key for h in held.values()
                        if h.epoch == r["epoch"] and h.key.covers(r["topic"]))
-            sealer_ = mqseal.Sealer(identity, start=r["seq"])
+            sealer_ = mqseal.Sealer(identity, r["profile"], start=r["seq"])
             sealer_.add_key(key)
             with pytest.raises(mqseal.ReplayError):
                 opener.open(r["topic"], sealer_.seal(r["topic"], b"again"))

@@ -35,6 +35,7 @@ struct Inputs {
     sensor: Identity,
     admin: Identity,
     alice: Identity,
+    device: Identity,
     keys: KeyFile,
     issued: Vec<IssuedGrant>,
     window: ReplayWindow,
@@ -47,6 +48,7 @@ fn inputs() -> Inputs {
     let sensor = Identity::from_seed(seed(0x00));
     let admin = Identity::from_seed(seed(0x20));
     let alice = Identity::from_seed(seed(0x40));
+    let device = Identity::from_seed(seed(0xe0));
     let keys = KeyFile {
         keys: vec![
             HeldKey {
@@ -110,7 +112,7 @@ fn inputs() -> Inputs {
     small.accept(3).unwrap();
     snapshot.insert(
         (
-            sensor.fingerprint(),
+            device.fingerprint(),
             Profile::GroupMac,
             2,
             "plant/7/temp".to_string(),
@@ -142,7 +144,7 @@ fn inputs() -> Inputs {
             seq: 4,
         },
         Accepted {
-            sender: sensor.fingerprint(),
+            sender: device.fingerprint(),
             profile: Profile::GroupMac,
             epoch: 2,
             topic: "plant/7/temp".into(),
@@ -153,6 +155,7 @@ fn inputs() -> Inputs {
         sensor,
         admin,
         alice,
+        device,
         keys,
         issued,
         window,
@@ -166,12 +169,12 @@ fn generate() -> Value {
     let i = inputs();
     let mut alice = TrustedPeer::new("alice", i.alice.public(), Roles::BOTH);
     alice.scope = vec!["my room/#".into(), "alice/desk".into()];
-    let mut sensor = TrustedPeer::new("sensor-7", i.sensor.public(), Roles::SENDER);
-    sensor.group_mac = vec!["plant/7/#".into()];
+    let mut device = TrustedPeer::new("sensor-3", i.device.public(), Roles::SENDER);
+    device.group_mac = vec!["plant/7/#".into()];
     let trusted = vec![
         TrustedPeer::new("admin", i.admin.public(), Roles::ISSUER),
         alice,
-        sensor,
+        device,
     ];
     let token = mqseal_store::public_token(&i.admin.public());
     let trusted_negative: Vec<Value> = [

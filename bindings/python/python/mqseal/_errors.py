@@ -14,7 +14,7 @@ so that one ``except`` clause catches a whole family::
     ├── ReplayError ── DuplicateError, TooOldError
     ├── PolicyError ── ExpiredError, MissingTimestampError, RetainMismatchError,
     │                  ProfileNotAllowedError, EpochExpiredError
-    ├── GrantError ── GrantNotForUsError, UntrustedIssuerError
+    ├── GrantError ── GrantNotForUsError, UntrustedIssuerError, OutOfScopeError
     ├── SequenceExhaustedError, TooLargeError, BufferTooSmallError, RandomnessError
     └── StoreError ── StoreIoError (also an OSError), InsecurePermissionsError,
                       CorruptFileError, MissingFileError, StoreLockedError, StoreExistsError,
@@ -57,6 +57,7 @@ __all__ = [
     "GrantError",
     "GrantNotForUsError",
     "UntrustedIssuerError",
+    "OutOfScopeError",
     "SequenceExhaustedError",
     "TooLargeError",
     "BufferTooSmallError",
@@ -242,6 +243,12 @@ class UntrustedIssuerError(GrantError):
     """The grant was issued by an identity not trusted as an issuer."""
 
     error_name = "untrusted_issuer"
+
+
+class OutOfScopeError(GrantError):
+    """The grant's issuer is trusted, but not for the grant's filter (its scope is narrower)."""
+
+    error_name = "out_of_scope"
 
 
 class SequenceExhaustedError(Error):

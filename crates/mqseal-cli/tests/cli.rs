@@ -330,3 +330,75 @@ fn inspect_shows_the_header_only() {
     let err = fails(&["inspect", "--hex", "00ff"]);
     assert!(err.contains("not an mqseal message"), "{err}");
 }
+
+#[test]
+fn trust_with_a_scope_and_group_mac_filters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (me, lab, dev) = (
+        tmp.path().join("me"),
+        tmp.path().join("lab"),
+        tmp.path().join("dev"),
+    );
+    for (name, dir) in [("me", &me), ("lab", &lab), ("dev", &dev)] {
+        ok(&["keygen", name, "--store", s(dir)]);
+    }
+    let out = ok(&[
+        "trust",
+        s(&lab.join("identity.pub")),
+        "--issuer",
+        "--scope",
+        "lab/#",
+        "--scope",
+        "my room/#",
+        "--store",
+        s(&me),
+    ]);
+    assert!(
+        out.contains("as issuer (grants under lab/#, my room/#)"),
+        "{out}"
+    );
+    let out = ok(&[
+        "trust",
+        s(&dev.join("identity.pub")),
+        "--group-mac",
+        "plant/3/#",
+        "--store",
+        s(&me),
+    ]);
+    assert!(out.contains("group-mac messages under plant/3/#"), "{out}");
+    let trusted = std::fs::read_to_string(me.join("trusted")).unwrap();
+    assert!(
+        trusted.contains(" issuer scope=lab/# scope=my%20room/#\n"),
+        "{trusted}"
+    );
+    assert!(
+        trusted.contains(" sender group-mac=plant/3/#\n"),
+        "{trusted}"
+    );
+    // A scope needs --issuer; an invalid filter is refused naming it.
+    let err = fails(&[
+        "trust",
+        s(&dev.join("identity.pub")),
+        "--scope",
+        "a/#",
+        "--store",
+        s(&lab),
+    ]);
+    assert!(err.contains("--issuer"), "{err}");
+    let err = fails(&[
+        "trust",
+        s(&dev.join("identity.pub")),
+        "--issuer",
+        "--scope",
+        "a/#/b",
+        "--store",
+        s(&lab),
+    ]);
+    assert!(err.contains("a/#/b"), "{err}");
+    assert!(
+        !std::fs::read_to_string(lab.join("trusted"))
+            .unwrap()
+            .contains("dev"),
+        "a refused trust leaves nothing behind"
+    );
+}

@@ -410,3 +410,80 @@ fn a_trusted_file_or_store_directory_others_may_write_is_refused_with_the_fix() 
     store(tmp.path(), "other", 0x73);
     assert_eq!(mode(&empty), 0o700);
 }
+
+/// keystore.md sections 4 and 5: a scoped issuer's grant outside its scope is refused and
+/// stores nothing; two issuers' keys of one filter and epoch are separate lineages (neither
+/// retires, conflicts with nor makes stale the other); the sealer uses the lineage of the
+/// issuer listed first, whatever the epochs; the `trusted` file keeps the attributes.
+#[test]
+fn scoped_issuers_and_coexisting_lineages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let me = store(tmp.path(), "me", 1);
+    let admin = store(tmp.path(), "admin", 2);
+    let lab = store(tmp.path(), "lab", 3);
+    me.trust("admin", &admin.public(), Roles::ISSUER).unwrap();
+    let mut lab_peer = mqseal_store::TrustedPeer::new("lab", lab.public(), Roles::ISSUER);
+    lab_peer.scope = vec!["lab/#".into()];
+    me.trust_peer(lab_peer).unwrap();
+    for s in [&admin, &lab] {
+        s.trust("me", &me.public(), Roles::SENDER).unwrap();
+        s.create_key("plant/#", 1_000).unwrap();
+    }
+    // lab issues plant/#: outside its scope.
+    let grant = lab.issue_grant("plant/#", "me").unwrap();
+    let parsed = mqseal::Grant::from_bytes(&grant.payload).unwrap();
+    let err = me.accept_grant(&parsed, 1_000).unwrap_err();
+    assert_eq!(err.core(), Some(mqseal::Error::OutOfScope));
+    assert!(me.held_keys().unwrap().is_empty());
+    // Widened: both lineages of plant/# epoch 1 are held side by side.
+    me.set_scope("lab", &["lab/#", "plant/#"]).unwrap();
+    me.accept_grant(&parsed, 1_000).unwrap();
+    // lab rotates twice (epoch 3): still not admin's lineage.
+    for _ in 0..2 {
+        let r = lab.rotate("plant/#", &[], 1_001).unwrap();
+        for g in r.grants {
+            let update = me
+                .accept_grant(&mqseal::Grant::from_bytes(&g.payload).unwrap(), 1_001)
+                .unwrap()
+                .update;
+            assert!(update.added);
+        }
+    }
+    let from_admin = admin.issue_grant("plant/#", "me").unwrap();
+    let accepted = me
+        .accept_grant(
+            &mqseal::Grant::from_bytes(&from_admin.payload).unwrap(),
+            1_002,
+        )
+        .unwrap();
+    assert!(accepted.update.added && accepted.update.retired.is_empty());
+    let held = me.held_keys().unwrap();
+    assert_eq!(held.len(), 4); // lab 1, 2 (retired), 3; admin 1
+    let sealing = me.sealing_keys().unwrap();
+    let admin_key = held
+        .iter()
+        .find(|k| k.issuer == Some(admin.fingerprint()))
+        .unwrap();
+    assert_eq!(sealing.len(), 1);
+    assert!(sealing[0].ct_eq(&admin_key.key), "admin is listed first");
+    // The same admin key again changes nothing; a different secret at its epoch conflicts.
+    let again = me
+        .add_key(admin_key.key.clone(), Some(admin.fingerprint()), 1_003)
+        .unwrap();
+    assert!(!again.added);
+    let rival = mqseal::TreeKey::from_secret("plant/#", 1, [9; 32]).unwrap();
+    assert!(matches!(
+        me.add_key(rival, Some(admin.fingerprint()), 1_003),
+        Err(StoreError::KeyConflict { .. })
+    ));
+    let text = fs::read_to_string(me.dir().join(layout::TRUSTED)).unwrap();
+    assert!(
+        text.contains(" issuer scope=lab/# scope=plant/#\n"),
+        "{text}"
+    );
+    // Untrusting admin: its key is no longer sealed with; lab's lineage takes over.
+    me.untrust("admin").unwrap();
+    let sealing = me.sealing_keys().unwrap();
+    assert_eq!(sealing.len(), 1);
+    assert_eq!(sealing[0].epoch(), 3);
+}

@@ -57,9 +57,10 @@ int main(int argc, char **argv) {
   check(mqseal_sealer_new(me, profile, 0, &sealer), "mqseal_sealer_new");
   check(mqseal_sealer_add_key(sealer, key), "mqseal_sealer_add_key");
   mqseal_open_policy policy = mqseal_open_policy_default();
-  policy.allow_group_mac = true;
   check(mqseal_opener_new(&policy, &opener), "mqseal_opener_new");
   check(mqseal_opener_trust_sender(opener, pub, sizeof pub), "mqseal_opener_trust_sender");
+  check(mqseal_opener_trust_group_mac_sender(opener, pub, sizeof pub, "bench/#"),
+        "mqseal_opener_trust_group_mac_sender");
   check(mqseal_opener_add_key(opener, key), "mqseal_opener_add_key");
 
   uint8_t *payload = malloc(size ? size : 1);

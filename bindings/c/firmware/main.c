@@ -173,13 +173,15 @@ static void test_envelopes(void) {
               "%s: header (seq, profile, epoch, key id, salt)", v->name);
 
         /* Open the vector's bytes, then refuse them again as a replay (a duplicate with DUP). */
-        mqseal_open_policy policy = mqseal_open_policy_default();
-        policy.allow_group_mac = true;
         mqseal_opener *opener = NULL;
         uint8_t sender_pub[MQSEAL_PUBLIC_IDENTITY_LEN];
         unhex_fixed(v->sender_public, sender_pub, sizeof sender_pub);
-        REQUIRE_OK(mqseal_opener_new(&policy, &opener));
-        REQUIRE_OK(mqseal_opener_trust_sender(opener, sender_pub, sizeof sender_pub));
+        REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+        if (v->profile == MQSEAL_PROFILE_GROUP_MAC) /* trusted for group-mac on "#" */
+            REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, sender_pub,
+                                                            sizeof sender_pub, "#"));
+        else
+            REQUIRE_OK(mqseal_opener_trust_sender(opener, sender_pub, sizeof sender_pub));
         REQUIRE_OK(mqseal_opener_add_key(opener, opener_key));
         mqseal_delivery delivery = {v->retain, false, false, 0};
         mqseal_opened info;
@@ -213,14 +215,20 @@ static void test_envelopes_negative(void) {
     CHECK(N_NEGATIVES > 0, "negative envelope vectors present");
     for (size_t i = 0; i < N_NEGATIVES; i++) {
         const vec_negative *v = &NEGATIVES[i];
-        mqseal_open_policy policy = {v->allow_group_mac, v->require_timestamp, v->has_max_age,
-                                     v->max_age, v->max_future_skew};
+        mqseal_open_policy policy = {v->require_timestamp, v->has_max_age, v->max_age,
+                                     v->max_future_skew};
         mqseal_opener *opener = NULL;
         REQUIRE_OK(mqseal_opener_new(&policy, &opener));
         size_t trusted_len;
         uint8_t *trusted = unhex(v->trusted, &trusted_len);
         for (size_t t = 0; t < v->n_trusted; t++)
             REQUIRE_OK(mqseal_opener_trust_sender(opener, trusted + 64 * t, 64));
+        for (size_t g = 0; g < v->n_group_mac; g++) {
+            uint8_t sender[64];
+            unhex_fixed(v->group_mac[g].sender, sender, sizeof sender);
+            REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, sender, sizeof sender,
+                                                            v->group_mac[g].filter));
+        }
         for (size_t k = 0; k < v->n_keys; k++) {
             mqseal_tree_key *key = load_key(&v->keys[k]);
             REQUIRE_OK(mqseal_opener_add_key(opener, key));
@@ -305,9 +313,20 @@ static void test_grants(void) {
         uint8_t *trusted = unhex(n->trusted, &trusted_len);
         uint8_t *grant = unhex(n->grant, &grant_len);
         mqseal_tree_key *got = NULL;
-        mqseal_result rc = mqseal_grant_accept(grant, grant_len, me, trusted, n->n_trusted, &got);
+        /* Each issuer for its scopes (spec 8.1), or without scopes for the whole tree. */
+        static const char *const whole_tree[] = {"#"};
+        mqseal_issuer issuers[4];
+        REQUIRE_OK(n->n_trusted <= 4 ? MQSEAL_OK : MQSEAL_ERR_INVALID_ARGUMENT);
+        for (size_t t = 0; t < n->n_trusted; t++)
+            issuers[t] = n->has_scopes
+                             ? (mqseal_issuer){trusted + 64 * t, n->scopes[t].filters,
+                                               n->scopes[t].n}
+                             : (mqseal_issuer){trusted + 64 * t, whole_tree, 1};
+        mqseal_result rc =
+            mqseal_grant_accept_scoped(grant, grant_len, me, issuers, n->n_trusted, &got);
         CHECK(rc == n->code && got == NULL, "negative grant %s: got %s, want %s", n->name,
               mqseal_error_name(rc), n->error);
+        mqseal_tree_key_free(got);
         free(trusted);
         free(grant);
         mqseal_identity_free(me);
@@ -345,8 +364,8 @@ static void test_replay_window_persistence(void) {
     CHECK_RC(mqseal_open(before, v->topic, m41, l41, NULL, out, sizeof out, &info),
              MQSEAL_ERR_REPLAY, "replay of seq 41 refused");
     uint8_t window[MQSEAL_REPLAY_WINDOW_LEN];
-    CHECK_RC(mqseal_opener_replay_window(before, fp, sizeof fp, info.epoch, v->topic, window,
-                                         sizeof window),
+    CHECK_RC(mqseal_opener_replay_window(before, fp, sizeof fp, info.profile, info.epoch,
+                                         v->topic, window, sizeof window),
              MQSEAL_OK, "save the replay window");
     mqseal_opener_free(before);
 
@@ -354,16 +373,16 @@ static void test_replay_window_persistence(void) {
     REQUIRE_OK(mqseal_opener_new(NULL, &after));
     REQUIRE_OK(mqseal_opener_trust_sender(after, pub, sizeof pub));
     REQUIRE_OK(mqseal_opener_add_key(after, key));
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, sizeof fp, info.epoch, v->topic, window,
-                                             sizeof window),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, sizeof fp, info.profile, info.epoch,
+                                             v->topic, window, sizeof window),
              MQSEAL_OK, "restore the replay window");
     CHECK_RC(mqseal_open(after, v->topic, m41, l41, NULL, out, sizeof out, &info),
              MQSEAL_ERR_REPLAY, "replay refused after the restore");
     CHECK_RC(mqseal_open(after, v->topic, m42, l42, NULL, out, sizeof out, &info), MQSEAL_OK,
              "the next message is accepted after the restore");
     CHECK(info.payload_len == 5 && memcmp(out, "other", 5) == 0, "payload after the restore");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, sizeof fp, info.epoch, v->topic, window,
-                                             sizeof window - 1),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, sizeof fp, info.profile, info.epoch,
+                                             v->topic, window, sizeof window - 1),
              MQSEAL_ERR_MALFORMED, "a truncated window is refused");
     mqseal_opener_free(after);
     mqseal_sealer_free(sealer);
@@ -384,11 +403,9 @@ static void open_in_pieces(size_t piece, const char *style) {
     uint8_t pub[64];
     unhex_fixed(v->sender_public, pub, sizeof pub);
     mqseal_tree_key *key = load_key(&v->opener_key);
-    mqseal_open_policy policy = mqseal_open_policy_default();
-    policy.allow_group_mac = true;
     mqseal_opener *opener = NULL;
-    REQUIRE_OK(mqseal_opener_new(&policy, &opener));
-    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, pub, sizeof pub, "#"));
     REQUIRE_OK(mqseal_opener_add_key(opener, key));
 
     static uint8_t rx[1024]; /* the firmware's receive buffer */

@@ -109,7 +109,7 @@
 /**
  * The result of every fallible function: `MQSEAL_OK` (0) or an error code.
  *
- * Codes 1 to 23 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
+ * Codes 1 to 24 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
  * shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments,
  * what a build lacks). A
  * code's meaning never changes; new codes may be added, so keep a default branch when switching.
@@ -187,7 +187,8 @@ enum mqseal_result
      */
     MQSEAL_ERR_RETAIN_MISMATCH = 15,
     /**
-     * The message uses the group-mac profile and the opener does not accept it.
+     * The message uses the group-mac profile and the opener does not accept it from this sender
+     * on this topic (`mqseal_opener_trust_group_mac_sender`).
      */
     MQSEAL_ERR_PROFILE_NOT_ALLOWED = 16,
     /**
@@ -219,6 +220,11 @@ enum mqseal_result
      * The key epoch was rotated out and its grace period is over.
      */
     MQSEAL_ERR_EPOCH_EXPIRED = 23,
+    /**
+     * A grant's filter lies outside the scope its issuer is trusted for
+     * (`mqseal_grant_accept_scoped`).
+     */
+    MQSEAL_ERR_OUT_OF_SCOPE = 24,
     /**
      * A required pointer argument is NULL.
      */
@@ -294,9 +300,10 @@ typedef uint32_t mqseal_profile;
 typedef struct mqseal_identity mqseal_identity;
 
 /**
- * Opens sealed messages: holds trusted senders, keys, one replay window per (sender, epoch,
- * topic), and each sender's high-water mark (the highest sequence number accepted from it on
- * any topic). Opaque; not thread-safe (use one per thread or lock it).
+ * Opens sealed messages: holds trusted senders (each for the signed profile, and optionally for
+ * group-mac on some filters), keys, one replay window per (sender, profile, epoch, topic), and
+ * each sender's high-water mark per profile (the highest sequence number accepted from it in
+ * that profile on any topic). Opaque; not thread-safe (use one per thread or lock it).
  */
 typedef struct mqseal_opener mqseal_opener;
 
@@ -357,12 +364,10 @@ typedef struct mqseal_seal_options {
 
 /**
  * What an opener accepts beyond authenticity. Start from `mqseal_open_policy_default()`.
+ * (Which senders may use the group-mac profile, and on which topics, is set per sender:
+ * `mqseal_opener_trust_group_mac_sender`.)
  */
 typedef struct mqseal_open_policy {
-    /**
-     * Accept the group-mac profile (any key holder can forge the sender). Default: false.
-     */
-    bool allow_group_mac;
     /**
      * Refuse messages without a timestamp. Default: false (but a maximum age implies it).
      */
@@ -490,6 +495,30 @@ typedef struct mqseal_header {
      */
     uint8_t salt[MQSEAL_SALT_LEN];
 } mqseal_header;
+
+/**
+ * An issuer trusted by `mqseal_grant_accept_scoped`, with the part of the topic tree it may
+ * grant keys for. The struct and everything it points to are only read during the call (the
+ * caller keeps ownership; nothing is retained).
+ */
+typedef struct mqseal_issuer {
+    /**
+     * The issuer's public identity: `MQSEAL_PUBLIC_IDENTITY_LEN` (64) bytes.
+     */
+    const uint8_t *public_identity;
+    /**
+     * `scope_count` NUL-terminated UTF-8 key filters (`#`, `prefix/#` or an exact topic): the
+     * issuer may grant a key whose filter lies inside one of them (`lab/#` admits `lab/#`,
+     * `lab`, `lab/7/#` and `lab/7/temp`; an exact topic admits only itself; `#` the whole
+     * tree). May be NULL when `scope_count` is 0.
+     */
+    const char *const *scope;
+    /**
+     * The number of filters in `scope`; 0 trusts the issuer for nothing (its grants are
+     * refused `MQSEAL_ERR_OUT_OF_SCOPE`).
+     */
+    size_t scope_count;
+} mqseal_issuer;
 
 /**
  * A function mqseal calls when it panics (a bug) in a build without `std`, with the panic
@@ -795,8 +824,9 @@ mqseal_result mqseal_sealer_new_with_random(const struct mqseal_identity *identi
 void mqseal_sealer_free(struct mqseal_sealer *sealer);
 
 /**
- * Adds (a copy of) `key` to seal with, replacing one of the same filter and epoch. For each topic
- * the most specific covering filter is used, at its newest epoch.
+ * Adds (a copy of) `key` to seal with (the same key again changes nothing). For each topic the
+ * most specific covering filter is used, at its newest epoch; among keys of one filter and epoch
+ * with different secrets (other issuers' lineages), the one added first.
  *
  * # Safety
  * `sealer` and `key` must be valid handles.
@@ -902,7 +932,7 @@ mqseal_result mqseal_seal(struct mqseal_sealer *sealer,
                           size_t *out_len);
 
 /**
- * The default policy: signed profile only, no timestamp required, no maximum age, 60 s skew.
+ * The default policy: no timestamp required, no maximum age, 60 s skew.
  */
 struct mqseal_open_policy mqseal_open_policy_default(void);
 
@@ -925,7 +955,10 @@ mqseal_result mqseal_opener_new(const struct mqseal_open_policy *policy,
 void mqseal_opener_free(struct mqseal_opener *opener);
 
 /**
- * Trusts messages from the sender with this 64-byte public identity (idempotent).
+ * Trusts signed messages from the sender with this 64-byte public identity (idempotent). Its
+ * group-mac messages are refused (`MQSEAL_ERR_PROFILE_NOT_ALLOWED`) unless
+ * `mqseal_opener_trust_group_mac_sender` allows them on the topic. Errors:
+ * `MQSEAL_ERR_MALFORMED` (not 64 bytes), `MQSEAL_ERR_INVALID_KEY`.
  *
  * # Safety
  * `opener` must be a valid handle; `public_identity_bytes` valid for reads of
@@ -934,6 +967,29 @@ void mqseal_opener_free(struct mqseal_opener *opener);
 mqseal_result mqseal_opener_trust_sender(struct mqseal_opener *opener,
                                          const uint8_t *public_identity_bytes,
                                          size_t public_identity_len);
+
+/**
+ * Trusts the sender with this 64-byte public identity (as `mqseal_opener_trust_sender`) and
+ * also accepts its group-mac messages on topics covered by `filter` (`#`, `prefix/#` or an
+ * exact topic; NUL-terminated UTF-8); call again to add filters (idempotent per filter). In
+ * group-mac any holder of the topic's key can forge such a message, so allow it only for
+ * senders that cannot sign and only where they publish. A group-mac message is refused
+ * `MQSEAL_ERR_PROFILE_NOT_ALLOWED` when no sender is trusted for group-mac at all, or when its
+ * sender is not trusted for group-mac on a filter covering the topic. Replay windows and
+ * high-water marks are kept per profile, so forged group-mac messages never move the sender's
+ * signed window.
+ *
+ * Errors: `MQSEAL_ERR_MALFORMED` (the identity is not 64 bytes), `MQSEAL_ERR_INVALID_KEY`,
+ * `MQSEAL_ERR_INVALID_FILTER`, `MQSEAL_ERR_NULL_ARGUMENT`; on failure nothing changes.
+ *
+ * # Safety
+ * `opener` must be a valid handle; `public_identity_bytes` valid for reads of
+ * `public_identity_len` bytes; `filter` a NUL-terminated string.
+ */
+mqseal_result mqseal_opener_trust_group_mac_sender(struct mqseal_opener *opener,
+                                                   const uint8_t *public_identity_bytes,
+                                                   size_t public_identity_len,
+                                                   const char *filter);
 
 /**
  * Stops trusting the sender with this 32-byte fingerprint (`MQSEAL_ERR_UNKNOWN_SENDER` if it was
@@ -947,7 +1003,9 @@ mqseal_result mqseal_opener_untrust_sender(struct mqseal_opener *opener,
                                            size_t fingerprint_len);
 
 /**
- * Adds (a copy of) `key` to open with, replacing one of the same filter and epoch.
+ * Adds (a copy of) `key` to open with. Adding the same key again changes nothing; keys of one
+ * filter and epoch with different secrets (other issuers' lineages) are all kept: each
+ * message's key id names the one it used.
  *
  * # Safety
  * `opener` and `key` must be valid handles.
@@ -956,7 +1014,21 @@ mqseal_result mqseal_opener_add_key(struct mqseal_opener *opener,
                                     const struct mqseal_tree_key *key);
 
 /**
- * Forgets the key of `filter` at `epoch` (`MQSEAL_ERR_KEY_NOT_FOUND` if it was not held).
+ * Adds (a copy of) `key` already retired: messages under it are opened until `not_after`
+ * (seconds since the Unix epoch, inclusive), then refused with `MQSEAL_ERR_EPOCH_EXPIRED`, as
+ * after `mqseal_opener_retire_key` — but only this key, not other lineages of its filter and
+ * epoch (e.g. a restarted receiver restoring a retired key next to another issuer's live one).
+ *
+ * # Safety
+ * `opener` and `key` must be valid handles.
+ */
+mqseal_result mqseal_opener_add_retired_key(struct mqseal_opener *opener,
+                                            const struct mqseal_tree_key *key,
+                                            uint64_t not_after);
+
+/**
+ * Forgets every key of `filter` at `epoch`, of every lineage (`MQSEAL_ERR_KEY_NOT_FOUND` if none
+ * was held).
  *
  * # Safety
  * `opener` must be a valid handle; `filter` a NUL-terminated string.
@@ -966,7 +1038,8 @@ mqseal_result mqseal_opener_remove_key(struct mqseal_opener *opener,
                                        uint32_t epoch);
 
 /**
- * Retires the key of `filter` at `epoch` after a rotation: messages under it are still opened
+ * Retires every key of `filter` at `epoch` after a rotation (each lineage held; to retire one
+ * key only, `mqseal_opener_add_retired_key`): messages under it are still opened
  * until `not_after` (seconds since the Unix epoch, inclusive), then refused with
  * `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock (builds
  * without `std`: pass `now`; without it the retired epoch counts as expired).
@@ -980,12 +1053,15 @@ mqseal_result mqseal_opener_retire_key(struct mqseal_opener *opener,
                                        uint64_t not_after);
 
 /**
- * Writes the replay window of (sender `fingerprint`, `epoch`, `topic`) as
+ * Writes the replay window of (sender `fingerprint`, `profile`, `epoch`, `topic`) as
  * `MQSEAL_REPLAY_WINDOW_LEN` bytes into `out` (an empty window if no message was accepted
- * there yet). A receiver that restarts must restore its windows
- * (`mqseal_opener_set_replay_window`), or it would accept replays of messages it saw before:
- * store them, e.g., after each accepted message or before shutting down. The sender fingerprint
- * and epoch of a message are in its `mqseal_opened`.
+ * there yet). `profile` is `MQSEAL_PROFILE_SIGNED` or `MQSEAL_PROFILE_GROUP_MAC`
+ * (`MQSEAL_ERR_INVALID_ARGUMENT` otherwise): each profile has its own windows, so group-mac
+ * messages, which any key holder can forge, never move a sender's signed window. A receiver
+ * that restarts must restore its windows (`mqseal_opener_set_replay_window`), or it would
+ * accept replays of messages it saw before: store them, e.g., after each accepted message or
+ * before shutting down. The sender fingerprint, profile and epoch of a message are in its
+ * `mqseal_opened`.
  *
  * # Safety
  * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
@@ -994,14 +1070,17 @@ mqseal_result mqseal_opener_retire_key(struct mqseal_opener *opener,
 mqseal_result mqseal_opener_replay_window(const struct mqseal_opener *opener,
                                           const uint8_t *fingerprint,
                                           size_t fingerprint_len,
+                                          uint32_t profile,
                                           uint32_t epoch,
                                           const char *topic,
                                           uint8_t *out,
                                           size_t out_len);
 
 /**
- * Restores a replay window saved by `mqseal_opener_replay_window` (`MQSEAL_ERR_MALFORMED` if
- * `window` is not exactly such bytes).
+ * Restores a replay window saved by `mqseal_opener_replay_window` for the same (sender,
+ * profile, epoch, topic) (`MQSEAL_ERR_MALFORMED` if `window` is not exactly such bytes,
+ * `MQSEAL_ERR_INVALID_ARGUMENT` for an unknown profile), raising the sender's high-water mark
+ * of that profile to its highest number.
  *
  * # Safety
  * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
@@ -1010,18 +1089,21 @@ mqseal_result mqseal_opener_replay_window(const struct mqseal_opener *opener,
 mqseal_result mqseal_opener_set_replay_window(struct mqseal_opener *opener,
                                               const uint8_t *fingerprint,
                                               size_t fingerprint_len,
+                                              uint32_t profile,
                                               uint32_t epoch,
                                               const char *topic,
                                               const uint8_t *window,
                                               size_t window_len);
 
 /**
- * Writes the high-water mark of the sender with this 32-byte `fingerprint` — the highest
- * sequence number accepted from it on any topic and epoch — into `*mark` and sets `*has_mark`;
- * `*has_mark` is false (and `*mark` 0) if nothing was accepted from it yet. A live first message
- * on a topic with no replay window yet is refused `MQSEAL_ERR_TOO_OLD` when it is 2048 or more
- * below the mark. Restoring replay windows (`mqseal_opener_set_replay_window`) raises the mark
- * to their highest numbers, so a restarted receiver that restores its windows keeps it.
+ * Writes the high-water mark of the sender with this 32-byte `fingerprint` in `profile`
+ * (`MQSEAL_PROFILE_SIGNED` or `MQSEAL_PROFILE_GROUP_MAC`, else `MQSEAL_ERR_INVALID_ARGUMENT`) —
+ * the highest sequence number accepted from it in that profile on any topic and epoch — into
+ * `*mark` and sets `*has_mark`; `*has_mark` is false (and `*mark` 0) if nothing was accepted
+ * from it in that profile yet. A live first message on a topic with no replay window yet is
+ * refused `MQSEAL_ERR_TOO_OLD` when it is 2048 or more below the mark of its profile. Restoring
+ * replay windows (`mqseal_opener_set_replay_window`) raises the mark to their highest numbers,
+ * so a restarted receiver that restores its windows keeps it.
  *
  * # Safety
  * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
@@ -1030,6 +1112,7 @@ mqseal_result mqseal_opener_set_replay_window(struct mqseal_opener *opener,
 mqseal_result mqseal_opener_high_water_mark(const struct mqseal_opener *opener,
                                             const uint8_t *fingerprint,
                                             size_t fingerprint_len,
+                                            uint32_t profile,
                                             bool *has_mark,
                                             uint64_t *mark);
 
@@ -1045,15 +1128,18 @@ mqseal_result mqseal_opener_high_water_mark(const struct mqseal_opener *opener,
  *
  * `*info` is written only on success. On failure `out` holds no plaintext: bytes mqseal wrote
  * there are zeroed. Errors, in the order of the checks: `MQSEAL_ERR_MALFORMED` /
- * `_UNSUPPORTED_VERSION` (also any v1 message) / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED`,
- * `_INVALID_TOPIC`, `_UNKNOWN_SENDER`, `_KEY_NOT_FOUND` (no held key has the message's key id on
+ * `_UNSUPPORTED_VERSION` (also any v1 message) / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED` (group-mac
+ * and no sender trusted for it), `_INVALID_TOPIC`, `_UNKNOWN_SENDER`, `_PROFILE_NOT_ALLOWED`
+ * (group-mac and its sender not trusted for it on a filter covering the topic),
+ * `_KEY_NOT_FOUND` (no held key has the message's key id on
  * this topic: also a message moved to another topic), `_EPOCH_EXPIRED`, `_BAD_SIGNATURE`,
  * `_AUTHENTICATION_FAILED`, `_RETAIN_MISMATCH` / `_MISSING_TIMESTAMP` (also when a maximum age
  * is set) / `_EXPIRED`, `_REPLAY` (`_DUPLICATE` for a redelivery) / `_TOO_OLD` (older than the
- * window, or a live first message on a topic 2048 or more below the sender's high-water mark).
+ * window, or a live first message on a topic 2048 or more below the sender's high-water mark of
+ * the message's profile).
  *
- * No heap allocation per message: only the first message accepted from a sender on a topic and
- * epoch allocates (its replay window).
+ * No heap allocation per message: only the first message accepted from a sender in a profile on
+ * a topic and epoch allocates (its replay window).
  *
  * # Safety
  * `opener` must be a valid handle; `topic` a NUL-terminated string; `message` valid for reads of
@@ -1121,9 +1207,12 @@ mqseal_result mqseal_grant_issue_with_ikm(const struct mqseal_identity *issuer,
 
 /**
  * Verifies and unwraps a grant received by `recipient`, trusting the issuers given as
- * `trusted_count` consecutive 64-byte public identities in `trusted_issuers`. On success `*out`
- * receives the key. Errors: `MQSEAL_ERR_GRANT_NOT_FOR_US`, `MQSEAL_ERR_UNTRUSTED_ISSUER`,
- * `MQSEAL_ERR_BAD_SIGNATURE`, `MQSEAL_ERR_AUTHENTICATION_FAILED`, `MQSEAL_ERR_MALFORMED`…
+ * `trusted_count` consecutive 64-byte public identities in `trusted_issuers`, each for the
+ * whole tree (administrators; to trust an issuer for part of the tree only,
+ * `mqseal_grant_accept_scoped`). On success `*out` receives the key. Errors, in the order of
+ * the checks: `MQSEAL_ERR_MALFORMED` / `_UNSUPPORTED_VERSION` (the grant's encoding),
+ * `_GRANT_NOT_FOR_US`, `_UNTRUSTED_ISSUER`, `_BAD_SIGNATURE`, `_INVALID_KEY`,
+ * `_AUTHENTICATION_FAILED`, `_MALFORMED` (the body), `_INVALID_FILTER`.
  *
  * # Safety
  * `grant` must be valid for reads of `grant_len` bytes; `recipient` a valid handle;
@@ -1136,6 +1225,32 @@ mqseal_result mqseal_grant_accept(const uint8_t *grant,
                                   const uint8_t *trusted_issuers,
                                   size_t trusted_count,
                                   struct mqseal_tree_key **out);
+
+/**
+ * Verifies and unwraps a grant received by `recipient`, trusting the `issuer_count` issuers
+ * in `issuers`, each only for its scope (`mqseal_issuer`): so an issuer that manages `lab/#`
+ * cannot hand out an exact `plant/7/temp` key (which sealers would prefer over the real
+ * `plant/#` key), nor rotate or pre-empt keys outside `lab/#`. On success `*out` receives the
+ * key. Errors: first the arguments (`MQSEAL_ERR_NULL_ARGUMENT`, `_INVALID_ARGUMENT` for a
+ * misaligned or oversized array, `_INVALID_KEY` for an issuer's public identity,
+ * `_INVALID_FILTER` for a scope filter), then as
+ * `mqseal_grant_accept` (`_GRANT_NOT_FOR_US`, `_UNTRUSTED_ISSUER`, `_BAD_SIGNATURE`, …,
+ * `_INVALID_FILTER`), and last `MQSEAL_ERR_OUT_OF_SCOPE`: the grant is authentic but its
+ * key's filter lies outside its issuer's scope.
+ *
+ * # Safety
+ * `grant` must be valid for reads of `grant_len` bytes; `recipient` a valid handle; `issuers`
+ * NULL with `issuer_count` 0, or valid for reads of `issuer_count` `mqseal_issuer`s, each with
+ * `public_identity` valid for reads of `MQSEAL_PUBLIC_IDENTITY_LEN` bytes and `scope` NULL with
+ * `scope_count` 0 or valid for reads of `scope_count` pointers to NUL-terminated strings; `out`
+ * valid for writing a pointer.
+ */
+mqseal_result mqseal_grant_accept_scoped(const uint8_t *grant,
+                                         size_t grant_len,
+                                         const struct mqseal_identity *recipient,
+                                         const struct mqseal_issuer *issuers,
+                                         size_t issuer_count,
+                                         struct mqseal_tree_key **out);
 
 /**
  * Writes the fingerprint of the identity a grant is addressed to into `out`

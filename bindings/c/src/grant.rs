@@ -2,14 +2,17 @@
 //! publish on the broker.
 
 use alloc::vec::Vec;
+use core::ffi::c_char;
 
-use mqseal::{Grant, PublicIdentity};
+use mqseal::{Grant, Issuer, PublicIdentity};
 use zeroize::Zeroizing;
 
 use crate::identity::{MQSEAL_PUBLIC_IDENTITY_LEN, mqseal_identity, public_identity};
-use crate::keys::mqseal_tree_key;
+use crate::keys::{filter_str, mqseal_tree_key};
 use crate::result::mqseal_result;
-use crate::util::{FfiResult, Out, borrow, bytes, bytes_mut, copy_out, fixed, guard, into_handle};
+use crate::util::{
+    FfiResult, Out, array, borrow, bytes, bytes_mut, copy_out, fixed, guard, into_handle,
+};
 
 /// Upper bound of a grant's length beyond its key's filter: a grant of a key whose filter is
 /// `n` bytes long is at most `n + MQSEAL_GRANT_MAX_OVERHEAD` bytes.
@@ -127,9 +130,12 @@ pub unsafe extern "C" fn mqseal_grant_issue_with_ikm(
 }
 
 /// Verifies and unwraps a grant received by `recipient`, trusting the issuers given as
-/// `trusted_count` consecutive 64-byte public identities in `trusted_issuers`. On success `*out`
-/// receives the key. Errors: `MQSEAL_ERR_GRANT_NOT_FOR_US`, `MQSEAL_ERR_UNTRUSTED_ISSUER`,
-/// `MQSEAL_ERR_BAD_SIGNATURE`, `MQSEAL_ERR_AUTHENTICATION_FAILED`, `MQSEAL_ERR_MALFORMED`…
+/// `trusted_count` consecutive 64-byte public identities in `trusted_issuers`, each for the
+/// whole tree (administrators; to trust an issuer for part of the tree only,
+/// `mqseal_grant_accept_scoped`). On success `*out` receives the key. Errors, in the order of
+/// the checks: `MQSEAL_ERR_MALFORMED` / `_UNSUPPORTED_VERSION` (the grant's encoding),
+/// `_GRANT_NOT_FOR_US`, `_UNTRUSTED_ISSUER`, `_BAD_SIGNATURE`, `_INVALID_KEY`,
+/// `_AUTHENTICATION_FAILED`, `_MALFORMED` (the body), `_INVALID_FILTER`.
 ///
 /// # Safety
 /// `grant` must be valid for reads of `grant_len` bytes; `recipient` a valid handle;
@@ -161,6 +167,90 @@ pub unsafe extern "C" fn mqseal_grant_accept(
             .map(PublicIdentity::from_slice)
             .collect::<Result<Vec<_>, _>>()?;
         let inner = Grant::from_bytes(grant)?.accept(&recipient.inner, &trusted)?;
+        out.write(into_handle(mqseal_tree_key { inner }));
+        Ok(())
+    })
+}
+
+/// An issuer trusted by `mqseal_grant_accept_scoped`, with the part of the topic tree it may
+/// grant keys for. The struct and everything it points to are only read during the call (the
+/// caller keeps ownership; nothing is retained).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mqseal_issuer {
+    /// The issuer's public identity: `MQSEAL_PUBLIC_IDENTITY_LEN` (64) bytes.
+    pub public_identity: *const u8,
+    /// `scope_count` NUL-terminated UTF-8 key filters (`#`, `prefix/#` or an exact topic): the
+    /// issuer may grant a key whose filter lies inside one of them (`lab/#` admits `lab/#`,
+    /// `lab`, `lab/7/#` and `lab/7/temp`; an exact topic admits only itself; `#` the whole
+    /// tree). May be NULL when `scope_count` is 0.
+    pub scope: *const *const c_char,
+    /// The number of filters in `scope`; 0 trusts the issuer for nothing (its grants are
+    /// refused `MQSEAL_ERR_OUT_OF_SCOPE`).
+    pub scope_count: usize,
+}
+
+/// Reads one `mqseal_issuer` into the core's `Issuer`.
+///
+/// # Safety
+/// As `mqseal_grant_accept_scoped` for one element of `issuers`.
+unsafe fn issuer(i: &mqseal_issuer) -> FfiResult<Issuer> {
+    // SAFETY: the caller guarantees `public_identity` is valid for MQSEAL_PUBLIC_IDENTITY_LEN
+    // bytes.
+    let identity = unsafe { public_identity(i.public_identity, MQSEAL_PUBLIC_IDENTITY_LEN) }?;
+    // SAFETY: the caller guarantees `scope` is NULL with a count of 0, or points to
+    // `scope_count` string pointers.
+    let pointers = unsafe { array(i.scope, i.scope_count) }?;
+    let filters = pointers
+        .iter()
+        // SAFETY: the caller guarantees each pointer is a NUL-terminated string.
+        .map(|f| unsafe { filter_str(*f) })
+        .collect::<FfiResult<Vec<&str>>>()?;
+    Ok(Issuer::new(identity, &filters)?)
+}
+
+/// Verifies and unwraps a grant received by `recipient`, trusting the `issuer_count` issuers
+/// in `issuers`, each only for its scope (`mqseal_issuer`): so an issuer that manages `lab/#`
+/// cannot hand out an exact `plant/7/temp` key (which sealers would prefer over the real
+/// `plant/#` key), nor rotate or pre-empt keys outside `lab/#`. On success `*out` receives the
+/// key. Errors: first the arguments (`MQSEAL_ERR_NULL_ARGUMENT`, `_INVALID_ARGUMENT` for a
+/// misaligned or oversized array, `_INVALID_KEY` for an issuer's public identity,
+/// `_INVALID_FILTER` for a scope filter), then as
+/// `mqseal_grant_accept` (`_GRANT_NOT_FOR_US`, `_UNTRUSTED_ISSUER`, `_BAD_SIGNATURE`, …,
+/// `_INVALID_FILTER`), and last `MQSEAL_ERR_OUT_OF_SCOPE`: the grant is authentic but its
+/// key's filter lies outside its issuer's scope.
+///
+/// # Safety
+/// `grant` must be valid for reads of `grant_len` bytes; `recipient` a valid handle; `issuers`
+/// NULL with `issuer_count` 0, or valid for reads of `issuer_count` `mqseal_issuer`s, each with
+/// `public_identity` valid for reads of `MQSEAL_PUBLIC_IDENTITY_LEN` bytes and `scope` NULL with
+/// `scope_count` 0 or valid for reads of `scope_count` pointers to NUL-terminated strings; `out`
+/// valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_grant_accept_scoped(
+    grant: *const u8,
+    grant_len: usize,
+    recipient: *const mqseal_identity,
+    issuers: *const mqseal_issuer,
+    issuer_count: usize,
+    out: *mut *mut mqseal_tree_key,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `out` is valid for writing a pointer.
+        let out = unsafe { Out::new(out) }?;
+        // SAFETY: the caller guarantees `grant` is valid for `grant_len` bytes.
+        let grant = unsafe { bytes(grant, grant_len) }?;
+        // SAFETY: the caller guarantees `recipient` is a valid handle.
+        let recipient = unsafe { borrow(recipient) }?;
+        // SAFETY: the caller guarantees `issuers` is valid for `issuer_count` structs.
+        let issuers = unsafe { array(issuers, issuer_count) }?;
+        let issuers = issuers
+            .iter()
+            // SAFETY: the caller guarantees each struct's pointers as documented.
+            .map(|i| unsafe { issuer(i) })
+            .collect::<FfiResult<Vec<_>>>()?;
+        let inner = Grant::from_bytes(grant)?.accept_from(&recipient.inner, &issuers)?;
         out.write(into_handle(mqseal_tree_key { inner }));
         Ok(())
     })

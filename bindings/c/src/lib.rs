@@ -8,7 +8,7 @@
 //!   made by `_new`/`_from_*`/`_generate` functions and released by `_free` (NULL is ignored;
 //!   secrets are wiped). Functions that only read a handle take it `const`.
 //! - Every fallible function returns an [`mqseal_result`]: `MQSEAL_OK` (0) or a code equal to
-//!   the core's stable `Error::code()` (1–23), or a C-API code from 200 (NULL argument, invalid
+//!   the core's stable `Error::code()` (1–24), or a C-API code from 200 (NULL argument, invalid
 //!   argument, panic). `mqseal_error_name` / `mqseal_error_text` describe any code.
 //! - Every pointer is checked for NULL; out-parameters are written only on success.
 //! - Every exported function runs behind a panic boundary (`catch_unwind`): a panic becomes

@@ -2,7 +2,7 @@
 
 use core::ffi::c_char;
 
-use mqseal::{Delivery, Fingerprint, OpenPolicy, Opener, ReplayWindow};
+use mqseal::{Delivery, Fingerprint, OpenPolicy, Opener, Profile, ReplayWindow};
 
 use crate::identity::{MQSEAL_FINGERPRINT_LEN, MQSEAL_PUBLIC_IDENTITY_LEN, public_identity};
 use crate::keys::{filter_str, mqseal_tree_key};
@@ -25,12 +25,12 @@ const _: () = assert!(MQSEAL_KEY_ID_LEN == mqseal::KEY_ID_LEN);
 const _: () = assert!(MQSEAL_SALT_LEN == mqseal::SALT_LEN);
 
 /// What an opener accepts beyond authenticity. Start from `mqseal_open_policy_default()`.
+/// (Which senders may use the group-mac profile, and on which topics, is set per sender:
+/// `mqseal_opener_trust_group_mac_sender`.)
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct mqseal_open_policy {
-    /// Accept the group-mac profile (any key holder can forge the sender). Default: false.
-    pub allow_group_mac: bool,
     /// Refuse messages without a timestamp. Default: false (but a maximum age implies it).
     pub require_timestamp: bool,
     /// Whether `max_age` applies. Default: false. With a maximum age, messages without a
@@ -45,7 +45,6 @@ pub struct mqseal_open_policy {
 impl mqseal_open_policy {
     fn to_core(self) -> OpenPolicy {
         OpenPolicy {
-            allow_group_mac: self.allow_group_mac,
             max_age: self.has_max_age.then_some(self.max_age),
             max_future_skew: self.max_future_skew,
             require_timestamp: self.require_timestamp,
@@ -53,12 +52,11 @@ impl mqseal_open_policy {
     }
 }
 
-/// The default policy: signed profile only, no timestamp required, no maximum age, 60 s skew.
+/// The default policy: no timestamp required, no maximum age, 60 s skew.
 #[unsafe(no_mangle)]
 pub extern "C" fn mqseal_open_policy_default() -> mqseal_open_policy {
-    // Should building the default ever panic: signed messages only, no timestamps.
+    // Should building the default ever panic: no timestamps, no skew.
     let strict = mqseal_open_policy {
-        allow_group_mac: false,
         require_timestamp: false,
         has_max_age: false,
         max_age: 0,
@@ -67,7 +65,6 @@ pub extern "C" fn mqseal_open_policy_default() -> mqseal_open_policy {
     guard_value(strict, || {
         let d = OpenPolicy::default();
         mqseal_open_policy {
-            allow_group_mac: d.allow_group_mac,
             require_timestamp: d.require_timestamp,
             has_max_age: d.max_age.is_some(),
             max_age: d.max_age.unwrap_or(0),
@@ -144,9 +141,10 @@ pub struct mqseal_header {
     pub salt: [u8; MQSEAL_SALT_LEN],
 }
 
-/// Opens sealed messages: holds trusted senders, keys, one replay window per (sender, epoch,
-/// topic), and each sender's high-water mark (the highest sequence number accepted from it on
-/// any topic). Opaque; not thread-safe (use one per thread or lock it).
+/// Opens sealed messages: holds trusted senders (each for the signed profile, and optionally for
+/// group-mac on some filters), keys, one replay window per (sender, profile, epoch, topic), and
+/// each sender's high-water mark per profile (the highest sequence number accepted from it in
+/// that profile on any topic). Opaque; not thread-safe (use one per thread or lock it).
 #[allow(non_camel_case_types)]
 pub struct mqseal_opener {
     inner: Opener,
@@ -189,7 +187,10 @@ pub unsafe extern "C" fn mqseal_opener_free(opener: *mut mqseal_opener) {
     });
 }
 
-/// Trusts messages from the sender with this 64-byte public identity (idempotent).
+/// Trusts signed messages from the sender with this 64-byte public identity (idempotent). Its
+/// group-mac messages are refused (`MQSEAL_ERR_PROFILE_NOT_ALLOWED`) unless
+/// `mqseal_opener_trust_group_mac_sender` allows them on the topic. Errors:
+/// `MQSEAL_ERR_MALFORMED` (not 64 bytes), `MQSEAL_ERR_INVALID_KEY`.
 ///
 /// # Safety
 /// `opener` must be a valid handle; `public_identity_bytes` valid for reads of
@@ -206,6 +207,41 @@ pub unsafe extern "C" fn mqseal_opener_trust_sender(
         // SAFETY: the caller guarantees the input is valid for its length.
         let sender = unsafe { public_identity(public_identity_bytes, public_identity_len) }?;
         opener.inner.trust_sender(sender);
+        Ok(())
+    })
+}
+
+/// Trusts the sender with this 64-byte public identity (as `mqseal_opener_trust_sender`) and
+/// also accepts its group-mac messages on topics covered by `filter` (`#`, `prefix/#` or an
+/// exact topic; NUL-terminated UTF-8); call again to add filters (idempotent per filter). In
+/// group-mac any holder of the topic's key can forge such a message, so allow it only for
+/// senders that cannot sign and only where they publish. A group-mac message is refused
+/// `MQSEAL_ERR_PROFILE_NOT_ALLOWED` when no sender is trusted for group-mac at all, or when its
+/// sender is not trusted for group-mac on a filter covering the topic. Replay windows and
+/// high-water marks are kept per profile, so forged group-mac messages never move the sender's
+/// signed window.
+///
+/// Errors: `MQSEAL_ERR_MALFORMED` (the identity is not 64 bytes), `MQSEAL_ERR_INVALID_KEY`,
+/// `MQSEAL_ERR_INVALID_FILTER`, `MQSEAL_ERR_NULL_ARGUMENT`; on failure nothing changes.
+///
+/// # Safety
+/// `opener` must be a valid handle; `public_identity_bytes` valid for reads of
+/// `public_identity_len` bytes; `filter` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_trust_group_mac_sender(
+    opener: *mut mqseal_opener,
+    public_identity_bytes: *const u8,
+    public_identity_len: usize,
+    filter: *const c_char,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees the input is valid for its length.
+        let sender = unsafe { public_identity(public_identity_bytes, public_identity_len) }?;
+        // SAFETY: the caller guarantees `filter` is a NUL-terminated string.
+        let filter = unsafe { filter_str(filter) }?;
+        opener.inner.trust_group_mac_sender(sender, filter)?;
         Ok(())
     })
 }
@@ -234,7 +270,9 @@ pub unsafe extern "C" fn mqseal_opener_untrust_sender(
     })
 }
 
-/// Adds (a copy of) `key` to open with, replacing one of the same filter and epoch.
+/// Adds (a copy of) `key` to open with. Adding the same key again changes nothing; keys of one
+/// filter and epoch with different secrets (other issuers' lineages) are all kept: each
+/// message's key id names the one it used.
 ///
 /// # Safety
 /// `opener` and `key` must be valid handles.
@@ -253,7 +291,31 @@ pub unsafe extern "C" fn mqseal_opener_add_key(
     })
 }
 
-/// Forgets the key of `filter` at `epoch` (`MQSEAL_ERR_KEY_NOT_FOUND` if it was not held).
+/// Adds (a copy of) `key` already retired: messages under it are opened until `not_after`
+/// (seconds since the Unix epoch, inclusive), then refused with `MQSEAL_ERR_EPOCH_EXPIRED`, as
+/// after `mqseal_opener_retire_key` — but only this key, not other lineages of its filter and
+/// epoch (e.g. a restarted receiver restoring a retired key next to another issuer's live one).
+///
+/// # Safety
+/// `opener` and `key` must be valid handles.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_add_retired_key(
+    opener: *mut mqseal_opener,
+    key: *const mqseal_tree_key,
+    not_after: u64,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees `key` is a valid handle.
+        let key = unsafe { borrow(key) }?;
+        opener.inner.add_retired_key(key.inner.clone(), not_after);
+        Ok(())
+    })
+}
+
+/// Forgets every key of `filter` at `epoch`, of every lineage (`MQSEAL_ERR_KEY_NOT_FOUND` if none
+/// was held).
 ///
 /// # Safety
 /// `opener` must be a valid handle; `filter` a NUL-terminated string.
@@ -276,7 +338,8 @@ pub unsafe extern "C" fn mqseal_opener_remove_key(
     })
 }
 
-/// Retires the key of `filter` at `epoch` after a rotation: messages under it are still opened
+/// Retires every key of `filter` at `epoch` after a rotation (each lineage held; to retire one
+/// key only, `mqseal_opener_add_retired_key`): messages under it are still opened
 /// until `not_after` (seconds since the Unix epoch, inclusive), then refused with
 /// `MQSEAL_ERR_EPOCH_EXPIRED`. The time is the delivery's `now`, else the system clock (builds
 /// without `std`: pass `now`; without it the retired epoch counts as expired).
@@ -300,7 +363,8 @@ pub unsafe extern "C" fn mqseal_opener_retire_key(
     })
 }
 
-/// The (sender fingerprint, epoch, topic) a replay window belongs to, checked.
+/// The (sender fingerprint, profile, topic) a replay window belongs to, checked (an unknown
+/// profile is `MQSEAL_ERR_INVALID_ARGUMENT`).
 ///
 /// # Safety
 /// `fingerprint` must be valid for reads of `fingerprint_len` bytes; `topic` a NUL-terminated
@@ -308,21 +372,26 @@ pub unsafe extern "C" fn mqseal_opener_retire_key(
 unsafe fn window_id<'a>(
     fingerprint: *const u8,
     fingerprint_len: usize,
+    profile: u32,
     topic: *const c_char,
-) -> FfiResult<(Fingerprint, &'a str)> {
+) -> FfiResult<(Fingerprint, Profile, &'a str)> {
     // SAFETY: forwarded to the caller.
     let fp = unsafe { fixed::<MQSEAL_FINGERPRINT_LEN>(fingerprint, fingerprint_len) }?;
+    let profile = mqseal_profile::to_core(profile)?;
     // SAFETY: forwarded to the caller.
     let topic = unsafe { c_str(topic, mqseal_result::MQSEAL_ERR_INVALID_TOPIC) }?;
-    Ok((Fingerprint(*fp), topic))
+    Ok((Fingerprint(*fp), profile, topic))
 }
 
-/// Writes the replay window of (sender `fingerprint`, `epoch`, `topic`) as
+/// Writes the replay window of (sender `fingerprint`, `profile`, `epoch`, `topic`) as
 /// `MQSEAL_REPLAY_WINDOW_LEN` bytes into `out` (an empty window if no message was accepted
-/// there yet). A receiver that restarts must restore its windows
-/// (`mqseal_opener_set_replay_window`), or it would accept replays of messages it saw before:
-/// store them, e.g., after each accepted message or before shutting down. The sender fingerprint
-/// and epoch of a message are in its `mqseal_opened`.
+/// there yet). `profile` is `MQSEAL_PROFILE_SIGNED` or `MQSEAL_PROFILE_GROUP_MAC`
+/// (`MQSEAL_ERR_INVALID_ARGUMENT` otherwise): each profile has its own windows, so group-mac
+/// messages, which any key holder can forge, never move a sender's signed window. A receiver
+/// that restarts must restore its windows (`mqseal_opener_set_replay_window`), or it would
+/// accept replays of messages it saw before: store them, e.g., after each accepted message or
+/// before shutting down. The sender fingerprint, profile and epoch of a message are in its
+/// `mqseal_opened`.
 ///
 /// # Safety
 /// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
@@ -332,6 +401,7 @@ pub unsafe extern "C" fn mqseal_opener_replay_window(
     opener: *const mqseal_opener,
     fingerprint: *const u8,
     fingerprint_len: usize,
+    profile: u32,
     epoch: u32,
     topic: *const c_char,
     out: *mut u8,
@@ -341,19 +411,22 @@ pub unsafe extern "C" fn mqseal_opener_replay_window(
         // SAFETY: the caller guarantees `opener` is a valid handle.
         let opener = unsafe { borrow(opener) }?;
         // SAFETY: the caller guarantees the fingerprint and topic as documented.
-        let (fp, topic) = unsafe { window_id(fingerprint, fingerprint_len, topic) }?;
+        let (fp, profile, topic) =
+            unsafe { window_id(fingerprint, fingerprint_len, profile, topic) }?;
         // SAFETY: the caller guarantees `out` is valid for `out_len` bytes.
         let out = unsafe { bytes_mut(out, out_len) }?;
         let bytes = opener
             .inner
-            .replay_window(&fp, epoch, topic)
+            .replay_window(&fp, profile, epoch, topic)
             .map_or_else(|| ReplayWindow::new().to_bytes(), ReplayWindow::to_bytes);
         copy_out(&bytes, out)
     })
 }
 
-/// Restores a replay window saved by `mqseal_opener_replay_window` (`MQSEAL_ERR_MALFORMED` if
-/// `window` is not exactly such bytes).
+/// Restores a replay window saved by `mqseal_opener_replay_window` for the same (sender,
+/// profile, epoch, topic) (`MQSEAL_ERR_MALFORMED` if `window` is not exactly such bytes,
+/// `MQSEAL_ERR_INVALID_ARGUMENT` for an unknown profile), raising the sender's high-water mark
+/// of that profile to its highest number.
 ///
 /// # Safety
 /// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
@@ -363,6 +436,7 @@ pub unsafe extern "C" fn mqseal_opener_set_replay_window(
     opener: *mut mqseal_opener,
     fingerprint: *const u8,
     fingerprint_len: usize,
+    profile: u32,
     epoch: u32,
     topic: *const c_char,
     window: *const u8,
@@ -372,21 +446,26 @@ pub unsafe extern "C" fn mqseal_opener_set_replay_window(
         // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
         let opener = unsafe { borrow_mut(opener) }?;
         // SAFETY: the caller guarantees the fingerprint and topic as documented.
-        let (fp, topic) = unsafe { window_id(fingerprint, fingerprint_len, topic) }?;
+        let (fp, profile, topic) =
+            unsafe { window_id(fingerprint, fingerprint_len, profile, topic) }?;
         mqseal::validate_topic(topic)?;
         // SAFETY: the caller guarantees `window` is valid for `window_len` bytes.
         let window = ReplayWindow::from_bytes(unsafe { bytes(window, window_len) }?)?;
-        opener.inner.set_replay_window(fp, epoch, topic, window);
+        opener
+            .inner
+            .set_replay_window(fp, profile, epoch, topic, window);
         Ok(())
     })
 }
 
-/// Writes the high-water mark of the sender with this 32-byte `fingerprint` — the highest
-/// sequence number accepted from it on any topic and epoch — into `*mark` and sets `*has_mark`;
-/// `*has_mark` is false (and `*mark` 0) if nothing was accepted from it yet. A live first message
-/// on a topic with no replay window yet is refused `MQSEAL_ERR_TOO_OLD` when it is 2048 or more
-/// below the mark. Restoring replay windows (`mqseal_opener_set_replay_window`) raises the mark
-/// to their highest numbers, so a restarted receiver that restores its windows keeps it.
+/// Writes the high-water mark of the sender with this 32-byte `fingerprint` in `profile`
+/// (`MQSEAL_PROFILE_SIGNED` or `MQSEAL_PROFILE_GROUP_MAC`, else `MQSEAL_ERR_INVALID_ARGUMENT`) —
+/// the highest sequence number accepted from it in that profile on any topic and epoch — into
+/// `*mark` and sets `*has_mark`; `*has_mark` is false (and `*mark` 0) if nothing was accepted
+/// from it in that profile yet. A live first message on a topic with no replay window yet is
+/// refused `MQSEAL_ERR_TOO_OLD` when it is 2048 or more below the mark of its profile. Restoring
+/// replay windows (`mqseal_opener_set_replay_window`) raises the mark to their highest numbers,
+/// so a restarted receiver that restores its windows keeps it.
 ///
 /// # Safety
 /// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
@@ -396,6 +475,7 @@ pub unsafe extern "C" fn mqseal_opener_high_water_mark(
     opener: *const mqseal_opener,
     fingerprint: *const u8,
     fingerprint_len: usize,
+    profile: u32,
     has_mark: *mut bool,
     mark: *mut u64,
 ) -> mqseal_result {
@@ -408,7 +488,8 @@ pub unsafe extern "C" fn mqseal_opener_high_water_mark(
         let opener = unsafe { borrow(opener) }?;
         // SAFETY: the caller guarantees `fingerprint` is valid for `fingerprint_len` bytes.
         let fp = unsafe { fixed::<MQSEAL_FINGERPRINT_LEN>(fingerprint, fingerprint_len) }?;
-        let found = opener.inner.high_water_mark(&Fingerprint(*fp));
+        let profile = mqseal_profile::to_core(profile)?;
+        let found = opener.inner.high_water_mark(&Fingerprint(*fp), profile);
         has_mark.write(found.is_some());
         mark.write(found.unwrap_or(0));
         Ok(())
@@ -426,15 +507,18 @@ pub unsafe extern "C" fn mqseal_opener_high_water_mark(
 ///
 /// `*info` is written only on success. On failure `out` holds no plaintext: bytes mqseal wrote
 /// there are zeroed. Errors, in the order of the checks: `MQSEAL_ERR_MALFORMED` /
-/// `_UNSUPPORTED_VERSION` (also any v1 message) / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED`,
-/// `_INVALID_TOPIC`, `_UNKNOWN_SENDER`, `_KEY_NOT_FOUND` (no held key has the message's key id on
+/// `_UNSUPPORTED_VERSION` (also any v1 message) / `_TOO_LARGE`, `_PROFILE_NOT_ALLOWED` (group-mac
+/// and no sender trusted for it), `_INVALID_TOPIC`, `_UNKNOWN_SENDER`, `_PROFILE_NOT_ALLOWED`
+/// (group-mac and its sender not trusted for it on a filter covering the topic),
+/// `_KEY_NOT_FOUND` (no held key has the message's key id on
 /// this topic: also a message moved to another topic), `_EPOCH_EXPIRED`, `_BAD_SIGNATURE`,
 /// `_AUTHENTICATION_FAILED`, `_RETAIN_MISMATCH` / `_MISSING_TIMESTAMP` (also when a maximum age
 /// is set) / `_EXPIRED`, `_REPLAY` (`_DUPLICATE` for a redelivery) / `_TOO_OLD` (older than the
-/// window, or a live first message on a topic 2048 or more below the sender's high-water mark).
+/// window, or a live first message on a topic 2048 or more below the sender's high-water mark of
+/// the message's profile).
 ///
-/// No heap allocation per message: only the first message accepted from a sender on a topic and
-/// epoch allocates (its replay window).
+/// No heap allocation per message: only the first message accepted from a sender in a profile on
+/// a topic and epoch allocates (its replay window).
 ///
 /// # Safety
 /// `opener` must be a valid handle; `topic` a NUL-terminated string; `message` valid for reads of

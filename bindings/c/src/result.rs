@@ -8,7 +8,7 @@ use crate::util::{guard_value, write_c_text};
 
 /// The result of every fallible function: `MQSEAL_OK` (0) or an error code.
 ///
-/// Codes 1 to 23 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
+/// Codes 1 to 24 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
 /// shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments,
 /// what a build lacks). A
 /// code's meaning never changes; new codes may be added, so keep a default branch when switching.
@@ -51,7 +51,8 @@ pub enum mqseal_result {
     MQSEAL_ERR_MISSING_TIMESTAMP = 14,
     /// Delivered as retained, but not published retained.
     MQSEAL_ERR_RETAIN_MISMATCH = 15,
-    /// The message uses the group-mac profile and the opener does not accept it.
+    /// The message uses the group-mac profile and the opener does not accept it from this sender
+    /// on this topic (`mqseal_opener_trust_group_mac_sender`).
     MQSEAL_ERR_PROFILE_NOT_ALLOWED = 16,
     /// The grant is addressed to another identity.
     MQSEAL_ERR_GRANT_NOT_FOR_US = 17,
@@ -68,6 +69,9 @@ pub enum mqseal_result {
     MQSEAL_ERR_RANDOMNESS = 22,
     /// The key epoch was rotated out and its grace period is over.
     MQSEAL_ERR_EPOCH_EXPIRED = 23,
+    /// A grant's filter lies outside the scope its issuer is trusted for
+    /// (`mqseal_grant_accept_scoped`).
+    MQSEAL_ERR_OUT_OF_SCOPE = 24,
     /// A required pointer argument is NULL.
     MQSEAL_ERR_NULL_ARGUMENT = 200,
     /// An argument is out of range (unknown profile, overlapping input and output buffers, a
@@ -91,7 +95,7 @@ pub enum mqseal_result {
 
 impl mqseal_result {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [mqseal_result; 31] = {
+    pub(crate) const ALL: [mqseal_result; 32] = {
         use mqseal_result::*;
         [
             MQSEAL_OK,
@@ -118,6 +122,7 @@ impl mqseal_result {
             MQSEAL_ERR_TOO_LARGE,
             MQSEAL_ERR_RANDOMNESS,
             MQSEAL_ERR_EPOCH_EXPIRED,
+            MQSEAL_ERR_OUT_OF_SCOPE,
             MQSEAL_ERR_NULL_ARGUMENT,
             MQSEAL_ERR_INVALID_ARGUMENT,
             MQSEAL_ERR_PANIC,
@@ -171,6 +176,7 @@ impl mqseal_result {
             MQSEAL_ERR_TOO_LARGE => c"too_large",
             MQSEAL_ERR_RANDOMNESS => c"randomness",
             MQSEAL_ERR_EPOCH_EXPIRED => c"epoch_expired",
+            MQSEAL_ERR_OUT_OF_SCOPE => c"out_of_scope",
             MQSEAL_ERR_NULL_ARGUMENT => c"null_argument",
             MQSEAL_ERR_INVALID_ARGUMENT => c"invalid_argument",
             MQSEAL_ERR_PANIC => c"panic",

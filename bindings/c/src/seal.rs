@@ -192,8 +192,9 @@ pub unsafe extern "C" fn mqseal_sealer_free(sealer: *mut mqseal_sealer) {
     });
 }
 
-/// Adds (a copy of) `key` to seal with, replacing one of the same filter and epoch. For each topic
-/// the most specific covering filter is used, at its newest epoch.
+/// Adds (a copy of) `key` to seal with (the same key again changes nothing). For each topic the
+/// most specific covering filter is used, at its newest epoch; among keys of one filter and epoch
+/// with different secrets (other issuers' lineages), the one added first.
 ///
 /// # Safety
 /// `sealer` and `key` must be valid handles.

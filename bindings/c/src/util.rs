@@ -90,6 +90,30 @@ pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> FfiResult<&'a [u8]
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
+/// Borrows an input array of `len` values of `T` (e.g. structs or pointers). `ptr` may be NULL
+/// when `len` is 0.
+///
+/// # Safety
+/// Unless `len` is 0, `ptr` must be NULL or point to `len` consecutive, initialised, aligned
+/// values of `T` that nothing mutates while the returned slice lives.
+pub(crate) unsafe fn array<'a, T>(ptr: *const T, len: usize) -> FfiResult<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(mqseal_result::MQSEAL_ERR_NULL_ARGUMENT);
+    }
+    let fits = len
+        .checked_mul(core::mem::size_of::<T>())
+        .is_some_and(|total| isize::try_from(total).is_ok());
+    if !fits || !ptr.is_aligned() {
+        return Err(mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT);
+    }
+    // SAFETY: `ptr` is non-NULL and aligned, and, by the caller's guarantee, points to `len`
+    // initialised values of `T` (whose total size fits in an isize) unmodified for 'a.
+    Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
+}
+
 /// Borrows a caller-provided output buffer of `len` bytes. `ptr` may be NULL when `len` is 0.
 ///
 /// # Safety

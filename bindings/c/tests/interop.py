@@ -98,12 +98,13 @@ def seal(path: Path) -> None:
 
 def open_(path: Path) -> int:
     c_public = ref.Identity(C_SEED).public
-    opener = ref.Opener([c_public], [ref.TreeKey(*KEY)], ref.Policy(allow_group_mac=True))
+    opener = ref.Opener([c_public], [ref.TreeKey(*KEY)])
+    opener.trust_group_mac(c_public, "#")
     m = binding()
     b_opener = None
     if m is not None:
-        b_opener = m.Opener(m.OpenPolicy(allow_group_mac=True))
-        b_opener.trust_sender(m.PublicIdentity.from_bytes(c_public.raw))
+        b_opener = m.Opener()
+        b_opener.trust_group_mac_sender(m.PublicIdentity.from_bytes(c_public.raw), "#")
         b_opener.add_key(m.TreeKey.from_secret(*KEY))
     passed = failed = 0
     for text in path.read_text().splitlines():

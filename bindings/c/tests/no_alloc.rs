@@ -91,11 +91,15 @@ unsafe fn measure(profile: u32, n: u64) -> u64 {
         let mut sealer = ptr::null_mut();
         ok(mqseal_sealer_new(id, profile, 0, &mut sealer));
         ok(mqseal_sealer_add_key(sealer, key));
-        let mut policy = mqseal_open_policy_default();
-        policy.allow_group_mac = true;
         let mut opener = ptr::null_mut();
-        ok(mqseal_opener_new(&policy, &mut opener));
-        ok(mqseal_opener_trust_sender(opener, public.as_ptr(), 64));
+        ok(mqseal_opener_new(ptr::null(), &mut opener));
+        // Trusted for signed and, on plant/#, for group-mac.
+        ok(mqseal_opener_trust_group_mac_sender(
+            opener,
+            public.as_ptr(),
+            64,
+            c"plant/#".as_ptr(),
+        ));
         ok(mqseal_opener_add_key(opener, key));
 
         let topics = [c"plant/7/temp", c"plant/7/pressure", c"plant/8/temp"];

@@ -400,20 +400,27 @@ static void test_garbage_grants_and_keys(void) {
             REQUIRE_OK(mqseal_opener_untrust_sender(opener, junk_fp, sizeof junk_fp));
         }
         if (n != MQSEAL_REPLAY_WINDOW_LEN)
-            CHECK_RC(mqseal_opener_set_replay_window(opener, me_fp, sizeof me_fp, 1, "a/w",
-                                                     random, n),
+            CHECK_RC(mqseal_opener_set_replay_window(opener, me_fp, sizeof me_fp,
+                                                     MQSEAL_PROFILE_SIGNED, 1, "a/w", random, n),
                      MQSEAL_ERR_MALFORMED, "replay window from garbage");
     }
     /* A window of the right length but garbage content. */
     uint8_t window[MQSEAL_REPLAY_WINDOW_LEN];
     memset(window, 0xFF, sizeof window);
-    CHECK_FAILS(mqseal_opener_set_replay_window(opener, me_fp, sizeof me_fp, 1, "a/w", window,
+    CHECK_FAILS(mqseal_opener_set_replay_window(opener, me_fp, sizeof me_fp,
+                                                MQSEAL_PROFILE_SIGNED, 1, "a/w", window,
                                                 sizeof window),
                 "replay window of 0xFF bytes");
     /* Bad topics in the replay-window calls. */
-    CHECK_RC(mqseal_opener_replay_window(opener, me_fp, sizeof me_fp, 1, "a/\xff", window,
-                                         sizeof window),
+    CHECK_RC(mqseal_opener_replay_window(opener, me_fp, sizeof me_fp, MQSEAL_PROFILE_SIGNED, 1,
+                                         "a/\xff", window, sizeof window),
              MQSEAL_ERR_INVALID_TOPIC, "replay_window on a topic that is not UTF-8");
+    CHECK_RC(mqseal_opener_replay_window(opener, me_fp, sizeof me_fp, 2, 1, "a/w", window,
+                                         sizeof window),
+             MQSEAL_ERR_INVALID_ARGUMENT, "replay_window of an unknown profile");
+    CHECK_RC(mqseal_opener_set_replay_window(opener, me_fp, sizeof me_fp, 7, 1, "a/w", window,
+                                             sizeof window),
+             MQSEAL_ERR_INVALID_ARGUMENT, "set_replay_window of an unknown profile");
     /* Unknown result codes are described, never NULL. */
     CHECK(strcmp(mqseal_error_name(UINT32_MAX), "unknown") == 0, "name of an unknown code");
     char text[64];

@@ -146,6 +146,7 @@ static void test_error_codes(void) {
         "too_old",      "expired",           "missing_timestamp",   "retain_mismatch",
         "profile_not_allowed", "grant_not_for_us", "untrusted_issuer", "sequence_exhausted",
         "buffer_too_small", "too_large",     "randomness",          "epoch_expired",
+        "out_of_scope",
     };
     for (uint32_t code = 0; code < sizeof names / sizeof names[0]; code++) {
         CHECK(strcmp(mqseal_error_name(code), names[code]) == 0, "code %u is %s", code,
@@ -155,12 +156,12 @@ static void test_error_codes(void) {
         CHECK(n > 0 && n < sizeof text && strlen(text) == n, "text of %u", code);
     }
     CHECK(MQSEAL_OK == 0 && MQSEAL_ERR_REPLAY == 10 && MQSEAL_ERR_BUFFER_TOO_SMALL == 20 &&
-              MQSEAL_ERR_EPOCH_EXPIRED == 23,
+              MQSEAL_ERR_EPOCH_EXPIRED == 23 && MQSEAL_ERR_OUT_OF_SCOPE == 24,
           "enum values follow the spec");
     CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_NULL_ARGUMENT), "null_argument") == 0, "200");
     CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_INVALID_ARGUMENT), "invalid_argument") == 0, "201");
     CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_PANIC), "panic") == 0, "202");
-    CHECK(strcmp(mqseal_error_name(24), "unknown") == 0, "unknown code");
+    CHECK(strcmp(mqseal_error_name(25), "unknown") == 0, "unknown code");
     CHECK(strcmp(mqseal_error_name(0xFFFFFFFFu), "unknown") == 0, "unknown code");
 
     /* snprintf semantics: full length returned, truncated text always NUL-terminated. */
@@ -327,14 +328,16 @@ static void test_envelopes(void) {
               "%s: an OS-random salt changes the message, not its length", v->name);
         mqseal_sealer_free(os_sealer);
 
-        /* Open the vector's (Rust-sealed) bytes. */
-        mqseal_open_policy policy = mqseal_open_policy_default();
-        policy.allow_group_mac = true;
+        /* Open the vector's (Rust-sealed) bytes: a group-mac sender trusted for it on "#". */
         mqseal_opener *opener = NULL;
         uint8_t sender_pub[64];
         unhex_fixed(v->sender_public, sender_pub, 64);
-        REQUIRE_OK(mqseal_opener_new(&policy, &opener));
-        REQUIRE_OK(mqseal_opener_trust_sender(opener, sender_pub, sizeof sender_pub));
+        REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+        if (v->profile == MQSEAL_PROFILE_GROUP_MAC)
+            REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, sender_pub,
+                                                            sizeof sender_pub, "#"));
+        else
+            REQUIRE_OK(mqseal_opener_trust_sender(opener, sender_pub, sizeof sender_pub));
         REQUIRE_OK(mqseal_opener_add_key(opener, opener_key));
         mqseal_delivery delivery = {v->retain, false, false, 0};
         mqseal_opened info;
@@ -371,14 +374,20 @@ static void test_envelopes(void) {
 static void test_envelopes_negative(void) {
     for (size_t i = 0; i < N_NEGATIVES; i++) {
         const vec_negative *v = &NEGATIVES[i];
-        mqseal_open_policy policy = {v->allow_group_mac, v->require_timestamp, v->has_max_age,
-                                     v->max_age, v->max_future_skew};
+        mqseal_open_policy policy = {v->require_timestamp, v->has_max_age, v->max_age,
+                                     v->max_future_skew};
         mqseal_opener *opener = NULL;
         REQUIRE_OK(mqseal_opener_new(&policy, &opener));
         size_t trusted_len;
         uint8_t *trusted = unhex(v->trusted, &trusted_len);
         for (size_t t = 0; t < v->n_trusted; t++)
             REQUIRE_OK(mqseal_opener_trust_sender(opener, trusted + 64 * t, 64));
+        for (size_t g = 0; g < v->n_group_mac; g++) {
+            uint8_t sender[64];
+            unhex_fixed(v->group_mac[g].sender, sender, sizeof sender);
+            REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, sender, sizeof sender,
+                                                            v->group_mac[g].filter));
+        }
         for (size_t k = 0; k < v->n_keys; k++) {
             mqseal_tree_key *key = load_key(&v->keys[k]);
             REQUIRE_OK(mqseal_opener_add_key(opener, key));
@@ -477,6 +486,38 @@ static void test_grants(void) {
         mqseal_identity_free(issuer);
         mqseal_identity_free(recipient);
     }
+    /* Issuer scope: grants inside their issuer's scope open with mqseal_grant_accept_scoped. */
+    for (size_t i = 0; i < N_GRANTS_IN_SCOPE; i++) {
+        const vec_grant_in_scope *g = &GRANTS_IN_SCOPE[i];
+        mqseal_identity *me = identity_from_hex(g->recipient_seed);
+        size_t trusted_len, grant_len;
+        uint8_t *trusted = unhex(g->trusted, &trusted_len);
+        uint8_t *grant = unhex(g->grant, &grant_len);
+        mqseal_issuer issuers[4];
+        REQUIRE_OK(g->n_trusted <= 4 ? MQSEAL_OK : MQSEAL_ERR_INVALID_ARGUMENT);
+        for (size_t t = 0; t < g->n_trusted; t++)
+            issuers[t] = (mqseal_issuer){trusted + 64 * t, g->scopes[t].filters, g->scopes[t].n};
+        mqseal_tree_key *got = NULL;
+        CHECK_RC(mqseal_grant_accept_scoped(grant, grant_len, me, issuers, g->n_trusted, &got),
+                 MQSEAL_OK, "in-scope grant");
+        if (got) {
+            uint8_t secret[32], want_secret[32];
+            char filter[256];
+            uint32_t epoch = 0;
+            unhex_fixed(g->key.secret, want_secret, 32);
+            REQUIRE_OK(mqseal_tree_key_secret(got, secret, sizeof secret));
+            REQUIRE_OK(mqseal_tree_key_filter(got, filter, sizeof filter, NULL));
+            REQUIRE_OK(mqseal_tree_key_epoch(got, &epoch));
+            CHECK(memcmp(secret, want_secret, 32) == 0 && strcmp(filter, g->key.filter) == 0 &&
+                      epoch == g->key.epoch,
+                  "in-scope grant %zu: accepted key", i);
+            mqseal_tree_key_free(got);
+        }
+        free(trusted);
+        free(grant);
+        mqseal_identity_free(me);
+    }
+    static const char *const whole_tree[] = {"#"};
     for (size_t i = 0; i < N_GRANTS_NEGATIVE; i++) {
         const vec_grant_negative *n = &GRANTS_NEGATIVE[i];
         mqseal_identity *me = identity_from_hex(n->recipient_seed);
@@ -484,10 +525,34 @@ static void test_grants(void) {
         uint8_t *trusted = unhex(n->trusted, &trusted_len);
         uint8_t *grant = unhex(n->grant, &grant_len);
         mqseal_tree_key *got = NULL;
-        mqseal_result rc = mqseal_grant_accept(grant, grant_len, me, trusted, n->n_trusted, &got);
+        /* Scoped: each issuer for its scopes (or, without scopes, for "#"). */
+        mqseal_issuer issuers[4];
+        REQUIRE_OK(n->n_trusted <= 4 ? MQSEAL_OK : MQSEAL_ERR_INVALID_ARGUMENT);
+        for (size_t t = 0; t < n->n_trusted; t++)
+            issuers[t] = n->has_scopes
+                             ? (mqseal_issuer){trusted + 64 * t, n->scopes[t].filters,
+                                               n->scopes[t].n}
+                             : (mqseal_issuer){trusted + 64 * t, whole_tree, 1};
+        mqseal_result rc =
+            mqseal_grant_accept_scoped(grant, grant_len, me, issuers, n->n_trusted, &got);
         CHECK(rc == n->code && strcmp(mqseal_error_name(rc), n->error) == 0,
-              "negative grant %s: got %s, want %s", n->name, mqseal_error_name(rc), n->error);
+              "negative grant %s (scoped): got %s, want %s", n->name, mqseal_error_name(rc),
+              n->error);
         CHECK(got == NULL, "negative grant %s: no key", n->name);
+        mqseal_tree_key_free(got);
+        got = NULL;
+        /* Unscoped (every issuer trusted for the whole tree): the same refusal, except that an
+         * out-of-scope grant is authentic and opens. */
+        rc = mqseal_grant_accept(grant, grant_len, me, trusted, n->n_trusted, &got);
+        if (n->has_scopes) {
+            CHECK(rc == MQSEAL_OK, "negative grant %s unscoped: got %s, want ok", n->name,
+                  mqseal_error_name(rc));
+        } else {
+            CHECK(rc == n->code && strcmp(mqseal_error_name(rc), n->error) == 0,
+                  "negative grant %s: got %s, want %s", n->name, mqseal_error_name(rc),
+                  n->error);
+            CHECK(got == NULL, "negative grant %s: no key", n->name);
+        }
         mqseal_tree_key_free(got);
         free(trusted);
         free(grant);
@@ -508,10 +573,8 @@ static void test_replay_window(void) {
     mqseal_opener *opener = NULL;
     REQUIRE_OK(mqseal_sealer_new(sender, MQSEAL_PROFILE_GROUP_MAC, 0, &sealer));
     REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
-    mqseal_open_policy policy = mqseal_open_policy_default();
-    policy.allow_group_mac = true;
-    REQUIRE_OK(mqseal_opener_new(&policy, &opener));
-    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, pub, sizeof pub, "r/#"));
     REQUIRE_OK(mqseal_opener_add_key(opener, key));
     CHECK(REPLAY_WINDOW_SIZE == 2048, "window size");
     for (size_t i = 0; i < N_REPLAY_STEPS; i++) {
@@ -679,8 +742,9 @@ static void test_round_trips(void) {
     CHECK_RC(mqseal_seal(sealer, "plant/7/temp", payload, 4, NULL, sealed, sizeof sealed, &len),
              MQSEAL_ERR_KEY_NOT_FOUND, "sealer without keys");
 
-    /* group-mac: refused by default, accepted when allowed. One identity, one counter: the
-     * group-mac sealer continues where the signed one stopped (above 128: a 2-byte seq). */
+    /* group-mac: refused from a signed-only sender, accepted from one trusted for group-mac on
+     * the topic. One identity, one counter: the group-mac sealer continues where the signed one
+     * stopped (above 128: a 2-byte seq). */
     mqseal_sealer *group = NULL;
     mqseal_opener *strict = NULL, *lax = NULL;
     REQUIRE_OK(mqseal_sealer_next_seq(sealer, &next));
@@ -688,11 +752,9 @@ static void test_round_trips(void) {
     REQUIRE_OK(mqseal_sealer_new(sensor, MQSEAL_PROFILE_GROUP_MAC, next, &group));
     REQUIRE_OK(mqseal_sealer_add_key(group, line7));
     REQUIRE_OK(mqseal_opener_new(NULL, &strict));
-    mqseal_open_policy allow = mqseal_open_policy_default();
-    allow.allow_group_mac = true;
-    REQUIRE_OK(mqseal_opener_new(&allow, &lax));
+    REQUIRE_OK(mqseal_opener_new(NULL, &lax));
     REQUIRE_OK(mqseal_opener_trust_sender(strict, sensor_pub, 64));
-    REQUIRE_OK(mqseal_opener_trust_sender(lax, sensor_pub, 64));
+    REQUIRE_OK(mqseal_opener_trust_group_mac_sender(lax, sensor_pub, 64, "plant/7/#"));
     REQUIRE_OK(mqseal_opener_add_key(strict, line7));
     REQUIRE_OK(mqseal_opener_add_key(lax, line7));
     REQUIRE_OK(mqseal_seal(group, "plant/7/temp", payload, 10, NULL, sealed, sizeof sealed, &len));
@@ -741,6 +803,7 @@ static void test_round_trips(void) {
 /* ---- receiver state: replay windows across restarts, retired epochs ---------------------- */
 
 static void test_receiver_state(void) {
+    const uint32_t SIG = MQSEAL_PROFILE_SIGNED;
     mqseal_identity *sender = identity_from_byte(0x71);
     uint8_t pub[64], fp[32], secret[32];
     memset(secret, 0x72, sizeof secret);
@@ -763,23 +826,31 @@ static void test_receiver_state(void) {
     REQUIRE_OK(mqseal_opener_trust_sender(before, pub, 64));
     REQUIRE_OK(mqseal_opener_add_key(before, key));
     uint8_t empty[MQSEAL_REPLAY_WINDOW_LEN], saved[MQSEAL_REPLAY_WINDOW_LEN];
-    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, 5, "home/door", empty, sizeof empty),
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, SIG, 5, "home/door", empty, sizeof empty),
              MQSEAL_OK, "window before any message");
     CHECK_RC(mqseal_open(before, "home/door", m1, l1, NULL, plain, sizeof plain, &info), MQSEAL_OK,
              "m1");
     CHECK(memcmp(info.sender_fingerprint, fp, 32) == 0 && info.epoch == 5, "window id in info");
-    CHECK_RC(mqseal_opener_replay_window(before, info.sender_fingerprint, 32, info.epoch,
+    CHECK_RC(mqseal_opener_replay_window(before, info.sender_fingerprint, 32, info.profile, info.epoch,
                                          "home/door", saved, sizeof saved),
              MQSEAL_OK, "save window");
     CHECK(memcmp(saved, empty, sizeof saved) != 0, "the window changed");
-    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, 5, "home/door", saved, sizeof saved - 1),
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, SIG, 5, "home/door", saved, sizeof saved - 1),
              MQSEAL_ERR_BUFFER_TOO_SMALL, "short window buffer");
-    CHECK_RC(mqseal_opener_replay_window(before, fp, 31, 5, "home/door", saved, sizeof saved),
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 31, SIG, 5, "home/door", saved, sizeof saved),
              MQSEAL_ERR_MALFORMED, "short fingerprint");
-    CHECK_RC(mqseal_opener_replay_window(NULL, fp, 32, 5, "home/door", saved, sizeof saved),
+    CHECK_RC(mqseal_opener_replay_window(NULL, fp, 32, SIG, 5, "home/door", saved, sizeof saved),
              MQSEAL_ERR_NULL_ARGUMENT, "NULL opener");
-    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, 5, NULL, saved, sizeof saved),
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, SIG, 5, NULL, saved, sizeof saved),
              MQSEAL_ERR_NULL_ARGUMENT, "NULL topic");
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, 2, 5, "home/door", saved, sizeof saved),
+             MQSEAL_ERR_INVALID_ARGUMENT, "unknown profile");
+    /* Windows are per profile: the signed message left the sender's group-mac window empty. */
+    uint8_t group_mac_window[MQSEAL_REPLAY_WINDOW_LEN];
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, MQSEAL_PROFILE_GROUP_MAC, 5, "home/door",
+                                         group_mac_window, sizeof group_mac_window),
+             MQSEAL_OK, "group-mac window");
+    CHECK(memcmp(group_mac_window, empty, sizeof empty) == 0, "group-mac window still empty");
 
     /* After the restart: without the window m1 would be accepted again; with it, a replay. */
     REQUIRE_OK(mqseal_opener_new(NULL, &after));
@@ -788,20 +859,32 @@ static void test_receiver_state(void) {
     uint8_t bad[MQSEAL_REPLAY_WINDOW_LEN];
     memcpy(bad, saved, sizeof bad);
     bad[0] = 2;
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", bad, sizeof bad),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", bad, sizeof bad),
              MQSEAL_ERR_MALFORMED, "bad presence byte");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", saved, sizeof saved - 1),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", saved, sizeof saved - 1),
              MQSEAL_ERR_MALFORMED, "short window");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/+", saved, sizeof saved),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/+", saved, sizeof saved),
              MQSEAL_ERR_INVALID_TOPIC, "wildcard topic");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", NULL, sizeof saved),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", NULL, sizeof saved),
              MQSEAL_ERR_NULL_ARGUMENT, "NULL window");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 5, "home/door", saved, sizeof saved),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 7, 5, "home/door", saved, sizeof saved),
+             MQSEAL_ERR_INVALID_ARGUMENT, "unknown profile");
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", saved, sizeof saved),
              MQSEAL_OK, "restore window");
     CHECK_RC(mqseal_open(after, "home/door", m1, l1, NULL, plain, sizeof plain, &info),
              MQSEAL_ERR_REPLAY, "m1 replayed after the restart");
     CHECK_RC(mqseal_open(after, "home/door", m2, l2, NULL, plain, sizeof plain, &info), MQSEAL_OK,
              "m2 after the restart");
+    /* Restored as the group-mac window, it does not guard the signed messages. */
+    mqseal_opener *wrong_profile = NULL;
+    REQUIRE_OK(mqseal_opener_new(NULL, &wrong_profile));
+    REQUIRE_OK(mqseal_opener_trust_sender(wrong_profile, pub, 64));
+    REQUIRE_OK(mqseal_opener_add_key(wrong_profile, key));
+    REQUIRE_OK(mqseal_opener_set_replay_window(wrong_profile, fp, 32, MQSEAL_PROFILE_GROUP_MAC, 5,
+                                               "home/door", saved, sizeof saved));
+    CHECK_RC(mqseal_open(wrong_profile, "home/door", m1, l1, NULL, plain, sizeof plain, &info),
+             MQSEAL_OK, "a group-mac window does not hold signed numbers");
+    mqseal_opener_free(wrong_profile);
 
     /* Rotation: a retired epoch is accepted until its grace period ends. */
     uint8_t m3[sizeof m1], m4[sizeof m1];
@@ -816,6 +899,51 @@ static void test_receiver_state(void) {
              MQSEAL_OK, "within the grace period");
     CHECK_RC(mqseal_open(after, "home/door", m4, l4, &too_late, plain, sizeof plain, &info),
              MQSEAL_ERR_EPOCH_EXPIRED, "after the grace period");
+
+    /* Two lineages of one filter and epoch (spec 8.1: another issuer's key, another secret):
+     * both kept; mqseal_opener_add_retired_key retires only its own key, retire_key both. */
+    uint8_t other_secret[32];
+    memset(other_secret, 0x73, sizeof other_secret);
+    mqseal_tree_key *other_key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("home/#", 5, other_secret, sizeof other_secret, &other_key));
+    mqseal_sealer *other_sealer = NULL;
+    REQUIRE_OK(mqseal_sealer_new(sender, MQSEAL_PROFILE_SIGNED, 100, &other_sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(other_sealer, other_key));
+    mqseal_opener *lineages = NULL;
+    REQUIRE_OK(mqseal_opener_new(NULL, &lineages));
+    REQUIRE_OK(mqseal_opener_trust_sender(lineages, pub, 64));
+    CHECK_RC(mqseal_opener_add_retired_key(lineages, key, 1000), MQSEAL_OK, "add_retired_key");
+    CHECK_RC(mqseal_opener_add_key(lineages, other_key), MQSEAL_OK, "the other lineage");
+    CHECK_RC(mqseal_opener_add_retired_key(NULL, key, 1000), MQSEAL_ERR_NULL_ARGUMENT, "NULL");
+    CHECK_RC(mqseal_opener_add_retired_key(lineages, NULL, 1000), MQSEAL_ERR_NULL_ARGUMENT,
+             "NULL key");
+    uint8_t r1[sizeof m1], r2[sizeof m1], o1[sizeof m1], o2[sizeof m1];
+    size_t lr1, lr2, lo1, lo2;
+    REQUIRE_OK(mqseal_seal(sealer, "home/door", (const uint8_t *)"r1", 2, NULL, r1, sizeof r1,
+                           &lr1));
+    REQUIRE_OK(mqseal_seal(sealer, "home/door", (const uint8_t *)"r2", 2, NULL, r2, sizeof r2,
+                           &lr2));
+    REQUIRE_OK(mqseal_seal(other_sealer, "home/door", (const uint8_t *)"o1", 2, NULL, o1,
+                           sizeof o1, &lo1));
+    REQUIRE_OK(mqseal_seal(other_sealer, "home/door", (const uint8_t *)"o2", 2, NULL, o2,
+                           sizeof o2, &lo2));
+    CHECK_RC(mqseal_open(lineages, "home/door", r1, lr1, &too_late, plain, sizeof plain, &info),
+             MQSEAL_ERR_EPOCH_EXPIRED, "the retired lineage after its grace period");
+    CHECK_RC(mqseal_open(lineages, "home/door", r2, lr2, &in_grace, plain, sizeof plain, &info),
+             MQSEAL_OK, "the retired lineage within its grace period");
+    CHECK(info.payload_len == 2 && memcmp(plain, "r2", 2) == 0, "retired lineage payload");
+    CHECK_RC(mqseal_open(lineages, "home/door", o1, lo1, &too_late, plain, sizeof plain, &info),
+             MQSEAL_OK, "the live lineage of the same filter and epoch is not retired");
+    CHECK(info.payload_len == 2 && memcmp(plain, "o1", 2) == 0, "live lineage payload");
+    REQUIRE_OK(mqseal_opener_retire_key(lineages, "home/#", 5, 1000));
+    CHECK_RC(mqseal_open(lineages, "home/door", o2, lo2, &too_late, plain, sizeof plain, &info),
+             MQSEAL_ERR_EPOCH_EXPIRED, "retire_key retires every lineage of the filter and epoch");
+    CHECK_RC(mqseal_opener_remove_key(lineages, "home/#", 5), MQSEAL_OK, "remove both lineages");
+    CHECK_RC(mqseal_opener_remove_key(lineages, "home/#", 5), MQSEAL_ERR_KEY_NOT_FOUND,
+             "nothing left to remove");
+    mqseal_opener_free(lineages);
+    mqseal_sealer_free(other_sealer);
+    mqseal_tree_key_free(other_key);
 
     mqseal_opener_free(before);
     mqseal_opener_free(after);
@@ -913,12 +1041,11 @@ static void test_salt(void) {
     mqseal_tree_key *key = NULL;
     REQUIRE_OK(mqseal_tree_key_new("v2/#", 1, secret, sizeof secret, &key));
     mqseal_opener *opener = NULL, *other = NULL;
-    mqseal_open_policy allow = mqseal_open_policy_default();
-    allow.allow_group_mac = true;
-    REQUIRE_OK(mqseal_opener_new(&allow, &opener));
-    REQUIRE_OK(mqseal_opener_new(&allow, &other));
-    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
-    REQUIRE_OK(mqseal_opener_trust_sender(other, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_new(NULL, &other));
+    /* Trusted for signed, and for group-mac on v2/#. */
+    REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, pub, sizeof pub, "v2/#"));
+    REQUIRE_OK(mqseal_opener_trust_group_mac_sender(other, pub, sizeof pub, "v2/#"));
     REQUIRE_OK(mqseal_opener_add_key(opener, key));
     REQUIRE_OK(mqseal_opener_add_key(other, key));
     const uint32_t profiles[] = {MQSEAL_PROFILE_SIGNED, MQSEAL_PROFILE_GROUP_MAC};
@@ -1075,6 +1202,7 @@ static mqseal_result seal_then_open(mqseal_sealer *sealer, mqseal_opener *opener
 /* A sender's high-water mark: a live first message on a topic new to the receiver must be within
  * the window (2048) of the highest number accepted from that sender anywhere (spec 7.3). */
 static void test_high_water_mark(void) {
+    const uint32_t SIG = MQSEAL_PROFILE_SIGNED, MAC = MQSEAL_PROFILE_GROUP_MAC;
     mqseal_identity *me = identity_from_byte(0x67);
     uint8_t secret[32], pub[64], fp[32];
     memset(secret, 0x68, sizeof secret);
@@ -1092,13 +1220,13 @@ static void test_high_water_mark(void) {
 
     bool has_mark = true;
     uint64_t mark = 99;
-    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, sizeof fp, &has_mark, &mark), MQSEAL_OK,
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, sizeof fp, SIG, &has_mark, &mark), MQSEAL_OK,
              "mark before any message");
     CHECK(!has_mark && mark == 0, "no mark yet");
 
     mqseal_delivery retained = {true, false, false, 0};
     CHECK_RC(seal_then_open(sealer, opener, 5000, "hw/a", false, NULL), MQSEAL_OK, "5000 on hw/a");
-    REQUIRE_OK(mqseal_opener_high_water_mark(opener, fp, sizeof fp, &has_mark, &mark));
+    REQUIRE_OK(mqseal_opener_high_water_mark(opener, fp, sizeof fp, SIG, &has_mark, &mark));
     CHECK(has_mark && mark == 5000, "mark %" PRIu64, mark);
     CHECK_RC(seal_then_open(sealer, opener, 7, "hw/b", false, NULL), MQSEAL_ERR_TOO_OLD,
              "historic number, live, on a new topic");
@@ -1110,37 +1238,315 @@ static void test_high_water_mark(void) {
              "a retained publish delivered live is held to the mark");
     CHECK_RC(seal_then_open(sealer, opener, 9, "hw/d", true, &retained), MQSEAL_OK,
              "a stored retained message is exempt (late joiner)");
-    REQUIRE_OK(mqseal_opener_high_water_mark(opener, fp, sizeof fp, &has_mark, &mark));
+    REQUIRE_OK(mqseal_opener_high_water_mark(opener, fp, sizeof fp, SIG, &has_mark, &mark));
     CHECK(has_mark && mark == 5000, "older numbers leave the mark at %" PRIu64, mark);
 
     /* A restarted receiver that restores its windows gets the mark back. */
     uint8_t window[MQSEAL_REPLAY_WINDOW_LEN];
-    REQUIRE_OK(mqseal_opener_replay_window(opener, fp, sizeof fp, 1, "hw/a", window,
+    REQUIRE_OK(mqseal_opener_replay_window(opener, fp, sizeof fp, SIG, 1, "hw/a", window,
                                            sizeof window));
     REQUIRE_OK(mqseal_opener_new(NULL, &restarted));
     REQUIRE_OK(mqseal_opener_trust_sender(restarted, pub, sizeof pub));
     REQUIRE_OK(mqseal_opener_add_key(restarted, key));
-    REQUIRE_OK(mqseal_opener_set_replay_window(restarted, fp, sizeof fp, 1, "hw/a", window,
+    REQUIRE_OK(mqseal_opener_set_replay_window(restarted, fp, sizeof fp, SIG, 1, "hw/a", window,
                                                sizeof window));
-    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, &has_mark, &mark));
+    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, SIG, &has_mark, &mark));
     CHECK(has_mark && mark == 5000, "restored mark %" PRIu64, mark);
     CHECK_RC(seal_then_open(sealer, restarted, 100, "hw/e", false, NULL), MQSEAL_ERR_TOO_OLD,
              "historic number after the restart");
     CHECK_RC(seal_then_open(sealer, restarted, 6000, "hw/e", false, NULL), MQSEAL_OK, "a new number");
-    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, &has_mark, &mark));
+    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, SIG, &has_mark, &mark));
     CHECK(has_mark && mark == 6000, "mark raised to %" PRIu64, mark);
+
+    /* One mark per profile (spec 7.3): group-mac messages, which any holder of the key can
+     * forge, are held to the sender's group-mac mark only and never move its signed one. */
+    mqseal_sealer *mac = NULL;
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_GROUP_MAC, 0, &mac));
+    REQUIRE_OK(mqseal_sealer_add_key(mac, key));
+    REQUIRE_OK(mqseal_opener_trust_group_mac_sender(restarted, pub, sizeof pub, "hw/#"));
+    has_mark = true;
+    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, MAC, &has_mark, &mark));
+    CHECK(!has_mark && mark == 0, "no group-mac mark yet");
+    CHECK_RC(seal_then_open(mac, restarted, 10, "hw/f", false, NULL), MQSEAL_OK,
+             "group-mac far below the signed mark, on a new topic");
+    CHECK_RC(seal_then_open(mac, restarted, UINT64_MAX - 1, "hw/g", false, NULL), MQSEAL_OK,
+             "group-mac at the highest number");
+    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, MAC, &has_mark, &mark));
+    CHECK(has_mark && mark == UINT64_MAX - 1, "group-mac mark %" PRIu64, mark);
+    REQUIRE_OK(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, SIG, &has_mark, &mark));
+    CHECK(has_mark && mark == 6000, "the signed mark stays at %" PRIu64, mark);
+    CHECK_RC(seal_then_open(sealer, restarted, 6001, "hw/h", false, NULL), MQSEAL_OK,
+             "signed messages are not locked out by the group-mac mark");
+    CHECK_RC(seal_then_open(mac, restarted, 11, "hw/i", false, NULL), MQSEAL_ERR_TOO_OLD,
+             "group-mac is held to its own mark");
+    CHECK_RC(mqseal_opener_high_water_mark(restarted, fp, sizeof fp, 2, &has_mark, &mark),
+             MQSEAL_ERR_INVALID_ARGUMENT, "mark of an unknown profile");
 
     mqseal_opener_free(opener);
     mqseal_opener_free(restarted);
+    mqseal_sealer_free(mac);
     mqseal_sealer_free(sealer);
     mqseal_tree_key_free(key);
     mqseal_identity_free(me);
+}
+
+/* Seals "hi" with `sealer` on `topic` into `msg` (MQSEAL_SEALED_BUFFER_LEN(2) bytes). */
+static size_t seal_hi(mqseal_sealer *sealer, const char *topic, uint8_t *msg) {
+    size_t len = 0;
+    REQUIRE_OK(mqseal_seal(sealer, topic, (const uint8_t *)"hi", 2, NULL, msg,
+                           MQSEAL_SEALED_BUFFER_LEN(2), &len));
+    return len;
+}
+
+/* Opens `msg` (live) and returns the result. */
+static mqseal_result open_live(mqseal_opener *opener, const char *topic, const uint8_t *msg,
+                               size_t len) {
+    uint8_t plain[MQSEAL_SEALED_BUFFER_LEN(2)];
+    mqseal_opened info;
+    return mqseal_open(opener, topic, msg, len, NULL, plain, sizeof plain, &info);
+}
+
+/* Group-mac is trusted per sender and filter (spec 7.1 steps 2 and 4, 7.7): a sender that only
+ * signs cannot be impersonated in group-mac, and a group-mac sender only where it publishes. */
+static void test_group_mac_trust(void) {
+    mqseal_identity *sensor = identity_from_byte(0x81), *signer = identity_from_byte(0x82),
+                    *stranger = identity_from_byte(0x84);
+    uint8_t sensor_pub[64], signer_pub[64], stranger_pub[64], sensor_fp[32], secret[32];
+    memset(secret, 0x83, sizeof secret);
+    REQUIRE_OK(mqseal_identity_public(sensor, sensor_pub, sizeof sensor_pub));
+    REQUIRE_OK(mqseal_identity_public(signer, signer_pub, sizeof signer_pub));
+    REQUIRE_OK(mqseal_identity_public(stranger, stranger_pub, sizeof stranger_pub));
+    REQUIRE_OK(mqseal_identity_fingerprint(sensor, sensor_fp, sizeof sensor_fp));
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("plant/#", 1, secret, sizeof secret, &key));
+    mqseal_sealer *sensor_mac = NULL, *sensor_sig = NULL, *signer_mac = NULL, *signer_sig = NULL,
+                  *stranger_sig = NULL;
+    REQUIRE_OK(mqseal_sealer_new(sensor, MQSEAL_PROFILE_GROUP_MAC, 0, &sensor_mac));
+    REQUIRE_OK(mqseal_sealer_new(sensor, MQSEAL_PROFILE_SIGNED, 1000, &sensor_sig));
+    REQUIRE_OK(mqseal_sealer_new(signer, MQSEAL_PROFILE_GROUP_MAC, 0, &signer_mac));
+    REQUIRE_OK(mqseal_sealer_new(signer, MQSEAL_PROFILE_SIGNED, 1000, &signer_sig));
+    REQUIRE_OK(mqseal_sealer_new(stranger, MQSEAL_PROFILE_SIGNED, 0, &stranger_sig));
+    mqseal_sealer *sealers[] = {sensor_mac, sensor_sig, signer_mac, signer_sig, stranger_sig};
+    for (size_t i = 0; i < sizeof sealers / sizeof sealers[0]; i++)
+        REQUIRE_OK(mqseal_sealer_add_key(sealers[i], key));
+    uint8_t msg[MQSEAL_SEALED_BUFFER_LEN(2)];
+    size_t len;
+
+    /* No sender trusted for group-mac: every group-mac message is refused (step 2). */
+    mqseal_opener *opener = NULL;
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, sensor_pub, 64));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, signer_pub, 64));
+    len = seal_hi(sensor_mac, "plant/7/temp", msg);
+    CHECK_RC(open_live(opener, "plant/7/temp", msg, len), MQSEAL_ERR_PROFILE_NOT_ALLOWED,
+             "group-mac with no sender trusted for it");
+    len = seal_hi(sensor_sig, "plant/7/temp", msg);
+    CHECK_RC(open_live(opener, "plant/7/temp", msg, len), MQSEAL_OK, "signed from a sender");
+
+    /* The sensor for group-mac on plant/7/#, the signer for signed only. */
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, sensor_pub, 64, "plant/7/#"), MQSEAL_OK,
+             "trust_group_mac_sender");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, sensor_pub, 64, "plant/7/#"), MQSEAL_OK,
+             "trust_group_mac_sender again (idempotent)");
+    len = seal_hi(sensor_mac, "plant/7/temp", msg);
+    CHECK_RC(open_live(opener, "plant/7/temp", msg, len), MQSEAL_OK, "group-mac in its filter");
+    len = seal_hi(sensor_mac, "plant/8/temp", msg);
+    CHECK_RC(open_live(opener, "plant/8/temp", msg, len), MQSEAL_ERR_PROFILE_NOT_ALLOWED,
+             "group-mac outside the sender's filter");
+    len = seal_hi(signer_mac, "plant/7/temp", msg);
+    CHECK_RC(open_live(opener, "plant/7/temp", msg, len), MQSEAL_ERR_PROFILE_NOT_ALLOWED,
+             "group-mac naming a signed-only sender (any key holder could have made it)");
+    len = seal_hi(signer_sig, "plant/7/temp", msg);
+    CHECK_RC(open_live(opener, "plant/7/temp", msg, len), MQSEAL_OK, "the signer's signed message");
+    len = seal_hi(sensor_sig, "plant/8/temp", msg);
+    CHECK_RC(open_live(opener, "plant/8/temp", msg, len), MQSEAL_OK,
+             "the group-mac sender's signed messages are accepted everywhere");
+
+    /* More filters: an exact topic. */
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, sensor_pub, 64, "plant/8/temp"),
+             MQSEAL_OK, "a second filter");
+    len = seal_hi(sensor_mac, "plant/8/temp", msg);
+    CHECK_RC(open_live(opener, "plant/8/temp", msg, len), MQSEAL_OK, "group-mac on the exact topic");
+    len = seal_hi(sensor_mac, "plant/8/hum", msg);
+    CHECK_RC(open_live(opener, "plant/8/hum", msg, len), MQSEAL_ERR_PROFILE_NOT_ALLOWED,
+             "an exact filter covers only its topic");
+
+    /* A failed call changes nothing: the stranger is not trusted afterwards. */
+    uint8_t low_order[64];
+    memcpy(low_order, stranger_pub, 64);
+    memset(low_order + 32, 0, 32);
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, stranger_pub, 64, "plant/+/temp"),
+             MQSEAL_ERR_INVALID_FILTER, "'+' in a filter");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, stranger_pub, 64, ""),
+             MQSEAL_ERR_INVALID_FILTER, "empty filter");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, stranger_pub, 64, "plant/\xff/#"),
+             MQSEAL_ERR_INVALID_FILTER, "filter not UTF-8");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, stranger_pub, 64, NULL),
+             MQSEAL_ERR_NULL_ARGUMENT, "NULL filter");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, stranger_pub, 63, "plant/#"),
+             MQSEAL_ERR_MALFORMED, "63-byte identity");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, low_order, 64, "plant/#"),
+             MQSEAL_ERR_INVALID_KEY, "low-order identity");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, NULL, 64, "plant/#"),
+             MQSEAL_ERR_NULL_ARGUMENT, "NULL identity");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(NULL, stranger_pub, 64, "plant/#"),
+             MQSEAL_ERR_NULL_ARGUMENT, "NULL opener");
+    len = seal_hi(stranger_sig, "plant/7/temp", msg);
+    CHECK_RC(open_live(opener, "plant/7/temp", msg, len), MQSEAL_ERR_UNKNOWN_SENDER,
+             "the failed calls trusted nobody");
+
+    /* Untrusting the sender drops its group-mac trust too. */
+    REQUIRE_OK(mqseal_opener_untrust_sender(opener, sensor_fp, sizeof sensor_fp));
+    len = seal_hi(sensor_mac, "plant/7/temp", msg);
+    CHECK_RC(open_live(opener, "plant/7/temp", msg, len), MQSEAL_ERR_PROFILE_NOT_ALLOWED,
+             "group-mac after untrust_sender");
+
+    mqseal_opener_free(opener);
+    for (size_t i = 0; i < sizeof sealers / sizeof sealers[0]; i++) mqseal_sealer_free(sealers[i]);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(sensor);
+    mqseal_identity_free(signer);
+    mqseal_identity_free(stranger);
+}
+
+/* Issues a grant of `key` from `issuer` to `recipient_pub` into `grant` (512 bytes). */
+static size_t issue(const mqseal_identity *issuer, const uint8_t *recipient_pub,
+                    const mqseal_tree_key *key, uint8_t *grant) {
+    size_t len = 0;
+    REQUIRE_OK(mqseal_grant_issue(issuer, recipient_pub, 64, key, grant, 512, &len));
+    return len;
+}
+
+/* Issuer scopes (spec 8.1): mqseal_grant_accept_scoped trusts each issuer for its filters. */
+static void test_scoped_grants(void) {
+    mqseal_identity *admin = identity_from_byte(0x91), *lab_admin = identity_from_byte(0x92),
+                    *device = identity_from_byte(0x93);
+    uint8_t admin_pub[64], lab_pub[64], device_pub[64], secret[32];
+    REQUIRE_OK(mqseal_identity_public(admin, admin_pub, 64));
+    REQUIRE_OK(mqseal_identity_public(lab_admin, lab_pub, 64));
+    REQUIRE_OK(mqseal_identity_public(device, device_pub, 64));
+    memset(secret, 0x94, sizeof secret);
+    mqseal_tree_key *lab7 = NULL, *rogue = NULL, *lab_exact = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("lab/7/#", 1, secret, sizeof secret, &lab7));
+    REQUIRE_OK(mqseal_tree_key_new("plant/7/temp", 1, secret, sizeof secret, &rogue));
+    REQUIRE_OK(mqseal_tree_key_new("lab/7", 1, secret, sizeof secret, &lab_exact));
+    uint8_t g_lab7[512], g_rogue[512], g_rogue_admin[512], g_lab_exact[512];
+    size_t n_lab7 = issue(lab_admin, device_pub, lab7, g_lab7);
+    size_t n_rogue = issue(lab_admin, device_pub, rogue, g_rogue);
+    size_t n_rogue_admin = issue(admin, device_pub, rogue, g_rogue_admin);
+    size_t n_lab_exact = issue(lab_admin, device_pub, lab_exact, g_lab_exact);
+
+    static const char *const whole_tree[] = {"#"};
+    static const char *const lab[] = {"lab/#"};
+    static const char *const lab_and_temp[] = {"lab/#", "plant/7/temp"};
+    static const char *const exact_lab7[] = {"lab/7"};
+    mqseal_issuer issuers[2] = {{admin_pub, whole_tree, 1}, {lab_pub, lab, 1}};
+    mqseal_tree_key *got = NULL;
+    char filter[64];
+
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, issuers, 2, &got), MQSEAL_OK,
+             "a grant inside its issuer's scope");
+    CHECK(got && mqseal_tree_key_filter(got, filter, sizeof filter, NULL) == MQSEAL_OK &&
+              strcmp(filter, "lab/7/#") == 0,
+          "the granted key");
+    mqseal_tree_key_free(got);
+    got = NULL;
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab_exact, n_lab_exact, device, issuers, 2, &got),
+             MQSEAL_OK, "lab/# contains the exact lab/7");
+    mqseal_tree_key_free(got);
+    got = NULL;
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue, n_rogue, device, issuers, 2, &got),
+             MQSEAL_ERR_OUT_OF_SCOPE, "lab/# does not contain plant/7/temp");
+    CHECK(got == NULL, "no key out of scope");
+    CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_OUT_OF_SCOPE), "out_of_scope") == 0, "name");
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             MQSEAL_OK, "the administrator (#) may grant it");
+    mqseal_tree_key_free(got);
+    got = NULL;
+    /* Unscoped, every issuer is trusted for the whole tree. */
+    CHECK_RC(mqseal_grant_accept(g_rogue, n_rogue, device, lab_pub, 1, &got), MQSEAL_OK,
+             "mqseal_grant_accept trusts its issuers for #");
+    mqseal_tree_key_free(got);
+    got = NULL;
+    issuers[1] = (mqseal_issuer){lab_pub, lab_and_temp, 2};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue, n_rogue, device, issuers, 2, &got), MQSEAL_OK,
+             "a second scope filter");
+    mqseal_tree_key_free(got);
+    got = NULL;
+    issuers[1] = (mqseal_issuer){lab_pub, exact_lab7, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, issuers, 2, &got),
+             MQSEAL_ERR_OUT_OF_SCOPE, "an exact scope lab/7 does not contain lab/7/#");
+    issuers[1] = (mqseal_issuer){lab_pub, NULL, 0};
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, issuers, 2, &got),
+             MQSEAL_ERR_OUT_OF_SCOPE, "an empty scope trusts for nothing");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, issuers, 1, &got),
+             MQSEAL_ERR_UNTRUSTED_ISSUER, "the issuer not in the list");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, NULL, 0, &got),
+             MQSEAL_ERR_UNTRUSTED_ISSUER, "no issuers");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, admin, issuers, 2, &got),
+             MQSEAL_ERR_GRANT_NOT_FOR_US, "another recipient");
+
+    /* Bad arguments, checked before the grant (every issuer, even one not needed). */
+    static const char *const bad_filter[] = {"lab/+"};
+    static const char *const not_utf8[] = {"lab/\xff"};
+    static const char *const null_filter[] = {NULL};
+    uint8_t low_order[64];
+    memcpy(low_order, lab_pub, 64);
+    memset(low_order + 32, 0, 32);
+    const mqseal_result NUL = MQSEAL_ERR_NULL_ARGUMENT;
+    issuers[1] = (mqseal_issuer){lab_pub, bad_filter, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             MQSEAL_ERR_INVALID_FILTER, "invalid scope filter");
+    issuers[1] = (mqseal_issuer){lab_pub, not_utf8, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             MQSEAL_ERR_INVALID_FILTER, "scope filter not UTF-8");
+    issuers[1] = (mqseal_issuer){lab_pub, null_filter, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             NUL, "NULL scope filter");
+    issuers[1] = (mqseal_issuer){lab_pub, NULL, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             NUL, "NULL scope with a count");
+    issuers[1] = (mqseal_issuer){NULL, lab, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             NUL, "NULL issuer identity");
+    issuers[1] = (mqseal_issuer){low_order, lab, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             MQSEAL_ERR_INVALID_KEY, "low-order issuer identity");
+    issuers[1] = (mqseal_issuer){lab_pub, lab, SIZE_MAX / 2};
+    CHECK_RC(mqseal_grant_accept_scoped(g_rogue_admin, n_rogue_admin, device, issuers, 2, &got),
+             MQSEAL_ERR_INVALID_ARGUMENT, "scope count overflows");
+    issuers[1] = (mqseal_issuer){lab_pub, lab, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, issuers, SIZE_MAX / 2, &got),
+             MQSEAL_ERR_INVALID_ARGUMENT, "issuer count overflows");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, NULL, 1, &got), NUL,
+             "NULL issuers with a count");
+    CHECK_RC(mqseal_grant_accept_scoped(NULL, n_lab7, device, issuers, 2, &got), NUL,
+             "NULL grant");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, NULL, issuers, 2, &got), NUL,
+             "NULL recipient");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, issuers, 2, NULL), NUL,
+             "NULL out");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7 - 1, device, issuers, 2, &got),
+             MQSEAL_ERR_MALFORMED, "truncated grant");
+    CHECK(got == NULL, "no key handle on error");
+    CHECK_RC(mqseal_grant_accept_scoped(g_lab7, n_lab7, device, issuers, 2, &got), MQSEAL_OK,
+             "accepted after the failures");
+    mqseal_tree_key_free(got);
+
+    mqseal_tree_key_free(lab7);
+    mqseal_tree_key_free(rogue);
+    mqseal_tree_key_free(lab_exact);
+    mqseal_identity_free(admin);
+    mqseal_identity_free(lab_admin);
+    mqseal_identity_free(device);
 }
 
 /* ---- argument checks ----------------------------------------------------------------------- */
 
 static void test_bad_arguments(void) {
     const mqseal_result NUL = MQSEAL_ERR_NULL_ARGUMENT;
+    const uint32_t SIG = MQSEAL_PROFILE_SIGNED;
     uint8_t seed[32] = {1}, pub[64], fp[32], secret[32] = {2}, buf[256], plain[256];
     size_t len = 0;
     uint32_t epoch;
@@ -1279,16 +1685,31 @@ static void test_bad_arguments(void) {
     CHECK_RC(mqseal_opener_untrust_sender(opener, fp, 31), MQSEAL_ERR_MALFORMED, "untrust 31");
     CHECK_RC(mqseal_opener_add_key(NULL, key), NUL, "opener add_key NULL");
     CHECK_RC(mqseal_opener_add_key(opener, NULL), NUL, "opener add_key NULL key");
+    CHECK_RC(mqseal_opener_add_retired_key(NULL, key, 1), NUL, "add_retired_key NULL");
+    CHECK_RC(mqseal_opener_add_retired_key(opener, NULL, 1), NUL, "add_retired_key NULL key");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(NULL, pub, 64, "a/#"), NUL, "group-mac NULL");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, NULL, 64, "a/#"), NUL,
+             "group-mac NULL key");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, pub, 64, NULL), NUL,
+             "group-mac NULL filter");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, pub, 65, "a/#"), MQSEAL_ERR_MALFORMED,
+             "group-mac 65");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, low_order, 64, "a/#"),
+             MQSEAL_ERR_INVALID_KEY, "group-mac weak");
+    CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, pub, 64, "a/#/b"),
+             MQSEAL_ERR_INVALID_FILTER, "group-mac bad filter");
     CHECK_RC(mqseal_opener_remove_key(NULL, "a/#", 1), NUL, "opener remove_key NULL");
     CHECK_RC(mqseal_opener_remove_key(opener, NULL, 1), NUL, "opener remove_key NULL filter");
     bool has_mark = true;
     uint64_t mark = 99;
-    CHECK_RC(mqseal_opener_high_water_mark(NULL, fp, 32, &has_mark, &mark), NUL, "mark NULL");
-    CHECK_RC(mqseal_opener_high_water_mark(opener, NULL, 32, &has_mark, &mark), NUL, "mark fp");
-    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, NULL, &mark), NUL, "mark has NULL");
-    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, &has_mark, NULL), NUL, "mark out NULL");
-    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 31, &has_mark, &mark),
+    CHECK_RC(mqseal_opener_high_water_mark(NULL, fp, 32, SIG, &has_mark, &mark), NUL, "mark NULL");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, NULL, 32, SIG, &has_mark, &mark), NUL, "mark fp");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, SIG, NULL, &mark), NUL, "mark has NULL");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, SIG, &has_mark, NULL), NUL, "mark out NULL");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 31, SIG, &has_mark, &mark),
              MQSEAL_ERR_MALFORMED, "mark of a short fingerprint");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, 2, &has_mark, &mark),
+             MQSEAL_ERR_INVALID_ARGUMENT, "mark of an unknown profile");
     CHECK(has_mark && mark == 99, "mark written on error");
     REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, 64));
     REQUIRE_OK(mqseal_opener_add_key(opener, key));
@@ -1344,6 +1765,16 @@ static void test_bad_arguments(void) {
     CHECK(out_key == NULL, "no key handle on error");
     CHECK_RC(mqseal_grant_accept(grant, len, id, pub, 1, &out_key), MQSEAL_OK, "self-grant");
     mqseal_tree_key_free(out_key);
+    out_key = NULL;
+    static const char *const scope[] = {"a/#"};
+    mqseal_issuer self = {pub, scope, 1};
+    CHECK_RC(mqseal_grant_accept_scoped(NULL, len, id, &self, 1, &out_key), NUL, "scoped grant");
+    CHECK_RC(mqseal_grant_accept_scoped(grant, len, NULL, &self, 1, &out_key), NUL, "scoped id");
+    CHECK_RC(mqseal_grant_accept_scoped(grant, len, id, NULL, 1, &out_key), NUL, "scoped list");
+    CHECK_RC(mqseal_grant_accept_scoped(grant, len, id, &self, 1, NULL), NUL, "scoped out");
+    CHECK_RC(mqseal_grant_accept_scoped(grant, len, id, &self, 1, &out_key), MQSEAL_OK,
+             "scoped self-grant");
+    mqseal_tree_key_free(out_key);
 
     /* Freeing NULL is a no-op. */
     mqseal_identity_free(NULL);
@@ -1381,11 +1812,10 @@ static void test_interop_open(const char *path) {
     mqseal_tree_key *key = interop_key();
     uint8_t pub[64];
     REQUIRE_OK(mqseal_identity_public(other, pub, sizeof pub));
-    mqseal_open_policy policy = mqseal_open_policy_default();
-    policy.allow_group_mac = true;
     mqseal_opener *opener = NULL;
-    REQUIRE_OK(mqseal_opener_new(&policy, &opener));
-    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    /* The other side seals in both profiles: trusted for group-mac on the interop tree. */
+    REQUIRE_OK(mqseal_opener_trust_group_mac_sender(opener, pub, sizeof pub, "interop/#"));
     REQUIRE_OK(mqseal_opener_add_key(opener, key));
     static char source[64], topic[256], payload_hex[8192], sealed_hex[8192];
     unsigned profile, retain, count = 0;
@@ -1670,6 +2100,8 @@ int main(int argc, char **argv) {
     test_salt();
     test_random_callback();
     test_high_water_mark();
+    test_group_mac_trust();
+    test_scoped_grants();
     test_bad_arguments();
     test_random_source_and_reassembly();
     test_registered_random_salts();
@@ -1684,10 +2116,11 @@ int main(int argc, char **argv) {
         }
     }
     printf("C API tests: %u vectors/identities, %u invalid public identities, %u envelopes, "
-           "%u negative envelopes, %u grants, %u negative grants, %u replay steps\n",
+           "%u negative envelopes, %u grants, %u in-scope grants, %u negative grants, "
+           "%u replay steps\n",
            (unsigned)N_IDENTITIES, (unsigned)N_INVALID_IDENTITIES, (unsigned)N_ENVELOPES,
-           (unsigned)N_NEGATIVES,
-           (unsigned)N_GRANTS, (unsigned)N_GRANTS_NEGATIVE, (unsigned)N_REPLAY_STEPS);
+           (unsigned)N_NEGATIVES, (unsigned)N_GRANTS, (unsigned)N_GRANTS_IN_SCOPE,
+           (unsigned)N_GRANTS_NEGATIVE, (unsigned)N_REPLAY_STEPS);
     printf("%u passed, %u failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -38,6 +38,23 @@ def key(k):
     return "{%s, %d, %s}" % (c_str(k["filter"]), k["epoch"], c_str(k["secret"]))
 
 
+def scopes(lines, tag, v):
+    """Emits the scope arrays of a grant vector and returns (has_scopes, array name): scopes[i]
+    = the filters trusted_issuers[i] is trusted for, as {filters, count} (vec_scope, the shape of
+    struct mqseal_issuer's scope and scope_count); a vector without scopes trusts every issuer
+    for the whole tree (NULL)."""
+    if "scopes" not in v:
+        return "false", "NULL"
+    assert len(v["scopes"]) == len(v["trusted_issuers"]), tag
+    for j, scope in enumerate(v["scopes"]):
+        lines.append("static const char *const %s_%d[] = {%s};" % (
+            tag, j, ", ".join(c_str(f) for f in scope) or "NULL"))
+    lines.append("static const vec_scope %s[] = {%s};" % (
+        tag, ", ".join("{%s_%d, %d}" % (tag, j, len(scope)) for j, scope in enumerate(v["scopes"]))
+        or "{NULL, 0}"))
+    return "true", tag
+
+
 def profile(name):
     return {"signed": "MQSEAL_PROFILE_SIGNED", "group-mac": "MQSEAL_PROFILE_GROUP_MAC"}[name]
 
@@ -126,13 +143,17 @@ def main():
     lines.append(
         "typedef struct { const char *filter; uint32_t epoch; uint64_t not_after; } vec_retired;"
     )
+    # group_mac: (sender public identity, filter) pairs the opener trusts for the group-mac
+    # profile (mqseal_opener_trust_group_mac_sender), besides the signed-only `trusted`.
+    lines.append("typedef struct { const char *sender, *filter; } vec_group_mac;")
     lines.append(
-        "typedef struct { const char *name, *topic, *sealed; bool allow_group_mac,"
+        "typedef struct { const char *name, *topic, *sealed; bool"
         " require_timestamp, has_max_age; uint64_t max_age, max_future_skew;"
         " const char *trusted; size_t n_trusted; const vec_key *keys; size_t n_keys;"
         " const vec_preload *preload; size_t n_preload; bool retained, duplicate, has_now;"
         " uint64_t now; uint32_t code; const char *error;"
-        " const vec_retired *retired; size_t n_retired; } vec_negative;"
+        " const vec_retired *retired; size_t n_retired;"
+        " const vec_group_mac *group_mac; size_t n_group_mac; } vec_negative;"
     )
     for i, v in enumerate(negs):
         lines.append("static const vec_key NEG_KEYS_%d[] = {%s};" % (
@@ -144,17 +165,20 @@ def main():
             i, ", ".join("{%s, %d, %s}" % (c_str(r["filter"]), r["epoch"], c_u64(r["not_after"]))
                          for r in v["opener"].get("retired", []))
             or "{NULL, 0, 0}"))
+        lines.append("static const vec_group_mac NEG_GROUP_MAC_%d[] = {%s};" % (
+            i, ", ".join("{%s, %s}" % (c_str(g["sender"]), c_str(g["filter"]))
+                         for g in v["opener"]["group_mac"])
+            or "{NULL, NULL}"))
     lines.append("static const vec_negative NEGATIVES[] = {")
     for i, v in enumerate(negs):
         o, p, d = v["opener"], v["opener"]["policy"], v["delivery"]
         lines.append(
-            "    {%s, %s, %s, %s, %s, %s, %s, %s, %s, %d, NEG_KEYS_%d, %d, NEG_PRELOAD_%d, %d,"
-            " %s, %s, %s, %s, %d, %s, NEG_RETIRED_%d, %d},"
+            "    {%s, %s, %s, %s, %s, %s, %s, %s, %d, NEG_KEYS_%d, %d, NEG_PRELOAD_%d, %d,"
+            " %s, %s, %s, %s, %d, %s, NEG_RETIRED_%d, %d, NEG_GROUP_MAC_%d, %d},"
             % (
                 c_str(v["name"]),
                 c_str(v["topic"]),
                 c_str(v["sealed"]),
-                c_bool(p["allow_group_mac"]),
                 c_bool(p["require_timestamp"]),
                 c_bool(p["max_age"] is not None),
                 c_u64(p["max_age"]),
@@ -173,6 +197,8 @@ def main():
                 c_str(v["error"]),
                 i,
                 len(v["opener"].get("retired", [])),
+                i,
+                len(o["group_mac"]),
             )
         )
     lines += ["};", "#define N_NEGATIVES %d" % len(negs), ""]
@@ -197,14 +223,41 @@ def main():
             )
         )
     lines += ["};", "#define N_GRANTS %d" % len(grants["positive"]), ""]
+    # Issuer scopes (mqseal_grant_accept_scoped): in_scope grants open under their issuers'
+    # scopes; negatives with scopes are refused (out_of_scope), the others are unscoped.
+    lines.append("typedef struct { const char *const *filters; size_t n; } vec_scope;")
+    lines.append(
+        "typedef struct { const char *recipient_seed, *trusted; size_t n_trusted;"
+        " const vec_scope *scopes; const char *grant; vec_key key; } vec_grant_in_scope;"
+    )
+    in_scope = grants["in_scope"]
+    rows = []
+    for i, g in enumerate(in_scope):
+        _, tag = scopes(lines, "GRANT_SCOPES_%d" % i, g)
+        rows.append(
+            "    {%s, %s, %d, %s, %s, %s},"
+            % (
+                c_str(g["recipient_seed"]),
+                c_str("".join(g["trusted_issuers"])),
+                len(g["trusted_issuers"]),
+                tag,
+                c_str(g["grant"]),
+                key(g["key"]),
+            )
+        )
+    lines.append("static const vec_grant_in_scope GRANTS_IN_SCOPE[] = {")
+    lines += rows or ["    {NULL, NULL, 0, NULL, NULL, {NULL, 0, NULL}},"]
+    lines += ["};", "#define N_GRANTS_IN_SCOPE %d" % len(in_scope), ""]
     lines.append(
         "typedef struct { const char *name, *recipient_seed, *trusted; size_t n_trusted;"
-        " const char *grant; uint32_t code; const char *error; } vec_grant_negative;"
+        " const char *grant; uint32_t code; const char *error; bool has_scopes;"
+        " const vec_scope *scopes; } vec_grant_negative;"
     )
-    lines.append("static const vec_grant_negative GRANTS_NEGATIVE[] = {")
-    for n in grants["negative"]:
-        lines.append(
-            "    {%s, %s, %s, %d, %s, %d, %s},"
+    rows = []
+    for i, n in enumerate(grants["negative"]):
+        has, tag = scopes(lines, "GRANT_NEG_SCOPES_%d" % i, n)
+        rows.append(
+            "    {%s, %s, %s, %d, %s, %d, %s, %s, %s},"
             % (
                 c_str(n["name"]),
                 c_str(n["recipient_seed"]),
@@ -213,8 +266,12 @@ def main():
                 c_str(n["grant"]),
                 n["code"],
                 c_str(n["error"]),
+                has,
+                tag,
             )
         )
+    lines.append("static const vec_grant_negative GRANTS_NEGATIVE[] = {")
+    lines += rows
     lines += ["};", "#define N_GRANTS_NEGATIVE %d" % len(grants["negative"]), ""]
 
     rw = load("replay-window.json")
@@ -228,9 +285,10 @@ def main():
     out.write_text("\n".join(lines) + "\n")
     print(
         "vectors_to_c: %d identities, %d invalid public identities, %d derivations, %d envelopes,"
-        " %d negative envelopes, %d grants, %d negative grants, %d replay steps -> %s"
+        " %d negative envelopes, %d grants, %d in-scope grants, %d negative grants, %d replay"
+        " steps -> %s"
         % (len(ids), len(bad_ids), len(ks["derivations"]), len(envs), len(negs),
-           len(grants["positive"]),
+           len(grants["positive"]), len(grants["in_scope"]),
            len(grants["negative"]), len(rw["steps"]), out)
     )
 

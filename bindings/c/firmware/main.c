@@ -306,6 +306,32 @@ static void test_grants(void) {
         mqseal_identity_free(issuer);
         mqseal_identity_free(recipient);
     }
+    /* Grants inside their issuers' scopes (spec 8.1), accepted with those scopes. */
+    CHECK(N_GRANTS_IN_SCOPE > 0, "in-scope grant vectors present");
+    for (size_t i = 0; i < N_GRANTS_IN_SCOPE; i++) {
+        const vec_grant_in_scope *g = &GRANTS_IN_SCOPE[i];
+        mqseal_identity *me = identity_from_hex(g->recipient_seed);
+        size_t trusted_len, grant_len;
+        uint8_t *trusted = unhex(g->trusted, &trusted_len);
+        uint8_t *grant = unhex(g->grant, &grant_len);
+        mqseal_issuer issuers[4];
+        REQUIRE_OK(g->n_trusted <= 4 ? MQSEAL_OK : MQSEAL_ERR_INVALID_ARGUMENT);
+        for (size_t t = 0; t < g->n_trusted; t++)
+            issuers[t] = (mqseal_issuer){trusted + 64 * t, g->scopes[t].filters, g->scopes[t].n};
+        mqseal_tree_key *got = NULL;
+        CHECK_RC(mqseal_grant_accept_scoped(grant, grant_len, me, issuers, g->n_trusted, &got),
+                 MQSEAL_OK, "accept an in-scope grant vector");
+        if (got) {
+            uint8_t secret[32], want_secret[32];
+            unhex_fixed(g->key.secret, want_secret, sizeof want_secret);
+            REQUIRE_OK(mqseal_tree_key_secret(got, secret, sizeof secret));
+            CHECK(memcmp(secret, want_secret, 32) == 0, "in-scope grant %zu: accepted key", i);
+            mqseal_tree_key_free(got);
+        }
+        free(trusted);
+        free(grant);
+        mqseal_identity_free(me);
+    }
     for (size_t i = 0; i < N_GRANTS_NEGATIVE; i++) {
         const vec_grant_negative *n = &GRANTS_NEGATIVE[i];
         mqseal_identity *me = identity_from_hex(n->recipient_seed);

@@ -831,11 +831,12 @@ static void test_receiver_state(void) {
     CHECK_RC(mqseal_open(before, "home/door", m1, l1, NULL, plain, sizeof plain, &info), MQSEAL_OK,
              "m1");
     CHECK(memcmp(info.sender_fingerprint, fp, 32) == 0 && info.epoch == 5, "window id in info");
-    CHECK_RC(mqseal_opener_replay_window(before, info.sender_fingerprint, 32, info.profile, info.epoch,
-                                         "home/door", saved, sizeof saved),
+    CHECK_RC(mqseal_opener_replay_window(before, info.sender_fingerprint, 32, info.profile,
+                                         info.epoch, "home/door", saved, sizeof saved),
              MQSEAL_OK, "save window");
     CHECK(memcmp(saved, empty, sizeof saved) != 0, "the window changed");
-    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, SIG, 5, "home/door", saved, sizeof saved - 1),
+    CHECK_RC(mqseal_opener_replay_window(before, fp, 32, SIG, 5, "home/door", saved,
+                                         sizeof saved - 1),
              MQSEAL_ERR_BUFFER_TOO_SMALL, "short window buffer");
     CHECK_RC(mqseal_opener_replay_window(before, fp, 31, SIG, 5, "home/door", saved, sizeof saved),
              MQSEAL_ERR_MALFORMED, "short fingerprint");
@@ -861,15 +862,18 @@ static void test_receiver_state(void) {
     bad[0] = 2;
     CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", bad, sizeof bad),
              MQSEAL_ERR_MALFORMED, "bad presence byte");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", saved, sizeof saved - 1),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", saved,
+                                             sizeof saved - 1),
              MQSEAL_ERR_MALFORMED, "short window");
     CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/+", saved, sizeof saved),
              MQSEAL_ERR_INVALID_TOPIC, "wildcard topic");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", NULL, sizeof saved),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", NULL,
+                                             sizeof saved),
              MQSEAL_ERR_NULL_ARGUMENT, "NULL window");
     CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, 7, 5, "home/door", saved, sizeof saved),
              MQSEAL_ERR_INVALID_ARGUMENT, "unknown profile");
-    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", saved, sizeof saved),
+    CHECK_RC(mqseal_opener_set_replay_window(after, fp, 32, SIG, 5, "home/door", saved,
+                                             sizeof saved),
              MQSEAL_OK, "restore window");
     CHECK_RC(mqseal_open(after, "home/door", m1, l1, NULL, plain, sizeof plain, &info),
              MQSEAL_ERR_REPLAY, "m1 replayed after the restart");
@@ -1367,7 +1371,8 @@ static void test_group_mac_trust(void) {
     CHECK_RC(mqseal_opener_trust_group_mac_sender(opener, sensor_pub, 64, "plant/8/temp"),
              MQSEAL_OK, "a second filter");
     len = seal_hi(sensor_mac, "plant/8/temp", msg);
-    CHECK_RC(open_live(opener, "plant/8/temp", msg, len), MQSEAL_OK, "group-mac on the exact topic");
+    CHECK_RC(open_live(opener, "plant/8/temp", msg, len), MQSEAL_OK,
+             "group-mac on the exact topic");
     len = seal_hi(sensor_mac, "plant/8/hum", msg);
     CHECK_RC(open_live(opener, "plant/8/hum", msg, len), MQSEAL_ERR_PROFILE_NOT_ALLOWED,
              "an exact filter covers only its topic");
@@ -1703,9 +1708,11 @@ static void test_bad_arguments(void) {
     bool has_mark = true;
     uint64_t mark = 99;
     CHECK_RC(mqseal_opener_high_water_mark(NULL, fp, 32, SIG, &has_mark, &mark), NUL, "mark NULL");
-    CHECK_RC(mqseal_opener_high_water_mark(opener, NULL, 32, SIG, &has_mark, &mark), NUL, "mark fp");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, NULL, 32, SIG, &has_mark, &mark), NUL,
+             "mark fp");
     CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, SIG, NULL, &mark), NUL, "mark has NULL");
-    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, SIG, &has_mark, NULL), NUL, "mark out NULL");
+    CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, SIG, &has_mark, NULL), NUL,
+             "mark out NULL");
     CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 31, SIG, &has_mark, &mark),
              MQSEAL_ERR_MALFORMED, "mark of a short fingerprint");
     CHECK_RC(mqseal_opener_high_water_mark(opener, fp, 32, 2, &has_mark, &mark),

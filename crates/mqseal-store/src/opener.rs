@@ -200,11 +200,9 @@ impl PersistentOpener {
         for s in std::mem::take(&mut self.senders) {
             self.opener.untrust_sender(&s.fingerprint());
         }
-        for s in &senders {
+        for s in senders {
             self.opener.trust_sender(s.public.clone());
             self.senders.push(s.public.clone());
-        }
-        for s in senders {
             for filter in &s.group_mac {
                 if let Err(e) = self.opener.trust_group_mac_sender(s.public.clone(), filter) {
                     for t in std::mem::take(&mut self.senders) {

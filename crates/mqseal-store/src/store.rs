@@ -1,5 +1,6 @@
 //! [`Store`]: a keystore directory and everything done with it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -530,6 +531,7 @@ impl Store {
     /// order) that has one (keystore spec section 5). Keys of issuers no longer trusted are
     /// not sealed with.
     pub fn sealing_keys(&self) -> Result<Vec<TreeKey>> {
+        let own = self.fingerprint();
         let mut order: Vec<Option<Fingerprint>> = vec![None];
         order.extend(
             self.trusted()?
@@ -537,29 +539,27 @@ impl Store {
                 .filter(|p| p.roles.issuer)
                 .map(|p| Some(p.fingerprint())),
         );
-        let live: Vec<HeldKey> = self
+        // A key's rank: its lineage's place in trust order (the own identity's grants count as
+        // created here); keys of issuers not in that order have none.
+        let rank = |k: &HeldKey| {
+            let issuer = k.issuer.filter(|fp| *fp != own);
+            order.iter().position(|i| *i == issuer)
+        };
+        let live: Vec<(HeldKey, usize)> = self
             .held_keys()?
             .into_iter()
             .filter(|k| k.not_after.is_none())
+            .filter_map(|k| rank(&k).map(|r| (k, r)))
             .collect();
-        let mut chosen: Vec<(String, Option<Fingerprint>)> = Vec::new();
-        for k in &live {
-            if chosen.iter().any(|(f, _)| f == k.filter()) {
-                continue;
-            }
-            // The own identity's grants count as created here (issuer absent).
-            let first = order.iter().find(|i| {
-                live.iter()
-                    .any(|l| l.filter() == k.filter() && lineage_issuer(l, self) == **i)
-            });
-            if let Some(issuer) = first {
-                chosen.push((k.filter().to_string(), *issuer));
-            }
+        let mut first: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, r) in &live {
+            let best = first.entry(k.filter()).or_insert(*r);
+            *best = (*best).min(*r);
         }
         Ok(live
-            .into_iter()
-            .filter(|k| chosen.contains(&(k.filter().to_string(), lineage_issuer(k, self))))
-            .map(|k| k.key)
+            .iter()
+            .filter(|(k, r)| first.get(k.filter()) == Some(r))
+            .map(|(k, _)| k.key.clone())
             .collect())
     }
 
@@ -931,12 +931,6 @@ fn same_membership(a: &IssuedGrant, b: &IssuedGrant) -> bool {
         && a.epoch == b.epoch
         && a.granted_filter == b.granted_filter
         && a.recipient == b.recipient
-}
-
-/// The lineage issuer of a held key, with grants of the store's own identity counted as created
-/// here.
-fn lineage_issuer(key: &HeldKey, store: &Store) -> Option<Fingerprint> {
-    key.issuer.filter(|fp| *fp != store.fingerprint())
 }
 
 /// The tombstone a removed key leaves.

@@ -656,6 +656,9 @@ class Opener:
     windows: dict = field(default_factory=dict)  # (fingerprint, profile, epoch, topic) -> ReplayWindow
     high_water: dict = field(default_factory=dict)  # (fingerprint, profile) -> highest seq accepted
     retired: dict = field(default_factory=dict)  # (filter, epoch, secret) -> not_after (keystore.md 11)
+    floors: dict = field(default_factory=dict)  # (fingerprint, profile) -> eviction floor (7.3)
+    per_sender: int = 1024  # section 7.3, reference eviction policy: caps on windows
+    total: int = 16384
 
     def trust_group_mac(self, sender: PublicIdentity, filter: str) -> None:
         """Section 7.7: also accept `sender`'s group-mac messages on topics `filter` covers. It
@@ -703,6 +706,9 @@ class Opener:
 
     def replay_rule(self, fp: bytes, header, topic: str, retained: bool, duplicate: bool) -> None:
         """Step 8's rule (section 7.3) for (fp, profile, epoch, topic), without recording anything."""
+        floor = self.floors.get((fp, header.profile))
+        if floor is not None and header.seq <= floor:
+            raise MqsealError("too_old")  # at or below the eviction floor, before the window
         window = self.windows.get((fp, header.profile, header.epoch, topic))
         if window is None or window.highest is None:
             mark = self.high_water.get((fp, header.profile))  # the mark of this profile only
@@ -715,6 +721,26 @@ class Opener:
             if e.name == "replay" and duplicate:
                 raise MqsealError("duplicate") from None
             raise
+
+    def evict_lowest(self, fp: bytes, profile: int) -> None:
+        """Section 7.3: drop the (fp, profile) window with the lowest H (ties: lowest epoch, then
+        topic bytes) and raise the floor to its H."""
+        mine = [k for k in self.windows if k[0] == fp and k[1] == profile]
+        victim = min(mine, key=lambda k: (self.windows[k].highest, k[2], k[3].encode()))
+        h = self.windows.pop(victim).highest
+        self.floors[(fp, profile)] = max(self.floors.get((fp, profile), h), h)
+
+    def make_room(self, fp: bytes, profile: int) -> None:
+        """Section 7.3, reference policy, before a new window of (fp, profile) is created."""
+        if sum(1 for k in self.windows if k[:2] == (fp, profile)) >= self.per_sender:
+            self.evict_lowest(fp, profile)
+        if len(self.windows) >= self.total:
+            counts: dict = {}
+            for k in self.windows:
+                counts[k[:2]] = counts.get(k[:2], 0) + 1
+            # the most windows; ties: lowest fingerprint bytes, then signed before group-mac
+            largest = min(counts, key=lambda g: (-counts[g], g[0], g[1]))
+            self.evict_lowest(*largest)
 
     def candidates(self, header: Header, topic: str) -> list[PublicIdentity]:
         """Section 7.1 step 4, first part: the candidate senders."""
@@ -790,8 +816,13 @@ class Opener:
         fp = opened.sender.fingerprint  # step 8: per (sender, profile, epoch, topic)
         slot = (fp, header.profile, header.epoch, topic)
         self.replay_rule(fp, header, topic, retained, duplicate)
-        window = self.windows.get(slot) or ReplayWindow()
-        window.accept(header.seq)
+        window = self.windows.get(slot)
+        if window is None:
+            window = ReplayWindow()
+            window.accept(header.seq)
+            self.make_room(fp, header.profile)
+        else:
+            window.accept(header.seq)
         self.windows[slot] = window  # step 9
         mark = (fp, header.profile)
         self.high_water[mark] = max(self.high_water.get(mark, header.seq), header.seq)

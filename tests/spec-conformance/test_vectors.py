@@ -398,3 +398,26 @@ def test_issuer_scope_containment() -> None:
     grant = x(g["grant"])
     assert _refused(ref.accept_grant, grant, me, [ref.Issuer(issuer.public, ())]) == "out_of_scope"
     assert ref.accept_grant(grant, me, [ref.Issuer(issuer.public, (g["key"]["filter"],))]) == tree_key(g["key"])
+
+
+def test_bounded_replay_state() -> None:
+    """replay-window.json "bounded": section 7.3's eviction floors with the reference policy."""
+    v = load("replay-window.json")["bounded"]
+    who = {name: ref.Identity(x(seed)) for name, seed in v["senders"].items()}
+    key = tree_key(v["key"])
+    opener = ref.Opener([who["a"].public, who["b"].public], [key])
+    opener.per_sender, opener.total = v["per_sender"], v["total"]
+    for step in v["steps"]:
+        m = ref.seal(who[step["sender"]], ref.SIGNED, [key], step["topic"], b"x", step["seq"],
+                     retain=step["retained"], timestamp=None)
+        try:
+            opener.open(step["topic"], m, retained=step["retained"], duplicate=step["duplicate"])
+            got = "accepted"
+        except ref.MqsealError as e:
+            got = e.name
+        assert got == step["result"], step
+    names = {i.public.fingerprint: n for n, i in who.items()}
+    held = sorted((names[k[0]], k[3], w.highest) for k, w in opener.windows.items())
+    assert held == sorted((w["sender"], w["topic"], w["highest"]) for w in v["windows"])
+    for f in v["floors"]:
+        assert opener.floors.get((who[f["sender"]].public.fingerprint, ref.SIGNED)) == f["floor"]

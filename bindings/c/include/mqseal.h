@@ -1117,6 +1117,62 @@ mqseal_result mqseal_opener_high_water_mark(const struct mqseal_opener *opener,
                                             uint64_t *mark);
 
 /**
+ * Writes the eviction floor of the sender with this 32-byte `fingerprint` in `profile` into
+ * `*floor` and sets `*has_floor` (false, and `*floor` 0, if it has none): the highest number of
+ * any of its replay windows dropped to stay within the limits (`mqseal_opener_set_replay_limits`).
+ * Numbers at or below it are refused `MQSEAL_ERR_TOO_OLD` on every topic. A receiver that
+ * persists its windows persists the floors too and restores them with
+ * `mqseal_opener_raise_replay_floor`, or an evicted window's replays would be accepted after a
+ * restart.
+ *
+ * # Safety
+ * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+ * `has_floor` valid for writing a `bool`; `floor` valid for writing a `uint64_t`.
+ */
+mqseal_result mqseal_opener_replay_floor(const struct mqseal_opener *opener,
+                                         const uint8_t *fingerprint,
+                                         size_t fingerprint_len,
+                                         uint32_t profile,
+                                         bool *has_floor,
+                                         uint64_t *floor);
+
+/**
+ * Raises the eviction floor of the sender with this 32-byte `fingerprint` in `profile` to at
+ * least `floor` (a floor never goes down), e.g. restored from what
+ * `mqseal_opener_replay_floor` gave before a restart; raises its high-water mark with it.
+ *
+ * # Safety
+ * `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes.
+ */
+mqseal_result mqseal_opener_raise_replay_floor(struct mqseal_opener *opener,
+                                               const uint8_t *fingerprint,
+                                               size_t fingerprint_len,
+                                               uint32_t profile,
+                                               uint64_t floor);
+
+/**
+ * Caps the replay windows the opener keeps: at most `per_sender` per (sender, profile) and
+ * `total` in all (each at least 1; defaults 1024 and 16384, about 300 bytes plus the topic per
+ * window). Evicts down to the new caps at once. An evicted window leaves its sender a floor
+ * (`mqseal_opener_replay_floor`), so no replay is ever re-admitted; firmware with little RAM
+ * sets small caps.
+ *
+ * # Safety
+ * `opener` must be a valid handle.
+ */
+mqseal_result mqseal_opener_set_replay_limits(struct mqseal_opener *opener,
+                                              size_t per_sender,
+                                              size_t total);
+
+/**
+ * Writes the number of replay windows the opener holds into `*count`.
+ *
+ * # Safety
+ * `opener` must be a valid handle; `count` valid for writing a `size_t`.
+ */
+mqseal_result mqseal_opener_replay_window_count(const struct mqseal_opener *opener, size_t *count);
+
+/**
  * Verifies, decrypts and replay-checks `message` received on `topic`, writing the plaintext
  * into the caller's buffer `out` of `out_cap` bytes and what is known about the message into
  * `*info` (`info->payload_len` is the plaintext length).

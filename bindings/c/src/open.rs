@@ -496,6 +496,113 @@ pub unsafe extern "C" fn mqseal_opener_high_water_mark(
     })
 }
 
+/// Writes the eviction floor of the sender with this 32-byte `fingerprint` in `profile` into
+/// `*floor` and sets `*has_floor` (false, and `*floor` 0, if it has none): the highest number of
+/// any of its replay windows dropped to stay within the limits (`mqseal_opener_set_replay_limits`).
+/// Numbers at or below it are refused `MQSEAL_ERR_TOO_OLD` on every topic. A receiver that
+/// persists its windows persists the floors too and restores them with
+/// `mqseal_opener_raise_replay_floor`, or an evicted window's replays would be accepted after a
+/// restart.
+///
+/// # Safety
+/// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes;
+/// `has_floor` valid for writing a `bool`; `floor` valid for writing a `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_replay_floor(
+    opener: *const mqseal_opener,
+    fingerprint: *const u8,
+    fingerprint_len: usize,
+    profile: u32,
+    has_floor: *mut bool,
+    floor: *mut u64,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `has_floor` is valid for writing a bool.
+        let has_floor = unsafe { Out::new(has_floor) }?;
+        // SAFETY: the caller guarantees `floor` is valid for writing a u64.
+        let floor = unsafe { Out::new(floor) }?;
+        // SAFETY: the caller guarantees `opener` is a valid handle.
+        let opener = unsafe { borrow(opener) }?;
+        // SAFETY: the caller guarantees `fingerprint` is valid for `fingerprint_len` bytes.
+        let fp = unsafe { fixed::<MQSEAL_FINGERPRINT_LEN>(fingerprint, fingerprint_len) }?;
+        let profile = mqseal_profile::to_core(profile)?;
+        let found = opener.inner.replay_floor(&Fingerprint(*fp), profile);
+        has_floor.write(found.is_some());
+        floor.write(found.unwrap_or(0));
+        Ok(())
+    })
+}
+
+/// Raises the eviction floor of the sender with this 32-byte `fingerprint` in `profile` to at
+/// least `floor` (a floor never goes down), e.g. restored from what
+/// `mqseal_opener_replay_floor` gave before a restart; raises its high-water mark with it.
+///
+/// # Safety
+/// `opener` must be a valid handle; `fingerprint` valid for reads of `fingerprint_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_raise_replay_floor(
+    opener: *mut mqseal_opener,
+    fingerprint: *const u8,
+    fingerprint_len: usize,
+    profile: u32,
+    floor: u64,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        // SAFETY: the caller guarantees `fingerprint` is valid for `fingerprint_len` bytes.
+        let fp = unsafe { fixed::<MQSEAL_FINGERPRINT_LEN>(fingerprint, fingerprint_len) }?;
+        let profile = mqseal_profile::to_core(profile)?;
+        opener
+            .inner
+            .raise_replay_floor(Fingerprint(*fp), profile, floor);
+        Ok(())
+    })
+}
+
+/// Caps the replay windows the opener keeps: at most `per_sender` per (sender, profile) and
+/// `total` in all (each at least 1; defaults 1024 and 16384, about 300 bytes plus the topic per
+/// window). Evicts down to the new caps at once. An evicted window leaves its sender a floor
+/// (`mqseal_opener_replay_floor`), so no replay is ever re-admitted; firmware with little RAM
+/// sets small caps.
+///
+/// # Safety
+/// `opener` must be a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_set_replay_limits(
+    opener: *mut mqseal_opener,
+    per_sender: usize,
+    total: usize,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        opener
+            .inner
+            .set_replay_limits(mqseal::ReplayLimits { per_sender, total });
+        Ok(())
+    })
+}
+
+/// Writes the number of replay windows the opener holds into `*count`.
+///
+/// # Safety
+/// `opener` must be a valid handle; `count` valid for writing a `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_replay_window_count(
+    opener: *const mqseal_opener,
+    count: *mut usize,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `count` is valid for writing a size_t.
+        let count = unsafe { Out::new(count) }?;
+        // SAFETY: the caller guarantees `opener` is a valid handle.
+        let opener = unsafe { borrow(opener) }?;
+        count.write(opener.inner.replay_window_count());
+        Ok(())
+    })
+}
+
 /// Verifies, decrypts and replay-checks `message` received on `topic`, writing the plaintext
 /// into the caller's buffer `out` of `out_cap` bytes and what is known about the message into
 /// `*info` (`info->payload_len` is the plaintext length).

@@ -1294,6 +1294,67 @@ static void test_high_water_mark(void) {
     mqseal_identity_free(me);
 }
 
+/* Bounded replay state (spec 7.3): with at most 2 windows per sender, the window with the lowest
+ * number is evicted and leaves a floor; its replay stays refused, also after a restart that
+ * restores windows and floor. */
+static void test_replay_limits_and_floors(void) {
+    const uint32_t SIG = MQSEAL_PROFILE_SIGNED;
+    mqseal_identity *me = identity_from_byte(0x6a);
+    uint8_t secret[32], pub[64], fp[32];
+    memset(secret, 0x6b, sizeof secret);
+    REQUIRE_OK(mqseal_identity_public(me, pub, sizeof pub));
+    REQUIRE_OK(mqseal_identity_fingerprint(me, fp, sizeof fp));
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("ev/#", 1, secret, sizeof secret, &key));
+    mqseal_sealer *sealer = NULL;
+    REQUIRE_OK(mqseal_sealer_new(me, SIG, 0, &sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+    mqseal_opener *opener = NULL, *restarted = NULL;
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+    REQUIRE_OK(mqseal_opener_set_replay_limits(opener, 2, 100));
+
+    CHECK_RC(seal_then_open(sealer, opener, 10, "ev/1", false, NULL), MQSEAL_OK, "10 on ev/1");
+    CHECK_RC(seal_then_open(sealer, opener, 20, "ev/2", false, NULL), MQSEAL_OK, "20 on ev/2");
+    bool has_floor = true;
+    uint64_t floor = 99;
+    REQUIRE_OK(mqseal_opener_replay_floor(opener, fp, sizeof fp, SIG, &has_floor, &floor));
+    CHECK(!has_floor && floor == 0, "no floor before any eviction");
+    CHECK_RC(seal_then_open(sealer, opener, 30, "ev/3", false, NULL), MQSEAL_OK, "30 on ev/3");
+    size_t count = 0;
+    REQUIRE_OK(mqseal_opener_replay_window_count(opener, &count));
+    CHECK(count == 2, "two windows after the eviction, not %zu", count);
+    REQUIRE_OK(mqseal_opener_replay_floor(opener, fp, sizeof fp, SIG, &has_floor, &floor));
+    CHECK(has_floor && floor == 10, "floor %" PRIu64 " after evicting ev/1", floor);
+    CHECK_RC(seal_then_open(sealer, opener, 10, "ev/1", false, NULL), MQSEAL_ERR_TOO_OLD,
+             "the evicted window's number stays refused");
+    CHECK_RC(seal_then_open(sealer, opener, 11, "ev/1", false, NULL), MQSEAL_OK,
+             "a newer number on the evicted topic");
+
+    /* Restart: restore both windows and the floor. */
+    REQUIRE_OK(mqseal_opener_replay_floor(opener, fp, sizeof fp, SIG, &has_floor, &floor));
+    CHECK(has_floor && floor == 20, "floor %" PRIu64 " after evicting ev/2", floor);
+    REQUIRE_OK(mqseal_opener_new(NULL, &restarted));
+    REQUIRE_OK(mqseal_opener_trust_sender(restarted, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(restarted, key));
+    REQUIRE_OK(mqseal_opener_raise_replay_floor(restarted, fp, sizeof fp, SIG, floor));
+    CHECK_RC(seal_then_open(sealer, restarted, 20, "ev/2", false, NULL), MQSEAL_ERR_TOO_OLD,
+             "at the restored floor");
+    CHECK_RC(seal_then_open(sealer, restarted, 21, "ev/2", false, NULL), MQSEAL_OK,
+             "above the restored floor");
+    CHECK_RC(mqseal_opener_raise_replay_floor(restarted, fp, sizeof fp, 2, 1),
+             MQSEAL_ERR_INVALID_ARGUMENT, "floor of an unknown profile");
+    CHECK_RC(mqseal_opener_set_replay_limits(NULL, 1, 1), MQSEAL_ERR_NULL_ARGUMENT,
+             "limits of no opener");
+
+    mqseal_opener_free(opener);
+    mqseal_opener_free(restarted);
+    mqseal_sealer_free(sealer);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(me);
+}
+
 /* Seals "hi" with `sealer` on `topic` into `msg` (MQSEAL_SEALED_BUFFER_LEN(2) bytes). */
 static size_t seal_hi(mqseal_sealer *sealer, const char *topic, uint8_t *msg) {
     size_t len = 0;
@@ -2107,6 +2168,7 @@ int main(int argc, char **argv) {
     test_salt();
     test_random_callback();
     test_high_water_mark();
+    test_replay_limits_and_floors();
     test_group_mac_trust();
     test_scoped_grants();
     test_bad_arguments();

@@ -241,6 +241,51 @@ impl Opener {
             .high_water_mark(&fingerprint_arg(sender)?, parse_profile(profile)?))
     }
 
+    /// The eviction floor of `sender` in `profile`, if one of its windows was dropped to stay
+    /// within the replay limits: numbers at or below it are refused (`TooOldError`) on every
+    /// topic. Persist it with the windows.
+    #[pyo3(signature = (sender, *, profile = "signed"))]
+    fn replay_floor(&self, sender: &Bound<'_, PyAny>, profile: &str) -> PyResult<Option<u64>> {
+        Ok(self
+            .0
+            .replay_floor(&fingerprint_arg(sender)?, parse_profile(profile)?))
+    }
+
+    /// Raises the eviction floor of `sender` in `profile` to at least `floor` (e.g. restored
+    /// from disk; it never goes down).
+    #[pyo3(signature = (sender, floor, *, profile = "signed"))]
+    fn raise_replay_floor(
+        &mut self,
+        sender: &Bound<'_, PyAny>,
+        floor: u64,
+        profile: &str,
+    ) -> PyResult<()> {
+        let fp = fingerprint_arg(sender)?;
+        self.0
+            .raise_replay_floor(fp, parse_profile(profile)?, floor);
+        Ok(())
+    }
+
+    /// The caps on replay windows: `(per_sender, total)` (defaults 1024 and 16384).
+    #[getter]
+    fn replay_limits(&self) -> (usize, usize) {
+        let l = self.0.replay_limits();
+        (l.per_sender, l.total)
+    }
+
+    /// Sets the caps on replay windows (each at least 1), evicting down to them at once: the
+    /// windows with the lowest numbers go first and leave their sender a floor.
+    fn set_replay_limits(&mut self, per_sender: usize, total: usize) {
+        self.0
+            .set_replay_limits(mqseal::ReplayLimits { per_sender, total });
+    }
+
+    /// The number of replay windows held.
+    #[getter]
+    fn replay_window_count(&self) -> usize {
+        self.0.replay_window_count()
+    }
+
     fn __repr__(&self) -> String {
         format!("Opener(policy={})", self.policy().__repr__())
     }

@@ -32,8 +32,15 @@ fn options(
     sequence_block: Option<u64>,
     compact_after: Option<usize>,
     grant_prefix: Option<&str>,
+    replay_limits: (Option<usize>, Option<usize>),
 ) -> StoreResult<ms::StoreOptions> {
     let mut options = ms::StoreOptions::default();
+    if let Some(n) = replay_limits.0 {
+        options.replay_limits.per_sender = n;
+    }
+    if let Some(n) = replay_limits.1 {
+        options.replay_limits.total = n;
+    }
     if let Some(g) = grace_period {
         options.grace_period = g;
     }
@@ -63,11 +70,15 @@ impl Store {
     ///
     /// Options (not stored; `None`: the defaults of the Rust store): `grace_period` seconds a
     /// rotated-out epoch stays accepted (1 day), `sequence_block` numbers reserved per durable
-    /// write (4096), `compact_after` journal records before a replay snapshot (10000),
-    /// `grant_prefix` of the grant topics (`mqseal/grants`).
+    /// write (4096), `compact_after` journal records before a replay snapshot (10000, or the
+    /// number of windows if larger), `grant_prefix` of the grant topics (`mqseal/grants`),
+    /// `max_windows_per_sender` and `max_windows`: the opener's caps on replay windows (1024 per
+    /// sender and profile, 16384 in all; see `Opener.set_replay_limits`).
     #[staticmethod]
     #[pyo3(signature = (dir, name, identity = None, *, grace_period = None,
-        sequence_block = None, compact_after = None, grant_prefix = None))]
+        sequence_block = None, compact_after = None, grant_prefix = None,
+        max_windows_per_sender = None, max_windows = None))]
+    #[allow(clippy::too_many_arguments)]
     fn create(
         dir: PathBuf,
         name: &str,
@@ -76,27 +87,44 @@ impl Store {
         sequence_block: Option<u64>,
         compact_after: Option<usize>,
         grant_prefix: Option<&str>,
+        max_windows_per_sender: Option<usize>,
+        max_windows: Option<usize>,
     ) -> StoreResult<Store> {
         let identity = match identity {
             Some(i) => i.0.clone(),
             None => mqseal::Identity::generate()?,
         };
-        let options = options(grace_period, sequence_block, compact_after, grant_prefix)?;
+        let options = options(
+            grace_period,
+            sequence_block,
+            compact_after,
+            grant_prefix,
+            (max_windows_per_sender, max_windows),
+        )?;
         Ok(Store(ms::Store::create_with(dir, name, identity, options)?))
     }
 
     /// Opens the store in `dir`. The options are this program's tunables (not stored).
     #[staticmethod]
     #[pyo3(signature = (dir, *, grace_period = None, sequence_block = None,
-        compact_after = None, grant_prefix = None))]
+        compact_after = None, grant_prefix = None, max_windows_per_sender = None,
+        max_windows = None))]
     fn open(
         dir: PathBuf,
         grace_period: Option<u64>,
         sequence_block: Option<u64>,
         compact_after: Option<usize>,
         grant_prefix: Option<&str>,
+        max_windows_per_sender: Option<usize>,
+        max_windows: Option<usize>,
     ) -> StoreResult<Store> {
-        let options = options(grace_period, sequence_block, compact_after, grant_prefix)?;
+        let options = options(
+            grace_period,
+            sequence_block,
+            compact_after,
+            grant_prefix,
+            (max_windows_per_sender, max_windows),
+        )?;
         Ok(Store(ms::Store::open_with(dir, options)?))
     }
 
@@ -572,10 +600,60 @@ impl PersistentOpener {
         Ok(Opened::from_core(opened))
     }
 
+    /// Group commit: opens `messages` (`(topic, data)` pairs, all delivered with the same
+    /// flags) with their signatures verified together, and persists every acceptance with one
+    /// `fdatasync` before returning anything. Returns, in order, an `Opened` or the refusal (an
+    /// `MqsealError` instance, not raised) for each message. Raises a `StoreError` if the sync
+    /// fails: then no message of the batch counts as delivered (each is accepted again when
+    /// redelivered). A crash before the sync likewise loses only acceptances never returned.
+    #[pyo3(signature = (messages, *, retained = false, duplicate = false, now = None))]
+    fn open_batch(
+        &self,
+        py: Python<'_>,
+        messages: Vec<(String, PyBackedBytes)>,
+        retained: bool,
+        duplicate: bool,
+        now: Option<u64>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let delivery = mqseal::Delivery {
+            retained,
+            duplicate,
+            now,
+        };
+        let items: Vec<mqseal::BatchItem<'_>> = messages
+            .iter()
+            .map(|(topic, data)| mqseal::BatchItem {
+                topic,
+                message: data,
+                delivery,
+            })
+            .collect();
+        let results = self
+            .0
+            .detached(py, |o| o.open_batch(&items))?
+            .map_err(StoreFailure)?;
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(opened) => Ok(Py::new(py, Opened::from_core(opened))?.into_any()),
+                Err(e) => Ok(crate::errors::to_py(py, e).into_value(py).into_any()),
+            })
+            .collect()
+    }
+
     /// The number of persisted replay windows (sender, profile, epoch, topic).
     #[getter]
     fn window_count(&self) -> PyResult<usize> {
         self.0.with(|o| o.window_count())
+    }
+
+    /// The eviction floor of `sender` in `profile` (see `Opener.replay_floor`), persisted with
+    /// the windows.
+    #[pyo3(signature = (sender, *, profile = "signed"))]
+    fn replay_floor(&self, sender: &Bound<'_, PyAny>, profile: &str) -> PyResult<Option<u64>> {
+        let fp = fingerprint_arg(sender)?;
+        let profile = crate::convert::parse_profile(profile)?;
+        self.0.with(|o| o.opener().replay_floor(&fp, profile))
     }
 
     /// The highest sequence number accepted from `sender` (a `PublicIdentity` or its

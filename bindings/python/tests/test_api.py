@@ -715,3 +715,28 @@ def test_grants_from_a_scoped_issuer(sensor: mqseal.Identity) -> None:
         grant.accept(sensor, [(sensor.public, ["#"])])
     with pytest.raises(TypeError):
         grant.accept(sensor, ["not an issuer"])  # type: ignore[list-item]
+
+
+def test_replay_limits_evict_and_leave_a_floor(sensor: mqseal.Identity,
+                                               plant: mqseal.TreeKey) -> None:
+    sealer, opener = pair(sensor, plant)
+    assert opener.replay_limits == (1024, 16384)
+    opener.set_replay_limits(2, 100)
+    assert opener.replay_limits == (2, 100)
+    first = sealer.seal("plant/1", b"1")
+    opener.open("plant/1", first)
+    for t in ("plant/2", "plant/3"):
+        opener.open(t, sealer.seal(t, b"x"))
+    assert opener.replay_window_count == 2
+    assert opener.replay_window(sensor.public, 1, "plant/1") is None
+    assert opener.replay_floor(sensor.fingerprint) == mqseal.inspect(first).seq
+    with pytest.raises(mqseal.TooOldError):  # the evicted window's replay stays refused
+        opener.open("plant/1", first)
+    # A restarted opener restores the floor with the windows.
+    restarted = mqseal.Opener()
+    restarted.trust_sender(sensor.public)
+    restarted.add_key(plant)
+    restarted.raise_replay_floor(sensor.public, mqseal.inspect(first).seq)
+    with pytest.raises(mqseal.TooOldError):
+        restarted.open("plant/1", first)
+    assert restarted.high_water_mark(sensor.public) == mqseal.inspect(first).seq

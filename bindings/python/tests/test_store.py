@@ -385,3 +385,43 @@ def test_scoped_issuers_lineages_and_group_mac_senders(tmp_path: Path) -> None:
         opener.set_senders(me.trusted())
         with pytest.raises(mqseal.ProfileNotAllowedError):
             opener.open("plant/3/temp", sealer.seal("plant/3/temp", b"3"))
+
+
+def test_persistent_opener_bounds_its_windows_and_keeps_floors(
+    site: dict[str, mqseal.Store],
+) -> None:
+    """Section 7.3 of the spec: a store opened with small caps evicts, and the floor that
+    eviction leaves survives a restart, so an evicted topic's replay stays refused."""
+    sensor = site["sensor"]
+    dash = mqseal.Store.open(site["dashboard"].dir, max_windows_per_sender=2)
+    with sensor.sealer() as sealer, dash.opener() as opener:
+        first = sealer.seal("plant/1", b"1")
+        opener.open("plant/1", first)
+        for i in (2, 3):
+            opener.open(f"plant/{i}", sealer.seal(f"plant/{i}", str(i).encode()))
+        assert opener.window_count == 2
+        floor = opener.replay_floor(sensor.public)
+        assert floor == mqseal.inspect(first).seq
+    reopened = mqseal.Store.open(dash.dir, max_windows_per_sender=2)
+    with reopened.opener() as opener:
+        assert opener.replay_floor(sensor.fingerprint) == floor
+        assert opener.window_count == 2
+        with pytest.raises(mqseal.TooOldError):
+            opener.open("plant/1", first)
+
+
+def test_persistent_opener_group_commit(site: dict[str, mqseal.Store]) -> None:
+    """open_batch: one sync for the batch; refusals come back as exception instances."""
+    sensor, dashboard = site["sensor"], site["dashboard"]
+    with sensor.sealer() as sealer, dashboard.opener() as opener:
+        batch = [(f"plant/7/{i % 2}", sealer.seal(f"plant/7/{i % 2}", bytes([i]))) for i in range(6)]
+        moved = [("plant/9", batch[0][1])]  # moved to another topic: no key has its key id there
+        results = opener.open_batch(batch + moved)
+        assert [r.payload for r in results[:6] if isinstance(r, mqseal.Opened)] == [
+            bytes([i]) for i in range(6)
+        ]
+        assert isinstance(results[6], mqseal.KeyNotFound)
+        assert opener.window_count == 2
+    with dashboard.opener() as opener:  # durable: every replay refused after the restart
+        again = opener.open_batch(batch)
+        assert all(isinstance(r, mqseal.ReplayError) for r in again)

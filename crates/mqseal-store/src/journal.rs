@@ -2,9 +2,11 @@
 //! `state/replay.log` (an append-only journal of accepted sequence numbers since the snapshot).
 //!
 //! ```text
-//! replay.snap = "MQSRSNP2" || count (u32 BE) || entry* || SHA-256(all bytes before)
+//! replay.snap = "MQSRSNP3" || count (u32 BE) || entry* || floor count (u32 BE) || floor*
+//!               || SHA-256(all bytes before)
 //! entry       = sender fingerprint (32) || profile (1) || epoch (u32 BE) || topic length (u16 BE)
 //!               || topic || window (265 bytes, mqseal::ReplayWindow::to_bytes)
+//! floor       = sender fingerprint (32) || profile (1) || floor (u64 BE)
 //! replay.log  = "MQSRLOG2" || record*
 //! record      = body length (u32 BE) || body || check (first 8 bytes of SHA-256(length || body))
 //! body        = sender fingerprint (32) || profile (1) || epoch (u32 BE) || seq (u64 BE)
@@ -26,7 +28,7 @@ use crate::error::{Result, StoreError};
 use crate::fsutil::{SECRET_MODE, io_err, read_required, sync_parent, write_atomic};
 
 /// Magic of `state/replay.snap`.
-pub const SNAPSHOT_MAGIC: &[u8; 8] = b"MQSRSNP2";
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"MQSRSNP3";
 /// Magic of `state/replay.log`.
 pub const LOG_MAGIC: &[u8; 8] = b"MQSRLOG2";
 /// Length of a log record's check value.
@@ -59,9 +61,24 @@ pub struct Accepted {
     pub seq: u64,
 }
 
-/// Encodes a snapshot of `windows`.
-pub fn encode_snapshot(windows: &BTreeMap<WindowId, ReplayWindow>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12 + windows.len() * (300 + 32));
+/// The content of a snapshot: every replay window and every eviction floor of an opener.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplaySnapshot {
+    /// The windows.
+    pub windows: BTreeMap<WindowId, ReplayWindow>,
+    /// The eviction floors, per (sender fingerprint, profile) (`mqseal-v2.md` 7.3).
+    pub floors: BTreeMap<(Fingerprint, Profile), u64>,
+}
+
+/// Length of a floor entry: fingerprint, profile, floor.
+const FLOOR_LEN: usize = 32 + 1 + 8;
+
+/// Encodes a snapshot.
+pub fn encode_snapshot(snapshot: &ReplaySnapshot) -> Vec<u8> {
+    let windows = &snapshot.windows;
+    let mut out = Vec::with_capacity(
+        16 + windows.len() * (300 + 32) + snapshot.floors.len() * FLOOR_LEN + 32,
+    );
     out.extend_from_slice(SNAPSHOT_MAGIC);
     out.extend_from_slice(
         &u32::try_from(windows.len())
@@ -76,13 +93,23 @@ pub fn encode_snapshot(windows: &BTreeMap<WindowId, ReplayWindow>) -> Vec<u8> {
         out.extend_from_slice(topic.as_bytes());
         out.extend_from_slice(&window.to_bytes());
     }
+    out.extend_from_slice(
+        &u32::try_from(snapshot.floors.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for ((sender, profile), floor) in snapshot.floors.iter().take(u32::MAX as usize) {
+        out.extend_from_slice(&sender.0);
+        out.push(profile.code());
+        out.extend_from_slice(&floor.to_be_bytes());
+    }
     let sum = Sha256::digest(&out);
     out.extend_from_slice(&sum);
     out
 }
 
 /// Decodes and verifies a snapshot.
-pub fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<BTreeMap<WindowId, ReplayWindow>> {
+pub fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<ReplaySnapshot> {
     let bad = |reason: &str| StoreError::corrupt(path, None, reason);
     let (body, sum) = bytes
         .split_last_chunk::<32>()
@@ -135,10 +162,33 @@ pub fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<BTreeMap<WindowId, R
         }
         rest = r;
     }
-    if !rest.is_empty() {
-        return Err(bad("trailing bytes after the last entry"));
+    let (count, mut rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| bad("missing floor count"))?;
+    let mut floors = BTreeMap::new();
+    let mut last: Option<(Fingerprint, Profile)> = None;
+    for _ in 0..u32::from_be_bytes(*count) {
+        let (entry, r) = rest
+            .split_first_chunk::<FLOOR_LEN>()
+            .ok_or_else(|| bad("truncated floor"))?;
+        let (fp, tail) = entry
+            .split_first_chunk::<32>()
+            .ok_or_else(|| bad("truncated floor"))?;
+        let (&profile, floor) = tail.split_first().ok_or_else(|| bad("truncated floor"))?;
+        let profile = profile_from_code(profile).ok_or_else(|| bad("unknown profile byte"))?;
+        let floor: [u8; 8] = floor.try_into().map_err(|_| bad("truncated floor"))?;
+        let key = (Fingerprint(*fp), profile);
+        if last.is_some_and(|l| key <= l) {
+            return Err(bad("floors not in ascending order or repeated"));
+        }
+        last = Some(key);
+        floors.insert(key, u64::from_be_bytes(floor));
+        rest = r;
     }
-    Ok(windows)
+    if !rest.is_empty() {
+        return Err(bad("trailing bytes after the last floor"));
+    }
+    Ok(ReplaySnapshot { windows, floors })
 }
 
 /// Encodes one log record.
@@ -260,9 +310,36 @@ fn profile_from_code(code: u8) -> Option<Profile> {
     }
 }
 
+/// What a snapshot and a log hold: apply the snapshot, then the records in order (each with the
+/// window's accept rule and the floor rule, `mqseal-v2.md` 7.3).
+#[derive(Debug)]
+pub(crate) struct Restored {
+    pub(crate) snapshot: ReplaySnapshot,
+    pub(crate) records: Vec<Accepted>,
+    /// Length of the log's valid prefix.
+    valid_len: usize,
+}
+
+/// Reads snapshot and log; returns them with the log file's length.
+fn read_state(snapshot: &Path, log_path: &Path) -> Result<(Restored, u64)> {
+    let snap = decode_snapshot(snapshot, &read_required(snapshot, true, REPLAY_MISSING)?)?;
+    let bytes = read_required(log_path, true, REPLAY_MISSING)?;
+    let parsed = decode_log(log_path, &bytes)?;
+    let restored = Restored {
+        snapshot: snap,
+        records: parsed.records,
+        valid_len: parsed.valid_len,
+    };
+    Ok((restored, bytes.len() as u64))
+}
+
 /// Creates an empty snapshot and log for a new store.
 pub(crate) fn create_empty(snapshot: &Path, log: &Path) -> Result<()> {
-    write_atomic(snapshot, &encode_snapshot(&BTreeMap::new()), SECRET_MODE)?;
+    write_atomic(
+        snapshot,
+        &encode_snapshot(&ReplaySnapshot::default()),
+        SECRET_MODE,
+    )?;
     write_atomic(log, LOG_MAGIC, SECRET_MODE)
 }
 
@@ -276,33 +353,22 @@ pub(crate) struct Journal {
     records: usize,
     pending: Vec<u8>,
     pending_records: usize,
+    /// Test hook: the next commit's append fails (as on a full disk).
+    #[cfg(test)]
+    pub(crate) fail_next_append: bool,
 }
 
 impl Journal {
-    /// Loads snapshot + log (dropping a torn final record), returning the journal and the
-    /// restored windows.
-    pub(crate) fn open(
-        snapshot: PathBuf,
-        log_path: PathBuf,
-    ) -> Result<(Journal, BTreeMap<WindowId, ReplayWindow>)> {
-        let mut windows =
-            decode_snapshot(&snapshot, &read_required(&snapshot, true, REPLAY_MISSING)?)?;
-        let bytes = read_required(&log_path, true, REPLAY_MISSING)?;
-        let parsed = decode_log(&log_path, &bytes)?;
-        for r in &parsed.records {
-            // Replays of records already in the snapshot (after a crash during compaction)
-            // are refused by the window and change nothing.
-            let _ = windows
-                .entry((r.sender, r.profile, r.epoch, r.topic.clone()))
-                .or_default()
-                .accept(r.seq);
-        }
+    /// Loads snapshot + log (truncating a torn final record), returning the journal and what
+    /// they hold.
+    pub(crate) fn open(snapshot: PathBuf, log_path: PathBuf) -> Result<(Journal, Restored)> {
+        let (restored, file_len) = read_state(&snapshot, &log_path)?;
         let log = OpenOptions::new()
             .append(true)
             .open(&log_path)
             .map_err(io_err(&log_path, "open"))?;
-        let valid_len = parsed.valid_len as u64;
-        if valid_len != bytes.len() as u64 {
+        let valid_len = restored.valid_len as u64;
+        if valid_len != file_len {
             log.set_len(valid_len)
                 .map_err(io_err(&log_path, "truncate torn record"))?;
             log.sync_all().map_err(io_err(&log_path, "fsync"))?;
@@ -312,11 +378,18 @@ impl Journal {
             log_path,
             log,
             log_len: valid_len,
-            records: parsed.records.len(),
+            records: restored.records.len(),
             pending: Vec::new(),
             pending_records: 0,
+            #[cfg(test)]
+            fail_next_append: false,
         };
-        Ok((journal, windows))
+        Ok((journal, restored))
+    }
+
+    /// Reads back the durable state (snapshot + log as on disk), e.g. after a failed commit.
+    pub(crate) fn reread(&self) -> Result<Restored> {
+        read_state(&self.snapshot, &self.log_path).map(|(restored, _)| restored)
     }
 
     /// Queues a record for the next commit.
@@ -340,6 +413,17 @@ impl Journal {
     pub(crate) fn commit(&mut self) -> std::result::Result<(), (StoreError, bool)> {
         if self.pending.is_empty() {
             return Ok(());
+        }
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_append) {
+            // Half the batch reaches the file, then the disk is full.
+            let half = self.pending.len() / 2;
+            let _ = self.log.write_all(self.pending.get(..half).unwrap_or(&[]));
+            self.pending.clear();
+            self.pending_records = 0;
+            let undone = self.log.set_len(self.log_len).is_ok() && self.log.sync_all().is_ok();
+            let e = io::Error::new(io::ErrorKind::StorageFull, "injected");
+            return Err((io_err(&self.log_path, "append")(e), !undone));
         }
         let result = self
             .log
@@ -370,8 +454,8 @@ impl Journal {
     /// Writes a snapshot of `windows` and starts an empty log. Crash-safe at every step: until
     /// the snapshot's rename the old snapshot + log hold the state; after it, the new snapshot
     /// holds everything and re-applying the old log changes nothing.
-    pub(crate) fn compact(&mut self, windows: &BTreeMap<WindowId, ReplayWindow>) -> Result<()> {
-        write_atomic(&self.snapshot, &encode_snapshot(windows), SECRET_MODE)?;
+    pub(crate) fn compact(&mut self, snapshot: &ReplaySnapshot) -> Result<()> {
+        write_atomic(&self.snapshot, &encode_snapshot(snapshot), SECRET_MODE)?;
         // The new log is opened before it replaces the old one, so appends never go to a
         // replaced file.
         self.log = replace_with_empty_log(&self.log_path)?;
@@ -447,9 +531,13 @@ mod tests {
             (Fingerprint([2; 32]), Profile::Signed, 1, "c".to_string()),
             ReplayWindow::new(),
         );
-        let bytes = encode_snapshot(&windows);
+        let mut floors = BTreeMap::new();
+        floors.insert((Fingerprint([1; 32]), Profile::Signed), 3);
+        floors.insert((Fingerprint([3; 32]), Profile::GroupMac), 9);
+        let snapshot = ReplaySnapshot { windows, floors };
+        let bytes = encode_snapshot(&snapshot);
         let p = Path::new("replay.snap");
-        assert_eq!(decode_snapshot(p, &bytes).unwrap(), windows);
+        assert_eq!(decode_snapshot(p, &bytes).unwrap(), snapshot);
         for n in 0..bytes.len() {
             assert!(decode_snapshot(p, &bytes[..n]).is_err(), "{n}");
         }

@@ -75,8 +75,8 @@ pub mod formats {
     };
     pub use crate::issued::{ISSUED_MAGIC, format_issued, parse_issued};
     pub use crate::journal::{
-        Accepted, LOG_MAGIC, ParsedLog, SNAPSHOT_MAGIC, WindowId, decode_log, decode_snapshot,
-        encode_record, encode_snapshot,
+        Accepted, LOG_MAGIC, ParsedLog, ReplaySnapshot, SNAPSHOT_MAGIC, WindowId, decode_log,
+        decode_snapshot, encode_record, encode_snapshot,
     };
     pub use crate::keyfile::KEYS_MAGIC;
     pub use crate::sealer::{SEQ_MAGIC, format_seq, parse_seq};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mqseal::{
     FilterKind, Fingerprint, Grant, Identity, Issuer, KeyFilter, OpenPolicy, Profile,
-    PublicIdentity, Sealer, TreeKey,
+    PublicIdentity, ReplayLimits, Sealer, TreeKey,
 };
 use zeroize::Zeroizing;
 
@@ -71,8 +71,11 @@ pub struct StoreOptions {
     pub grace_period: u64,
     /// Sequence numbers reserved per durable write (`K` of the reservation algorithm).
     pub sequence_block: u64,
-    /// Journal records after which the replay windows are snapshotted.
+    /// Journal records after which the replay windows are snapshotted (or the number of
+    /// windows, if larger: compaction then writes at most one window per record).
     pub compact_after: usize,
+    /// Caps on the opener's replay windows (`mqseal-v2.md` 7.3, bounded state).
+    pub replay_limits: ReplayLimits,
     /// Topics grants travel on.
     pub grant_topics: GrantTopics,
 }
@@ -83,6 +86,7 @@ impl Default for StoreOptions {
             grace_period: DEFAULT_GRACE_PERIOD,
             sequence_block: DEFAULT_SEQUENCE_BLOCK,
             compact_after: DEFAULT_COMPACT_AFTER,
+            replay_limits: ReplayLimits::default(),
             grant_topics: GrantTopics::default(),
         }
     }
@@ -888,6 +892,7 @@ impl Store {
         let lock = LockFile::try_acquire(&self.path(layout::OPEN_LOCK))?;
         let mut opener = PersistentOpener::start(
             policy,
+            self.options.replay_limits,
             self.path(layout::REPLAY_SNAPSHOT),
             self.path(layout::REPLAY_LOG),
             lock,

@@ -40,7 +40,7 @@ struct Inputs {
     issued: Vec<IssuedGrant>,
     window: ReplayWindow,
     window_accepted: Vec<u64>,
-    snapshot: BTreeMap<formats::WindowId, ReplayWindow>,
+    snapshot: formats::ReplaySnapshot,
     log: Vec<Accepted>,
 }
 
@@ -98,8 +98,8 @@ fn inputs() -> Inputs {
     for s in &window_accepted {
         window.accept(*s).unwrap();
     }
-    let mut snapshot = BTreeMap::new();
-    snapshot.insert(
+    let mut windows = BTreeMap::new();
+    windows.insert(
         (
             sensor.fingerprint(),
             Profile::Signed,
@@ -110,7 +110,7 @@ fn inputs() -> Inputs {
     );
     let mut small = ReplayWindow::new();
     small.accept(3).unwrap();
-    snapshot.insert(
+    windows.insert(
         (
             device.fingerprint(),
             Profile::GroupMac,
@@ -119,7 +119,7 @@ fn inputs() -> Inputs {
         ),
         small.clone(),
     );
-    snapshot.insert(
+    windows.insert(
         (
             alice.fingerprint(),
             Profile::Signed,
@@ -128,6 +128,11 @@ fn inputs() -> Inputs {
         ),
         small,
     );
+    // Floors left by evicted windows (mqseal-v2.md 7.3): at most each sender's highest number.
+    let mut floors = BTreeMap::new();
+    floors.insert((sensor.fingerprint(), Profile::Signed), 40);
+    floors.insert((device.fingerprint(), Profile::GroupMac), 1);
+    let snapshot = formats::ReplaySnapshot { windows, floors };
     let log = vec![
         Accepted {
             sender: sensor.fingerprint(),
@@ -207,11 +212,26 @@ fn generate() -> Value {
         json!({"name": name, "file": format!("{line}\n"), "error": err.name()})
     })
     .collect();
-    let mut old_snapshot = formats::encode_snapshot(&BTreeMap::new());
-    old_snapshot[..8].copy_from_slice(b"MQSRSNP1");
-    let n = old_snapshot.len() - 32;
-    let sum = sha2_digest(&old_snapshot[..n]);
-    old_snapshot[n..].copy_from_slice(&sum);
+    // Re-seals a damaged snapshot body with a valid checksum.
+    let resum = |mut bytes: Vec<u8>| {
+        let n = bytes.len() - 32;
+        let sum = sha2_digest(&bytes[..n]);
+        bytes[n..].copy_from_slice(&sum);
+        bytes
+    };
+    let empty = formats::encode_snapshot(&formats::ReplaySnapshot::default());
+    let with_magic = |magic: &[u8; 8]| {
+        let mut b = empty.clone();
+        b[..8].copy_from_slice(magic);
+        resum(b)
+    };
+    // Floors out of order: the snapshot's two floors swapped.
+    let good = formats::encode_snapshot(&i.snapshot);
+    let floors_at = good.len() - 32 - 2 * 41;
+    let mut swapped = good.clone();
+    swapped[floors_at..floors_at + 41].copy_from_slice(&good[floors_at + 41..floors_at + 82]);
+    swapped[floors_at + 41..floors_at + 82].copy_from_slice(&good[floors_at..floors_at + 41]);
+    let swapped = resum(swapped);
     let topics = GrantTopics::default();
     let admin_ed = i.admin.public().ed25519();
     let mut log_bytes = formats::LOG_MAGIC.to_vec();
@@ -272,18 +292,33 @@ fn generate() -> Value {
             "bytes": hex::encode(i.window.to_bytes()),
         },
         "replay_snapshot": {
-            "windows": i.snapshot.iter().map(|((fp, profile, epoch, topic), w)| json!({
+            "windows": i.snapshot.windows.iter().map(|((fp, profile, epoch, topic), w)| json!({
                 "sender": fp.to_string(),
                 "profile": profile.name(),
                 "epoch": epoch,
                 "topic": topic,
                 "window": hex::encode(w.to_bytes()),
             })).collect::<Vec<_>>(),
+            "floors": i.snapshot.floors.iter().map(|((fp, profile), floor)| json!({
+                "sender": fp.to_string(),
+                "profile": profile.name(),
+                "floor": floor,
+            })).collect::<Vec<_>>(),
             "bytes": hex::encode(formats::encode_snapshot(&i.snapshot)),
             "negative": [{
                 "name": "version-1-magic",
-                "description": "an empty snapshot with the previous version's magic and a valid checksum",
-                "bytes": hex::encode(&old_snapshot),
+                "description": "an empty snapshot with the version-1 magic and a valid checksum",
+                "bytes": hex::encode(with_magic(b"MQSRSNP1")),
+                "error": "corrupt",
+            }, {
+                "name": "version-2-magic",
+                "description": "an empty snapshot with the version-2 magic (no floor section) and a valid checksum",
+                "bytes": hex::encode(with_magic(b"MQSRSNP2")),
+                "error": "corrupt",
+            }, {
+                "name": "floors-out-of-order",
+                "description": "the snapshot above with its two floor entries swapped, checksum recomputed",
+                "bytes": hex::encode(&swapped),
                 "error": "corrupt",
             }],
         },
@@ -445,7 +480,17 @@ fn parsing_the_vectors_gives_back_their_values() {
             w["epoch"].as_u64().unwrap() as u32,
             s(&w["topic"]).to_string(),
         );
-        assert_eq!(hex::encode(snap[&id].to_bytes()), s(&w["window"]));
+        assert_eq!(hex::encode(snap.windows[&id].to_bytes()), s(&w["window"]));
+    }
+    let floors = v["replay_snapshot"]["floors"].as_array().unwrap();
+    assert_eq!(floors.len(), snap.floors.len());
+    for f in floors {
+        let fp = Fingerprint(hex::decode(s(&f["sender"])).unwrap().try_into().unwrap());
+        let profile = match s(&f["profile"]) {
+            "signed" => Profile::Signed,
+            _ => Profile::GroupMac,
+        };
+        assert_eq!(snap.floors[&(fp, profile)], f["floor"].as_u64().unwrap());
     }
     for n in v["replay_snapshot"]["negative"].as_array().unwrap() {
         let err = formats::decode_snapshot(p, &hex::decode(s(&n["bytes"])).unwrap()).unwrap_err();

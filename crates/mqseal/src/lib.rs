@@ -60,6 +60,7 @@ mod labels;
 mod open;
 mod random;
 mod replay;
+mod replay_state;
 mod seal;
 #[cfg(feature = "std")]
 mod time;
@@ -82,6 +83,7 @@ pub use open::{BatchItem, Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
 pub use random::OsRandom;
 pub use random::RandomSource;
 pub use replay::{REPLAY_WINDOW, REPLAY_WINDOW_BYTES, ReplayWindow};
+pub use replay_state::{DEFAULT_WINDOWS_PER_SENDER, DEFAULT_WINDOWS_TOTAL, ReplayLimits};
 pub use seal::{SealOptions, Sealer};
 pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, MAX_TOPIC_LEVELS, validate_topic};
 

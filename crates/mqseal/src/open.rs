@@ -1,6 +1,5 @@
 //! Opening: sealed bytes → verified plaintext, with trusted senders, keys and replay windows.
 
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -17,6 +16,7 @@ use crate::identity::{Fingerprint, PublicIdentity, transcript_digest};
 use crate::keys::{KeyRing, TopicKey, TreeKey};
 use crate::labels;
 use crate::replay::ReplayWindow;
+use crate::replay_state::{ReplayLimits, ReplayState};
 use crate::topic::KeyFilter;
 use crate::topic::validate_topic;
 
@@ -141,13 +141,6 @@ impl TrustedSender {
     }
 }
 
-/// Replay windows of one (sender, profile, epoch), by topic: looked up with a borrowed `&str`, so opening
-/// on a known topic allocates nothing.
-///
-/// Windows are boxed: a B-tree node reserves room for 11 values, and 11 inline 272-byte windows
-/// would make the first window of each (sender, epoch) cost 3.3 KiB (measured on firmware).
-type TopicWindows = BTreeMap<String, Box<ReplayWindow>>;
-
 /// Opens sealed messages: holds trusted senders, keys and one replay window per
 /// (sender, profile, epoch, topic).
 ///
@@ -178,9 +171,8 @@ type TopicWindows = BTreeMap<String, Box<ReplayWindow>>;
 pub struct Opener {
     keys: KeyRing,
     senders: Vec<TrustedSender>,
-    windows: BTreeMap<(Fingerprint, Profile, u32), TopicWindows>,
-    /// Highest sequence number accepted per (sender, profile) (first-contact floor, spec 7.3).
-    high_water: BTreeMap<(Fingerprint, Profile), u64>,
+    /// Replay windows, eviction floors and high-water marks (spec 7.3).
+    replay: ReplayState,
     policy: OpenPolicy,
     /// Derived topic keys by topic (cleared whenever the keys change).
     cache: TopicKeyCache,
@@ -355,8 +347,9 @@ impl Opener {
     }
 
     /// The replay window of (sender, profile, epoch, topic), if any message was accepted
-    /// there. Each profile has its own windows (spec 7.3), so `group-mac` messages, which any
-    /// key holder can forge, never move a sender's `signed` window.
+    /// there (and it was not evicted since). Each profile has its own windows (spec 7.3), so
+    /// `group-mac` messages, which any key holder can forge, never move a sender's `signed`
+    /// window.
     pub fn replay_window(
         &self,
         sender: &Fingerprint,
@@ -364,13 +357,11 @@ impl Opener {
         epoch: u32,
         topic: &str,
     ) -> Option<&ReplayWindow> {
-        self.windows
-            .get(&(*sender, profile, epoch))?
-            .get(topic)
-            .map(|w| &**w)
+        self.replay.window(sender, profile, epoch, topic)
     }
 
-    /// Installs a replay window (e.g. restored from disk after a restart).
+    /// Installs a replay window (e.g. restored from disk after a restart), within the
+    /// [`ReplayLimits`]; raises the sender's high-water mark to its highest number.
     pub fn set_replay_window(
         &mut self,
         sender: Fingerprint,
@@ -379,18 +370,91 @@ impl Opener {
         topic: &str,
         window: ReplayWindow,
     ) {
-        if let Some(h) = window.highest()
-            && self
-                .high_water
-                .get(&(sender, profile))
-                .is_none_or(|old| h > *old)
-        {
-            self.high_water.insert((sender, profile), h);
-        }
-        self.windows
-            .entry((sender, profile, epoch))
-            .or_default()
-            .insert(topic.to_string(), Box::new(window));
+        self.replay
+            .set_window(sender, profile, epoch, topic, window);
+    }
+
+    /// The sender's eviction floor in `profile` (spec 7.3): the highest number of any of its
+    /// windows dropped to stay within the [`ReplayLimits`]. Numbers at or below it are refused
+    /// [`Error::TooOld`] on every topic. Persist it with the windows.
+    pub fn replay_floor(&self, sender: &Fingerprint, profile: Profile) -> Option<u64> {
+        self.replay.floor(sender, profile)
+    }
+
+    /// Raises the sender's eviction floor in `profile` to at least `floor` (e.g. restored from
+    /// disk; a floor never goes down). Raises its high-water mark with it.
+    pub fn raise_replay_floor(&mut self, sender: Fingerprint, profile: Profile, floor: u64) {
+        self.replay.raise_floor(sender, profile, floor);
+    }
+
+    /// Every replay window, as (sender, profile, epoch, topic, window), ordered by those keys:
+    /// what a receiver persists (with [`Opener::replay_floors`]).
+    pub fn replay_windows(
+        &self,
+    ) -> impl Iterator<Item = (Fingerprint, Profile, u32, &str, &ReplayWindow)> + '_ {
+        self.replay.windows()
+    }
+
+    /// Every eviction floor, as (sender, profile, floor).
+    pub fn replay_floors(&self) -> impl Iterator<Item = (Fingerprint, Profile, u64)> + '_ {
+        self.replay.floors()
+    }
+
+    /// The number of replay windows held (at most [`ReplayLimits::total`]).
+    pub fn replay_window_count(&self) -> usize {
+        self.replay.len()
+    }
+
+    /// The caps on replay windows in force.
+    pub fn replay_limits(&self) -> ReplayLimits {
+        self.replay.limits()
+    }
+
+    /// Sets the caps on replay windows (each at least 1), evicting down to them at once.
+    ///
+    /// ```
+    /// use mqseal::{Error, Identity, Opener, Profile, ReplayLimits, Sealer, TreeKey};
+    /// let sender = Identity::from_seed([1; 32]);
+    /// let key = TreeKey::from_secret("#", 1, [2; 32]).unwrap();
+    /// let mut sealer = Sealer::new(sender.clone(), Profile::Signed, 0);
+    /// sealer.add_key(key.clone());
+    /// let old = sealer.seal("t/0", b"0", false).unwrap();
+    ///
+    /// let mut opener = Opener::new();
+    /// opener.trust_sender(sender.public());
+    /// opener.add_key(key);
+    /// opener.set_replay_limits(ReplayLimits { per_sender: 2, total: 100 });
+    /// opener.open("t/0", &old).unwrap();
+    /// for t in ["t/1", "t/2"] {
+    ///     opener.open(t, &sealer.seal(t, b"x", false).unwrap()).unwrap();
+    /// }
+    /// // t/0's window was evicted: its replay is refused by the sender's floor.
+    /// assert_eq!(opener.replay_window_count(), 2);
+    /// assert_eq!(opener.open("t/0", &old).unwrap_err(), Error::TooOld);
+    /// ```
+    pub fn set_replay_limits(&mut self, limits: ReplayLimits) {
+        self.replay.set_limits(limits);
+    }
+
+    /// Re-applies an acceptance read back from a receiver's journal: `seq` is recorded in the
+    /// window of (sender, profile, epoch, topic) unless the state already refuses it (as a
+    /// replay, or at or below the sender's floor), in which case nothing changes.
+    pub fn restore_accepted(
+        &mut self,
+        sender: Fingerprint,
+        profile: Profile,
+        epoch: u32,
+        topic: &str,
+        seq: u64,
+    ) {
+        self.replay
+            .restore_accepted(sender, profile, epoch, topic, seq);
+    }
+
+    /// Forgets every replay window, floor and high-water mark (keys, senders and policy
+    /// stay), e.g. before reloading them from disk.
+    pub fn clear_replay_state(&mut self) {
+        self.replay.clear();
     }
 
     /// Opens a message received on `topic` (a live delivery: not retained, not a redelivery).
@@ -742,28 +806,17 @@ impl Opener {
         }
         let lineage = (sender.fingerprint(), header.profile, header.epoch);
         self.window_check(&lineage, topic, header.seq, delivery)?;
-        let windows = self.windows.entry(lineage).or_default();
-        match windows.get_mut(topic) {
-            Some(window) => window.accept(header.seq)?,
-            None => {
-                let mut window = Box::new(ReplayWindow::new());
-                window.accept(header.seq)?;
-                windows.insert(topic.to_string(), window);
-            }
-        }
-        let mark = (lineage.0, lineage.1);
-        if self.high_water.get(&mark).is_none_or(|h| header.seq > *h) {
-            self.high_water.insert(mark, header.seq);
-        }
-        Ok(())
+        self.replay
+            .record(lineage.0, lineage.1, lineage.2, topic, header.seq)
     }
 
     /// The replay rule of spec 7.3, read-only: whether `seq` would be accepted in the window of
     /// (sender, profile, epoch) on `topic` — `replay` (`duplicate` with the DUP flag) or
-    /// `too_old` if not. With no window yet, a live delivery must be within the window of the
-    /// sender's high-water mark (for that profile), so a broker cannot replay a historic message
-    /// to a receiver that has no window there yet; deliveries of stored retained messages are
-    /// exempt (section 7.4).
+    /// `too_old` if not. Numbers at or below the sender's eviction floor are `too_old`; with no
+    /// window yet, a live delivery must be within the window of the sender's high-water mark
+    /// (for that profile), so a broker cannot replay a historic message to a receiver that has
+    /// no window there yet; deliveries of stored retained messages are exempt from the mark
+    /// (section 7.4), not from the floor.
     fn window_check(
         &self,
         lineage: &(Fingerprint, Profile, u32),
@@ -771,27 +824,21 @@ impl Opener {
         seq: u64,
         delivery: &Delivery,
     ) -> Result<()> {
-        match self.windows.get(lineage).and_then(|w| w.get(topic)) {
-            Some(window) => match window.check(seq) {
-                Err(Error::Replay) if delivery.duplicate => Err(Error::Duplicate),
-                other => other,
-            },
-            None if !delivery.retained
-                && self
-                    .high_water
-                    .get(&(lineage.0, lineage.1))
-                    .is_some_and(|h| h.saturating_sub(seq) >= crate::replay::REPLAY_WINDOW) =>
-            {
-                Err(Error::TooOld)
-            }
-            None => Ok(()),
-        }
+        self.replay.check(
+            &lineage.0,
+            lineage.1,
+            lineage.2,
+            topic,
+            seq,
+            delivery.retained,
+            delivery.duplicate,
+        )
     }
 
     /// The highest sequence number accepted from `sender` in `profile` on any topic and epoch
-    /// (the first-contact floor of spec section 7.3), if any.
+    /// (the first-contact bound of spec section 7.3), if any.
     pub fn high_water_mark(&self, sender: &Fingerprint, profile: Profile) -> Option<u64> {
-        self.high_water.get(&(*sender, profile)).copied()
+        self.replay.high_water(sender, profile)
     }
 }
 
@@ -854,10 +901,7 @@ impl fmt::Debug for Opener {
         f.debug_struct("Opener")
             .field("senders", &self.senders)
             .field("keys", &self.keys.iter().collect::<Vec<_>>())
-            .field(
-                "windows",
-                &self.windows.values().map(BTreeMap::len).sum::<usize>(),
-            )
+            .field("windows", &self.replay.len())
             .field("policy", &self.policy)
             .finish()
     }

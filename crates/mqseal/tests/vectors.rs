@@ -429,6 +429,73 @@ fn replay_window() {
 }
 
 #[test]
+fn bounded_replay_state() {
+    let v = &load("replay-window.json")["bounded"];
+    let who = |name: &str| Identity::from_seed(a32(&v["senders"][name]));
+    let (a, b) = (who("a"), who("b"));
+    let key = key(&v["key"]);
+    let mut opener = Opener::new();
+    opener.trust_sender(a.public());
+    opener.trust_sender(b.public());
+    opener.add_key(key.clone());
+    opener.set_replay_limits(mqseal::ReplayLimits {
+        per_sender: v["per_sender"].as_u64().unwrap() as usize,
+        total: v["total"].as_u64().unwrap() as usize,
+    });
+    for step in v["steps"].as_array().unwrap() {
+        let sender = if step["sender"] == "a" { &a } else { &b };
+        let topic = step["topic"].as_str().unwrap();
+        let retained = step["retained"].as_bool().unwrap();
+        let mut sealer = Sealer::new(
+            sender.clone(),
+            Profile::Signed,
+            step["seq"].as_u64().unwrap(),
+        );
+        sealer.add_key(key.clone());
+        let options = SealOptions {
+            retain: retained,
+            timestamp: None,
+        };
+        let m = sealer.seal_with(topic, b"x", &options).unwrap();
+        let delivery = Delivery {
+            retained,
+            duplicate: step["duplicate"].as_bool().unwrap(),
+            now: None,
+        };
+        let got = opener.open_delivered(topic, &m, &delivery);
+        let got = got.err().map_or("accepted", |e| e.name());
+        assert_eq!(got, step["result"].as_str().unwrap(), "{step}");
+    }
+    let windows: Vec<(String, String, Option<u64>)> = opener
+        .replay_windows()
+        .map(|(fp, _, _, t, w)| {
+            let name = if fp == a.fingerprint() { "a" } else { "b" };
+            (name.to_string(), t.to_string(), w.highest())
+        })
+        .collect();
+    let expected: Vec<(String, String, Option<u64>)> = v["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["sender"].as_str().unwrap().to_string(),
+                w["topic"].as_str().unwrap().to_string(),
+                w["highest"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(windows, expected);
+    for f in v["floors"].as_array().unwrap() {
+        let sender = if f["sender"] == "a" { &a } else { &b };
+        assert_eq!(
+            opener.replay_floor(&sender.fingerprint(), Profile::Signed),
+            f["floor"].as_u64()
+        );
+    }
+}
+
+#[test]
 fn the_small_order_r_vector_passes_a_lax_verifier() {
     // The vector is only worth having if a verifier without the small-order R rule accepts it:
     // ed25519-dalek's non-strict `verify` is such a verifier (spec 7.6).

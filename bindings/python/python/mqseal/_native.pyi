@@ -258,6 +258,17 @@ class Opener:
     def high_water_mark(
         self, sender: PublicIdentity | str, *, profile: _Profile = "signed"
     ) -> int | None: ...
+    def replay_floor(
+        self, sender: PublicIdentity | str, *, profile: _Profile = "signed"
+    ) -> int | None: ...
+    def raise_replay_floor(
+        self, sender: PublicIdentity | str, floor: int, *, profile: _Profile = "signed"
+    ) -> None: ...
+    @property
+    def replay_limits(self) -> tuple[int, int]: ...
+    def set_replay_limits(self, per_sender: int, total: int) -> None: ...
+    @property
+    def replay_window_count(self) -> int: ...
 
 @final
 class Opened:
@@ -328,6 +339,8 @@ class Store:
         sequence_block: int | None = None,
         compact_after: int | None = None,
         grant_prefix: str | None = None,
+        max_windows_per_sender: int | None = None,
+        max_windows: int | None = None,
     ) -> Store: ...
     @staticmethod
     def open(
@@ -337,6 +350,8 @@ class Store:
         sequence_block: int | None = None,
         compact_after: int | None = None,
         grant_prefix: str | None = None,
+        max_windows_per_sender: int | None = None,
+        max_windows: int | None = None,
     ) -> Store: ...
     @property
     def dir(self) -> Path: ...
@@ -441,11 +456,22 @@ class PersistentOpener:
         duplicate: bool = False,
         now: int | None = None,
     ) -> Opened: ...
+    def open_batch(
+        self,
+        messages: Sequence[tuple[str, bytes | bytearray]],
+        *,
+        retained: bool = False,
+        duplicate: bool = False,
+        now: int | None = None,
+    ) -> list[Opened | Exception]: ...
     @property
     def window_count(self) -> int: ...
     @property
     def policy(self) -> OpenPolicy: ...
     def high_water_mark(
+        self, sender: PublicIdentity | str, *, profile: _Profile = "signed"
+    ) -> int | None: ...
+    def replay_floor(
         self, sender: PublicIdentity | str, *, profile: _Profile = "signed"
     ) -> int | None: ...
     def set_senders(self, senders: Sequence[PublicIdentity | TrustedPeer]) -> None: ...

@@ -1752,5 +1752,88 @@ fn replay_window() -> Value {
         "description": "Replay window of 2048 entries (spec: Receiver rules): feed seq in order to one fresh window; each step is accepted or refused as given.",
         "window": mqseal::REPLAY_WINDOW,
         "steps": steps,
+        "bounded": bounded_windows(),
+    })
+}
+
+/// Section 7.3 "Bounded state, eviction floors" with the reference policy and tiny caps: each
+/// step is a signed message (no timestamp) from sender `a` or `b` sealed at `seq` on `topic`
+/// with the header's retain bit = `retained`, delivered with MQTT retain = `retained` and DUP =
+/// `duplicate`, opened by one receiver that trusts both and holds `key`.
+fn bounded_windows() -> Value {
+    let (a, b) = (identity(0x51), identity(0x52));
+    let key = TreeKey::from_secret("#", 1, seed(0x53)).unwrap();
+    let limits = mqseal::ReplayLimits {
+        per_sender: 2,
+        total: 3,
+    };
+    let mut opener = Opener::new();
+    opener.trust_sender(a.public());
+    opener.trust_sender(b.public());
+    opener.add_key(key.clone());
+    opener.set_replay_limits(limits);
+    let script: [(&str, &str, u64, bool, bool); 16] = [
+        ("a", "t/1", 10, false, false),
+        ("a", "t/2", 20, false, false),
+        ("a", "t/3", 30, false, false), // a at its cap: t/1 (10) is evicted, a's floor 10
+        ("a", "t/1", 10, false, false), // at the floor: too_old
+        ("a", "t/1", 9, true, false),   // a retained delivery too
+        ("a", "t/3", 22, false, false), // late, inside t/3's window, above the floor
+        ("a", "t/1", 25, false, false), // new window; t/2 (20) evicted, floor 20
+        ("a", "t/2", 20, false, false),
+        ("a", "t/3", 22, false, true), // redelivery: duplicate
+        ("b", "u/1", 5, false, false), // three windows in all
+        ("b", "u/2", 6, false, false), // total cap: a holds the most; t/1 (25) goes, floor 25
+        ("a", "t/3", 22, false, true), // at or below the floor: too_old before the window's rule
+        ("a", "t/3", 26, false, false),
+        ("a", "t/9", 26, true, false), // retained first contact above the floor; evicts b's u/1
+        ("b", "u/1", 5, false, false),
+        ("b", "u/1", 4, false, true),
+    ];
+    let steps: Vec<Value> = script
+        .iter()
+        .map(|&(who, topic, seq, retained, duplicate)| {
+            let sender = if who == "a" { &a } else { &b };
+            let mut sealer = vector_sealer(sender, Profile::Signed, seq, 0);
+            sealer.add_key(key.clone());
+            let options = SealOptions {
+                retain: retained,
+                timestamp: None,
+            };
+            let m = sealer.seal_with(topic, b"x", &options).unwrap();
+            let delivery = Delivery {
+                retained,
+                duplicate,
+                now: None,
+            };
+            let r = opener.open_delivered(topic, &m, &delivery);
+            json!({
+                "sender": who, "topic": topic, "seq": seq, "retained": retained,
+                "duplicate": duplicate, "result": r.err().map_or("accepted", |e| e.name()),
+            })
+        })
+        .collect();
+    let floors: Vec<Value> = [("a", &a), ("b", &b)]
+        .iter()
+        .map(|(name, who)| {
+            json!({"sender": name, "floor": opener.replay_floor(&who.fingerprint(), Profile::Signed)})
+        })
+        .collect();
+    let windows: Vec<Value> = opener
+        .replay_windows()
+        .map(|(fp, _, _, topic, w)| {
+            let name = if fp == a.fingerprint() { "a" } else { "b" };
+            json!({"sender": name, "topic": topic, "highest": w.highest()})
+        })
+        .collect();
+    json!({
+        "description": "Bounded replay state (section 7.3) with the reference eviction policy: one receiver trusting a and b (seeds below), holding key, with the caps given; each step is a signed message without timestamp from `sender` with sequence number `seq` on `topic`, header retain bit = `retained`, delivered with MQTT retain = `retained` and DUP = `duplicate`. Afterwards the receiver holds exactly `windows` and the floors given (signed profile).",
+        "senders": {"a": h(&seed(0x51)), "b": h(&seed(0x52))},
+        "key": key_json(&key),
+        "per_sender": limits.per_sender,
+        "total": limits.total,
+        "steps": steps,
+        "windows": windows,
+        "floors": floors,
     })
 }

@@ -9,7 +9,7 @@ use crate::keys::{filter_str, mqseal_tree_key};
 use crate::result::mqseal_result;
 use crate::seal::mqseal_profile;
 use crate::util::{
-    FfiResult, Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, copy_out, fixed,
+    FfiResult, FromC, Out, borrow, borrow_mut, bytes, bytes_mut, c_bool, c_str, copy_out, fixed,
     free_handle, guard, guard_value, into_handle, overlaps,
 };
 
@@ -40,6 +40,42 @@ pub struct mqseal_open_policy {
     pub max_age: u64,
     /// With a max age, refuse timestamps more than this many seconds in the future. Default: 60.
     pub max_future_skew: u64,
+}
+
+impl FromC for mqseal_open_policy {
+    unsafe fn read_c(ptr: *const Self) -> Option<Self> {
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: the caller guarantees `ptr` points to a valid policy; each field is read in
+        // place, the bools as bytes.
+        unsafe {
+            Some(mqseal_open_policy {
+                require_timestamp: c_bool(&raw const (*ptr).require_timestamp),
+                has_max_age: c_bool(&raw const (*ptr).has_max_age),
+                max_age: (&raw const (*ptr).max_age).read(),
+                max_future_skew: (&raw const (*ptr).max_future_skew).read(),
+            })
+        }
+    }
+}
+
+impl FromC for mqseal_delivery {
+    unsafe fn read_c(ptr: *const Self) -> Option<Self> {
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: the caller guarantees `ptr` points to a valid delivery; each field is read
+        // in place, the bools as bytes.
+        unsafe {
+            Some(mqseal_delivery {
+                retained: c_bool(&raw const (*ptr).retained),
+                duplicate: c_bool(&raw const (*ptr).duplicate),
+                has_now: c_bool(&raw const (*ptr).has_now),
+                now: (&raw const (*ptr).now).read(),
+            })
+        }
+    }
 }
 
 impl mqseal_open_policy {
@@ -164,8 +200,7 @@ pub unsafe extern "C" fn mqseal_opener_new(
         // SAFETY: the caller guarantees `out` is valid for writing a pointer.
         let out = unsafe { Out::new(out) }?;
         // SAFETY: the caller guarantees `policy` is NULL or valid.
-        let policy = unsafe { borrow_opt(policy) }
-            .copied()
+        let policy = unsafe { mqseal_open_policy::read_c(policy) }
             .unwrap_or_else(|| mqseal_open_policy_default());
         out.write(into_handle(mqseal_opener {
             inner: Opener::with_policy(policy.to_core()),
@@ -658,7 +693,7 @@ pub unsafe extern "C" fn mqseal_open(
         // `message` (checked above).
         let out = unsafe { bytes_mut(out, out_cap) }?;
         // SAFETY: the caller guarantees `delivery` is NULL or valid.
-        let d = unsafe { borrow_opt(delivery) }.copied().unwrap_or_default();
+        let d = unsafe { mqseal_delivery::read_c(delivery) }.unwrap_or_default();
         let delivery = Delivery {
             retained: d.retained,
             duplicate: d.duplicate,

@@ -10,7 +10,7 @@ use crate::keys::{filter_str, mqseal_tree_key};
 use crate::random::{self, CallbackRandom, RegisteredRandom, mqseal_random_fn};
 use crate::result::mqseal_result;
 use crate::util::{
-    FfiResult, Out, borrow, borrow_mut, borrow_opt, bytes, bytes_mut, c_str, free_handle, guard,
+    FfiResult, FromC, Out, borrow, borrow_mut, bytes, bytes_mut, c_bool, c_str, free_handle, guard,
     guard_value, into_handle, overlaps,
 };
 
@@ -74,6 +74,23 @@ pub struct mqseal_seal_options {
     pub has_timestamp: bool,
     /// Sender time in seconds since the Unix epoch, used when `has_timestamp` is true.
     pub timestamp: u64,
+}
+
+impl FromC for mqseal_seal_options {
+    unsafe fn read_c(ptr: *const Self) -> Option<Self> {
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: the caller guarantees `ptr` points to valid options; each field is read in
+        // place, the bools as bytes.
+        unsafe {
+            Some(mqseal_seal_options {
+                retain: c_bool(&raw const (*ptr).retain),
+                has_timestamp: c_bool(&raw const (*ptr).has_timestamp),
+                timestamp: (&raw const (*ptr).timestamp).read(),
+            })
+        }
+    }
 }
 
 impl mqseal_seal_options {
@@ -340,7 +357,8 @@ pub unsafe extern "C" fn mqseal_sealer_sealed_len(
         let topic = unsafe { c_str(topic, mqseal_result::MQSEAL_ERR_INVALID_TOPIC) }?;
         mqseal::validate_topic(topic)?;
         // SAFETY: the caller guarantees `options` is NULL or valid.
-        let options = mqseal_seal_options::to_core(unsafe { borrow_opt(options) });
+        let options =
+            mqseal_seal_options::to_core(unsafe { mqseal_seal_options::read_c(options) }.as_ref());
         let len = sealer
             .inner
             .sealed_len(topic, payload_len, &options)
@@ -402,7 +420,8 @@ pub unsafe extern "C" fn mqseal_seal(
         // `payload` (checked above).
         let out = unsafe { bytes_mut(out, out_cap) }?;
         // SAFETY: the caller guarantees `options` is NULL or valid.
-        let options = mqseal_seal_options::to_core(unsafe { borrow_opt(options) });
+        let options =
+            mqseal_seal_options::to_core(unsafe { mqseal_seal_options::read_c(options) }.as_ref());
         let n = sealer.inner.seal_into(topic, payload, &options, out)?;
         out_len.write(n);
         Ok(())

@@ -61,13 +61,25 @@ pub(crate) unsafe fn borrow_mut<'a, T>(ptr: *mut T) -> FfiResult<&'a mut T> {
     unsafe { ptr.as_mut() }.ok_or(mqseal_result::MQSEAL_ERR_NULL_ARGUMENT)
 }
 
-/// Borrows an optional struct: NULL means "use the default".
+/// Reads a caller's `bool` field as its byte, nonzero meaning true: a C program can store any
+/// byte there (a `memset`, a `uint8_t` written through a cast), and reading such a byte as a
+/// Rust `bool` would be undefined behaviour.
 ///
 /// # Safety
-/// As [`borrow`].
-pub(crate) unsafe fn borrow_opt<'a, T>(ptr: *const T) -> Option<&'a T> {
-    // SAFETY: as `borrow`, forwarded to the caller.
-    unsafe { ptr.as_ref() }
+/// `field` must point to a readable byte (a field of a valid struct).
+pub(crate) unsafe fn c_bool(field: *const bool) -> bool {
+    // SAFETY: forwarded to the caller; any byte is a valid `u8`.
+    unsafe { field.cast::<u8>().read() != 0 }
+}
+
+/// An input struct of the C API copied from the caller's memory with its `bool` fields read
+/// by [`c_bool`] (never as Rust `bool`s).
+pub(crate) trait FromC: Sized {
+    /// Copies `*ptr`, or `None` if `ptr` is NULL.
+    ///
+    /// # Safety
+    /// `ptr` must be NULL or point to a readable, initialised value of the C struct.
+    unsafe fn read_c(ptr: *const Self) -> Option<Self>;
 }
 
 /// Borrows `len` input bytes. `ptr` may be NULL when `len` is 0.

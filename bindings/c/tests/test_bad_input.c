@@ -429,12 +429,58 @@ static void test_garbage_grants_and_keys(void) {
     CHECK(mqseal_error_text(MQSEAL_ERR_REPLAY, text, 1) > 0 && text[0] == 0, "truncated text");
 }
 
+/* ---- bool fields holding other bytes ------------------------------------------------------ */
+
+/* A C program can leave any byte in a struct's bool field (memset, a uint8_t written through a
+ * cast). mqseal reads each such field as a byte, nonzero meaning true (reading it as a Rust bool
+ * would be undefined behaviour). */
+static void test_bool_fields_with_other_bytes(void) {
+    uint8_t sealed[256], plain[64];
+    mqseal_opened info;
+    size_t len = seal_good("a/bools", sealed);
+    mqseal_delivery delivery;
+    memset(&delivery, 0, sizeof delivery);
+    uint8_t two = 2;
+    memcpy(&delivery.retained, &two, 1); /* "retained": a non-retained message so delivered */
+    CHECK_RC(mqseal_open(opener, "a/bools", sealed, len, &delivery, plain, sizeof plain, &info),
+             MQSEAL_ERR_RETAIN_MISMATCH, "retained byte 2 reads as true");
+    memset(&delivery, 0, sizeof delivery);
+    uint8_t ff = 0xFF;
+    memcpy(&delivery.duplicate, &ff, 1);
+    CHECK_RC(mqseal_open(opener, "a/bools", sealed, len, &delivery, plain, sizeof plain, &info),
+             MQSEAL_OK, "duplicate byte 0xFF: a redelivery, opened once");
+    CHECK_RC(mqseal_open(opener, "a/bools", sealed, len, &delivery, plain, sizeof plain, &info),
+             MQSEAL_ERR_DUPLICATE, "duplicate byte 0xFF reads as true");
+
+    mqseal_seal_options options;
+    memset(&options, 0, sizeof options);
+    memcpy(&options.retain, &two, 1);
+    REQUIRE_OK(mqseal_seal(sealer, "a/bools", (const uint8_t *)"r", 1, &options, sealed,
+                           sizeof sealed, &len));
+    mqseal_header header;
+    REQUIRE_OK(mqseal_inspect(sealed, len, &header));
+    CHECK(header.retain && !header.has_timestamp, "retain byte 2 sealed as retained");
+
+    mqseal_open_policy policy = mqseal_open_policy_default();
+    memcpy(&policy.require_timestamp, &ff, 1);
+    mqseal_opener *strict = NULL;
+    REQUIRE_OK(mqseal_opener_new(&policy, &strict));
+    REQUIRE_OK(mqseal_opener_trust_sender(strict, me_pub, sizeof me_pub));
+    REQUIRE_OK(mqseal_opener_add_key(strict, root_key));
+    memset(&delivery, 0, sizeof delivery);
+    delivery.retained = true;
+    CHECK_RC(mqseal_open(strict, "a/bools", sealed, len, &delivery, plain, sizeof plain, &info),
+             MQSEAL_ERR_MISSING_TIMESTAMP, "require_timestamp byte 0xFF reads as true");
+    mqseal_opener_free(strict);
+}
+
 int main(void) {
     setup();
     test_bad_topics();
     test_payload_sizes();
     test_garbage_messages();
     test_garbage_grants_and_keys();
+    test_bool_fields_with_other_bytes();
     teardown();
     printf("C API bad-input tests\n");
     printf("%u passed, %u failed\n", passed, failed);

@@ -10,7 +10,7 @@ use crate::result::mqseal_result;
 use crate::seal::mqseal_profile;
 use crate::util::{
     FfiResult, FromC, Out, borrow, borrow_mut, bytes, bytes_mut, c_bool, c_str, copy_out, fixed,
-    free_handle, guard, guard_value, into_handle, overlaps,
+    free_handle, guard, guard_value, into_handle, overlaps, overlaps_str, overlaps_value,
 };
 
 /// Length of a serialised replay window (`mqseal_opener_replay_window`).
@@ -678,22 +678,30 @@ pub unsafe extern "C" fn mqseal_open(
     info: *mut mqseal_opened,
 ) -> mqseal_result {
     guard(|| {
-        if overlaps(message, message_len, out, out_cap) {
+        // Inputs and outputs must not share memory (Rust may not alias them).
+        if overlaps(message, message_len, out, out_cap)
+            || overlaps_value(info, out, out_cap)
+            || overlaps_value(info.cast_const(), message, message_len)
+        {
             return Err(mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT);
         }
+        // SAFETY: the caller guarantees `delivery` is NULL or valid; it is copied before any
+        // output is borrowed.
+        let d = unsafe { mqseal_delivery::read_c(delivery) }.unwrap_or_default();
         // SAFETY: the caller guarantees `info` is valid for writing an mqseal_opened.
         let info = unsafe { Out::new(info) }?;
         // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
         let opener = unsafe { borrow_mut(opener) }?;
         // SAFETY: the caller guarantees `topic` is a NUL-terminated string.
         let topic = unsafe { c_str(topic, mqseal_result::MQSEAL_ERR_INVALID_TOPIC) }?;
+        if overlaps_str(topic, out, out_cap) {
+            return Err(mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT);
+        }
         // SAFETY: the caller guarantees `message` is valid for `message_len` bytes.
         let message = unsafe { bytes(message, message_len) }?;
-        // SAFETY: the caller guarantees `out` is valid for `out_cap` bytes; it does not overlap
-        // `message` (checked above).
+        // SAFETY: the caller guarantees `out` is valid for `out_cap` bytes; it overlaps neither
+        // `message`, `topic` nor `info` (checked above).
         let out = unsafe { bytes_mut(out, out_cap) }?;
-        // SAFETY: the caller guarantees `delivery` is NULL or valid.
-        let d = unsafe { mqseal_delivery::read_c(delivery) }.unwrap_or_default();
         let delivery = Delivery {
             retained: d.retained,
             duplicate: d.duplicate,

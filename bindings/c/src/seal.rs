@@ -11,7 +11,7 @@ use crate::random::{self, CallbackRandom, RegisteredRandom, mqseal_random_fn};
 use crate::result::mqseal_result;
 use crate::util::{
     FfiResult, FromC, Out, borrow, borrow_mut, bytes, bytes_mut, c_bool, c_str, free_handle, guard,
-    guard_value, into_handle, overlaps,
+    guard_value, into_handle, overlaps, overlaps_str, overlaps_value,
 };
 
 /// Upper bound of the bytes sealing adds to a payload in the signed profile (the larger one):
@@ -405,23 +405,31 @@ pub unsafe extern "C" fn mqseal_seal(
     out_len: *mut usize,
 ) -> mqseal_result {
     guard(|| {
-        if overlaps(payload, payload_len, out, out_cap) {
+        // Inputs and outputs must not share memory (Rust may not alias them).
+        if overlaps(payload, payload_len, out, out_cap)
+            || overlaps_value(out_len, out, out_cap)
+            || overlaps_value(out_len.cast_const(), payload, payload_len)
+        {
             return Err(mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT);
         }
+        // SAFETY: the caller guarantees `options` is NULL or valid; it is copied before any
+        // output is borrowed.
+        let options =
+            mqseal_seal_options::to_core(unsafe { mqseal_seal_options::read_c(options) }.as_ref());
         // SAFETY: the caller guarantees `out_len` is valid for writing a size_t.
         let out_len = unsafe { Out::new(out_len) }?;
         // SAFETY: the caller guarantees `sealer` is a valid handle not used elsewhere meanwhile.
         let sealer = unsafe { borrow_mut(sealer) }?;
         // SAFETY: the caller guarantees `topic` is a NUL-terminated string.
         let topic = unsafe { c_str(topic, mqseal_result::MQSEAL_ERR_INVALID_TOPIC) }?;
+        if overlaps_str(topic, out, out_cap) {
+            return Err(mqseal_result::MQSEAL_ERR_INVALID_ARGUMENT);
+        }
         // SAFETY: the caller guarantees `payload` is valid for `payload_len` bytes.
         let payload = unsafe { bytes(payload, payload_len) }?;
-        // SAFETY: the caller guarantees `out` is valid for `out_cap` bytes; it does not overlap
-        // `payload` (checked above).
+        // SAFETY: the caller guarantees `out` is valid for `out_cap` bytes; it overlaps neither
+        // `payload`, `topic` nor `out_len` (checked above).
         let out = unsafe { bytes_mut(out, out_cap) }?;
-        // SAFETY: the caller guarantees `options` is NULL or valid.
-        let options =
-            mqseal_seal_options::to_core(unsafe { mqseal_seal_options::read_c(options) }.as_ref());
         let n = sealer.inner.seal_into(topic, payload, &options, out)?;
         out_len.write(n);
         Ok(())

@@ -191,6 +191,17 @@ pub(crate) fn overlaps(a: *const u8, a_len: usize, b: *const u8, b_len: usize) -
     a_len != 0 && b_len != 0 && a < b.saturating_add(b_len) && b < a.saturating_add(a_len)
 }
 
+/// Whether the `T` at `p` (if not NULL) shares a byte with `[b, b + b_len)`.
+pub(crate) fn overlaps_value<T>(p: *const T, b: *const u8, b_len: usize) -> bool {
+    !p.is_null() && overlaps(p.cast::<u8>(), core::mem::size_of::<T>(), b, b_len)
+}
+
+/// Whether the NUL-terminated `text` (its terminator included) shares a byte with
+/// `[b, b + b_len)`.
+pub(crate) fn overlaps_str(text: &str, b: *const u8, b_len: usize) -> bool {
+    overlaps(text.as_ptr(), text.len() + 1, b, b_len)
+}
+
 /// An out-parameter checked for NULL up front and written once, at the end, on success.
 pub(crate) struct Out<'a, T>(&'a mut MaybeUninit<T>);
 

@@ -429,6 +429,34 @@ static void test_garbage_grants_and_keys(void) {
     CHECK(mqseal_error_text(MQSEAL_ERR_REPLAY, text, 1) > 0 && text[0] == 0, "truncated text");
 }
 
+/* ---- outputs sharing memory with inputs -------------------------------------------------- */
+
+/* An output buffer that contains the topic, the length out-parameter or the info struct is
+ * refused (MQSEAL_ERR_INVALID_ARGUMENT) before anything is written: Rust may not alias them. */
+static void test_overlapping_outputs(void) {
+    static _Alignas(16) uint8_t buf[512];
+    uint8_t sealed[256];
+    size_t len = seal_good("a/ov", sealed);
+    uint64_t before = next_seq();
+    memcpy(buf, "a/ov", 5); /* the topic lives inside the output buffer */
+    size_t out_len = SENTINEL_LEN;
+    CHECK_RC(mqseal_seal(sealer, (const char *)buf, (const uint8_t *)"x", 1, NULL, buf,
+                         sizeof buf, &out_len),
+             MQSEAL_ERR_INVALID_ARGUMENT, "seal: topic inside out");
+    size_t *inside = (size_t *)(void *)(buf + 64);
+    CHECK_RC(mqseal_seal(sealer, "a/ov", (const uint8_t *)"x", 1, NULL, buf, sizeof buf, inside),
+             MQSEAL_ERR_INVALID_ARGUMENT, "seal: out_len inside out");
+    CHECK(next_seq() == before, "a refused seal spent a sequence number");
+    mqseal_opened info;
+    CHECK_RC(mqseal_open(opener, (const char *)buf, sealed, len, NULL, buf, sizeof buf, &info),
+             MQSEAL_ERR_INVALID_ARGUMENT, "open: topic inside out");
+    mqseal_opened *info_inside = (mqseal_opened *)(void *)(buf + 128);
+    CHECK_RC(mqseal_open(opener, "a/ov", sealed, len, NULL, buf, sizeof buf, info_inside),
+             MQSEAL_ERR_INVALID_ARGUMENT, "open: info inside out");
+    CHECK_RC(mqseal_open(opener, "a/ov", sealed, len, NULL, buf, 64, info_inside), MQSEAL_OK,
+             "open: info beside out (not overlapping) is fine");
+}
+
 /* ---- bool fields holding other bytes ------------------------------------------------------ */
 
 /* A C program can leave any byte in a struct's bool field (memset, a uint8_t written through a
@@ -481,6 +509,7 @@ int main(void) {
     test_garbage_messages();
     test_garbage_grants_and_keys();
     test_bool_fields_with_other_bytes();
+    test_overlapping_outputs();
     teardown();
     printf("C API bad-input tests\n");
     printf("%u passed, %u failed\n", passed, failed);

@@ -87,8 +87,10 @@ pub use replay_state::{DEFAULT_WINDOWS_PER_SENDER, DEFAULT_WINDOWS_TOTAL, Replay
 pub use seal::{SealOptions, Sealer};
 pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, MAX_TOPIC_LEVELS, validate_topic};
 
-/// Internals exposed only so that `spec/vectors` can list every intermediate value. Not part of
-/// the stable API.
+/// Internals exposed only so that `spec/vectors` can list every intermediate value (feature
+/// `vectors-support`, for tests and the vector generator; never in a product). Not part of the
+/// stable API.
+#[cfg(feature = "vectors-support")]
 #[doc(hidden)]
 pub mod vectors_support {
     /// SHA-256 topic digest bound into every message.

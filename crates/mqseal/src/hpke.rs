@@ -153,7 +153,7 @@ pub(crate) fn setup_recipient(sk_r: &StaticSecret, enc: &[u8; 32], info: &[u8]) 
 impl Context {
     /// Seal with sequence number 0 (single shot): ciphertext || tag.
     pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-        let cipher = ChaCha20Poly1305::new(&Key::from(*self.key));
+        let cipher = ChaCha20Poly1305::new(<&Key>::from(&*self.key));
         let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
         out.extend_from_slice(plaintext);
         let tag = cipher
@@ -175,7 +175,7 @@ impl Context {
             .ok_or(Error::Malformed)?;
         let (ct, tag) = ciphertext.split_at(ct_len);
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| Error::Malformed)?;
-        let cipher = ChaCha20Poly1305::new(&Key::from(*self.key));
+        let cipher = ChaCha20Poly1305::new(<&Key>::from(&*self.key));
         let mut out = Zeroizing::new(ct.to_vec());
         cipher
             .decrypt_inout_detached(

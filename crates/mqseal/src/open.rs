@@ -742,7 +742,7 @@ impl Opener {
                 sender.verifying_key().as_bytes(),
                 &header.salt,
             );
-            let cipher = ChaCha20Poly1305::new(&Key::from(*k));
+            let cipher = ChaCha20Poly1305::new(<&Key>::from(&*k));
             if cipher
                 .decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag)
                 .is_ok()

@@ -274,7 +274,7 @@ impl Sealer {
         let aad_len = envelope::associated_data(head, &topic_key.topic_digest(), &mut aad)?;
         let aad = aad.get(..aad_len).ok_or(Error::Malformed)?;
         let key = topic_key.message_key(self.profile, &self.identity.public().ed25519(), &salt);
-        let cipher = ChaCha20Poly1305::new(&Key::from(*key));
+        let cipher = ChaCha20Poly1305::new(<&Key>::from(&*key));
         let tag = cipher
             .encrypt_inout_detached(&Nonce::from(envelope::nonce(seq)), aad, ct.into())
             .map_err(|_| Error::TooLarge)?;

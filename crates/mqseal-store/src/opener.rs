@@ -328,7 +328,29 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::{Roles, Store};
-    use mqseal::{Identity, Profile, SealOptions, Sealer};
+    use mqseal::{Fingerprint, Identity, Profile, SealOptions, Sealer};
+
+    /// A subscriber store `dash` (with `options`) trusting the sender `sensor` (seed 3), which
+    /// holds its key `plant/#`: (tempdir, store, sensor's fingerprint, sensor's sealer).
+    fn site(options: crate::StoreOptions) -> (tempfile::TempDir, Store, Fingerprint, Sealer) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create_with(
+            dir.path().join("s"),
+            "dash",
+            Identity::from_seed([4; 32]),
+            options,
+        )
+        .unwrap();
+        let sensor = Identity::from_seed([3; 32]);
+        store
+            .trust("sensor", &sensor.public(), Roles::SENDER)
+            .unwrap();
+        let key = store.create_key("plant/#", 1_800_000_000).unwrap();
+        let fp = sensor.fingerprint();
+        let mut sealer = Sealer::new(sensor, Profile::Signed, 0);
+        sealer.add_key(key.key.clone());
+        (dir, store, fp, sealer)
+    }
 
     /// Issue 12's reproduction: junk carrying a trusted sender's id (visible on the wire) on
     /// distinct topics used to leave one undo pre-image each (3 000 took 28 s and 170 MB). There
@@ -336,16 +358,8 @@ mod tests {
     /// leave neither records nor windows.
     #[test]
     fn refusals_leave_no_undo_state_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::create(dir.path().join("s"), "dash").unwrap();
-        let sensor = Identity::from_seed([3; 32]);
-        store
-            .trust("sensor", &sensor.public(), Roles::SENDER)
-            .unwrap();
-        let key = store.create_key("plant/#", 1_800_000_000).unwrap();
+        let (_dir, store, _, mut sealer) = site(crate::StoreOptions::default());
         let mut opener = store.opener(OpenPolicy::default()).unwrap();
-        let mut sealer = Sealer::new(sensor, Profile::Signed, 0);
-        sealer.add_key(key.key.clone());
         let real = sealer
             .seal_with("plant/0", b"x", &SealOptions::at(false, 1_800_000_000))
             .unwrap();
@@ -377,7 +391,6 @@ mod tests {
     /// the state is read back from disk.
     #[test]
     fn a_failed_commit_reads_the_durable_state_back() {
-        let dir = tempfile::tempdir().unwrap();
         let options = crate::StoreOptions {
             replay_limits: ReplayLimits {
                 per_sender: 2,
@@ -385,21 +398,8 @@ mod tests {
             },
             ..crate::StoreOptions::default()
         };
-        let store = Store::create_with(
-            dir.path().join("s"),
-            "dash",
-            Identity::from_seed([4; 32]),
-            options,
-        )
-        .unwrap();
-        let sensor = Identity::from_seed([3; 32]);
-        store
-            .trust("sensor", &sensor.public(), Roles::SENDER)
-            .unwrap();
-        let key = store.create_key("plant/#", 1_800_000_000).unwrap();
+        let (_dir, store, fp, mut sealer) = site(options);
         let mut opener = store.opener(OpenPolicy::default()).unwrap();
-        let mut sealer = Sealer::new(sensor.clone(), Profile::Signed, 0);
-        sealer.add_key(key.key.clone());
         let m: Vec<Vec<u8>> = (0..5)
             .map(|i| sealer.seal(&format!("plant/{i}"), b"x", false).unwrap())
             .collect();
@@ -407,7 +407,6 @@ mod tests {
         for (i, msg) in m.iter().enumerate().take(3) {
             opener.open(&format!("plant/{i}"), msg).unwrap(); // plant/0 is evicted: floor 0
         }
-        let fp = sensor.fingerprint();
         assert_eq!(opener.opener().replay_floor(&fp, Profile::Signed), Some(0));
         opener.open_uncommitted("plant/3", &m[3], &live).unwrap(); // evicts plant/1
         opener.open_uncommitted("plant/4", &m[4], &live).unwrap(); // evicts plant/2
@@ -432,15 +431,7 @@ mod tests {
     /// redelivered; a batch that committed stays refused after a restart.
     #[test]
     fn a_batch_is_durable_together_or_not_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::create(dir.path().join("s"), "dash").unwrap();
-        let sensor = Identity::from_seed([3; 32]);
-        store
-            .trust("sensor", &sensor.public(), Roles::SENDER)
-            .unwrap();
-        let key = store.create_key("plant/#", 1_800_000_000).unwrap();
-        let mut sealer = Sealer::new(sensor, Profile::Signed, 0);
-        sealer.add_key(key.key.clone());
+        let (_dir, store, _, mut sealer) = site(crate::StoreOptions::default());
         let sealed: Vec<Vec<u8>> = (0..6u8)
             .map(|i| {
                 sealer

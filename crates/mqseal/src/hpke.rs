@@ -94,7 +94,9 @@ fn kem_shared_secret(dh: &[u8; 32], enc: &[u8; 32], pk_r: &[u8; 32]) -> Zeroizin
     labeled_expand::<32>(&suite, &eae_prk, b"shared_secret", &context)
 }
 
-/// The HPKE context after KeySchedule (base mode, no PSK); values are exposed for test vectors.
+/// The HPKE context after KeySchedule (base mode, no PSK); the intermediate values are read
+/// only by `vectors_support` (feature `vectors-support`), for the test vectors.
+#[cfg_attr(not(feature = "vectors-support"), allow(dead_code))]
 pub(crate) struct Context {
     pub(crate) shared_secret: Zeroizing<[u8; 32]>,
     pub(crate) key_schedule_context: [u8; 65],

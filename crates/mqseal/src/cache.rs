@@ -4,9 +4,11 @@
 //! their prefixes (spec section 4.2), so that a message on a new topic under a known prefix
 //! derives only its new levels. Both hold only what an authenticated message used (a refusal
 //! neither inserts nor evicts), at most [`KeyCacheLimits`] entries, and names of at most
-//! [`MAX_CACHED_NAME_LEN`] bytes. When full, the entry inserted (or, for node keys, last used
-//! by a new topic) longest ago goes: a B-tree by insertion stamp finds it in O(log n), and its
-//! key is wiped when it is dropped (the cached key types zeroize on drop).
+//! [`MAX_CACHED_NAME_LEN`] bytes. When full, the entry inserted longest ago goes (FIFO; a hit
+//! changes nothing, so it allocates nothing): a B-tree by insertion stamp finds it in
+//! O(log n), and its key is wiped when it is dropped (the cached key types zeroize on drop).
+//! A prefix shared by many topics that is evicted is derived and cached again by the next new
+//! topic under it: one full derivation per cache turnover.
 
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
@@ -122,12 +124,9 @@ impl<K> KeyCache<K> {
     }
 
     /// Caches `key` for `name` under `index` with the newest stamp, evicting the oldest entries
-    /// beyond the limit. An entry already there is only re-stamped (its key is kept).
+    /// beyond the limit. An entry already there is replaced (with its new stamp).
     pub(crate) fn insert(&mut self, index: usize, name: &str, key: K) {
         if !self.can_hold(name) {
-            return;
-        }
-        if self.touch(index, name) {
             return;
         }
         while self.order.len() >= self.limit && self.evict_oldest() {}
@@ -137,24 +136,13 @@ impl<K> KeyCache<K> {
         }
         let stamp = self.stamp();
         if let Some(map) = self.by_key.get_mut(index) {
-            map.insert(name.to_string(), (stamp, key));
+            // Callers insert what they just missed; a name already there (rare) is replaced by
+            // the same derived key and its old stamp dropped, so each name has one entry.
+            if let Some((old, _)) = map.insert(name.to_string(), (stamp, key)) {
+                self.order.remove(&old);
+            }
             self.order.insert(stamp, (index, name.to_string()));
         }
-    }
-
-    /// Gives the entry of `name` under `index`, if any, the newest stamp; returns whether there
-    /// was one.
-    pub(crate) fn touch(&mut self, index: usize, name: &str) -> bool {
-        let stamp = self.next_stamp;
-        let Some((slot, _)) = self.by_key.get_mut(index).and_then(|m| m.get_mut(name)) else {
-            return false;
-        };
-        let old = core::mem::replace(slot, stamp);
-        self.next_stamp = self.next_stamp.wrapping_add(1);
-        if let Some(entry) = self.order.remove(&old) {
-            self.order.insert(stamp, entry);
-        }
-        true
     }
 
     fn stamp(&mut self) -> u64 {
@@ -212,18 +200,21 @@ mod tests {
         assert_eq!(c.len(), 3);
         assert_eq!(c.get(0, "a"), None);
         assert_eq!(c.get(0, "d"), Some(&3));
-        // A touched entry becomes the newest: "c" is evicted before "b".
-        assert!(c.touch(0, "b"));
-        c.insert(1, "b", 9);
-        assert_eq!(c.get(0, "c"), None);
+        // A hit changes nothing: "b" is the oldest now and goes first.
         assert_eq!(c.get(0, "b"), Some(&1));
+        c.insert(1, "b", 9);
+        assert_eq!(c.get(0, "b"), None);
+        assert_eq!(c.get(0, "c"), Some(&2));
         assert_eq!(c.get(1, "b"), Some(&9));
-        // Inserting an existing entry keeps its key.
+        // Inserting an existing entry replaces it: still one entry per name (a full cache
+        // evicts first, here "c": callers insert only what they just missed).
         c.insert(1, "b", 10);
-        assert_eq!(c.get(1, "b"), Some(&9));
+        assert_eq!(c.get(1, "b"), Some(&10));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.by_key.iter().map(BTreeMap::len).sum::<usize>(), 2);
         c.set_limit(1);
         assert_eq!(c.len(), 1);
-        assert_eq!(c.get(1, "b"), Some(&9));
+        assert_eq!(c.get(1, "b"), Some(&10));
         c.set_limit(0);
         c.insert(0, "x", 1);
         assert_eq!(c.len(), 0);

@@ -15,7 +15,7 @@ use crate::cache::KeyCache;
 use crate::envelope::{KEY_ID_LEN, Profile};
 use crate::error::{Error, Result};
 use crate::labels;
-use crate::topic::{FilterKind, KeyFilter, validate_topic};
+use crate::topic::{FilterKind, KeyFilter, MAX_TOPIC_LEVELS, validate_topic};
 
 /// Length of every symmetric key in the tree.
 pub const KEY_LEN: usize = 32;
@@ -82,11 +82,19 @@ pub(crate) struct TopicSecret {
     epoch: u32,
     secret: Secret,
     id: [u8; KEY_ID_LEN],
+    /// The end in the topic of the deepest cached node the derivation started from, if any.
+    cached_to: Option<usize>,
 }
 
 impl TopicSecret {
     pub(crate) fn key_id(&self) -> [u8; KEY_ID_LEN] {
         self.id
+    }
+
+    /// Where the derivation started: the end of the cached node's name in the topic (`None`:
+    /// at the tree key itself). [`TreeKey::cache_nodes`] continues from there.
+    pub(crate) fn cached_to(&self) -> Option<usize> {
+        self.cached_to
     }
 
     /// The topic key of `topic` (the topic this secret was derived for).
@@ -226,15 +234,16 @@ impl TreeKey {
             epoch: self.epoch,
             id: key_id_of(&secret),
             secret,
+            cached_to: None,
         }
         .into_topic_key(topic))
     }
 
     /// The topic key and key id of `topic` (a valid topic name; `None` if this key does not
     /// cover it), starting from the deepest node key on its path that `nodes` holds for this key
-    /// (ring index `index`): only the levels below it are derived. Lookups go down from the
-    /// shallowest prefix and stop at the first miss (a made-up topic costs one lookup). No
-    /// allocation, no topic digest.
+    /// (ring index `index`): only the levels below it are derived. At most
+    /// log2(levels) + 1 lookups (a binary search over depth), none for names longer than
+    /// [`crate::MAX_CACHED_NAME_LEN`]. No allocation, no topic digest.
     pub(crate) fn topic_secret(
         &self,
         topic: &str,
@@ -242,25 +251,40 @@ impl TreeKey {
         index: usize,
     ) -> Option<TopicSecret> {
         let below = self.filter.levels_below(topic)?;
+        let mut cached_to = None;
         let secret = match self.filter.kind() {
             FilterKind::Exact => self.secret.clone(),
             FilterKind::Subtree => {
                 let mut node = self.secret.clone();
                 if let Some(below) = below {
-                    let mut looking = true;
-                    for (end, level) in levels_with_ends(topic, below)? {
-                        let hit = if looking {
-                            topic.get(..end).and_then(|name| nodes.get(index, name))
-                        } else {
-                            None
-                        };
-                        match hit {
-                            Some(cached) => *node = *cached.0,
-                            None => {
-                                looking = false;
-                                node = child(&node, level);
-                            }
+                    // The name ends of the path's nodes that could be cached (names grow with
+                    // depth), then a binary search over depth for a cached one: O(log levels)
+                    // lookups. It finds the deepest when every cached node's ancestors are
+                    // cached (eviction takes descendants first), else a shallower one.
+                    let mut ends = [0usize; MAX_TOPIC_LEVELS];
+                    let mut cacheable = 0;
+                    for ((end, _), slot) in levels_with_ends(topic, below)?.zip(ends.iter_mut()) {
+                        if !topic.get(..end).is_some_and(|name| nodes.can_hold(name)) {
+                            break;
                         }
+                        *slot = end;
+                        cacheable += 1;
+                    }
+                    let (mut lo, mut hi) = (0usize, cacheable);
+                    while lo < hi {
+                        let mid = lo + (hi - lo).div_ceil(2);
+                        let end = ends.get(mid - 1).copied().unwrap_or(0);
+                        match topic.get(..end).and_then(|name| nodes.get(index, name)) {
+                            Some(cached) => {
+                                *node = *cached.0;
+                                cached_to = Some(end);
+                                lo = mid;
+                            }
+                            None => hi = mid - 1,
+                        }
+                    }
+                    for (_, level) in levels_with_ends(topic, below)?.skip(lo) {
+                        node = child(&node, level);
                     }
                 }
                 expand(&node, &[labels::TOPIC_KEY])
@@ -270,15 +294,24 @@ impl TreeKey {
             epoch: self.epoch,
             id: key_id_of(&secret),
             secret,
+            cached_to,
         })
     }
 
-    /// Caches in `nodes` (under ring index `index`) the node keys on the path of `topic` below
-    /// this key, the topic's own node included: called once a message on `topic` authenticated.
-    /// Names too long to cache, and everything below them, are skipped. Stamps go from the
-    /// deepest (oldest) to the shallowest (newest), so eviction takes a node's descendants
-    /// before the node, and a prefix that many topics share stays.
-    pub(crate) fn cache_nodes(&self, topic: &str, nodes: &mut KeyCache<NodeKey>, index: usize) {
+    /// Caches in `nodes` (under ring index `index`) the node keys of the prefixes of `topic`
+    /// below this key: called once a message on `topic` authenticated, with
+    /// [`TopicSecret::cached_to`] of its derivation (the nodes down to there are cached; the
+    /// ones below are derived again and added). The topic's own node is not cached: MQTT topics
+    /// are mostly leaves, and its topic key is cached instead (a topic below it derives one
+    /// level more). Names too long to cache, and everything below them, are skipped. The
+    /// deepest are inserted first (oldest), so eviction takes a node's descendants before it.
+    pub(crate) fn cache_nodes(
+        &self,
+        topic: &str,
+        nodes: &mut KeyCache<NodeKey>,
+        index: usize,
+        cached_to: Option<usize>,
+    ) {
         let (FilterKind::Subtree, Some(Some(below))) =
             (self.filter.kind(), self.filter.levels_below(topic))
         else {
@@ -287,20 +320,17 @@ impl TreeKey {
         let Some(levels) = levels_with_ends(topic, below) else {
             return;
         };
+        let start = cached_to.and_then(|end| Some((end, topic.get(..end)?)));
+        let (mut node, from) = match start.and_then(|(end, n)| Some((end, nodes.get(index, n)?))) {
+            Some((end, cached)) => (cached.0.clone(), Some(end)),
+            None => (self.secret.clone(), None),
+        };
         let mut path: Vec<(usize, NodeKey)> = Vec::new();
-        let mut node = self.secret.clone();
-        let mut looking = true;
-        for (end, level) in levels {
-            let Some(name) = topic.get(..end).filter(|name| nodes.can_hold(name)) else {
+        for (end, level) in levels.filter(|(end, _)| from.is_none_or(|from| *end > from)) {
+            if end >= topic.len() || !topic.get(..end).is_some_and(|name| nodes.can_hold(name)) {
                 break;
-            };
-            match nodes.get(index, name).filter(|_| looking) {
-                Some(cached) => *node = *cached.0,
-                None => {
-                    looking = false;
-                    node = child(&node, level);
-                }
             }
+            node = child(&node, level);
             path.push((end, NodeKey(node.clone())));
         }
         for (end, key) in path.into_iter().rev() {
@@ -585,7 +615,7 @@ mod tests {
             root().derive("a/b/c").unwrap(),
         ] {
             let mut nodes = KeyCache::new(64);
-            key.cache_nodes("a/b/c", &mut nodes, 0);
+            key.cache_nodes("a/b/c", &mut nodes, 0, None);
             for topic in [
                 "a/b/c",
                 "a/b/d",
@@ -626,9 +656,16 @@ mod tests {
                 .into_topic_key("a/b/new")
                 .ct_eq(&cold(&key, "a/b/new"))
         );
-        // cache_nodes keeps a cached node (it never overwrites) and adds the ones below.
-        key.cache_nodes("a/b/new/x", &mut nodes, 0);
-        assert_eq!(nodes.len(), 3);
+        // cache_nodes continues below the node the derivation started from (the topic's own
+        // node, a/b/new/x, is not cached).
+        let from = key
+            .topic_secret("a/b/new/x", &nodes, 0)
+            .unwrap()
+            .cached_to();
+        assert_eq!(from, Some(3));
+        key.cache_nodes("a/b/new/x", &mut nodes, 0, from);
+        assert_eq!(nodes.len(), 2);
+        assert!(nodes.get(0, "a/b/new").is_some());
         assert!(via_cache(&key, "a/b/new/x/y", &nodes).ct_eq(&cold(&planted, "a/b/new/x/y")));
     }
 
@@ -636,21 +673,21 @@ mod tests {
     fn cache_nodes_stores_the_path_shallowest_newest_and_skips_long_names() {
         let key = TreeKey::from_secret("#", 1, [0x22; 32]).unwrap();
         let mut nodes = KeyCache::new(2);
-        key.cache_nodes("p/q/r/s", &mut nodes, 0);
+        key.cache_nodes("p/q/r/s", &mut nodes, 0, None);
         // Only two fit: the shallowest two, which more topics share.
         assert!(nodes.get(0, "p").is_some() && nodes.get(0, "p/q").is_some());
         assert_eq!(nodes.len(), 2);
         let long = alloc::format!("p/{}/z", "y".repeat(crate::cache::MAX_CACHED_NAME_LEN));
         let mut nodes = KeyCache::new(64);
-        key.cache_nodes(&long, &mut nodes, 0);
+        key.cache_nodes(&long, &mut nodes, 0, None);
         assert_eq!(nodes.len(), 1); // "p"; the next name is too long, so is everything below
         assert!(via_cache(&key, &long, &nodes).ct_eq(&cold(&key, &long)));
         // An exact key and a topic at a subtree key's own prefix have no node below the key.
         let exact = TreeKey::from_secret("p/q", 1, [1; 32]).unwrap();
         let sub = TreeKey::from_secret("p/q/#", 1, [1; 32]).unwrap();
         let mut nodes = KeyCache::new(64);
-        exact.cache_nodes("p/q", &mut nodes, 0);
-        sub.cache_nodes("p/q", &mut nodes, 1);
+        exact.cache_nodes("p/q", &mut nodes, 0, None);
+        sub.cache_nodes("p/q", &mut nodes, 1, None);
         assert_eq!(nodes.len(), 0);
     }
 

@@ -199,9 +199,10 @@ struct Checked<'m> {
     /// is decrypted with.
     topic_key: TopicKey,
     /// The ring index of that tree key when its topic key was derived for this message (not
-    /// cached yet): remembered only if the message authenticates. `None` when it came from the
-    /// cache, so a message on a known topic allocates nothing.
-    cache_as: Option<usize>,
+    /// cached yet), with where the derivation started (`TopicSecret::cached_to`): remembered
+    /// only if the message authenticates. `None` when it came from the cache, so a message on a
+    /// known topic allocates nothing.
+    cache_as: Option<(usize, Option<usize>)>,
     signature_digest: Option<[u8; 64]>,
 }
 
@@ -516,7 +517,10 @@ impl Opener {
                 None => k
                     .topic_secret(topic, &self.cache.nodes, i)
                     .filter(|s| s.key_id() == header.key_id)
-                    .map(|s| (s.into_topic_key(topic), Some(i), retired)),
+                    .map(|s| {
+                        let from = s.cached_to();
+                        (s.into_topic_key(topic), Some((i, from)), retired)
+                    }),
             })
             .ok_or(Error::KeyNotFound)?;
         if let Some(not_after) = retired
@@ -694,10 +698,10 @@ impl Opener {
             out.zeroize();
             return Err(Error::AuthenticationFailed);
         };
-        if let Some(index) = checked.cache_as {
+        if let Some((index, from)) = checked.cache_as {
             // Cache only keys that authenticated a message: refusals (and junk on made-up
             // topics) neither allocate nor evict useful entries.
-            self.remember_keys(index, topic, &checked.topic_key);
+            self.remember_keys(index, from, topic, &checked.topic_key);
         }
 
         if let Err(e) = self.accept(topic, &header, &sender, delivery) {
@@ -819,8 +823,8 @@ impl Opener {
     /// Bounds the caches of derived keys (default [`KeyCacheLimits::DEFAULT`]: 256 topic keys,
     /// 256 node keys), evicting the oldest entries beyond the new limits. Only keys that
     /// authenticated a message are cached, so refused messages never grow or evict them; when
-    /// a cache is full, the entry inserted longest ago goes (node keys shared by new topics are
-    /// renewed by each). A lower limit costs derivations, never correctness.
+    /// a cache is full, the entry inserted longest ago goes. A lower limit costs derivations,
+    /// never correctness.
     pub fn set_key_cache_limits(&mut self, limits: KeyCacheLimits) {
         self.cache.set_limits(limits);
     }
@@ -836,11 +840,18 @@ impl Opener {
     }
 
     /// After a message on `topic` authenticated under the ring's key `index` with a topic key
-    /// that was not cached: caches it, and the node keys of its path.
-    fn remember_keys(&mut self, index: usize, topic: &str, topic_key: &TopicKey) {
+    /// that was not cached (derived from the cached node ending at `from` in `topic`, if any):
+    /// caches it, and the node keys of its path below `from`.
+    fn remember_keys(
+        &mut self,
+        index: usize,
+        from: Option<usize>,
+        topic: &str,
+        topic_key: &TopicKey,
+    ) {
         self.cache.topics.insert(index, topic, topic_key.clone());
         if let Some(key) = self.keys.get(index) {
-            key.cache_nodes(topic, &mut self.cache.nodes, index);
+            key.cache_nodes(topic, &mut self.cache.nodes, index, from);
         }
     }
 }

@@ -4,12 +4,18 @@
 //! their prefixes (spec section 4.2), so that a message on a new topic under a known prefix
 //! derives only its new levels. Both hold only what an authenticated message used (a refusal
 //! neither inserts nor evicts), at most [`KeyCacheLimits`] entries, and names of at most
-//! [`MAX_CACHED_NAME_LEN`] bytes. When full, the entry inserted longest ago goes (FIFO; a hit
-//! changes nothing, so it allocates nothing): a B-tree by insertion stamp finds it in
-//! O(log n), and its key is wiped when it is dropped (the cached key types zeroize on drop).
-//! A prefix shared by many topics that is evicted is derived and cached again by the next new
-//! topic under it: one full derivation per cache turnover.
+//! [`MAX_CACHED_NAME_LEN`] bytes.
+//!
+//! Eviction is by generation: entries go into the young generation; when it holds half the
+//! limit, the old generation is dropped whole and the young one becomes old. So an entry lives
+//! for between half the limit and the limit of later insertions, oldest first out, with no
+//! per-entry bookkeeping: a hit changes nothing and allocates nothing, an insertion is one
+//! B-tree insert (O(log n)), and a rotation frees half the limit's entries at once (amortized
+//! O(1) per insertion). No B-tree removal code is linked, which keeps firmware builds small.
+//! Every dropped key is wiped (the cached key types zeroize on drop). A prefix shared by many
+//! topics that is evicted is derived and cached again by the next new topic under it.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -17,8 +23,8 @@ use alloc::vec::Vec;
 use crate::keys::{NodeKey, TopicKey};
 
 /// Longest topic or prefix whose key is cached (bytes). Longer names are derived every time:
-/// it bounds a cache's memory (each entry holds its name twice: in the map and in the eviction
-/// order) and the cost of a lookup (a comparison reads at most this many bytes). 256 bytes is
+/// it bounds a cache's memory and the cost of a lookup (a comparison reads at most this many
+/// bytes). 256 bytes is
 /// the topic length limit of common brokers and cloud services (e.g. AWS IoT Core).
 pub const MAX_CACHED_NAME_LEN: usize = 256;
 
@@ -26,10 +32,13 @@ pub const MAX_CACHED_NAME_LEN: usize = 256;
 /// ([`Opener::set_key_cache_limits`](crate::Opener::set_key_cache_limits)).
 ///
 /// Each entry is a (tree key, name) pair: a topic (or prefix) of at most
-/// [`MAX_CACHED_NAME_LEN`] bytes and its 32-byte key, about 150 bytes plus twice the name on a
-/// 64-bit host. The defaults, 256 each, bound both caches together to about 340 KiB with
-/// 256-byte names (about 100 KiB with 40-byte ones); a firmware device that opens on many
-/// topics may want less. 0 turns a cache off (every message derives its key from the tree key).
+/// [`MAX_CACHED_NAME_LEN`] bytes and its key. Measured on a 64-bit host (bytes requested from
+/// the allocator, B-tree nodes included): a topic-key entry about 170 bytes plus its name, a
+/// node-key entry about 110 bytes plus its name. The defaults, 256 each, so bound both caches
+/// together to about 200 KiB with 256-byte names (about 90 KiB with 40-byte ones); a firmware
+/// device that opens on many topics may want less. 0 turns a cache off (every message derives
+/// its key from the tree key). When a cache is full, the older half of its entries is dropped
+/// at once (see the module's eviction note), so it holds between half and all of its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyCacheLimits {
     /// Most topic keys kept: (tree key, topic) pairs of authenticated messages. Default 256.
@@ -89,33 +98,66 @@ impl Default for DerivedKeys {
     }
 }
 
-/// At most `limit` keys by (ring index, name), evicted oldest stamp first.
+/// At most `limit` keys by (ring index, name), in two generations.
 #[derive(Clone)]
 pub(crate) struct KeyCache<K> {
-    /// By ring index: name → (stamp, key).
-    by_key: Vec<BTreeMap<String, (u64, K)>>,
-    /// Stamp → (ring index, name): the eviction order, oldest first.
-    order: BTreeMap<u64, (usize, String)>,
-    next_stamp: u64,
+    young: Generation<K>,
+    old: Generation<K>,
     limit: usize,
+}
+
+/// Keys by ring index, then name. Keys are boxed: a B-tree node reserves room for 11 values,
+/// and 11 inline topic keys (72 bytes each) would make the first entry cost ~1 KiB (measured on
+/// firmware, as for the replay windows).
+#[derive(Clone)]
+struct Generation<K> {
+    by_key: Vec<BTreeMap<String, Box<K>>>,
+    len: usize,
+}
+
+impl<K> Generation<K> {
+    const fn new() -> Generation<K> {
+        Generation {
+            by_key: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn get(&self, index: usize, name: &str) -> Option<&K> {
+        self.by_key.get(index)?.get(name).map(|k| &**k)
+    }
+
+    fn insert(&mut self, index: usize, name: &str, key: K) {
+        if self.by_key.len() <= index {
+            self.by_key
+                .resize_with(index.saturating_add(1), BTreeMap::new);
+        }
+        if let Some(map) = self.by_key.get_mut(index)
+            && map.insert(name.to_string(), Box::new(key)).is_none()
+        {
+            self.len += 1;
+        }
+    }
 }
 
 impl<K> KeyCache<K> {
     pub(crate) const fn new(limit: usize) -> KeyCache<K> {
         KeyCache {
-            by_key: Vec::new(),
-            order: BTreeMap::new(),
-            next_stamp: 0,
+            young: Generation::new(),
+            old: Generation::new(),
             limit,
         }
     }
 
-    /// The key cached for `name` under ring index `index`. Allocation-free.
+    /// The key cached for `name` under ring index `index`. Allocation-free; at most two B-tree
+    /// lookups, none for a name too long to be cached.
     pub(crate) fn get(&self, index: usize, name: &str) -> Option<&K> {
         if name.len() > MAX_CACHED_NAME_LEN {
             return None;
         }
-        self.by_key.get(index)?.get(name).map(|(_, k)| k)
+        self.young
+            .get(index, name)
+            .or_else(|| self.old.get(index, name))
     }
 
     /// Whether a name of this length can be cached at all.
@@ -123,67 +165,50 @@ impl<K> KeyCache<K> {
         self.limit > 0 && name.len() <= MAX_CACHED_NAME_LEN
     }
 
-    /// Caches `key` for `name` under `index` with the newest stamp, evicting the oldest entries
-    /// beyond the limit. An entry already there is replaced (with its new stamp).
+    /// Entries per generation: half the limit (at least 1).
+    fn generation(&self) -> usize {
+        (self.limit / 2).max(1)
+    }
+
+    /// Caches `key` for `name` under `index` in the young generation (replacing an entry of the
+    /// same name there), first rotating the generations if it is full.
     pub(crate) fn insert(&mut self, index: usize, name: &str, key: K) {
         if !self.can_hold(name) {
             return;
         }
-        while self.order.len() >= self.limit && self.evict_oldest() {}
-        if self.by_key.len() <= index {
-            self.by_key
-                .resize_with(index.saturating_add(1), BTreeMap::new);
+        if self.young.len >= self.generation() {
+            let young = core::mem::replace(&mut self.young, Generation::new());
+            // With a limit of 1 there is room for one generation only.
+            self.old = if self.limit >= 2 {
+                young
+            } else {
+                Generation::new()
+            };
         }
-        let stamp = self.stamp();
-        if let Some(map) = self.by_key.get_mut(index) {
-            // Callers insert what they just missed; a name already there (rare) is replaced by
-            // the same derived key and its old stamp dropped, so each name has one entry.
-            if let Some((old, _)) = map.insert(name.to_string(), (stamp, key)) {
-                self.order.remove(&old);
-            }
-            self.order.insert(stamp, (index, name.to_string()));
-        }
+        self.young.insert(index, name, key);
     }
 
-    fn stamp(&mut self) -> u64 {
-        let s = self.next_stamp;
-        self.next_stamp = self.next_stamp.wrapping_add(1);
-        s
-    }
-
-    /// Drops the entry with the oldest stamp (its key is zeroized on drop); false if empty.
-    fn evict_oldest(&mut self) -> bool {
-        let Some((_, (index, name))) = self.order.pop_first() else {
-            return false;
-        };
-        if let Some(map) = self.by_key.get_mut(index) {
-            map.remove(&name);
-        }
-        true
-    }
-
-    /// Number of cached keys.
+    /// Number of cached keys (at most the limit).
     pub(crate) fn len(&self) -> usize {
-        self.order.len()
+        self.young.len + self.old.len
     }
 
     pub(crate) fn limit(&self) -> usize {
         self.limit
     }
 
-    /// Changes the limit, evicting the oldest entries beyond it.
+    /// Changes the limit; empties the cache if it holds more than the new one allows.
     pub(crate) fn set_limit(&mut self, limit: usize) {
         self.limit = limit;
-        while self.order.len() > limit && self.evict_oldest() {}
-        if self.order.is_empty() {
-            self.by_key.clear();
+        if self.len() > limit || self.young.len > self.generation() {
+            self.clear();
         }
     }
 
     /// Drops every entry (the ring's indices changed).
     pub(crate) fn clear(&mut self) {
-        self.by_key.clear();
-        self.order.clear();
+        self.young = Generation::new();
+        self.old = Generation::new();
     }
 }
 
@@ -192,29 +217,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn evicts_oldest_first_and_holds_the_limit() {
-        let mut c: KeyCache<u32> = KeyCache::new(3);
+    fn evicts_by_generation_and_holds_the_limit() {
+        let mut c: KeyCache<u32> = KeyCache::new(4);
         for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
             c.insert(0, name, i as u32);
         }
+        assert_eq!(c.len(), 4);
+        // The young generation (c, d) is full: e rotates it, dropping a and b.
+        c.insert(1, "e", 4);
         assert_eq!(c.len(), 3);
-        assert_eq!(c.get(0, "a"), None);
-        assert_eq!(c.get(0, "d"), Some(&3));
-        // A hit changes nothing: "b" is the oldest now and goes first.
-        assert_eq!(c.get(0, "b"), Some(&1));
-        c.insert(1, "b", 9);
-        assert_eq!(c.get(0, "b"), None);
-        assert_eq!(c.get(0, "c"), Some(&2));
-        assert_eq!(c.get(1, "b"), Some(&9));
-        // Inserting an existing entry replaces it: still one entry per name (a full cache
-        // evicts first, here "c": callers insert only what they just missed).
-        c.insert(1, "b", 10);
-        assert_eq!(c.get(1, "b"), Some(&10));
-        assert_eq!(c.len(), 2);
-        assert_eq!(c.by_key.iter().map(BTreeMap::len).sum::<usize>(), 2);
+        assert_eq!((c.get(0, "a"), c.get(0, "b")), (None, None));
+        assert_eq!((c.get(0, "c"), c.get(0, "d")), (Some(&2), Some(&3)));
+        assert_eq!((c.get(1, "e"), c.get(0, "e")), (Some(&4), None));
+        // An entry of the same name in the young generation is replaced, not added.
+        c.insert(1, "e", 5);
+        assert_eq!((c.len(), c.get(1, "e")), (3, Some(&5)));
+        c.set_limit(3);
+        assert_eq!(c.len(), 3);
+        c.set_limit(2);
+        assert_eq!(c.len(), 0);
+        for (i, name) in ["p", "q", "r"].iter().enumerate() {
+            c.insert(0, name, i as u32);
+            assert!(c.len() <= 2);
+        }
         c.set_limit(1);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c.get(1, "b"), Some(&10));
+        for (i, name) in ["s", "t", "u"].iter().enumerate() {
+            c.insert(0, name, i as u32);
+            assert_eq!(c.len(), 1);
+            assert_eq!(c.get(0, name), Some(&(i as u32)));
+        }
         c.set_limit(0);
         c.insert(0, "x", 1);
         assert_eq!(c.len(), 0);
@@ -233,17 +264,28 @@ mod tests {
 
     #[test]
     fn stays_bounded_under_ten_times_its_limit() {
+        for limit in [1, 2, 3, 64, 65] {
+            let mut c: KeyCache<u64> = KeyCache::new(limit);
+            for i in 0..10 * limit as u64 {
+                c.insert((i % 3) as usize, &alloc::format!("t/{i}"), i);
+                assert!(c.len() <= limit, "{limit} {i}");
+                let held: usize = [&c.young, &c.old]
+                    .iter()
+                    .flat_map(|g| g.by_key.iter())
+                    .map(BTreeMap::len)
+                    .sum();
+                assert_eq!(held, c.len());
+                // The newest entry is always there.
+                assert_eq!(c.get((i % 3) as usize, &alloc::format!("t/{i}")), Some(&i));
+            }
+        }
+        // With 64: the last 32 to 64 insertions are kept, oldest out first.
         let mut c: KeyCache<u64> = KeyCache::new(64);
         for i in 0..640u64 {
-            c.insert((i % 3) as usize, &alloc::format!("t/{i}"), i);
-            assert!(c.len() <= 64);
+            c.insert(0, &alloc::format!("t/{i}"), i);
         }
         assert_eq!(c.len(), 64);
-        let held: usize = c.by_key.iter().map(BTreeMap::len).sum();
-        assert_eq!(held, 64);
-        // The newest 64 are the ones kept.
-        assert_eq!(c.get(639 % 3, "t/639"), Some(&639));
-        assert_eq!(c.get(575 % 3, "t/575"), None);
-        assert_eq!(c.get(576 % 3, "t/576"), Some(&576));
+        assert_eq!(c.get(0, "t/576"), Some(&576));
+        assert_eq!(c.get(0, "t/575"), None);
     }
 }

@@ -243,7 +243,10 @@ impl TreeKey {
     /// cover it), starting from the deepest node key on its path that `nodes` holds for this key
     /// (ring index `index`): only the levels below it are derived. At most
     /// log2(levels) + 1 lookups (a binary search over depth), none for names longer than
-    /// [`crate::MAX_CACHED_NAME_LEN`]. No allocation, no topic digest.
+    /// [`crate::MAX_CACHED_NAME_LEN`]. No allocation, no topic digest. Not inlined: its frame
+    /// (the path's name ends) is gone before the signature verification, the opener's deepest
+    /// stack (firmware budget).
+    #[inline(never)]
     pub(crate) fn topic_secret(
         &self,
         topic: &str,
@@ -260,7 +263,7 @@ impl TreeKey {
                     // The name ends of the path's nodes that could be cached (names grow with
                     // depth), then a binary search over depth for a cached one: O(log levels)
                     // lookups. It finds the deepest when every cached node's ancestors are
-                    // cached (eviction takes descendants first), else a shallower one.
+                    // cached (the usual case), else possibly a shallower one.
                     let mut ends = [0usize; MAX_TOPIC_LEVELS];
                     let mut cacheable = 0;
                     for ((end, _), slot) in levels_with_ends(topic, below)?.zip(ends.iter_mut()) {
@@ -304,7 +307,8 @@ impl TreeKey {
     /// ones below are derived again and added). The topic's own node is not cached: MQTT topics
     /// are mostly leaves, and its topic key is cached instead (a topic below it derives one
     /// level more). Names too long to cache, and everything below them, are skipped. The
-    /// deepest are inserted first (oldest), so eviction takes a node's descendants before it.
+    /// deepest are inserted first, so a generation rotation that splits a path drops the deeper
+    /// nodes and keeps their ancestors.
     pub(crate) fn cache_nodes(
         &self,
         topic: &str,

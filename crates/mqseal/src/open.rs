@@ -821,10 +821,10 @@ fn strictly_batchable(signature: &[u8; 64]) -> bool {
 /// The caches of derived keys (topic keys and node keys, spec section 4).
 impl Opener {
     /// Bounds the caches of derived keys (default [`KeyCacheLimits::DEFAULT`]: 256 topic keys,
-    /// 256 node keys), evicting the oldest entries beyond the new limits. Only keys that
+    /// 256 node keys); a cache holding more than its new limit is emptied. Only keys that
     /// authenticated a message are cached, so refused messages never grow or evict them; when
-    /// a cache is full, the entry inserted longest ago goes. A lower limit costs derivations,
-    /// never correctness.
+    /// a cache is full, the older half of its entries (by insertion) is dropped. A lower limit
+    /// costs derivations, never correctness.
     pub fn set_key_cache_limits(&mut self, limits: KeyCacheLimits) {
         self.cache.set_limits(limits);
     }

@@ -9,7 +9,8 @@
 //! Arguments: messages per attack (default 1 000 000; the 65 535-byte topic runs a twentieth),
 //! seconds per throughput phase (default 1.0).
 //!
-//! Each row uses a fresh store in a temporary directory (the system's temp dir: a real disk
+//! Each row runs in a process of its own (the example runs itself once per row) and uses a fresh
+//! store in a temporary directory (the system's temp dir: a real disk
 //! here, so `fdatasync` costs what it costs) whose opener holds the root key `#`, trusts
 //! `sensor` (signed) and has accepted 1 000 of its messages on `plant/7/temp`. Legitimate
 //! messages are opened with `open_uncommitted` and committed (one `fdatasync`) every 64, the
@@ -30,6 +31,7 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -64,7 +66,11 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-type Pool = Vec<(String, Vec<u8>)>;
+/// Topics shared (a 65 535-byte topic is not copied per message).
+type Pool = Vec<(Arc<str>, Vec<u8>)>;
+
+/// The `i`-th message of an attack.
+type Make = Box<dyn Fn(usize) -> (Arc<str>, Vec<u8>)>;
 
 struct World {
     key: TreeKey,
@@ -134,7 +140,7 @@ struct Attack {
     name: &'static str,
     expect: Error,
     n: usize,
-    make: Box<dyn Fn(usize) -> (String, Vec<u8>)>,
+    make: Make,
     flood: Flood,
 }
 
@@ -244,6 +250,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(1_000_000);
     let secs: f64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1.0);
+    // Internal: `--row K REFERENCE_NS` runs attack K alone, in its own process (see the core
+    // example): memory freed by one row cannot hide another's growth.
+    let row: Option<(usize, f64)> = match (args.next().as_deref(), args.next(), args.next()) {
+        (Some("--row"), Some(k), Some(r)) => Some((k.parse()?, r.parse()?)),
+        _ => None,
+    };
     let load_before = load_average();
     let key = TreeKey::from_secret("#", 1, [2; 32])?;
     let sensor = Identity::from_seed([1; 32]);
@@ -265,7 +277,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // The reference: sensor's fresh messages, committed every 64.
-    let reference = {
+    let reference = || -> Result<f64, Box<dyn std::error::Error>> {
         let tmp = tempfile::tempdir()?;
         let (_store, mut opener) = receiver(&world, &tmp.path().join("rx"));
         let n = world.legit.len().min(20_000);
@@ -276,7 +288,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             opener.commit().unwrap();
         }
-        start.elapsed().as_nanos() as f64 / n as f64
+        Ok(start.elapsed().as_nanos() as f64 / n as f64)
     };
 
     let real = std::rc::Rc::new(world.warm[0].clone());
@@ -286,7 +298,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: "key-less outsider: a trusted sender's id and the epoch, a made-up key id, the known topic",
         expect: Error::KeyNotFound,
         n: count,
-        make: Box::new(move |i| (TOPIC.to_string(), junk(&r, i))),
+        make: Box::new(move |i| (TOPIC.into(), junk(&r, i))),
         flood: Flood::Pool,
     });
     let r = real.clone();
@@ -294,7 +306,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: "key-less outsider, a new 3-level topic each time",
         expect: Error::KeyNotFound,
         n: count,
-        make: Box::new(move |i| (format!("plant/junk/{i}"), junk(&r, i))),
+        make: Box::new(move |i| (format!("plant/junk/{i}").into(), junk(&r, i))),
         flood: Flood::Pool,
     });
     let r = real.clone();
@@ -307,11 +319,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for _ in 1..MAX_TOPIC_LEVELS {
                 t.push_str("/a");
             }
-            (t, junk(&r, i))
+            (t.into(), junk(&r, i))
         }),
         flood: Flood::Pool,
     });
-    let deep: std::rc::Rc<Vec<String>> = std::rc::Rc::new((0..64).map(deep_long_topic).collect());
+    let deep: std::rc::Rc<Vec<Arc<str>>> =
+        std::rc::Rc::new((0..64).map(|i| deep_long_topic(i).into()).collect());
     let r = real.clone();
     attacks.push(Attack {
         name: "key-less outsider, a never-seen 32-level topic of 65 535 bytes",
@@ -331,59 +344,84 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let last = m.len() - 1;
                 m[last - 3] ^= 0x10;
             }
-            (TOPIC.to_string(), m)
+            (TOPIC.into(), m)
         }),
         flood: Flood::ReplayRecent,
     });
 
-    println!(
-        "| attacker | messages | refused as | ns per refused message | × opening a legitimate one | RSS growth | journal bytes written | windows before → after | legit opened/s alone | legit opened/s under attack | ratio | attacking messages handled/s |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for attack in &attacks {
-        let messages: Pool = (0..attack.n).map(&attack.make).collect();
-        let tmp = tempfile::tempdir()?;
-        let (store, mut opener) = receiver(&world, &tmp.path().join("rx"));
-        let log = store.path(layout::REPLAY_LOG);
-        let (log_before, windows_before) = (std::fs::metadata(&log)?.len(), opener.window_count());
-        let before = rss_kib();
-        let start = Instant::now();
-        for (topic, m) in &messages {
-            let got = black_box(opener.open(topic, m));
-            assert_eq!(refusal(got), attack.expect, "{}", attack.name);
-        }
-        let ns = start.elapsed().as_nanos() as f64 / messages.len() as f64;
-        let rss = rss_kib() - before;
-        opener.commit()?;
-        let written = std::fs::metadata(&log)?.len() - log_before;
-        assert_eq!(written, 0, "refusals wrote to the journal");
-        let windows_after = opener.window_count();
-        assert_eq!(windows_after, windows_before);
-        drop(opener);
-        drop(store);
-        let (alone, _) = phase(&world, None, secs);
-        let (attacked, attack_rate) = phase(&world, Some((attack, &messages)), secs);
+    let Some((k, reference)) = row else {
+        let reference = reference()?;
+        let count_attacks = attacks.len();
+        drop(attacks);
         println!(
-            "| {} | {} | `{}` | {:.0} | {:.3} | {} KiB | {} | {} → {} | {:.0} | {:.0} | {:.2} | {:.0} |",
-            attack.name,
-            messages.len(),
-            attack.expect.name(),
-            ns,
-            ns / reference,
-            rss,
-            written,
-            windows_before,
-            windows_after,
-            alone,
-            attacked,
-            attacked / alone,
-            attack_rate
+            "| attacker | messages | refused as | ns per refused message | × opening a legitimate one | RSS growth | journal bytes written | windows before → after | legit opened/s alone | legit opened/s under attack | ratio | attacking messages handled/s |"
         );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for k in 0..count_attacks {
+            let out = std::process::Command::new(std::env::current_exe()?)
+                .args([
+                    count.to_string(),
+                    secs.to_string(),
+                    "--row".to_string(),
+                    k.to_string(),
+                    reference.to_string(),
+                ])
+                .stderr(std::process::Stdio::inherit())
+                .output()?;
+            assert!(out.status.success(), "row {k} failed");
+            print!("{}", String::from_utf8(out.stdout)?);
+        }
+        println!();
+        println!(
+            "load average before {load_before}, after {}; reference: opening one of sensor's signed messages through the persistent opener, committed every {COMMIT_EVERY}: {reference:.0} ns",
+            load_average()
+        );
+        return Ok(());
+    };
+
+    let attack = &attacks[k];
+    let messages: Pool = (0..attack.n).map(&attack.make).collect();
+    let tmp = tempfile::tempdir()?;
+    let (store, mut opener) = receiver(&world, &tmp.path().join("rx"));
+    let log = store.path(layout::REPLAY_LOG);
+    let (log_before, windows_before) = (std::fs::metadata(&log)?.len(), opener.window_count());
+    // RSS counted after the first 1 % (at least 100), which fault in the code path.
+    let warm_up = (messages.len() / 100).max(100).min(messages.len());
+    let mut before = rss_kib();
+    let start = Instant::now();
+    for (i, (topic, m)) in messages.iter().enumerate() {
+        if i == warm_up {
+            before = rss_kib();
+        }
+        let got = black_box(opener.open(topic, m));
+        assert_eq!(refusal(got), attack.expect, "{}", attack.name);
     }
-    println!();
+    let ns = start.elapsed().as_nanos() as f64 / messages.len() as f64;
+    let rss = rss_kib() - before;
+    opener.commit()?;
+    let written = std::fs::metadata(&log)?.len() - log_before;
+    assert_eq!(written, 0, "refusals wrote to the journal");
+    let windows_after = opener.window_count();
+    assert_eq!(windows_after, windows_before);
+    drop(opener);
+    drop(store);
+    let (alone, _) = phase(&world, None, secs);
+    let (attacked, attack_rate) = phase(&world, Some((attack, &messages)), secs);
     println!(
-        "load average before {load_before}, after {}; reference: opening one of sensor's signed messages through the persistent opener, committed every {COMMIT_EVERY}: {reference:.0} ns",
-        load_average()
+        "| {} | {} | `{}` | {:.0} | {:.3} | {} KiB | {} | {} → {} | {:.0} | {:.0} | {:.2} | {:.0} |",
+        attack.name,
+        messages.len(),
+        attack.expect.name(),
+        ns,
+        ns / reference,
+        rss,
+        written,
+        windows_before,
+        windows_after,
+        alone,
+        attacked,
+        attacked / alone,
+        attack_rate
     );
     Ok(())
 }

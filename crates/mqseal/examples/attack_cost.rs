@@ -14,7 +14,10 @@
 //! deep topic costs it the whole derivation: the worst case), trusting `sensor` (signed, the
 //! legitimate traffic on `plant/7/temp`), `rogue` (signed: a trusted sender turned malicious)
 //! and `alice` (signed, and group-mac on `meter/#`). Every row starts from a fresh receiver that
-//! has accepted 1 000 of sensor's messages.
+//! has accepted 1 000 of sensor's messages, in a process of its own (the example runs itself
+//! once per row): its RSS growth is that process's resident memory growth over the sequential
+//! run of the row's messages (built beforehand; counted after the first 1 %, which fault in the
+//! code path), so memory freed by another row cannot hide it.
 //!
 //! **Throughput under attack**: a legitimate thread (sensor's pre-sealed messages) and an
 //! attacker thread (its messages, pre-built and cycled, as fast as the channel takes them) feed
@@ -38,6 +41,7 @@
 
 use std::hint::black_box;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -96,7 +100,11 @@ impl Expect {
     }
 }
 
-type Pool = Vec<(String, Vec<u8>)>;
+/// Topics shared (a 65 535-byte topic is not copied per message).
+type Pool = Vec<(Arc<str>, Vec<u8>)>;
+
+/// The `i`-th message of an attack.
+type Make = Box<dyn Fn(usize) -> (Arc<str>, Vec<u8>)>;
 
 /// Where the attacker's messages come from in the throughput phase.
 #[derive(Clone, Copy)]
@@ -113,7 +121,7 @@ struct Attack {
     /// How many messages the sequential run opens, and the `i`-th of them (built just before
     /// the row, dropped after it).
     n: usize,
-    make: Box<dyn Fn(usize) -> (String, Vec<u8>)>,
+    make: Make,
     flood: Flood,
     /// Extra receiver set-up (e.g. the first forgery, accepted).
     prepare: Option<(String, Vec<u8>)>,
@@ -175,23 +183,19 @@ fn deep_long_topic(i: usize) -> String {
     t
 }
 
-struct Row {
-    name: &'static str,
-    expect: Expect,
-    messages: usize,
-    ns: f64,
-    rss_kib: i64,
-    alone: f64,
-    attacked: f64,
-    attack_rate: f64,
-}
-
 /// Opens every message of the attack once on a fresh receiver: ns per message, RSS growth.
+/// Opens every message of the attack once on a fresh receiver: ns per message (all of them)
+/// and the RSS growth after the first 1 % (at least 100: the first ones fault in the code and
+/// stack pages of the path, which is no per-message cost).
 fn sequential(world: &World, attack: &Attack, messages: &Pool) -> (f64, i64, Opener) {
     let mut opener = world.receiver(attack.prepare.as_ref());
-    let before = rss_kib();
+    let warm_up = (messages.len() / 100).max(100).min(messages.len());
+    let mut before = rss_kib();
     let start = Instant::now();
-    for (topic, m) in messages {
+    for (i, (topic, m)) in messages.iter().enumerate() {
+        if i == warm_up {
+            before = rss_kib();
+        }
         let got = black_box(opener.open(topic, m)).map(|_| ());
         attack.expect.check(attack.name, got);
     }
@@ -305,6 +309,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(1_000_000);
     let secs: f64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1.0);
+    // Internal: `--row K REFERENCE_NS` runs attack K alone (the parent runs each row in its own
+    // process, so that memory freed by one row's messages does not hide the next row's growth).
+    let row: Option<(usize, f64)> = match (args.next().as_deref(), args.next(), args.next()) {
+        (Some("--row"), Some(k), Some(r)) => Some((k.parse()?, r.parse()?)),
+        _ => None,
+    };
     let expensive = (count / 50).max(100); // a verification or a seal each
     let deep_n = (count / 20).max(100); // a 64 KiB topic each
     let load_before = load_average();
@@ -326,7 +336,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|_| s.seal_with(TOPIC, b"21.5", &opts).unwrap())
         .collect();
     let real = warm[0].clone();
-    let _ = (&sensor, &rogue, &alice);
 
     let world = World {
         key: key.clone(),
@@ -338,7 +347,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // The reference: opening sensor's fresh messages on the known topic.
-    let reference = {
+    let reference = || {
         let mut opener = world.receiver(None);
         let n = world.legit.len().min(20_000);
         let start = Instant::now();
@@ -350,13 +359,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The node-key cache on legitimate traffic: alice's group-mac messages (no signature, so the
     // derivation shows), each on a new 7-level topic under one prefix, with and without it.
-    let new_topics = {
+    let new_topics = || {
         let mut gm = sealer(&alice, Profile::GroupMac, 0, &key);
         let msgs: Pool = (0..20_000)
             .map(|i| {
                 let t = format!("meter/site/a/hall/b/{i}/kwh");
                 let m = gm.seal_with(&t, b"1", &opts).unwrap();
-                (t, m)
+                (t.into(), m)
             })
             .collect();
         let run = |limits: mqseal::KeyCacheLimits| {
@@ -399,7 +408,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: "key-less outsider: a trusted sender's id and the epoch (on the wire), a made-up key id, the known topic",
         expect: Expect::Refused(Error::KeyNotFound),
         n: count,
-        make: Box::new(move |i| (TOPIC.to_string(), junk(&r, i))),
+        make: Box::new(move |i| (TOPIC.into(), junk(&r, i))),
         flood: Flood::Pool,
         prepare: None,
     });
@@ -408,7 +417,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: "key-less outsider, a new 3-level topic each time",
         expect: Expect::Refused(Error::KeyNotFound),
         n: count,
-        make: Box::new(move |i| (format!("plant/junk/{i}"), junk(&r, i))),
+        make: Box::new(move |i| (format!("plant/junk/{i}").into(), junk(&r, i))),
         flood: Flood::Pool,
         prepare: None,
     });
@@ -422,12 +431,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for _ in 1..MAX_TOPIC_LEVELS {
                 t.push_str("/a");
             }
-            (t, junk(&r, i))
+            (t.into(), junk(&r, i))
         }),
         flood: Flood::Pool,
         prepare: None,
     });
-    let deep: Rc<Vec<String>> = Rc::new((0..64).map(deep_long_topic).collect());
+    let deep: Rc<Vec<Arc<str>>> = Rc::new((0..64).map(|i| deep_long_topic(i).into()).collect());
     let r = real.clone();
     attacks.push(Attack {
         name: "key-less outsider, a never-seen 32-level topic of 65 535 bytes (2 047-byte levels)",
@@ -450,7 +459,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let last = m.len() - 1;
                 m[last - 3] ^= 0x10;
             }
-            (TOPIC.to_string(), m)
+            (TOPIC.into(), m)
         }),
         flood: Flood::ReplayRecent,
         prepare: None,
@@ -468,7 +477,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         make: Box::new(move |i| {
             let mut m = rogue_real.clone();
             m[hl..hl + 4].copy_from_slice(&(i as u32 + 1).to_be_bytes());
-            (TOPIC.to_string(), m)
+            (TOPIC.into(), m)
         }),
         flood: Flood::Pool,
         prepare: None,
@@ -479,7 +488,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| {
                 let t = format!("plant/rogue/{}/{i}", i % 64);
                 let m = r.seal_with(&t, b"x", &opts).unwrap();
-                (t, m)
+                (t.into(), m)
             })
             .collect(),
     );
@@ -505,7 +514,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n: count,
         make: Box::new(move |i| {
             let m = &sensor_forgeries[i % sensor_forgeries.len()];
-            (TOPIC.to_string(), m.clone())
+            (TOPIC.into(), m.clone())
         }),
         flood: Flood::Pool,
         prepare: None,
@@ -524,89 +533,108 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n: count,
         make: Box::new(move |i| {
             let m = &alice_forgeries[i % alice_forgeries.len()];
-            (METER.to_string(), m.clone())
+            (METER.into(), m.clone())
         }),
         flood: Flood::Pool,
         prepare: Some(first_forgery),
     });
 
-    let mut rows = Vec::new();
-    let mut notes = vec![new_topics];
-    for attack in &attacks {
-        let messages: Pool = (0..attack.n).map(&attack.make).collect();
-        let (ns, rss, opener) = sequential(&world, attack, &messages);
-        if attack.expect == Expect::Accepted {
-            let (t, n) = opener.cached_key_counts();
-            let limits = opener.key_cache_limits();
-            notes.push(format!(
-                "after {} valid messages on new topics: {t} topic keys and {n} node keys cached (limits {} and {})",
-                messages.len(),
-                limits.topic_keys,
-                limits.node_keys
-            ));
-            assert!(t <= limits.topic_keys && n <= limits.node_keys);
+    let count_attacks = attacks.len();
+    let Some((k, reference)) = row else {
+        // The parent: the reference, the node-cache note, then each row in a child process.
+        let reference = reference();
+        let new_topics = new_topics();
+        drop(attacks);
+        let mut lines = Vec::new();
+        let mut notes = vec![new_topics];
+        for k in 0..count_attacks {
+            let out = std::process::Command::new(std::env::current_exe()?)
+                .args([
+                    count.to_string(),
+                    secs.to_string(),
+                    "--row".to_string(),
+                    k.to_string(),
+                    reference.to_string(),
+                ])
+                .stderr(std::process::Stdio::inherit())
+                .output()?;
+            assert!(out.status.success(), "row {k} failed");
+            let text = String::from_utf8(out.stdout)?;
+            for line in text.lines() {
+                match line.strip_prefix("- ") {
+                    Some(note) => notes.push(note.to_string()),
+                    None => lines.push(line.to_string()),
+                }
+            }
         }
-        if attack.prepare.is_some() {
-            // The forged 2^64-2 sits in alice's group-mac window only: her signed messages open.
-            let mut opener = opener;
-            let mut real = sealer(&alice, Profile::Signed, 7, &key);
-            let m = real.seal_with(METER, b"real", &opts).unwrap();
-            assert_eq!(opener.open(METER, &m).unwrap().profile, Profile::Signed);
-            let fp = alice.fingerprint();
-            assert_eq!(opener.high_water_mark(&fp, Profile::Signed), Some(7));
-            assert_eq!(
-                opener.high_water_mark(&fp, Profile::GroupMac),
-                Some(u64::MAX - 2)
-            );
-            notes.push(
-                "after the 2^64-2 forgeries: alice's signed message (seq 7) on the same topic opened; her signed high-water mark is 7".to_string(),
-            );
-        } else {
-            drop(opener);
-        }
-        let (alone, _) = phase(&world, None, secs);
-        let (attacked, attack_rate) = phase(&world, Some((attack, &messages)), secs);
-        rows.push(Row {
-            name: attack.name,
-            expect: attack.expect,
-            messages: messages.len(),
-            ns,
-            rss_kib: rss,
-            alone,
-            attacked,
-            attack_rate,
-        });
-    }
-
-    println!(
-        "load average before {load_before}, after {}; reference: opening one of sensor's signed 4-byte messages on the known topic: {reference:.0} ns",
-        load_average()
-    );
-    println!();
-    println!(
-        "| attacker | messages | outcome | ns per message | × opening a legitimate one | RSS growth | legit opened/s alone | legit opened/s under attack | ratio | attacking messages handled/s | attack rate that halves legit traffic |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in &rows {
         println!(
-            "| {} | {} | {} | {:.0} | {:.3} | {} KiB | {:.0} | {:.0} | {:.2} | {:.0} | {:.0}/s |",
-            r.name,
-            r.messages,
-            r.expect.name(),
-            r.ns,
-            r.ns / reference,
-            r.rss_kib,
-            r.alone,
-            r.attacked,
-            r.attacked / r.alone,
-            r.attack_rate,
-            // Half of the receiver's time on attacking messages: 0.5 s / (ns per message).
-            0.5e9 / r.ns
+            "load average before {load_before}, after {}; reference: opening one of sensor's signed 4-byte messages on the known topic: {reference:.0} ns",
+            load_average()
         );
+        println!();
+        println!(
+            "| attacker | messages | outcome | ns per message | × opening a legitimate one | RSS growth | legit opened/s alone | legit opened/s under attack | ratio | attacking messages handled/s | attack rate that halves legit traffic |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for l in &lines {
+            println!("{l}");
+        }
+        println!();
+        for n in &notes {
+            println!("- {n}");
+        }
+        return Ok(());
+    };
+
+    // A child: one row.
+    let attack = &attacks[k];
+    let messages: Pool = (0..attack.n).map(&attack.make).collect();
+    let (ns, rss, opener) = sequential(&world, attack, &messages);
+    if attack.expect == Expect::Accepted {
+        let (t, n) = opener.cached_key_counts();
+        let limits = opener.key_cache_limits();
+        println!(
+            "- after {} valid messages on new topics: {t} topic keys and {n} node keys cached (limits {} and {})",
+            messages.len(),
+            limits.topic_keys,
+            limits.node_keys
+        );
+        assert!(t <= limits.topic_keys && n <= limits.node_keys);
     }
-    println!();
-    for n in &notes {
-        println!("- {n}");
+    if attack.prepare.is_some() {
+        // The forged 2^64-2 sits in alice's group-mac window only: her signed messages open.
+        let mut opener = opener;
+        let mut real = sealer(&alice, Profile::Signed, 7, &key);
+        let m = real.seal_with(METER, b"real", &opts).unwrap();
+        assert_eq!(opener.open(METER, &m).unwrap().profile, Profile::Signed);
+        let fp = alice.fingerprint();
+        assert_eq!(opener.high_water_mark(&fp, Profile::Signed), Some(7));
+        assert_eq!(
+            opener.high_water_mark(&fp, Profile::GroupMac),
+            Some(u64::MAX - 2)
+        );
+        println!(
+            "- after the 2^64-2 forgeries: alice's signed message (seq 7) on the same topic opened; her signed high-water mark is 7"
+        );
+    } else {
+        drop(opener);
     }
+    let (alone, _) = phase(&world, None, secs);
+    let (attacked, attack_rate) = phase(&world, Some((attack, &messages)), secs);
+    println!(
+        "| {} | {} | {} | {:.0} | {:.3} | {} KiB | {:.0} | {:.0} | {:.2} | {:.0} | {:.0}/s |",
+        attack.name,
+        messages.len(),
+        attack.expect.name(),
+        ns,
+        ns / reference,
+        rss,
+        alone,
+        attacked,
+        attacked / alone,
+        attack_rate,
+        // Half of the receiver's time on attacking messages: 0.5 s / (ns per message).
+        0.5e9 / ns
+    );
     Ok(())
 }

@@ -11,10 +11,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::envelope::Profile;
+use crate::cache::KeyCache;
+use crate::envelope::{KEY_ID_LEN, Profile};
 use crate::error::{Error, Result};
 use crate::labels;
-use crate::topic::{FilterKind, KeyFilter, validate_topic};
+use crate::topic::{FilterKind, KeyFilter, MAX_TOPIC_LEVELS, validate_topic};
 
 /// Length of every symmetric key in the tree.
 pub const KEY_LEN: usize = 32;
@@ -34,6 +35,77 @@ fn expand(prk: &[u8; KEY_LEN], info: &[&[u8]]) -> Secret {
 /// The node key one level below `node`.
 fn child(node: &[u8; KEY_LEN], level: &str) -> Secret {
     expand(node, &[labels::LEVEL, level.as_bytes()])
+}
+
+/// The levels `below` (the end of `topic`, as [`KeyFilter::levels_below`] gives it), each with
+/// the end offset in `topic` of the name of its node (`topic[..end]`).
+fn levels_with_ends<'t>(
+    topic: &str,
+    below: &'t str,
+) -> Option<impl Iterator<Item = (usize, &'t str)> + 't> {
+    let start = topic.len().checked_sub(below.len())?;
+    Some(below.split('/').scan(start, |pos, level| {
+        let end = pos.saturating_add(level.len());
+        *pos = end.saturating_add(1);
+        Some((end, level))
+    }))
+}
+
+/// `key_id` of a topic key (spec section 4.6): the first bytes of `Expand32(topic_key, KEY_ID)`.
+fn key_id_of(topic_key: &[u8; KEY_LEN]) -> [u8; KEY_ID_LEN] {
+    let full = expand(topic_key, &[labels::KEY_ID]);
+    let mut id = [0u8; KEY_ID_LEN];
+    if let Some(prefix) = full.get(..KEY_ID_LEN) {
+        id.copy_from_slice(prefix);
+    }
+    id
+}
+
+/// The node key of a topic prefix (spec section 4.2), as the opener caches it.
+///
+/// Wiped when dropped (a [`Zeroizing`] array), also when a cache evicts it; never printed.
+#[derive(Clone)]
+pub(crate) struct NodeKey(Secret);
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NodeKey(..)")
+    }
+}
+
+/// The secret is a [`Zeroizing`] array: wiped when the key is dropped.
+impl zeroize::ZeroizeOnDrop for NodeKey {}
+
+/// A topic key and its key id, before the topic digest is computed: what the receiver compares
+/// with a header's key id (spec 7.1 step 4). Only a match pays for the digest.
+pub(crate) struct TopicSecret {
+    epoch: u32,
+    secret: Secret,
+    id: [u8; KEY_ID_LEN],
+    /// The end in the topic of the deepest cached node the derivation started from, if any.
+    cached_to: Option<usize>,
+}
+
+impl TopicSecret {
+    pub(crate) fn key_id(&self) -> [u8; KEY_ID_LEN] {
+        self.id
+    }
+
+    /// Where the derivation started: the end of the cached node's name in the topic (`None`:
+    /// at the tree key itself). [`TreeKey::cache_nodes`] continues from there.
+    pub(crate) fn cached_to(&self) -> Option<usize> {
+        self.cached_to
+    }
+
+    /// The topic key of `topic` (the topic this secret was derived for).
+    pub(crate) fn into_topic_key(self, topic: &str) -> TopicKey {
+        TopicKey {
+            epoch: self.epoch,
+            secret: self.secret,
+            id: self.id,
+            digest: topic_digest(topic),
+        }
+    }
 }
 
 /// Walks from `node` down through the `/`-separated `levels`.
@@ -158,11 +230,118 @@ impl TreeKey {
             FilterKind::Exact => self.secret.clone(),
             FilterKind::Subtree => expand(&descend(&self.secret, below), &[labels::TOPIC_KEY]),
         };
-        Ok(TopicKey {
+        Ok(TopicSecret {
             epoch: self.epoch,
+            id: key_id_of(&secret),
             secret,
-            digest: topic_digest(topic),
+            cached_to: None,
+        }
+        .into_topic_key(topic))
+    }
+
+    /// The topic key and key id of `topic` (a valid topic name; `None` if this key does not
+    /// cover it), starting from the deepest node key on its path that `nodes` holds for this key
+    /// (ring index `index`): only the levels below it are derived. At most
+    /// log2(levels) + 1 lookups (a binary search over depth), none for names longer than
+    /// [`crate::MAX_CACHED_NAME_LEN`]. No allocation, no topic digest. Not inlined: its frame
+    /// (the path's name ends) is gone before the signature verification, the opener's deepest
+    /// stack (firmware budget).
+    #[inline(never)]
+    pub(crate) fn topic_secret(
+        &self,
+        topic: &str,
+        nodes: &KeyCache<NodeKey>,
+        index: usize,
+    ) -> Option<TopicSecret> {
+        let below = self.filter.levels_below(topic)?;
+        let mut cached_to = None;
+        let secret = match self.filter.kind() {
+            FilterKind::Exact => self.secret.clone(),
+            FilterKind::Subtree => {
+                let mut node = self.secret.clone();
+                if let Some(below) = below {
+                    // The name ends of the path's nodes that could be cached (names grow with
+                    // depth), then a binary search over depth for a cached one: O(log levels)
+                    // lookups. It finds the deepest when every cached node's ancestors are
+                    // cached (the usual case), else possibly a shallower one.
+                    let mut ends = [0usize; MAX_TOPIC_LEVELS];
+                    let mut cacheable = 0;
+                    for ((end, _), slot) in levels_with_ends(topic, below)?.zip(ends.iter_mut()) {
+                        if !topic.get(..end).is_some_and(|name| nodes.can_hold(name)) {
+                            break;
+                        }
+                        *slot = end;
+                        cacheable += 1;
+                    }
+                    let (mut lo, mut hi) = (0usize, cacheable);
+                    while lo < hi {
+                        let mid = lo + (hi - lo).div_ceil(2);
+                        let end = ends.get(mid - 1).copied().unwrap_or(0);
+                        match topic.get(..end).and_then(|name| nodes.get(index, name)) {
+                            Some(cached) => {
+                                *node = *cached.0;
+                                cached_to = Some(end);
+                                lo = mid;
+                            }
+                            None => hi = mid - 1,
+                        }
+                    }
+                    for (_, level) in levels_with_ends(topic, below)?.skip(lo) {
+                        node = child(&node, level);
+                    }
+                }
+                expand(&node, &[labels::TOPIC_KEY])
+            }
+        };
+        Some(TopicSecret {
+            epoch: self.epoch,
+            id: key_id_of(&secret),
+            secret,
+            cached_to,
         })
+    }
+
+    /// Caches in `nodes` (under ring index `index`) the node keys of the prefixes of `topic`
+    /// below this key: called once a message on `topic` authenticated, with
+    /// [`TopicSecret::cached_to`] of its derivation (the nodes down to there are cached; the
+    /// ones below are derived again and added). The topic's own node is not cached: MQTT topics
+    /// are mostly leaves, and its topic key is cached instead (a topic below it derives one
+    /// level more). Names too long to cache, and everything below them, are skipped. The
+    /// deepest are inserted first, so a generation rotation that splits a path drops the deeper
+    /// nodes and keeps their ancestors.
+    pub(crate) fn cache_nodes(
+        &self,
+        topic: &str,
+        nodes: &mut KeyCache<NodeKey>,
+        index: usize,
+        cached_to: Option<usize>,
+    ) {
+        let (FilterKind::Subtree, Some(Some(below))) =
+            (self.filter.kind(), self.filter.levels_below(topic))
+        else {
+            return;
+        };
+        let Some(levels) = levels_with_ends(topic, below) else {
+            return;
+        };
+        let start = cached_to.and_then(|end| Some((end, topic.get(..end)?)));
+        let (mut node, from) = match start.and_then(|(end, n)| Some((end, nodes.get(index, n)?))) {
+            Some((end, cached)) => (cached.0.clone(), Some(end)),
+            None => (self.secret.clone(), None),
+        };
+        let mut path: Vec<(usize, NodeKey)> = Vec::new();
+        for (end, level) in levels.filter(|(end, _)| from.is_none_or(|from| *end > from)) {
+            if end >= topic.len() || !topic.get(..end).is_some_and(|name| nodes.can_hold(name)) {
+                break;
+            }
+            node = child(&node, level);
+            path.push((end, NodeKey(node.clone())));
+        }
+        for (end, key) in path.into_iter().rev() {
+            if let Some(name) = topic.get(..end) {
+                nodes.insert(index, name, key);
+            }
+        }
     }
 
     /// Constant-time comparison of filter, epoch and secret.
@@ -190,6 +369,8 @@ impl zeroize::ZeroizeOnDrop for TreeKey {}
 pub struct TopicKey {
     epoch: u32,
     secret: Secret,
+    /// The key id (derived with the key: every seal and open compares or writes it).
+    id: [u8; KEY_ID_LEN],
     digest: [u8; 32],
 }
 
@@ -217,13 +398,8 @@ impl TopicKey {
     /// The key id messages under this topic key carry: the first 4 bytes of
     /// `Expand32(topic_key, KEY_ID)` (spec section 4.6). Every holder of this topic and epoch
     /// of the tree computes the same id, whichever covering key it holds.
-    pub fn key_id(&self) -> [u8; crate::envelope::KEY_ID_LEN] {
-        let full = expand(&self.secret, &[labels::KEY_ID]);
-        let mut id = [0u8; crate::envelope::KEY_ID_LEN];
-        if let Some(prefix) = full.get(..crate::envelope::KEY_ID_LEN) {
-            id.copy_from_slice(prefix);
-        }
-        id
+    pub fn key_id(&self) -> [u8; KEY_ID_LEN] {
+        self.id
     }
 
     /// The AEAD key of one message: `Expand32(sender_key, MESSAGE_KEY || salt)` (spec
@@ -315,6 +491,11 @@ impl KeyRing {
         self.keys
             .retain(|(k, _)| !(k.filter.as_str() == filter && k.epoch == epoch));
         before != self.keys.len()
+    }
+
+    /// The key at ring index `index` (as [`KeyRing::candidates`] numbers them).
+    pub(crate) fn get(&self, index: usize) -> Option<&TreeKey> {
+        self.keys.get(index).map(|(k, _)| k)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &TreeKey> {
@@ -417,6 +598,113 @@ mod tests {
         let exact = r.derive("a/b").unwrap();
         let node = r.derive("a/b/#").unwrap();
         assert!(!bool::from(exact.secret.ct_eq(&*node.secret)));
+    }
+
+    fn cold(key: &TreeKey, topic: &str) -> TopicKey {
+        key.topic_key(topic).unwrap()
+    }
+
+    fn via_cache(key: &TreeKey, topic: &str, nodes: &KeyCache<NodeKey>) -> TopicKey {
+        key.topic_secret(topic, nodes, 0)
+            .unwrap()
+            .into_topic_key(topic)
+    }
+
+    #[test]
+    fn a_new_topic_under_a_cached_prefix_derives_the_cold_key() {
+        for key in [
+            TreeKey::from_secret("#", 1, [0x22; 32]).unwrap(),
+            root(),
+            root().derive("a/b/#").unwrap(),
+            root().derive("a/b/c").unwrap(),
+        ] {
+            let mut nodes = KeyCache::new(64);
+            key.cache_nodes("a/b/c", &mut nodes, 0, None);
+            for topic in [
+                "a/b/c",
+                "a/b/d",
+                "a/b/c/d",
+                "a/x/y",
+                "a/b",
+                "a",
+                "a//",
+                "a/b/c/d/e/f",
+            ] {
+                if !key.covers(topic) {
+                    assert!(key.topic_secret(topic, &nodes, 0).is_none());
+                    continue;
+                }
+                let warm = via_cache(&key, topic, &nodes);
+                let cold = cold(&key, topic);
+                assert!(warm.ct_eq(&cold), "{:?} {topic}", key.filter());
+                assert_eq!(warm.key_id(), cold.key_id());
+                assert_eq!(warm.topic_digest(), cold.topic_digest());
+            }
+        }
+    }
+
+    #[test]
+    fn derivation_starts_at_the_deepest_cached_node() {
+        // A planted (wrong) node key for a/b shows which node the derivation started from.
+        let key = root();
+        let mut nodes = KeyCache::new(64);
+        nodes.insert(0, "a/b", NodeKey(Zeroizing::new([0x99; KEY_LEN])));
+        let planted = TreeKey::from_secret("a/b/#", 3, [0x99; 32]).unwrap();
+        assert!(via_cache(&key, "a/b/new", &nodes).ct_eq(&cold(&planted, "a/b/new")));
+        assert!(via_cache(&key, "a/b", &nodes).ct_eq(&cold(&planted, "a/b")));
+        // Other paths, and other ring indices, do not see it.
+        assert!(via_cache(&key, "a/c/new", &nodes).ct_eq(&cold(&key, "a/c/new")));
+        let other = key.topic_secret("a/b/new", &nodes, 1).unwrap();
+        assert!(
+            other
+                .into_topic_key("a/b/new")
+                .ct_eq(&cold(&key, "a/b/new"))
+        );
+        // cache_nodes continues below the node the derivation started from (the topic's own
+        // node, a/b/new/x, is not cached).
+        let from = key
+            .topic_secret("a/b/new/x", &nodes, 0)
+            .unwrap()
+            .cached_to();
+        assert_eq!(from, Some(3));
+        key.cache_nodes("a/b/new/x", &mut nodes, 0, from);
+        assert_eq!(nodes.len(), 2);
+        assert!(nodes.get(0, "a/b/new").is_some());
+        assert!(via_cache(&key, "a/b/new/x/y", &nodes).ct_eq(&cold(&planted, "a/b/new/x/y")));
+    }
+
+    #[test]
+    fn cache_nodes_stores_the_path_shallowest_newest_and_skips_long_names() {
+        let key = TreeKey::from_secret("#", 1, [0x22; 32]).unwrap();
+        let mut nodes = KeyCache::new(2);
+        key.cache_nodes("p/q/r/s", &mut nodes, 0, None);
+        // Only two fit: the shallowest two, which more topics share.
+        assert!(nodes.get(0, "p").is_some() && nodes.get(0, "p/q").is_some());
+        assert_eq!(nodes.len(), 2);
+        let long = alloc::format!("p/{}/z", "y".repeat(crate::cache::MAX_CACHED_NAME_LEN));
+        let mut nodes = KeyCache::new(64);
+        key.cache_nodes(&long, &mut nodes, 0, None);
+        assert_eq!(nodes.len(), 1); // "p"; the next name is too long, so is everything below
+        assert!(via_cache(&key, &long, &nodes).ct_eq(&cold(&key, &long)));
+        // An exact key and a topic at a subtree key's own prefix have no node below the key.
+        let exact = TreeKey::from_secret("p/q", 1, [1; 32]).unwrap();
+        let sub = TreeKey::from_secret("p/q/#", 1, [1; 32]).unwrap();
+        let mut nodes = KeyCache::new(64);
+        exact.cache_nodes("p/q", &mut nodes, 0, None);
+        sub.cache_nodes("p/q", &mut nodes, 1, None);
+        assert_eq!(nodes.len(), 0);
+    }
+
+    #[test]
+    fn cached_keys_are_wiped_when_dropped() {
+        // Eviction and clearing drop the entries; these types zeroize on drop (their secrets
+        // are Zeroizing arrays), and print no secret.
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<NodeKey>();
+        wiped_on_drop::<TopicKey>();
+        wiped_on_drop::<Secret>();
+        let n = NodeKey(Zeroizing::new([0xab; KEY_LEN]));
+        assert_eq!(alloc::format!("{n:?}"), "NodeKey(..)");
     }
 
     #[test]

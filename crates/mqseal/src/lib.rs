@@ -49,6 +49,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod cache;
 mod envelope;
 mod error;
 mod grant;
@@ -67,6 +68,7 @@ mod time;
 mod topic;
 mod varint;
 
+pub use cache::{KeyCacheLimits, MAX_CACHED_NAME_LEN};
 pub use envelope::{
     Header, KEY_ID_LEN, MAX_HEADER_LEN, MAX_OVERHEAD_GROUP_MAC, MAX_OVERHEAD_SIGNED,
     MAX_SEALED_LEN, Profile, SALT_LEN, SIGNATURE_LEN, SealedParts, TAG_LEN, VERSION, inspect,

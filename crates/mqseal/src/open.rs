@@ -1,7 +1,5 @@
 //! Opening: sealed bytes → verified plaintext, with trusted senders, keys and replay windows.
 
-use alloc::collections::BTreeMap;
-use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;

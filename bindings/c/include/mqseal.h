@@ -1165,6 +1165,20 @@ mqseal_result mqseal_opener_set_replay_limits(struct mqseal_opener *opener,
                                               size_t total);
 
 /**
+ * Caps the opener's caches of derived keys: at most `topic_keys` topic keys and `node_keys`
+ * node keys (defaults 256 each; roughly 170 and 110 bytes plus the name per entry). Only keys
+ * that opened a message are cached; when a cache is full its older half is dropped (and wiped).
+ * 0 turns a cache off: every message then derives its key from the tree key. Firmware with
+ * little RAM sets small caps.
+ *
+ * # Safety
+ * `opener` must be a valid handle.
+ */
+mqseal_result mqseal_opener_set_key_cache_limits(struct mqseal_opener *opener,
+                                                 size_t topic_keys,
+                                                 size_t node_keys);
+
+/**
  * Writes the number of replay windows the opener holds into `*count`.
  *
  * # Safety

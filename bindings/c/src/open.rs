@@ -619,6 +619,31 @@ pub unsafe extern "C" fn mqseal_opener_set_replay_limits(
     })
 }
 
+/// Caps the opener's caches of derived keys: at most `topic_keys` topic keys and `node_keys`
+/// node keys (defaults 256 each; roughly 170 and 110 bytes plus the name per entry). Only keys
+/// that opened a message are cached; when a cache is full its older half is dropped (and wiped).
+/// 0 turns a cache off: every message then derives its key from the tree key. Firmware with
+/// little RAM sets small caps.
+///
+/// # Safety
+/// `opener` must be a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_opener_set_key_cache_limits(
+    opener: *mut mqseal_opener,
+    topic_keys: usize,
+    node_keys: usize,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `opener` is a valid handle not used elsewhere meanwhile.
+        let opener = unsafe { borrow_mut(opener) }?;
+        opener.inner.set_key_cache_limits(mqseal::KeyCacheLimits {
+            topic_keys,
+            node_keys,
+        });
+        Ok(())
+    })
+}
+
 /// Writes the number of replay windows the opener holds into `*count`.
 ///
 /// # Safety

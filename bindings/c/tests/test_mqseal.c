@@ -1314,6 +1314,7 @@ static void test_replay_limits_and_floors(void) {
     REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
     REQUIRE_OK(mqseal_opener_add_key(opener, key));
     REQUIRE_OK(mqseal_opener_set_replay_limits(opener, 2, 100));
+    REQUIRE_OK(mqseal_opener_set_key_cache_limits(opener, 1, 0)); /* tiny caches still open */
 
     CHECK_RC(seal_then_open(sealer, opener, 10, "ev/1", false, NULL), MQSEAL_OK, "10 on ev/1");
     CHECK_RC(seal_then_open(sealer, opener, 20, "ev/2", false, NULL), MQSEAL_OK, "20 on ev/2");

@@ -61,6 +61,7 @@ mod open;
 mod random;
 mod replay;
 mod seal;
+mod signature;
 #[cfg(feature = "std")]
 mod time;
 mod topic;

@@ -18,8 +18,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -160,7 +160,7 @@ def ed25519_point_ok(key: bytes) -> bool:
     return x25519_contributory(u.to_bytes(32, "little"))
 
 
-# Section 7.6: strict Ed25519 verification.
+# Sections 3 and 7.6: edwards25519 points, for the checks on public keys and signatures.
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
 SQRT_M1 = pow(2, (P - 1) // 4, P)
 
@@ -213,26 +213,65 @@ def ed25519_key_valid(key: bytes) -> bool:
     return ed25519_point_ok(key) and ed25519_in_prime_order_subgroup(key)
 
 
-def ed25519_verify_strict(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    """RFC 8032 5.1.7 with the strict rules of section 7.6.
+ED25519_NEUTRAL = (0, 1, 1, 0)
+# The base point B (RFC 8032 5.1): y = 4/5, x positive.
+ED25519_B = _ed_decompress((4 * pow(5, -1, P) % P).to_bytes(32, "little"))
 
-    S < L and "R decodes to a point not of small order" are checked here explicitly (OpenSSL's
-    verifier, behind `cryptography`, does not refuse a small-order R); the small-order test is the
-    decoding and small-order test of section 3 (not its torsion test: section 7.6 does not ask it of
-    R). The public key A was refused at trust time if it has small order or a torsion component.
-    The equation itself, cofactorless and compared on encodings, is OpenSSL's.
+
+def _ed_mul(point: tuple[int, int, int, int], n: int) -> tuple[int, int, int, int]:
+    """[n]point by double-and-add (public data only: not constant time)."""
+    acc = ED25519_NEUTRAL
+    for bit in bin(n)[2:]:
+        acc = _ed_add(acc, acc)
+        if bit == "1":
+            acc = _ed_add(acc, point)
+    return acc
+
+
+def _ed_neg(point: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    x, y, z, t = point
+    return (P - x) % P, y, z, (P - t) % P
+
+
+def _ed_is_neutral(point: tuple[int, int, int, int]) -> bool:
+    x, y, z, _ = point
+    return x % P == 0 and (y - z) % P == 0
+
+
+def _ed_times_8(point: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    for _ in range(3):
+        point = _ed_add(point, point)
+    return point
+
+
+def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Section 7.6: the one verification rule, checks 1-4 in the spec's order.
+
+    Pure Python on the edwards25519 helpers above (public data: a check, not a secret
+    primitive). The public key A was refused at trust time if it has small order or a torsion
+    component (section 3); k hashes the bytes of R as received and of A as trusted.
     """
     if len(signature) != 64 or len(public_key) != 32:
         return False
-    if int.from_bytes(signature[32:], "little") >= ED25519_L:
+    r_bytes, s_bytes = signature[:32], signature[32:]
+    s = int.from_bytes(s_bytes, "little")
+    if s >= ED25519_L:  # 1. S < L
         return False
-    if not ed25519_point_ok(signature[:32]):
+    y = int.from_bytes(r_bytes, "little") & ((1 << 255) - 1)
+    if y >= P:  # 2. canonical y ...
         return False
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+    r = _ed_decompress(r_bytes)
+    if r is None:  # ... and R decodes
         return False
-    return True
+    if _ed_is_neutral(_ed_times_8(r)):  # 3. R not of small order
+        return False
+    a = _ed_decompress(public_key)
+    if a is None:
+        return False
+    k = int.from_bytes(hashlib.sha512(r_bytes + public_key + message).digest(), "little") % ED25519_L
+    # 4. [8]([S]B - R - [k]A) is the neutral element
+    difference = _ed_add(_ed_add(_ed_mul(ED25519_B, s), _ed_neg(r)), _ed_neg(_ed_mul(a, k)))
+    return _ed_is_neutral(_ed_times_8(difference))
 
 
 @dataclass(frozen=True)
@@ -780,7 +819,7 @@ class Opener:
         if signature is not None:  # step 5
             transcript = signature_digest(header_bytes, digest, ciphertext + tag)
             for s in senders:
-                if ed25519_verify_strict(s.ed25519, signature, transcript):
+                if ed25519_verify(s.ed25519, signature, transcript):
                     senders = [s]
                     break
             else:
@@ -939,7 +978,7 @@ def accept_grant(
     if issuer is None:
         raise MqsealError("untrusted_issuer")
     digest = hashlib.sha512(b"mqseal/v1/grant-signature:" + grant[:-64]).digest()
-    if not ed25519_verify_strict(issuer_pk, signature, digest):  # section 7.6 covers grants too
+    if not ed25519_verify(issuer_pk, signature, digest):  # section 7.6 covers grants too
         raise MqsealError("bad_signature")
     ctx = hpke_recipient(me.agreement, enc, GRANT_INFO)
     if len(ct) < TAG_LEN:  # section 8: no room for the tag is malformed, after the enc check

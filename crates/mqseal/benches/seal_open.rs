@@ -10,7 +10,10 @@
 //! medians can come from different load levels. The run therefore ends with *paired* ratios:
 //! the primitives and seal/open alternate in short bursts, round after round, and the ratio of
 //! each round is taken before the median; slow drifts of the machine's load hit both sides of
-//! a ratio alike. The targets are judged on these.
+//! a ratio alike. The targets are judged on these. Batch opening is paired the same way: each
+//! round opens 64 fresh messages one by one and 64 as a batch (one sender, then 64 senders).
+//! `primitive/ed25519_verify` is mqseal's verification (spec 7.6), the floor of the open ratios;
+//! `primitive/ed25519_verify_strict` is ed25519-dalek's, for comparison.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,7 +29,7 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::{Signer, SigningKey};
-use mqseal::{BatchItem, Identity, Opener, Profile, Sealer, TreeKey};
+use mqseal::{BatchItem, Identity, Opener, Profile, PublicIdentity, Sealer, TreeKey};
 use sha2::{Digest, Sha512};
 
 const SIZES: [usize; 4] = [16, 64, 1024, 64 * 1024];
@@ -45,8 +48,27 @@ fn parties(profile: Profile) -> (Sealer, Opener) {
     (sealer, opener)
 }
 
+/// An Ed25519 key pair: ed25519-dalek's signing key and the same key as mqseal verifies it.
+fn ed25519_pair() -> (SigningKey, PublicIdentity) {
+    let seed = [7; 32];
+    let (ed_secret, _) = mqseal::vectors_support::identity_secrets(&seed);
+    (
+        SigningKey::from_bytes(&ed_secret),
+        Identity::from_seed(seed).public(),
+    )
+}
+
+/// The verification `open` performs: mqseal's rule (spec 7.6, cofactored).
+fn verify(key: &PublicIdentity, digest: &[u8; 64], signature: &[u8; 64]) {
+    assert!(mqseal::vectors_support::ed25519_verify(
+        key,
+        black_box(digest),
+        signature
+    ));
+}
+
 fn primitives(c: &mut Criterion) {
-    let signing = SigningKey::from_bytes(&[7; 32]);
+    let (signing, public) = ed25519_pair();
     let verifying = signing.verifying_key();
     let digest = [9u8; 64];
     let signature = signing.sign(&digest);
@@ -55,6 +77,10 @@ fn primitives(c: &mut Criterion) {
         b.iter(|| signing.sign(black_box(&digest)))
     });
     g.bench_function("ed25519_verify", |b| {
+        b.iter(|| verify(&public, &digest, &signature.to_bytes()))
+    });
+    // ed25519-dalek's cofactorless strict verification, for comparison.
+    g.bench_function("ed25519_verify_strict", |b| {
         b.iter(|| {
             verifying
                 .verify_strict(black_box(&digest), &signature)
@@ -119,6 +145,31 @@ fn seal_open(c: &mut Criterion) {
 
 const BATCH: usize = 64;
 
+/// `n` signed sealers and an opener trusting them all.
+fn senders(n: usize) -> (Vec<Sealer>, Opener) {
+    let key = TreeKey::from_secret("plant/#", 1, [2; 32]).unwrap();
+    let mut opener = Opener::new();
+    opener.add_key(key.clone());
+    let sealers = (0..n)
+        .map(|i| {
+            let sender = Identity::from_seed([i as u8 + 10; 32]);
+            opener.trust_sender(sender.public());
+            let mut s = Sealer::new(sender, Profile::Signed, 0);
+            s.add_key(key.clone());
+            s
+        })
+        .collect();
+    (sealers, opener)
+}
+
+/// [`BATCH`] fresh 64-byte signed messages, from the sealers in turn.
+fn fresh_batch(sealers: &mut [Sealer]) -> Vec<Vec<u8>> {
+    let n = sealers.len();
+    (0..BATCH)
+        .map(|i| sealers[i % n].seal(TOPIC, &[0x42; 64], false).unwrap())
+        .collect()
+}
+
 fn batch(c: &mut Criterion) {
     let mut g = c.benchmark_group("mqseal_batch");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -141,6 +192,32 @@ fn batch(c: &mut Criterion) {
         )
     });
     g.bench_function("open_batch_64x64B", |b| {
+        b.iter_batched(
+            &mut fresh,
+            |msgs| {
+                let items: Vec<BatchItem> =
+                    msgs.iter().map(|m| BatchItem::live(TOPIC, m)).collect();
+                assert!(opener.open_batch(&items).iter().all(Result::is_ok));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // The same with every message from another sender: no two signatures share a key term.
+    let (mut sealers, mut opener) = senders(BATCH);
+    let mut fresh = move || fresh_batch(&mut sealers);
+    let mut single_opener = opener.clone();
+    g.bench_function("open_one_by_one_64_senders", |b| {
+        b.iter_batched(
+            &mut fresh,
+            |msgs| {
+                for m in &msgs {
+                    single_opener.open(TOPIC, m).unwrap();
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("open_batch_64_senders", |b| {
         b.iter_batched(
             &mut fresh,
             |msgs| {
@@ -209,16 +286,25 @@ fn report() {
     println!(
         "signed: seal / (sign + aead), open / (verify + aead); group-mac: seal / aead, open / aead"
     );
-    if let (Some(single), Some(batched)) = (
-        median_ns("mqseal_batch/open_one_by_one_64x64B"),
-        median_ns("mqseal_batch/open_batch_64x64B"),
-    ) {
-        println!(
-            "batch opening, {BATCH} x 64 B signed: {:.0} msg/s one by one, {:.0} msg/s batched, speed-up {:.2}x",
-            BATCH as f64 * 1e9 / single,
-            BATCH as f64 * 1e9 / batched,
-            single / batched
-        );
+    for (what, single, batched) in [
+        ("one sender", "open_one_by_one_64x64B", "open_batch_64x64B"),
+        (
+            "64 senders",
+            "open_one_by_one_64_senders",
+            "open_batch_64_senders",
+        ),
+    ] {
+        if let (Some(single), Some(batched)) = (
+            median_ns(&format!("mqseal_batch/{single}")),
+            median_ns(&format!("mqseal_batch/{batched}")),
+        ) {
+            println!(
+                "batch opening, {BATCH} x 64 B signed, {what}: {:.0} msg/s one by one, {:.0} msg/s batched, speed-up {:.2}x",
+                BATCH as f64 * 1e9 / single,
+                BATCH as f64 * 1e9 / batched,
+                single / batched
+            );
+        }
     }
 }
 
@@ -256,10 +342,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Seal and open against the primitives, alternated in short bursts (see the module docs).
 fn paired_ratios() {
-    let signing = SigningKey::from_bytes(&[7; 32]);
-    let verifying = signing.verifying_key();
+    let (signing, public) = ed25519_pair();
     let digest = [9u8; 64];
-    let signature = signing.sign(&digest);
+    let signature = signing.sign(&digest).to_bytes();
     let cipher = ChaCha20Poly1305::new(&Key::from([3u8; 32]));
     println!(
         "\npaired ratios ({ROUNDS} rounds of {} ms bursts per operation; medians of the per-round ratios):",
@@ -286,11 +371,7 @@ fn paired_ratios() {
             let sign = burst(|| {
                 black_box(signing.sign(black_box(&digest)));
             });
-            let verify = burst(|| {
-                verifying
-                    .verify_strict(black_box(&digest), &signature)
-                    .unwrap();
-            });
+            let verify = burst(|| verify(&public, &digest, &signature));
             let aead = burst(|| {
                 black_box(
                     cipher
@@ -341,6 +422,57 @@ fn paired_ratios() {
     println!("target (64 B, signed): both ratios <= 1.15");
 }
 
+/// `open_batch` against `open` one by one, alternated round after round on fresh messages (see
+/// the module docs): the speed-up of each round is taken before the median.
+fn paired_batch() {
+    println!(
+        "\npaired batch opening ({ROUNDS} rounds of {BATCH} x 64 B signed messages each way; medians):"
+    );
+    for (what, n) in [("one sender", 1), ("64 senders", BATCH)] {
+        let (mut sealers, opener) = senders(n);
+        let mut single = opener.clone();
+        let mut batched = opener;
+        let (mut ratios, mut one_rates, mut batch_rates) = (vec![], vec![], vec![]);
+        for round in 0..ROUNDS {
+            let for_single = fresh_batch(&mut sealers);
+            let for_batch = fresh_batch(&mut sealers);
+            let mut time_single = || {
+                let t = Instant::now();
+                for m in &for_single {
+                    black_box(single.open(TOPIC, m).unwrap());
+                }
+                t.elapsed().as_secs_f64()
+            };
+            let mut time_batch = || {
+                let t = Instant::now();
+                let items: Vec<BatchItem> = for_batch
+                    .iter()
+                    .map(|m| BatchItem::live(TOPIC, m))
+                    .collect();
+                assert!(batched.open_batch(&items).iter().all(Result::is_ok));
+                t.elapsed().as_secs_f64()
+            };
+            // Alternate which goes first.
+            let (one, batch) = if round % 2 == 0 {
+                let one = time_single();
+                (one, time_batch())
+            } else {
+                let batch = time_batch();
+                (time_single(), batch)
+            };
+            ratios.push(one / batch);
+            one_rates.push(BATCH as f64 / one);
+            batch_rates.push(BATCH as f64 / batch);
+        }
+        println!(
+            "{what:>10}: {:.0} msg/s one by one, {:.0} msg/s batched, speed-up {:.2}x",
+            median(one_rates),
+            median(batch_rates),
+            median(ratios)
+        );
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     primitives(&mut c);
@@ -351,5 +483,6 @@ fn main() {
     // Not when cargo runs the bench as a test (`cargo test --benches`) or lists it.
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
         paired_ratios();
+        paired_batch();
     }
 }

@@ -139,8 +139,8 @@ impl PublicIdentity {
         let ed: [u8; 32] = ed.try_into().map_err(|_| Error::InvalidKey)?;
         let x: [u8; 32] = x.try_into().map_err(|_| Error::InvalidKey)?;
         let verifying = VerifyingKey::from_bytes(&ed).map_err(|_| Error::InvalidKey)?;
-        // Small order, or a torsion component (spec section 3): a mixed-order key would let
-        // batch and single verification disagree. One scalar multiplication, at trust time.
+        // Small order, or a torsion component (spec section 3): no derived key has either. One
+        // scalar multiplication, at trust time.
         if verifying.is_weak() || !verifying.to_edwards().is_torsion_free() {
             return Err(Error::InvalidKey);
         }
@@ -196,12 +196,15 @@ impl PublicIdentity {
         &self.verifying
     }
 
-    /// Verifies an Ed25519 signature over a 64-byte transcript digest (strict RFC 8032 rules).
+    /// Verifies an Ed25519 signature over a 64-byte transcript digest with the rule of spec 7.6
+    /// (canonical `S`, canonical `R` without small order, cofactored equation): the one
+    /// verification of messages and grants, which batches agree with (`crate::signature`).
     pub(crate) fn verify_digest(&self, digest: &[u8; 64], signature: &[u8; 64]) -> Result<()> {
-        let signature = Signature::from_bytes(signature);
-        self.verifying
-            .verify_strict(digest, &signature)
-            .map_err(|_| Error::BadSignature)
+        if crate::signature::verify(&self.verifying, digest, signature) {
+            Ok(())
+        } else {
+            Err(Error::BadSignature)
+        }
     }
 }
 

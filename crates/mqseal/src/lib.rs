@@ -63,6 +63,7 @@ mod random;
 mod replay;
 mod replay_state;
 mod seal;
+mod signature;
 #[cfg(feature = "std")]
 mod time;
 mod topic;
@@ -120,6 +121,16 @@ pub mod vectors_support {
     /// SHA-512 grant-signature transcript digest.
     pub fn grant_signature_digest(signed: &[u8]) -> [u8; 64] {
         crate::identity::transcript_digest(crate::labels::GRANT_SIGNATURE, &[signed])
+    }
+
+    /// Ed25519 verification of `signature` by `key` over `message` with the rule of spec 7.6
+    /// (what opening a signed message and accepting a grant check), for benchmarks.
+    pub fn ed25519_verify(
+        key: &crate::PublicIdentity,
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> bool {
+        crate::signature::verify(key.verifying_key(), message, signature)
     }
 
     /// The raw Ed25519 and X25519 secret keys of an identity seed.

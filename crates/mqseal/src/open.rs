@@ -16,6 +16,7 @@ use crate::keys::{KeyRing, TopicKey, TreeKey};
 use crate::labels;
 use crate::replay::ReplayWindow;
 use crate::replay_state::{ReplayLimits, ReplayState};
+use crate::signature;
 use crate::topic::KeyFilter;
 use crate::topic::validate_topic;
 
@@ -655,8 +656,10 @@ impl Opener {
             .ok_or(Error::BadSignature)
     }
 
-    /// Step 5 for a batch: one Ed25519 batch verification over every signed message whose
-    /// sender id names exactly one trusted sender; one by one if that fails or is not possible.
+    /// Step 5 for a batch: one Ed25519 batch verification (spec 7.6, the same cofactored rule as
+    /// [`Opener::verify`]) over every signed message whose sender id names exactly one trusted
+    /// sender and whose signature passes the encoding checks; each message on its own if the
+    /// batch fails (so that exactly the bad ones are refused) or cannot hold it.
     fn verify_all(&self, checked: &[Result<Checked<'_>>]) -> Vec<Result<Option<usize>>> {
         let unique_sender = |c: &Checked<'_>| {
             let mut it = self.candidates(&c.parts.header, c.topic);
@@ -665,14 +668,15 @@ impl Opener {
                 _ => None,
             }
         };
-        let mut batch: Vec<(usize, usize)> = Vec::new(); // (item, sender)
+        // (item, sender, signature): checks 1–3 of spec 7.6 done once, here.
+        let mut batch: Vec<(usize, usize, signature::Prepared)> = Vec::new();
         for (i, c) in checked.iter().enumerate() {
             if let Ok(c) = c
-                && let Some(signature) = c.parts.signature
-                && strictly_batchable(signature)
+                && let Some(sig) = c.parts.signature
                 && let Some(s) = unique_sender(c)
+                && let Some(prepared) = signature::Prepared::new(sig)
             {
-                batch.push((i, s));
+                batch.push((i, s, prepared));
             }
         }
         let batch_ok = batch.len() > 1 && self.batch_verifies(checked, &batch);
@@ -681,34 +685,34 @@ impl Opener {
             .enumerate()
             .map(|(i, c)| {
                 let c = c.as_ref().map_err(|e| *e)?;
-                match batch.iter().find(|(item, _)| *item == i) {
-                    Some((_, sender)) if batch_ok => Ok(Some(*sender)),
+                match batch.iter().find(|(item, _, _)| *item == i) {
+                    Some((_, sender, _)) if batch_ok => Ok(Some(*sender)),
                     _ => self.verify(c),
                 }
             })
             .collect()
     }
 
-    fn batch_verifies(&self, checked: &[Result<Checked<'_>>], batch: &[(usize, usize)]) -> bool {
-        let mut messages: Vec<&[u8]> = Vec::with_capacity(batch.len());
-        let mut signatures = Vec::with_capacity(batch.len());
-        let mut keys = Vec::with_capacity(batch.len());
-        for &(item, sender) in batch {
-            let Some(Ok(c)) = checked.get(item) else {
+    fn batch_verifies(
+        &self,
+        checked: &[Result<Checked<'_>>],
+        batch: &[(usize, usize, signature::Prepared)],
+    ) -> bool {
+        let mut entries = Vec::with_capacity(batch.len());
+        for (item, sender, prepared) in batch {
+            let (Some(Ok(c)), Some(s)) = (checked.get(*item), self.senders.get(*sender)) else {
                 return false;
             };
-            let (Some(sig), Some(digest), Some(s)) = (
-                c.parts.signature,
-                c.signature_digest.as_ref(),
-                self.senders.get(sender),
-            ) else {
+            let Some(digest) = c.signature_digest.as_ref() else {
                 return false;
             };
-            messages.push(digest);
-            signatures.push(ed25519_dalek::Signature::from_bytes(sig));
-            keys.push(*s.identity.verifying_key());
+            entries.push(signature::BatchEntry {
+                key: s.identity.verifying_key(),
+                message: digest,
+                signature: prepared,
+            });
         }
-        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+        signature::verify_batch(&entries)
     }
 
     /// Steps 6–9: decrypt with the one key (and each candidate sender, for group-mac), delivery
@@ -845,22 +849,6 @@ impl Opener {
     pub fn high_water_mark(&self, sender: &Fingerprint, profile: Profile) -> Option<u64> {
         self.replay.high_water(sender, profile)
     }
-}
-
-/// Whether a signature may go into a batch verification: its `S` is canonical (below the group
-/// order) and its `R` is the canonical encoding of a point that does not have small order (spec
-/// 7.6). The batch equation checks none of the `R` rules, so a signature failing them goes to
-/// the strict single verification instead (which refuses it): the batch then accepts exactly
-/// what `verify_strict` accepts. Costs one point decompression per signature.
-fn strictly_batchable(signature: &[u8; 64]) -> bool {
-    let (r, s) = signature.split_at(32);
-    let (Ok(r), Ok(s)) = (<[u8; 32]>::try_from(r), <[u8; 32]>::try_from(s)) else {
-        return false;
-    };
-    bool::from(curve25519_dalek::Scalar::from_canonical_bytes(s).is_some())
-        && curve25519_dalek::edwards::CompressedEdwardsY(r)
-            .decompress()
-            .is_some_and(|point| !point.is_small_order() && point.compress().0 == r)
 }
 
 /// The caches of derived keys (topic keys and node keys, spec section 4).

@@ -236,7 +236,7 @@ fn envelopes_seal_and_open_exactly() {
 fn envelopes_negative() {
     let file = load("envelopes-negative.json");
     let vectors = file["vectors"].as_array().unwrap();
-    assert!(vectors.len() >= 37);
+    assert!(vectors.len() >= 57);
     // Every receiver error of spec section 7.1 has a vector, except too_large (section 11: a
     // message above 268 435 455 bytes is tested by `too_large_is_checked_first` below).
     for error in [
@@ -495,36 +495,118 @@ fn bounded_replay_state() {
     }
 }
 
-#[test]
-fn the_small_order_r_vector_passes_a_lax_verifier() {
-    // The vector is only worth having if a verifier without the small-order R rule accepts it:
-    // ed25519-dalek's non-strict `verify` is such a verifier (spec 7.6).
-    use ed25519_dalek::Verifier;
-    let file = load("envelopes-negative.json");
-    let v = file["vectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "signature-small-order-r")
-        .unwrap();
-    let sealed = b(&v["sealed"]);
-    let header = mqseal::inspect(&sealed).unwrap();
+/// The signature digest of a sealed signed message on `topic` and its signature.
+fn digest_and_signature(sealed: &[u8], topic: &str) -> ([u8; 64], [u8; 64]) {
+    let header = mqseal::inspect(sealed).unwrap();
     let hl = header.encoded_len();
     let n = sealed.len() - 64;
     let digest = mqseal::vectors_support::message_signature_digest(
         &sealed[..hl],
-        &mqseal::vectors_support::topic_digest(v["topic"].as_str().unwrap()),
+        &mqseal::vectors_support::topic_digest(topic),
         &sealed[hl..n],
     );
-    let alice = public(&v["opener"]["trusted"][0]);
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&alice.ed25519()).unwrap();
-    let sig = ed25519_dalek::Signature::from_slice(&sealed[n..]).unwrap();
-    assert!(
-        key.verify(&digest, &sig).is_ok(),
-        "lax verification accepts it"
+    (digest, sealed[n..].try_into().unwrap())
+}
+
+/// A ZIP-215 verifier, for these tests only: `S < L`, `R` any encoding that decodes (y taken
+/// mod p), the cofactored equation. It has none of spec 7.6's checks on `R`.
+fn zip215_accepts(a: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::IsIdentity;
+    use sha2::{Digest, Sha512};
+    let r_bytes: [u8; 32] = signature[..32].try_into().unwrap();
+    let (Some(r), Some(point_a)) = (
+        CompressedEdwardsY(r_bytes).decompress(),
+        CompressedEdwardsY(*a).decompress(),
+    ) else {
+        return false;
+    };
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(
+        signature[32..].try_into().unwrap(),
+    )) else {
+        return false;
+    };
+    let k = Scalar::from_bytes_mod_order_wide(
+        &Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(a)
+            .chain_update(message)
+            .finalize()
+            .into(),
     );
-    assert!(
-        key.verify_strict(&digest, &sig).is_err(),
-        "strict refuses it"
-    );
+    (curve25519_dalek::EdwardsPoint::mul_base(&s) - r - point_a * k)
+        .mul_by_cofactor()
+        .is_identity()
+}
+
+#[test]
+fn the_small_order_r_vectors_pass_lax_and_zip215_verifiers() {
+    // The vectors are only worth having if verifiers without spec 7.6's R checks accept them:
+    // ed25519-dalek's non-strict `verify` (cofactorless) accepts the neutral element, and a
+    // ZIP-215 verifier (cofactored, non-canonical R allowed) every one of the 14 encodings.
+    use ed25519_dalek::Verifier;
+    let file = load("envelopes-negative.json");
+    let vectors: Vec<&Value> = file["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| {
+            v["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("signature-small-order-r")
+        })
+        .collect();
+    assert_eq!(vectors.len(), 14);
+    for v in vectors {
+        let name = v["name"].as_str().unwrap();
+        let (digest, sig) = digest_and_signature(&b(&v["sealed"]), v["topic"].as_str().unwrap());
+        let alice = public(&v["opener"]["trusted"][0]);
+        assert!(zip215_accepts(&alice.ed25519(), &digest, &sig), "{name}");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&alice.ed25519()).unwrap();
+        let sig = ed25519_dalek::Signature::from_bytes(&sig);
+        assert!(key.verify_strict(&digest, &sig).is_err(), "{name}");
+        if name == "signature-small-order-r" {
+            assert!(
+                key.verify(&digest, &sig).is_ok(),
+                "lax verification accepts it"
+            );
+        }
+    }
+}
+
+#[test]
+fn mixed_order_r_envelopes_open() {
+    // Valid under the cofactored equation only: a cofactorless verifier refuses every one.
+    let file = load("envelopes.json");
+    let vectors = file["mixed_order_r"].as_array().unwrap();
+    let orders: Vec<u64> = vectors
+        .iter()
+        .map(|v| v["torsion_order"].as_u64().unwrap())
+        .collect();
+    assert_eq!(orders, [8, 4, 2]);
+    for v in vectors {
+        let name = v["name"].as_str().unwrap();
+        let topic = v["topic"].as_str().unwrap();
+        let sealed = b(&v["sealed"]);
+        let sender = public(&v["sender_public"]);
+        let (digest, sig) = digest_and_signature(&sealed, topic);
+        assert_eq!(digest.to_vec(), b(&v["signature_digest"]), "{name}");
+        assert_eq!(sig.to_vec(), b(&v["signature"]), "{name}");
+        let verifying = ed25519_dalek::VerifyingKey::from_bytes(&sender.ed25519()).unwrap();
+        let strict = verifying.verify_strict(&digest, &ed25519_dalek::Signature::from_bytes(&sig));
+        assert!(
+            strict.is_err(),
+            "{name}: cofactorless verification refuses it"
+        );
+        assert!(zip215_accepts(&sender.ed25519(), &digest, &sig), "{name}");
+        let mut opener = Opener::new();
+        opener.trust_sender(sender.clone());
+        opener.add_key(key(&v["opener_key"]));
+        let opened = opener.open(topic, &sealed).unwrap();
+        assert_eq!(opened.payload, b(&v["payload"]), "{name}");
+        assert_eq!(opened.seq, v["seq"].as_u64().unwrap(), "{name}");
+        assert_eq!(opened.sender, sender, "{name}");
+    }
 }

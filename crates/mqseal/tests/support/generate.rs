@@ -488,9 +488,39 @@ fn envelopes() -> Value {
             })
         })
         .collect();
+    // Signatures only the cofactored equation accepts (spec 7.6): R' = [r]B + T.
+    let mixed: Vec<Value> = [8u8, 4, 2]
+        .into_iter()
+        .map(|order| {
+            let topic = "plant/7/temp";
+            let payload = format!("cofactored {order}").into_bytes();
+            let seq = 1000 + u64::from(order);
+            let sealed = mixed_order_message(&sender, &root_key(), topic, &payload, seq, order);
+            let n = sealed.len() - 64;
+            let mut opener = Opener::new();
+            opener.trust_sender(sender.public());
+            opener.add_key(root_key());
+            let opened = opener.open(topic, &sealed).unwrap();
+            assert_eq!(opened.payload, payload);
+            json!({
+                "name": format!("mixed-order-r-torsion-{order}"),
+                "description": format!("R' = [r]B + T with r the RFC 8032 nonce and T = {} of order {order}; S = r + k'*a, k' = SHA-512(R' || A || M): [S]B - R' - [k']A = -T, so the cofactored equation holds (the cofactorless one does not); R' is canonical and of large order", h(&strict::encoding(&strict::torsion(order)))),
+                "torsion_order": order,
+                "sender_public": h(&sender.public().to_bytes()),
+                "opener_key": key_json(&root_key()),
+                "topic": topic,
+                "payload": h(&payload),
+                "seq": seq,
+                "signature_digest": h(&strict::message_digest(&sealed, topic)),
+                "signature": h(&sealed[n..]),
+                "sealed": h(&sealed),
+            })
+        })
+        .collect();
     json!({
-        "description": "Sealed envelopes (spec: Sealed envelope). Seal: with sender_seed and sealer_key, sequence number seq, the given retain/timestamp and salt as the message's random salt, sealing payload on topic gives exactly sealed. Open: an opener trusting sender_public, holding opener_key and accepting group-mac returns payload, seq and the sender.",
+        "description": "Sealed envelopes (spec: Sealed envelope). Seal: with sender_seed and sealer_key, sequence number seq, the given retain/timestamp and salt as the message's random salt, sealing payload on topic gives exactly sealed. Open: an opener trusting sender_public, holding opener_key and accepting group-mac returns payload, seq and the sender. mixed_order_r: signed messages whose signature has a mixed-order R (spec 7.6), made by hand, so not reproducible by sealing: an opener trusting sender_public (signed) and holding opener_key opens sealed on topic (live delivery) to payload and seq.",
         "vectors": vectors,
+        "mixed_order_r": mixed,
     })
 }
 
@@ -526,6 +556,36 @@ fn seal_simple(
     let mut s = vector_sealer(who, profile, seq, salt);
     s.add_key(key.clone());
     s.seal_with(topic, payload, &options).unwrap()
+}
+
+/// A `&'static str` for a generated name or description.
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// A signed message from `who` whose signature has a mixed-order `R` (`R' = [r]B + T`, `T` of
+/// order `order`; spec 7.6): valid under the cofactored equation only.
+fn mixed_order_message(
+    who: &Identity,
+    key: &TreeKey,
+    topic: &str,
+    payload: &[u8],
+    seq: u64,
+    order: u8,
+) -> Vec<u8> {
+    let sealed = seal_simple(
+        who,
+        Profile::Signed,
+        key,
+        topic,
+        payload,
+        seq,
+        SealOptions::default(),
+    );
+    let digest = strict::message_digest(&sealed, topic);
+    let signature =
+        strict::mixed_order_r_signature(&digest, &who.seed(), &strict::torsion(order), false);
+    strict::with_signature(&sealed, signature)
 }
 
 fn negatives() -> Vec<Negative> {
@@ -1057,30 +1117,103 @@ fn negatives() -> Vec<Negative> {
     dup_forgery.preload = vec![(topic.clone(), signed.clone())];
     dup_forgery.delivery.duplicate = true;
     out.push(dup_forgery);
-    // Strict Ed25519 (spec 7.6): signatures a lax verifier accepts.
+    // Ed25519 (spec 7.6): signatures a lax or a ZIP-215 verifier accepts, refused by the S and
+    // R checks; signatures that fail the cofactored equation.
     out.push(base(
         "signature-s-plus-l",
         "a valid signature with L added to S (S >= L): lax verifiers reducing S accept it",
         strict::s_plus_l(&signed),
         E::BadSignature,
     ));
-    out.push(base(
-        "signature-small-order-r",
-        "R is the identity point (small order) and S = k*a, made with alice's secret key: the cofactorless equation holds, so a verifier without the small-order R check accepts it",
-        strict::identity_r(&signed, &seed(0xa0)),
-        E::BadSignature,
-    ));
+    let digest = strict::message_digest(&signed, &topic);
+    for (i, (suffix, what, r)) in strict::small_order_encodings().into_iter().enumerate() {
+        let message = strict::with_signature(
+            &signed,
+            strict::small_order_r_signature(&digest, &seed(0xa0), r),
+        );
+        let negative = if i == 0 {
+            base(
+                "signature-small-order-r",
+                "R = 0100..00, the neutral element (small order), and S = k*a (k over these R bytes), made with alice's secret key: [S]B = R + [k]A, so both the cofactorless and the cofactored equation hold and a verifier without the small-order R check accepts it",
+                message,
+                E::BadSignature,
+            )
+        } else {
+            let canonical = i < 8;
+            base(
+                leak(format!("signature-small-order-r-{suffix}")),
+                leak(format!(
+                    "{what}; S = k*a (k over these R bytes), made with alice's secret key: [S]B - R - [k]A = -R has small order, so the cofactored equation holds (a ZIP-215 verifier accepts it); refused because R {}",
+                    if canonical {
+                        "has small order"
+                    } else {
+                        "is not canonical (and has small order)"
+                    }
+                )),
+                message,
+                E::BadSignature,
+            )
+        };
+        out.push(negative);
+    }
     out.push(base(
         "signature-s-equals-l",
         "S = L exactly (not canonical)",
         strict::s_equals_l(&signed),
         E::BadSignature,
     ));
+    out.push(base(
+        "signature-r-does-not-decode",
+        leak(format!(
+            "R = {} (y = {}): no x satisfies the curve equation, R does not decode",
+            hex::encode(strict::undecodable_r()),
+            strict::undecodable_r()[0]
+        )),
+        strict::with_r(&signed, strict::undecodable_r()),
+        E::BadSignature,
+    ));
+    out.push(base(
+        "signature-r-non-canonical-y",
+        leak(format!(
+            "R = {}: y + p for a small y whose point decodes and has large order; not canonical (no one can make a valid signature with this R without its discrete logarithm, so the equation fails too)",
+            hex::encode(strict::non_canonical_large_order_r())
+        )),
+        strict::with_r(&signed, strict::non_canonical_large_order_r()),
+        E::BadSignature,
+    ));
+    out.push(base(
+        "signature-mixed-order-r-wrong-k",
+        "R' = [r]B + T (T of order 8, a mixed-order R), S = r + k*a with k hashed over [r]B instead of the R' written in the signature: [S]B - R' - [k']A has a prime-order part, so the cofactored equation fails",
+        strict::with_signature(
+            &signed,
+            strict::mixed_order_r_signature(&digest, &seed(0xa0), &strict::torsion(8), true),
+        ),
+        E::BadSignature,
+    ));
+    let mixed = mixed_order_message(&alice, &root, &topic, b"mixed", 8, 8);
+    out.push(base(
+        "signature-mixed-order-r-s-plus-l",
+        "the signature with a mixed-order R of the next vector's preloaded message (valid under the cofactored equation) with L added to S: S >= L",
+        strict::s_plus_l(&mixed),
+        E::BadSignature,
+    ));
+    let mut accepted = base(
+        "signature-mixed-order-r-accepted-then-replayed",
+        "preload: a message whose signature has a mixed-order R (R' = [r]B + T, T of order 8, S = r + k'*a with k' over R'), which only the cofactored equation accepts: it must be accepted. The same message again is a replay",
+        mixed.clone(),
+        E::Replay,
+    );
+    accepted.preload = vec![(topic.clone(), mixed)];
+    out.push(accepted);
     out
 }
 
-/// Signatures that pass lax Ed25519 verification but not the strict rules of spec 7.6.
-mod strict {
+/// Signatures made by hand for the verification rule of spec 7.6: ones a lax or a ZIP-215
+/// verifier accepts and mqseal refuses (`S ≥ L`, small-order or non-canonical `R`), and ones only
+/// the cofactored equation accepts (mixed-order `R`), made with the signer's secret key.
+pub mod strict {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
     use curve25519_dalek::scalar::Scalar;
     use sha2::{Digest, Sha512};
 
@@ -1088,6 +1221,13 @@ mod strict {
     const L: [u8; 32] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
         0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    /// The field prime p = 2^255 - 19, little-endian.
+    const P: [u8; 32] = [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
     ];
 
     fn split(m: &[u8]) -> (Vec<u8>, [u8; 32], [u8; 32]) {
@@ -1133,32 +1273,206 @@ mod strict {
         join(body, r, L)
     }
 
-    /// R = identity (encoding 01 00…00), S = k·a with k = SHA-512(R || A || M) mod L, where M is
-    /// the message's signature digest (spec section 6): [S]B = [k]A = R + [k]A.
-    pub fn identity_r(signed: &[u8], sender_seed: &[u8; 32]) -> Vec<u8> {
+    /// The message with its signature's `R` replaced (S unchanged).
+    pub fn with_r(signed: &[u8], r: [u8; 32]) -> Vec<u8> {
+        let (body, _, s) = split(signed);
+        join(body, r, s)
+    }
+
+    /// The message with its signature replaced.
+    pub fn with_signature(signed: &[u8], signature: [u8; 64]) -> Vec<u8> {
         let (body, _, _) = split(signed);
-        let header = mqseal::inspect(signed).unwrap();
-        let hl = header.encoded_len();
-        let topic = "plant/7/temp";
-        let digest = mqseal::vectors_support::message_signature_digest(
+        [&body[..], &signature[..]].concat()
+    }
+
+    /// The signature digest (spec section 6 step 6) of a sealed signed message on `topic`.
+    pub fn message_digest(signed: &[u8], topic: &str) -> [u8; 64] {
+        let (body, _, _) = split(signed);
+        let hl = mqseal::inspect(signed).unwrap().encoded_len();
+        mqseal::vectors_support::message_signature_digest(
             &body[..hl],
             &mqseal::vectors_support::topic_digest(topic),
             &body[hl..],
-        );
-        let (ed_seed, _) = mqseal::vectors_support::identity_secrets(sender_seed);
+        )
+    }
+
+    /// The signer's secret scalar `a`, RFC 8032 nonce prefix and public key `A`.
+    fn signer(seed: &[u8; 32]) -> (Scalar, [u8; 32], [u8; 32]) {
+        let (ed_seed, _) = mqseal::vectors_support::identity_secrets(seed);
         let expanded = ed25519_dalek::hazmat::ExpandedSecretKey::from(&ed_seed);
         let public = ed25519_dalek::SigningKey::from_bytes(&ed_seed).verifying_key();
-        let mut r = [0u8; 32];
-        r[0] = 1;
-        let wide: [u8; 64] = Sha512::new()
-            .chain_update(r)
-            .chain_update(public.as_bytes())
-            .chain_update(digest)
-            .finalize()
-            .into();
-        let k = Scalar::from_bytes_mod_order_wide(&wide);
-        let s = k * expanded.scalar;
-        join(body, r, s.to_bytes())
+        (expanded.scalar, expanded.hash_prefix, public.to_bytes())
+    }
+
+    fn wide(parts: &[&[u8]]) -> Scalar {
+        let mut h = Sha512::new();
+        for p in parts {
+            h.update(p);
+        }
+        Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+    }
+
+    /// `k = SHA-512(R || A || M) mod L` over the bytes as given.
+    fn challenge(r: &[u8; 32], a: &[u8; 32], m: &[u8]) -> Scalar {
+        wide(&[r, a, m])
+    }
+
+    fn signature(r: [u8; 32], s: Scalar) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&r);
+        out[32..].copy_from_slice(&s.to_bytes());
+        out
+    }
+
+    /// `R` = the given (small-order) encoding and `S = k·a`, `k` over those bytes:
+    /// `[S]B = [k]A`, so `[S]B − R − [k]A = −R` is a small-order point and both the
+    /// cofactorless equation (for the identity) and the cofactored one (for every small-order
+    /// point) hold. Refused only by the `R` checks of spec 7.6.
+    pub fn small_order_r_signature(digest: &[u8], seed: &[u8; 32], r: [u8; 32]) -> [u8; 64] {
+        let (a, _, public) = signer(seed);
+        signature(r, challenge(&r, &public, digest) * a)
+    }
+
+    /// `R' = [r]B + T` for the RFC 8032 nonce `r` and a torsion point `T`, `S = r + k'·a` with
+    /// `k' = SHA-512(R' || A || M)`: `[S]B − R' − [k']A = −T`, so the cofactored equation holds
+    /// and the cofactorless one does not. `wrong_k` computes `k` over `[r]B` instead of the `R'`
+    /// it publishes: then neither holds.
+    pub fn mixed_order_r_signature(
+        digest: &[u8],
+        seed: &[u8; 32],
+        torsion: &EdwardsPoint,
+        wrong_k: bool,
+    ) -> [u8; 64] {
+        let (a, prefix, public) = signer(seed);
+        let r = wide(&[&prefix, digest]);
+        let honest_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
+        let mixed_r = (EdwardsPoint::mul_base(&r) + torsion).compress().to_bytes();
+        let k = challenge(if wrong_k { &honest_r } else { &mixed_r }, &public, digest);
+        signature(mixed_r, r + k * a)
+    }
+
+    /// The torsion point of order `order` (2, 4 or 8) used in the vectors.
+    pub fn torsion(order: u8) -> EdwardsPoint {
+        let t = EIGHT_TORSION[match order {
+            8 => 1,
+            4 => 2,
+            2 => 4,
+            _ => panic!("order {order}"),
+        }];
+        assert_eq!(order_of(&t), order);
+        t
+    }
+
+    fn order_of(point: &EdwardsPoint) -> u8 {
+        let mut q = *point;
+        for order in [1, 2, 4] {
+            if q == EdwardsPoint::default() {
+                return order;
+            }
+            q = q + q;
+        }
+        8
+    }
+
+    /// Every encoding of a small-order point that decodes (spec 7.6 and section 3: y taken mod
+    /// p): the 8 canonical ones, then the 6 non-canonical ones (y + p < 2^255, or x = 0 with the
+    /// sign bit set). (name suffix, description, bytes).
+    pub fn small_order_encodings() -> Vec<(String, String, [u8; 32])> {
+        let mut points: Vec<(u8, [u8; 32])> = EIGHT_TORSION
+            .iter()
+            .map(|p| (order_of(p), p.compress().to_bytes()))
+            .collect();
+        points.sort();
+        let mut canonical = Vec::new();
+        let mut non_canonical = Vec::new();
+        for (i, &(order, bytes)) in points.iter().enumerate() {
+            let nth = points[..i].iter().filter(|(o, _)| *o == order).count() + 1;
+            let (name, what) = match order {
+                1 => ("identity".to_string(), "the neutral element".to_string()),
+                2 => ("order-2".to_string(), "the point of order 2".to_string()),
+                _ => (
+                    format!("order-{order}-{nth}"),
+                    format!("a point of order {order}"),
+                ),
+            };
+            canonical.push((
+                name.clone(),
+                format!("R = {}, {what} (canonical)", hex::encode(bytes)),
+                bytes,
+            ));
+            let x_is_zero = order <= 2;
+            let mut variants = Vec::new();
+            if x_is_zero {
+                let mut b = bytes;
+                b[31] |= 0x80;
+                variants.push(("sign-bit", "with the sign bit set although x = 0", b));
+            }
+            let mut y = bytes;
+            y[31] &= 0x7f;
+            let y_plus_p = add_le(&y, &P);
+            if y_plus_p[31] & 0x80 == 0 {
+                let mut b = y_plus_p;
+                b[31] |= bytes[31] & 0x80;
+                variants.push(("y-plus-p", "with y + p written for y", b));
+                if x_is_zero {
+                    b[31] |= 0x80;
+                    variants.push((
+                        "y-plus-p-sign-bit",
+                        "with y + p written for y and the sign bit set although x = 0",
+                        b,
+                    ));
+                }
+            }
+            for (suffix, how, b) in variants {
+                non_canonical.push((
+                    format!("{name}-{suffix}"),
+                    format!("R = {}, {what} {how} (not canonical)", hex::encode(b)),
+                    b,
+                ));
+            }
+        }
+        for (_, _, b) in canonical.iter().chain(&non_canonical) {
+            let point = CompressedEdwardsY(*b).decompress().unwrap();
+            assert!(point.is_small_order());
+        }
+        assert_eq!((canonical.len(), non_canonical.len()), (8, 6));
+        canonical.extend(non_canonical);
+        canonical
+    }
+
+    /// The smallest y with a canonical encoding that does not decode (no x on the curve).
+    pub fn undecodable_r() -> [u8; 32] {
+        (2u8..)
+            .map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                b
+            })
+            .find(|b| CompressedEdwardsY(*b).decompress().is_none())
+            .unwrap()
+    }
+
+    /// The non-canonical encoding y + p of the smallest y whose point decodes and has large
+    /// order (no valid signature can have it as R without its discrete logarithm).
+    pub fn non_canonical_large_order_r() -> [u8; 32] {
+        (2u8..19)
+            .map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                b
+            })
+            .find(|b| {
+                CompressedEdwardsY(*b)
+                    .decompress()
+                    .is_some_and(|p| !p.is_small_order())
+            })
+            .map(|b| add_le(&b, &P))
+            .unwrap()
+    }
+
+    /// The canonical encoding of a torsion point (for the vectors' descriptions).
+    pub fn encoding(point: &EdwardsPoint) -> [u8; 32] {
+        point.compress().to_bytes()
     }
 }
 
@@ -1664,7 +1978,58 @@ fn grants() -> Value {
     }
     // In scope: the same grant from an issuer trusted for plant/# (an ancestor) or for exactly
     // plant/7/# is accepted.
-    let in_scope: Vec<Value> = [vec!["lab/#", "plant/#"], vec!["plant/7/#"], vec!["#"]]
+    // Ed25519 (spec 7.6) on grants: a small-order R that both equations accept, and a
+    // mixed-order R with k over the wrong R, are refused.
+    let grant_digest = vs::grant_signature_digest(unsigned);
+    negative.push(neg(
+        "signature-small-order-r",
+        "the issuer's signature with R = 0100..00 (the neutral element, small order) and S = k*a, made with the issuer's secret key: both equations hold, refused because R has small order (spec 7.6)",
+        strict::with_signature(
+            &g,
+            strict::small_order_r_signature(&grant_digest, &seed(0xd0), {
+                let mut r = [0u8; 32];
+                r[0] = 1;
+                r
+            }),
+        ),
+        &recipient,
+        &[&admin],
+        E::BadSignature,
+    ));
+    negative.push(neg(
+        "signature-mixed-order-r-wrong-k",
+        "R' = [r]B + T (T of order 8), S = r + k*a with k hashed over [r]B instead of R': the cofactored equation fails (spec 7.6)",
+        strict::with_signature(
+            &g,
+            strict::mixed_order_r_signature(&grant_digest, &seed(0xd0), &strict::torsion(8), true),
+        ),
+        &recipient,
+        &[&admin],
+        E::BadSignature,
+    ));
+    // Accepted: the issuer's signature with a mixed-order R, valid under the cofactored
+    // equation only (trusted for the whole tree).
+    let mixed_grants = [8u8, 2].map(|order| {
+        let bytes = strict::with_signature(
+            &g,
+            strict::mixed_order_r_signature(&grant_digest, &seed(0xd0), &strict::torsion(order), false),
+        );
+        let key = Grant::from_bytes(&bytes)
+            .unwrap()
+            .accept(&recipient, &[admin.public()])
+            .unwrap();
+        assert!(key.ct_eq(&cases[1].0));
+        json!({
+            "name": format!("signature-mixed-order-r-torsion-{order}"),
+            "description": format!("the issuer's signature with R' = [r]B + T, T of order {order}, S = r + k'*a with k' over R': valid under the cofactored equation only (spec 7.6)"),
+            "grant": h(&bytes),
+            "recipient_seed": h(&recipient.seed()[..]),
+            "trusted_issuers": [h(&admin.public().to_bytes())],
+            "scopes": [["#"]],
+            "key": key_json(&key),
+        })
+    });
+    let mut in_scope: Vec<Value> = [vec!["lab/#", "plant/#"], vec!["plant/7/#"], vec!["#"]]
         .into_iter()
         .map(|scope| {
             let issuer = Issuer::new(admin.public(), &scope).unwrap();
@@ -1673,8 +2038,9 @@ fn grants() -> Value {
             json!({"grant": h(&g), "recipient_seed": h(&recipient.seed()[..]), "trusted_issuers": [h(&admin.public().to_bytes())], "scopes": [scope], "key": key_json(&key)})
         })
         .collect();
+    in_scope.extend(mixed_grants);
     json!({
-        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public for the whole tree) accepts it and obtains key. in_scope: accepting grant as recipient_seed, trusting each of trusted_issuers for the filters of the same index in scopes (spec 8.1), gives key. Negative: accepting grant as recipient_seed with trusted_issuers fails with error (stable code); where scopes is present, trusted_issuers[i] is trusted only for the filters scopes[i] (else for the whole tree, #). Negatives with a body are well signed by the trusted issuer and HPKE-sealed to the recipient (body is the plaintext inside): they fail after the signature, at HPKE open or the body.",
+        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public for the whole tree) accepts it and obtains key. in_scope: accepting grant as recipient_seed, trusting each of trusted_issuers for the filters of the same index in scopes (spec 8.1), gives key (the ones with a name carry a signature with a mixed-order R, valid under the cofactored equation of spec 7.6 only). Negative: accepting grant as recipient_seed with trusted_issuers fails with error (stable code); where scopes is present, trusted_issuers[i] is trusted only for the filters scopes[i] (else for the whole tree, #). Negatives with a body are well signed by the trusted issuer and HPKE-sealed to the recipient (body is the plaintext inside): they fail after the signature, at HPKE open or the body.",
         "positive": positive,
         "in_scope": in_scope,
         "negative": negative,

@@ -53,7 +53,9 @@ type TopicWindows = BTreeMap<String, Box<ReplayWindow>>;
 /// The replay state of one (sender, profile).
 #[derive(Clone, Default)]
 struct SenderState {
-    epochs: BTreeMap<u32, TopicWindows>,
+    /// Windows by epoch, then topic (each epoch's map boxed: a leaf of 11 inline maps is 300 B
+    /// more per sender on firmware).
+    epochs: BTreeMap<u32, Box<TopicWindows>>,
     /// Windows in `epochs`.
     count: usize,
     /// Highest number accepted in any window, evicted ones included.
@@ -78,7 +80,7 @@ impl SenderState {
     fn evict_one(&mut self) -> bool {
         let mut lowest: Option<(Option<u64>, u32, &str)> = None;
         for (epoch, topics) in &self.epochs {
-            for (topic, window) in topics {
+            for (topic, window) in topics.iter() {
                 let candidate = (window.highest(), *epoch, topic.as_str());
                 if lowest.is_none_or(|l| candidate < l) {
                     lowest = Some(candidate);
@@ -108,7 +110,9 @@ impl SenderState {
 /// Every replay window of a receiver, with floors and high-water marks (spec 7.3).
 #[derive(Clone, Default)]
 pub(crate) struct ReplayState {
-    senders: BTreeMap<(Fingerprint, Profile), SenderState>,
+    /// Boxed for the same reason as the windows: a B-tree leaf holds 11 values, and inline
+    /// sender states would make the first sender cost about 1 KiB (firmware heap).
+    senders: BTreeMap<(Fingerprint, Profile), Box<SenderState>>,
     /// Windows in all.
     total: usize,
     limits: ReplayLimits,
@@ -346,10 +350,7 @@ impl ReplayState {
         let Some((&key, _)) = largest else {
             return false;
         };
-        let evicted = self
-            .senders
-            .get_mut(&key)
-            .is_some_and(SenderState::evict_one);
+        let evicted = self.senders.get_mut(&key).is_some_and(|s| s.evict_one());
         if evicted {
             self.total = self.total.saturating_sub(1);
         }

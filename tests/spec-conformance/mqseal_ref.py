@@ -8,6 +8,9 @@ Receivers (section 7): `Opener` trusts senders for `signed`, and some of them fo
 key filters (`trust_group_mac`, section 7.7); replay windows are per (sender, profile, epoch,
 topic) and high-water marks per (sender, profile) (section 7.3). Grants (section 8): `Issuer`
 carries the scope an issuer is trusted for (section 8.1); `out_of_scope` is checked last.
+Key validity (section 4.1): `TreeKey.not_before` / `not_after`, chosen by sealers at the sealing
+time (`best_key`, section 6 step 2) and checked by receivers with skew and grace (section 7.1
+step 4).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ ERROR_CODES = {  # section 9
     "randomness": 22,
     "epoch_expired": 23,
     "out_of_scope": 24,
+    "key_expired": 25,
 }
 
 
@@ -392,6 +396,19 @@ class TreeKey:
     filter: str
     epoch: int
     secret: bytes
+    not_before: int = 0  # section 4.1: 0 = always
+    not_after: int | None = None  # None = never expires (0 in a grant)
+
+    def __post_init__(self) -> None:
+        if self.not_after is not None and (self.not_after == 0 or self.not_before > self.not_after):
+            raise MqsealError("malformed")
+
+    def limited(self) -> bool:
+        return self.not_before > 0 or self.not_after is not None
+
+    def with_secret(self, target: str, secret: bytes) -> "TreeKey":
+        """A derived key keeps the epoch and the validity (section 4.1)."""
+        return TreeKey(target, self.epoch, secret, self.not_before, self.not_after)
 
     def prefix(self) -> tuple[str, str | None]:
         """(kind, prefix): kind 'subtree' or 'exact'; prefix None for the root '#'."""
@@ -431,15 +448,15 @@ class TreeKey:
             if tprefix is None:
                 if prefix is not None:
                     raise MqsealError("key_not_found")
-                return TreeKey(target, self.epoch, self.secret)
+                return self.with_secret(target, self.secret)
             levels = self.levels_below(tprefix)
             if levels is None:
                 raise MqsealError("key_not_found")
             node = self.secret
             for level in levels:
                 node = child(node, level)
-            return TreeKey(target, self.epoch, node)
-        return TreeKey(target, self.epoch, self.topic_key(target))
+            return self.with_secret(target, node)
+        return self.with_secret(target, self.topic_key(target))
 
 
 # --- 5./6. Envelope and sealing -------------------------------------------------------------------
@@ -521,18 +538,39 @@ def signature_digest(header: bytes, digest: bytes, ct_and_tag: bytes) -> bytes:
     return hashlib.sha512(b"mqseal/v2/message-signature:" + header + digest + ct_and_tag).digest()
 
 
-def best_key(keys: list[TreeKey], topic: str) -> TreeKey:
-    """Section 6 step 2: most specific filter, then highest epoch; among keys of one filter and
-    epoch (several issuers' lineages, section 8.1), the one added first. Choosing one lineage
-    per filter is the keystore's business (keystore.md section 5), not the core sealer's."""
+def phase(key: TreeKey, now: int | None) -> str:
+    """Section 6 step 2: 'pending' (known to be before not_before), 'valid' or 'unusable'."""
+    if not key.limited():
+        return "valid"
+    if now is None:
+        return "unusable"
+    if now < key.not_before:
+        return "pending"
+    if key.not_after is not None and now > key.not_after:
+        return "unusable"
+    return "valid"
+
+
+def best_key(keys: list[TreeKey], topic: str, now: int | None) -> TreeKey:
+    """Section 6 step 2 at the sealing time `now` (None: unknown): per covering filter its current
+    key (highest epoch not pending; among keys of one filter and epoch, several issuers'
+    lineages, section 8.1, the one added first), then the most specific filter whose current key
+    is valid. Choosing one lineage per filter is the keystore's business (keystore.md section 5),
+    not the core sealer's."""
     covering = [k for k in keys if k.covers(topic)]
     if not covering:
         raise MqsealError("key_not_found")
-    best = covering[0]
-    for k in covering[1:]:
-        if (*k.specificity(), k.epoch) > (*best.specificity(), best.epoch):
-            best = k
-    return best
+    current: dict[str, TreeKey] = {}
+    for k in covering:  # in the order added: a later key of the same epoch does not replace
+        if phase(k, now) == "pending":
+            continue
+        held = current.get(k.filter)
+        if held is None or k.epoch > held.epoch:
+            current[k.filter] = k
+    usable = [k for k in current.values() if phase(k, now) == "valid"]
+    if not usable:
+        raise MqsealError("key_expired")
+    return max(usable, key=lambda k: k.specificity())
 
 
 class _Now:
@@ -557,9 +595,10 @@ def _prepare(identity, profile, keys, topic, payload, seq, retain, timestamp):
     """Section 6 steps 1-3; nothing is consumed by a refusal."""
     if not valid_topic(topic):  # step 1
         raise MqsealError("invalid_topic")
-    key = best_key(keys, topic)  # step 2
     if isinstance(timestamp, _Now):
         timestamp = int(time.time())
+    # step 2 at the sealing time: the message's timestamp, else the sender's clock
+    key = best_key(keys, topic, int(time.time()) if timestamp is None else timestamp)
     tk = key.topic_key(topic)
     kid = key_id(tk)
     sid = identity.public.sender_id
@@ -673,6 +712,7 @@ class Policy:
     max_age: int | None = None
     max_future_skew: int = 60
     require_timestamp: bool = False
+    validity_grace: int = 86_400  # section 7.1 step 4: after a key's not_after
 
 
 @dataclass
@@ -813,6 +853,12 @@ class Opener:
         key = self.find_key(topic, header.epoch, header.key_id)
         if self.past_grace(key, now):
             raise MqsealError("epoch_expired")
+        if key.limited() and (  # then the key's own validity, with skew and grace
+            now is None
+            or now < key.not_before - self.policy.max_future_skew
+            or (key.not_after is not None and now > key.not_after + self.policy.validity_grace)
+        ):
+            raise MqsealError("key_expired")
         if len(senders) == 1:  # end of step 4: the replay pre-check, read-only
             self.replay_rule(senders[0].fingerprint, header, topic, retained, duplicate)
         digest = topic_digest(topic)
@@ -930,7 +976,8 @@ GRANT_INFO = b"mqseal/v1/grant"
 
 def grant_body(key: TreeKey) -> bytes:
     f = key.filter.encode()
-    return varint_encode(key.epoch) + varint_encode(len(f)) + f + key.secret
+    validity = varint_encode(key.not_before) + varint_encode(key.not_after or 0)
+    return varint_encode(key.epoch) + varint_encode(len(f)) + f + key.secret + validity
 
 
 def issue_grant(issuer: Identity, recipient: PublicIdentity, key: TreeKey, ikm_e: bytes) -> bytes:
@@ -989,12 +1036,18 @@ def accept_grant(
         raise MqsealError("authentication_failed") from None
     epoch, p = varint_decode(body, 0, 2**32 - 1)
     flen, p = varint_decode(body, p, 65535)
-    if len(body) != p + flen + 32:
+    if len(body) < p + flen + 32:
         raise MqsealError("malformed")
-    filter_bytes = body[p : p + flen]
+    filter_bytes, secret = body[p : p + flen], body[p + flen : p + flen + 32]
+    not_before, p = varint_decode(body, p + flen + 32, 2**64 - 1)
+    not_after, p = varint_decode(body, p, 2**64 - 1)
+    if p != len(body):  # nothing after the validity
+        raise MqsealError("malformed")
+    if not_after != 0 and not_before > not_after:
+        raise MqsealError("malformed")
     if not valid_filter(filter_bytes):
         raise MqsealError("invalid_filter")
     granted = filter_bytes.decode()
     if not any(filter_inside(granted, s) for s in issuer.scope):  # last: section 8.1
         raise MqsealError("out_of_scope")
-    return TreeKey(granted, epoch, body[p + flen :])
+    return TreeKey(granted, epoch, secret, not_before, not_after or None)

@@ -22,7 +22,10 @@ def x(s: str) -> bytes:
 
 
 def tree_key(v: dict) -> ref.TreeKey:
-    return ref.TreeKey(v["filter"], v["epoch"], x(v["secret"]))
+    """A vector key; not_before / not_after are present when it has a validity limit."""
+    return ref.TreeKey(
+        v["filter"], v["epoch"], x(v["secret"]), v.get("not_before", 0), v.get("not_after")
+    )
 
 
 def test_identities() -> None:
@@ -75,6 +78,49 @@ def test_key_schedule() -> None:
         assert g.topic_key(t["topic"]).hex() == t["topic_key"]
         if "key_id" in t:
             assert ref.key_id(g.topic_key(t["topic"])).hex() == t["key_id"]
+
+
+def test_key_choice() -> None:
+    """Section 6 step 2: the key a sealer uses at the sealing time, or the refusal."""
+    cases = load("key-schedule.json")["key_choice"]
+    assert {c.get("error") for c in cases} >= {None, "key_expired", "key_not_found"}
+    for c in cases:
+        keys = [tree_key(k) for k in c["keys"]]
+        if "error" in c:
+            with pytest.raises(ref.MqsealError) as err:
+                ref.best_key(keys, c["topic"], c["now"])
+            assert (err.value.name, err.value.code) == (c["error"], c["code"]), c["description"]
+        else:
+            assert ref.best_key(keys, c["topic"], c["now"]) is keys[c["chosen"]], c["description"]
+        # through sealing: the header names the chosen key (its epoch and key id)
+        alice = ref.Identity(bytes(32))
+        try:
+            sealed = ref.seal(alice, ref.SIGNED, keys, c["topic"], b"x", 0, timestamp=c["now"])
+        except ref.MqsealError as e:
+            assert e.name == c["error"], c["description"]
+            continue
+        header = ref.parse(sealed)[0]
+        chosen = keys[c["chosen"]]
+        assert header.epoch == chosen.epoch
+        assert header.key_id == ref.key_id(chosen.topic_key(c["topic"]))
+
+
+def test_no_time_means_no_limited_key() -> None:
+    """Section 6 step 2 without a time: a key with a limit is unusable, and a pending successor
+    is not skipped in favour of an older epoch; section 7.1 step 4 refuses such keys too."""
+    e1 = ref.TreeKey("a/#", 1, bytes([1]) * 32)
+    e2 = ref.TreeKey("a/#", 2, bytes([2]) * 32, not_before=1_000)
+    assert ref.best_key([e1], "a/b", None) is e1
+    with pytest.raises(ref.MqsealError, match="key_expired"):
+        ref.best_key([e1, e2], "a/b", None)
+    assert ref.best_key([e1, e2], "a/b", 999) is e1
+    assert ref.best_key([e1, e2], "a/b", 1_000) is e2
+    alice = ref.Identity(bytes(32))
+    sealed = ref.seal(alice, ref.SIGNED, [e2], "a/b", b"x", 0, timestamp=1_000)
+    opener = ref.Opener([alice.public], [e2])
+    with pytest.raises(ref.MqsealError, match="key_expired"):
+        opener.open("a/b", sealed, now=None)
+    assert opener.open("a/b", sealed, now=940).payload == b"x"  # within the 60 s skew
 
 
 def profile_of(name: str) -> int:
@@ -199,11 +245,16 @@ def test_envelopes_negative() -> None:
     for v in vectors:
         o = v["opener"]
         p = o["policy"]
-        assert set(p) == {"max_age", "max_future_skew", "require_timestamp"}, v["name"]
+        assert set(p) - {"validity_grace"} == {"max_age", "max_future_skew", "require_timestamp"}
         opener = ref.Opener(
             [ref.PublicIdentity.parse(x(t)) for t in o["trusted"]],
             [tree_key(k) for k in o["keys"]],
-            ref.Policy(p["max_age"], p["max_future_skew"], p["require_timestamp"]),
+            ref.Policy(
+                p["max_age"],
+                p["max_future_skew"],
+                p["require_timestamp"],
+                p.get("validity_grace", 86_400),
+            ),
         )
         for g in o["group_mac"]:
             opener.trust_group_mac(ref.PublicIdentity.parse(x(g["sender"])), g["filter"])
@@ -263,7 +314,7 @@ def test_grants() -> None:
         assert grant[:65].hex() == g["aad"]
         assert grant[-64:].hex() == g["signature"]
         assert ref.hashlib.sha512(b"mqseal/v1/grant-signature:" + grant[:-64]).hexdigest() == g["signature_digest"]
-        assert ref.accept_grant(grant, me, [issuer.public]) == key
+        assert ref.accept_grant(grant, me, [issuer.public]) == key  # validity included
     assert v["in_scope"]
     for g in v["in_scope"]:
         me = ref.Identity(x(g["recipient_seed"]))
@@ -392,8 +443,8 @@ def test_lineages_of_one_filter_and_epoch_coexist() -> None:
     assert opener.open("plant/7/temp", m1).payload == b"1"
     assert opener.open("plant/7/temp", m2).payload == b"2"
     # section 6 step 2: same filter and epoch, the one added first seals
-    assert ref.best_key([key, rival], "plant/7/temp") is key
-    assert ref.best_key([rival, key], "plant/7/temp") is rival
+    assert ref.best_key([key, rival], "plant/7/temp", None) is key
+    assert ref.best_key([rival, key], "plant/7/temp", None) is rival
     opener.retire_key(rival.filter, rival.epoch, 100, secret=rival.secret)
     m3 = ref.seal(alice, ref.SIGNED, [key], "plant/7/temp", b"3", 12, timestamp=None)
     m4 = ref.seal(alice, ref.SIGNED, [rival], "plant/7/temp", b"4", 13, timestamp=None)

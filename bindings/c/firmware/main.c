@@ -100,6 +100,8 @@ static mqseal_tree_key *load_key(const vec_key *k) {
     mqseal_tree_key *key = NULL;
     unhex_fixed(k->secret, secret, sizeof secret);
     REQUIRE_OK(mqseal_tree_key_new(k->filter, k->epoch, secret, sizeof secret, &key));
+    if (k->not_before || k->not_after)
+        REQUIRE_OK(mqseal_tree_key_set_validity(key, k->not_before, k->not_after));
     return key;
 }
 
@@ -216,7 +218,7 @@ static void test_envelopes_negative(void) {
     for (size_t i = 0; i < N_NEGATIVES; i++) {
         const vec_negative *v = &NEGATIVES[i];
         mqseal_open_policy policy = {v->require_timestamp, v->has_max_age, v->max_age,
-                                     v->max_future_skew};
+                                     v->max_future_skew, v->validity_grace};
         mqseal_opener *opener = NULL;
         REQUIRE_OK(mqseal_opener_new(&policy, &opener));
         size_t trusted_len;
@@ -414,6 +416,57 @@ static void test_replay_window_persistence(void) {
     mqseal_sealer_free(sealer);
     mqseal_tree_key_free(key);
     mqseal_identity_free(sender);
+}
+
+/* ---- key validity without a clock ---------------------------------------------------------- */
+
+/* A firmware build has no clock: a key with a validity limit is used only at a time the caller
+ * gives (the message's timestamp when sealing, the delivery's now when opening); without one it
+ * is refused (fail closed), and a key granted ahead of time takes over at its not_before. */
+static void test_key_validity_without_clock(void) {
+    uint8_t secret[MQSEAL_KEY_LEN], pub[64];
+    memset(secret, 0x51, sizeof secret);
+    mqseal_tree_key *e1 = NULL, *e2 = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("fw/#", 1, secret, sizeof secret, &e1));
+    secret[0] ^= 1;
+    REQUIRE_OK(mqseal_tree_key_new("fw/#", 2, secret, sizeof secret, &e2));
+    REQUIRE_OK(mqseal_tree_key_set_validity(e2, 1000, 2000));
+    mqseal_identity *me = identity_from_hex(ENVELOPES[0].sender_seed);
+    REQUIRE_OK(mqseal_identity_public(me, pub, sizeof pub));
+    mqseal_sealer *sealer = NULL;
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 0, &sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, e1));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, e2));
+    uint8_t m1[MQSEAL_SEALED_BUFFER_LEN(1)], m2[sizeof m1], out[sizeof m1];
+    size_t l1, l2;
+    mqseal_seal_options at999 = {false, true, 999}, at1000 = {false, true, 1000};
+    CHECK_RC(mqseal_seal(sealer, "fw/t", (const uint8_t *)"x", 1, NULL, m1, sizeof m1, &l1),
+             MQSEAL_ERR_KEY_EXPIRED, "no time: the pending epoch 2 cannot be placed");
+    REQUIRE_OK(mqseal_seal(sealer, "fw/t", (const uint8_t *)"1", 1, &at999, m1, sizeof m1, &l1));
+    REQUIRE_OK(mqseal_seal(sealer, "fw/t", (const uint8_t *)"2", 1, &at1000, m2, sizeof m2, &l2));
+    mqseal_header h1, h2;
+    REQUIRE_OK(mqseal_inspect(m1, l1, &h1));
+    REQUIRE_OK(mqseal_inspect(m2, l2, &h2));
+    CHECK(h1.epoch == 1 && h2.epoch == 2, "epoch 2 from its not_before on, no new grant");
+
+    mqseal_opener *opener = NULL;
+    mqseal_opened info;
+    REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, pub, sizeof pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, e1));
+    REQUIRE_OK(mqseal_opener_add_key(opener, e2));
+    CHECK_RC(mqseal_open(opener, "fw/t", m2, l2, NULL, out, sizeof out, &info),
+             MQSEAL_ERR_KEY_EXPIRED, "no time: a limited key is refused");
+    mqseal_delivery at1500 = {false, false, true, 1500};
+    CHECK_RC(mqseal_open(opener, "fw/t", m2, l2, &at1500, out, sizeof out, &info), MQSEAL_OK,
+             "opened with the delivery's time");
+    CHECK_RC(mqseal_open(opener, "fw/t", m1, l1, NULL, out, sizeof out, &info), MQSEAL_OK,
+             "a key without a limit needs no time");
+    mqseal_opener_free(opener);
+    mqseal_sealer_free(sealer);
+    mqseal_tree_key_free(e2);
+    mqseal_tree_key_free(e1);
+    mqseal_identity_free(me);
 }
 
 /* ---- fragmented delivery ------------------------------------------------------------------- */
@@ -860,6 +913,7 @@ int main(void) {
     /* First to register a generator (the tests above need none); leaves it registered. */
     test_randomness();
     test_replay_window_persistence();
+    test_key_validity_without_clock();
     open_in_pieces(7, "lwIP-style pieces of 7 bytes");
     open_in_pieces(64, "esp-mqtt-style pieces of 64 bytes");
     test_arena_end();

@@ -90,9 +90,11 @@
 
 /**
  * Upper bound of a grant's length beyond its key's filter: a grant of a key whose filter is
- * `n` bytes long is at most `n + MQSEAL_GRANT_MAX_OVERHEAD` bytes.
+ * `n` bytes long is at most `n + MQSEAL_GRANT_MAX_OVERHEAD` bytes (version, issuer, recipient
+ * and `enc`: 97; the ciphertext length: at most 5; the body around the filter: epoch 5, filter
+ * length 3, secret 32, validity 10 + 10; the HPKE tag 16; the signature 64).
  */
-#define MQSEAL_GRANT_MAX_OVERHEAD 222
+#define MQSEAL_GRANT_MAX_OVERHEAD 242
 
 /**
  * Length of the random input keying material of `mqseal_grant_issue_with_ikm`.
@@ -109,7 +111,7 @@
 /**
  * The result of every fallible function: `MQSEAL_OK` (0) or an error code.
  *
- * Codes 1 to 24 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
+ * Codes 1 to 25 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
  * shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments,
  * what a build lacks). A
  * code's meaning never changes; new codes may be added, so keep a default branch when switching.
@@ -225,6 +227,13 @@ enum mqseal_result
      * (`mqseal_grant_accept_scoped`).
      */
     MQSEAL_ERR_OUT_OF_SCOPE = 24,
+    /**
+     * The key is outside its validity period: when sealing, no key covering the topic is valid
+     * at the sealing time (expired, not begun, or no time to check a limit against); when
+     * opening, the message's key expired more than the policy's `validity_grace` ago, or begins
+     * more than `max_future_skew` ahead.
+     */
+    MQSEAL_ERR_KEY_EXPIRED = 25,
     /**
      * A required pointer argument is NULL.
      */
@@ -346,6 +355,11 @@ typedef int (*mqseal_random_fn)(void *ctx, uint8_t *buf, size_t len);
  * `has_timestamp` and `timestamp` (e.g. `time(NULL)`, or a device's RTC); leaving
  * `has_timestamp` false seals without one (5 bytes shorter, but receivers with a maximum age
  * refuse it as `MQSEAL_ERR_MISSING_TIMESTAMP`).
+ *
+ * The timestamp is also the time at which key validities are checked
+ * (`mqseal_tree_key_set_validity`): without one, hosted builds read the system clock, and
+ * firmware builds have no time, so a key with a validity limit is refused
+ * (`MQSEAL_ERR_KEY_EXPIRED`) — give such devices a timestamp.
  */
 typedef struct mqseal_seal_options {
     /**
@@ -382,9 +396,16 @@ typedef struct mqseal_open_policy {
      */
     uint64_t max_age;
     /**
-     * With a max age, refuse timestamps more than this many seconds in the future. Default: 60.
+     * With a max age, refuse timestamps more than this many seconds in the future; also how
+     * far ahead of its `not_before` a key is accepted. Default: 60.
      */
     uint64_t max_future_skew;
+    /**
+     * Seconds after a key's validity `not_after` during which messages under it are still
+     * opened (sealed just before it, delivered late); later: `MQSEAL_ERR_KEY_EXPIRED`.
+     * Default: 86400 (one day).
+     */
+    uint64_t validity_grace;
 } mqseal_open_policy;
 
 /**
@@ -400,9 +421,10 @@ typedef struct mqseal_delivery {
      */
     bool duplicate;
     /**
-     * Whether `now` is set; needed with a max age and with retired keys (otherwise hosted builds
-     * read the system clock; builds without `std` have none: such a message is refused with
-     * `MQSEAL_ERR_EXPIRED` or `MQSEAL_ERR_EPOCH_EXPIRED`).
+     * Whether `now` is set; needed with a max age, with retired keys and with keys that have a
+     * validity limit (otherwise hosted builds read the system clock; builds without `std` have
+     * none: such a message is refused with `MQSEAL_ERR_EXPIRED`, `MQSEAL_ERR_EPOCH_EXPIRED` or
+     * `MQSEAL_ERR_KEY_EXPIRED`).
      */
     bool has_now;
     /**
@@ -708,6 +730,34 @@ mqseal_result mqseal_tree_key_derive(const struct mqseal_tree_key *key,
                                      struct mqseal_tree_key **out);
 
 /**
+ * Sets the key's validity (spec section 4.1), in seconds since the Unix epoch, both ends
+ * inclusive: `not_before` 0 means always, `not_after` 0 means never expires (as in a grant).
+ * Sealers use the key only inside it (`MQSEAL_ERR_KEY_EXPIRED` otherwise; a key whose
+ * `not_before` is in the future waits until then, so the next epoch can be handed out ahead of
+ * time); openers refuse messages under it outside `[not_before - max_future_skew, not_after +
+ * validity_grace]`; grants of it (or of keys derived from it afterwards) carry it signed.
+ * `MQSEAL_ERR_MALFORMED` if `not_after` is not 0 and below `not_before` (the key is unchanged).
+ *
+ * # Safety
+ * `key` must be a valid handle, not used by another thread at the same time.
+ */
+mqseal_result mqseal_tree_key_set_validity(struct mqseal_tree_key *key,
+                                           uint64_t not_before,
+                                           uint64_t not_after);
+
+/**
+ * Writes the key's validity: `*not_before` (0: always) and `*not_after` (0: never expires).
+ * Either pointer may be NULL.
+ *
+ * # Safety
+ * `key` must be a valid handle; `not_before` and `not_after` NULL or valid for writing a
+ * `uint64_t`.
+ */
+mqseal_result mqseal_tree_key_validity(const struct mqseal_tree_key *key,
+                                       uint64_t *not_before,
+                                       uint64_t *not_after);
+
+/**
  * Frees a key and wipes its secret. NULL is ignored.
  *
  * # Safety
@@ -914,8 +964,10 @@ mqseal_result mqseal_sealer_sealed_len(const struct mqseal_sealer *sealer,
  * generator. A sequence number is consumed only once the topic, key, size, buffer and sequence
  * limit checks passed and the salt was drawn: a refused call spends none, and no number is ever
  * used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`, `MQSEAL_ERR_KEY_NOT_FOUND`,
- * `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`, `MQSEAL_ERR_TOO_LARGE`,
- * `MQSEAL_ERR_RANDOMNESS` (the generator failed).
+ * `MQSEAL_ERR_KEY_EXPIRED` (no key covering the topic is valid at the options' timestamp, else
+ * the system clock; firmware builds without a timestamp have no time, so a key with a validity
+ * limit is refused), `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`,
+ * `MQSEAL_ERR_TOO_LARGE`, `MQSEAL_ERR_RANDOMNESS` (the generator failed).
  *
  * # Safety
  * `sealer` must be a valid handle; `topic` a NUL-terminated string; `payload` valid for reads of
@@ -932,7 +984,8 @@ mqseal_result mqseal_seal(struct mqseal_sealer *sealer,
                           size_t *out_len);
 
 /**
- * The default policy: no timestamp required, no maximum age, 60 s skew.
+ * The default policy: no timestamp required, no maximum age, 60 s skew, one day of grace after
+ * a key's validity.
  */
 struct mqseal_open_policy mqseal_open_policy_default(void);
 

@@ -15,8 +15,10 @@ use crate::util::{
 };
 
 /// Upper bound of a grant's length beyond its key's filter: a grant of a key whose filter is
-/// `n` bytes long is at most `n + MQSEAL_GRANT_MAX_OVERHEAD` bytes.
-pub const MQSEAL_GRANT_MAX_OVERHEAD: usize = 222;
+/// `n` bytes long is at most `n + MQSEAL_GRANT_MAX_OVERHEAD` bytes (version, issuer, recipient
+/// and `enc`: 97; the ciphertext length: at most 5; the body around the filter: epoch 5, filter
+/// length 3, secret 32, validity 10 + 10; the HPKE tag 16; the signature 64).
+pub const MQSEAL_GRANT_MAX_OVERHEAD: usize = 242;
 /// Length of the random input keying material of `mqseal_grant_issue_with_ikm`.
 pub const MQSEAL_GRANT_IKM_LEN: usize = 32;
 

@@ -3,12 +3,13 @@
 
 use core::ffi::c_char;
 
-use mqseal::TreeKey;
+use mqseal::{TreeKey, Validity};
 use zeroize::Zeroizing;
 
 use crate::result::mqseal_result;
 use crate::util::{
-    Out, borrow, bytes_mut, c_str, copy_out, fixed, free_handle, guard, guard_value, into_handle,
+    Out, borrow, borrow_mut, bytes_mut, c_str, copy_out, fixed, free_handle, guard, guard_value,
+    into_handle,
 };
 
 /// Length of a tree key's secret.
@@ -108,6 +109,59 @@ pub unsafe extern "C" fn mqseal_tree_key_derive(
         let filter = unsafe { filter_str(filter) }?;
         let inner = key.inner.derive(filter)?;
         out.write(into_handle(mqseal_tree_key { inner }));
+        Ok(())
+    })
+}
+
+/// Sets the key's validity (spec section 4.1), in seconds since the Unix epoch, both ends
+/// inclusive: `not_before` 0 means always, `not_after` 0 means never expires (as in a grant).
+/// Sealers use the key only inside it (`MQSEAL_ERR_KEY_EXPIRED` otherwise; a key whose
+/// `not_before` is in the future waits until then, so the next epoch can be handed out ahead of
+/// time); openers refuse messages under it outside `[not_before - max_future_skew, not_after +
+/// validity_grace]`; grants of it (or of keys derived from it afterwards) carry it signed.
+/// `MQSEAL_ERR_MALFORMED` if `not_after` is not 0 and below `not_before` (the key is unchanged).
+///
+/// # Safety
+/// `key` must be a valid handle, not used by another thread at the same time.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_tree_key_set_validity(
+    key: *mut mqseal_tree_key,
+    not_before: u64,
+    not_after: u64,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `key` is a valid handle used by no one else now.
+        let key = unsafe { borrow_mut(key) }?;
+        let validity = Validity::new(not_before, (not_after != 0).then_some(not_after))?;
+        key.inner = key.inner.clone().with_validity(validity);
+        Ok(())
+    })
+}
+
+/// Writes the key's validity: `*not_before` (0: always) and `*not_after` (0: never expires).
+/// Either pointer may be NULL.
+///
+/// # Safety
+/// `key` must be a valid handle; `not_before` and `not_after` NULL or valid for writing a
+/// `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqseal_tree_key_validity(
+    key: *const mqseal_tree_key,
+    not_before: *mut u64,
+    not_after: *mut u64,
+) -> mqseal_result {
+    guard(|| {
+        // SAFETY: the caller guarantees `key` is a valid handle.
+        let key = unsafe { borrow(key) }?;
+        let validity = key.inner.validity();
+        // SAFETY: the caller guarantees each pointer is NULL or valid for writing a u64.
+        if let Ok(out) = unsafe { Out::new(not_before) } {
+            out.write(validity.not_before());
+        }
+        // SAFETY: as above.
+        if let Ok(out) = unsafe { Out::new(not_after) } {
+            out.write(validity.not_after().unwrap_or(0));
+        }
         Ok(())
     })
 }

@@ -38,8 +38,13 @@ pub struct mqseal_open_policy {
     pub has_max_age: bool,
     /// Refuse messages whose timestamp is more than this many seconds old.
     pub max_age: u64,
-    /// With a max age, refuse timestamps more than this many seconds in the future. Default: 60.
+    /// With a max age, refuse timestamps more than this many seconds in the future; also how
+    /// far ahead of its `not_before` a key is accepted. Default: 60.
     pub max_future_skew: u64,
+    /// Seconds after a key's validity `not_after` during which messages under it are still
+    /// opened (sealed just before it, delivered late); later: `MQSEAL_ERR_KEY_EXPIRED`.
+    /// Default: 86400 (one day).
+    pub validity_grace: u64,
 }
 
 impl FromC for mqseal_open_policy {
@@ -55,6 +60,7 @@ impl FromC for mqseal_open_policy {
                 has_max_age: c_bool(&raw const (*ptr).has_max_age),
                 max_age: (&raw const (*ptr).max_age).read(),
                 max_future_skew: (&raw const (*ptr).max_future_skew).read(),
+                validity_grace: (&raw const (*ptr).validity_grace).read(),
             })
         }
     }
@@ -84,19 +90,22 @@ impl mqseal_open_policy {
             max_age: self.has_max_age.then_some(self.max_age),
             max_future_skew: self.max_future_skew,
             require_timestamp: self.require_timestamp,
+            validity_grace: self.validity_grace,
         }
     }
 }
 
-/// The default policy: no timestamp required, no maximum age, 60 s skew.
+/// The default policy: no timestamp required, no maximum age, 60 s skew, one day of grace after
+/// a key's validity.
 #[unsafe(no_mangle)]
 pub extern "C" fn mqseal_open_policy_default() -> mqseal_open_policy {
-    // Should building the default ever panic: no timestamps, no skew.
+    // Should building the default ever panic: no timestamps, no skew, no grace.
     let strict = mqseal_open_policy {
         require_timestamp: false,
         has_max_age: false,
         max_age: 0,
         max_future_skew: 0,
+        validity_grace: 0,
     };
     guard_value(strict, || {
         let d = OpenPolicy::default();
@@ -105,6 +114,7 @@ pub extern "C" fn mqseal_open_policy_default() -> mqseal_open_policy {
             has_max_age: d.max_age.is_some(),
             max_age: d.max_age.unwrap_or(0),
             max_future_skew: d.max_future_skew,
+            validity_grace: d.validity_grace,
         }
     })
 }
@@ -118,9 +128,10 @@ pub struct mqseal_delivery {
     pub retained: bool,
     /// The broker marked it as a redelivery (MQTT DUP flag).
     pub duplicate: bool,
-    /// Whether `now` is set; needed with a max age and with retired keys (otherwise hosted builds
-    /// read the system clock; builds without `std` have none: such a message is refused with
-    /// `MQSEAL_ERR_EXPIRED` or `MQSEAL_ERR_EPOCH_EXPIRED`).
+    /// Whether `now` is set; needed with a max age, with retired keys and with keys that have a
+    /// validity limit (otherwise hosted builds read the system clock; builds without `std` have
+    /// none: such a message is refused with `MQSEAL_ERR_EXPIRED`, `MQSEAL_ERR_EPOCH_EXPIRED` or
+    /// `MQSEAL_ERR_KEY_EXPIRED`).
     pub has_now: bool,
     /// The receiver's time in seconds since the Unix epoch.
     pub now: u64,

@@ -8,7 +8,7 @@ use crate::util::{guard_value, write_c_text};
 
 /// The result of every fallible function: `MQSEAL_OK` (0) or an error code.
 ///
-/// Codes 1 to 24 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
+/// Codes 1 to 25 are the core's stable error codes (`spec/mqseal-v2.md`, section "Error codes"),
 /// shared with the Rust and Python APIs. Codes from 200 up are C-API errors (bad arguments,
 /// what a build lacks). A
 /// code's meaning never changes; new codes may be added, so keep a default branch when switching.
@@ -72,6 +72,11 @@ pub enum mqseal_result {
     /// A grant's filter lies outside the scope its issuer is trusted for
     /// (`mqseal_grant_accept_scoped`).
     MQSEAL_ERR_OUT_OF_SCOPE = 24,
+    /// The key is outside its validity period: when sealing, no key covering the topic is valid
+    /// at the sealing time (expired, not begun, or no time to check a limit against); when
+    /// opening, the message's key expired more than the policy's `validity_grace` ago, or begins
+    /// more than `max_future_skew` ahead.
+    MQSEAL_ERR_KEY_EXPIRED = 25,
     /// A required pointer argument is NULL.
     MQSEAL_ERR_NULL_ARGUMENT = 200,
     /// An argument is out of range (unknown profile, overlapping input and output buffers, a
@@ -95,7 +100,7 @@ pub enum mqseal_result {
 
 impl mqseal_result {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [mqseal_result; 32] = {
+    pub(crate) const ALL: [mqseal_result; 33] = {
         use mqseal_result::*;
         [
             MQSEAL_OK,
@@ -123,6 +128,7 @@ impl mqseal_result {
             MQSEAL_ERR_RANDOMNESS,
             MQSEAL_ERR_EPOCH_EXPIRED,
             MQSEAL_ERR_OUT_OF_SCOPE,
+            MQSEAL_ERR_KEY_EXPIRED,
             MQSEAL_ERR_NULL_ARGUMENT,
             MQSEAL_ERR_INVALID_ARGUMENT,
             MQSEAL_ERR_PANIC,
@@ -177,6 +183,7 @@ impl mqseal_result {
             MQSEAL_ERR_RANDOMNESS => c"randomness",
             MQSEAL_ERR_EPOCH_EXPIRED => c"epoch_expired",
             MQSEAL_ERR_OUT_OF_SCOPE => c"out_of_scope",
+            MQSEAL_ERR_KEY_EXPIRED => c"key_expired",
             MQSEAL_ERR_NULL_ARGUMENT => c"null_argument",
             MQSEAL_ERR_INVALID_ARGUMENT => c"invalid_argument",
             MQSEAL_ERR_PANIC => c"panic",

@@ -64,6 +64,11 @@ impl mqseal_profile {
 /// `has_timestamp` and `timestamp` (e.g. `time(NULL)`, or a device's RTC); leaving
 /// `has_timestamp` false seals without one (5 bytes shorter, but receivers with a maximum age
 /// refuse it as `MQSEAL_ERR_MISSING_TIMESTAMP`).
+///
+/// The timestamp is also the time at which key validities are checked
+/// (`mqseal_tree_key_set_validity`): without one, hosted builds read the system clock, and
+/// firmware builds have no time, so a key with a validity limit is refused
+/// (`MQSEAL_ERR_KEY_EXPIRED`) — give such devices a timestamp.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -386,8 +391,10 @@ pub unsafe extern "C" fn mqseal_sealer_sealed_len(
 /// generator. A sequence number is consumed only once the topic, key, size, buffer and sequence
 /// limit checks passed and the salt was drawn: a refused call spends none, and no number is ever
 /// used twice. Errors: `MQSEAL_ERR_INVALID_TOPIC`, `MQSEAL_ERR_KEY_NOT_FOUND`,
-/// `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`, `MQSEAL_ERR_TOO_LARGE`,
-/// `MQSEAL_ERR_RANDOMNESS` (the generator failed).
+/// `MQSEAL_ERR_KEY_EXPIRED` (no key covering the topic is valid at the options' timestamp, else
+/// the system clock; firmware builds without a timestamp have no time, so a key with a validity
+/// limit is refused), `MQSEAL_ERR_BUFFER_TOO_SMALL`, `MQSEAL_ERR_SEQUENCE_EXHAUSTED`,
+/// `MQSEAL_ERR_TOO_LARGE`, `MQSEAL_ERR_RANDOMNESS` (the generator failed).
 ///
 /// # Safety
 /// `sealer` must be a valid handle; `topic` a NUL-terminated string; `payload` valid for reads of

@@ -96,6 +96,8 @@ static mqseal_tree_key *load_key(const vec_key *k) {
     mqseal_tree_key *key = NULL;
     unhex_fixed(k->secret, secret, sizeof secret);
     REQUIRE_OK(mqseal_tree_key_new(k->filter, k->epoch, secret, sizeof secret, &key));
+    if (k->not_before || k->not_after)
+        REQUIRE_OK(mqseal_tree_key_set_validity(key, k->not_before, k->not_after));
     return key;
 }
 
@@ -146,7 +148,7 @@ static void test_error_codes(void) {
         "too_old",      "expired",           "missing_timestamp",   "retain_mismatch",
         "profile_not_allowed", "grant_not_for_us", "untrusted_issuer", "sequence_exhausted",
         "buffer_too_small", "too_large",     "randomness",          "epoch_expired",
-        "out_of_scope",
+        "out_of_scope", "key_expired",
     };
     for (uint32_t code = 0; code < sizeof names / sizeof names[0]; code++) {
         CHECK(strcmp(mqseal_error_name(code), names[code]) == 0, "code %u is %s", code,
@@ -156,12 +158,13 @@ static void test_error_codes(void) {
         CHECK(n > 0 && n < sizeof text && strlen(text) == n, "text of %u", code);
     }
     CHECK(MQSEAL_OK == 0 && MQSEAL_ERR_REPLAY == 10 && MQSEAL_ERR_BUFFER_TOO_SMALL == 20 &&
-              MQSEAL_ERR_EPOCH_EXPIRED == 23 && MQSEAL_ERR_OUT_OF_SCOPE == 24,
+              MQSEAL_ERR_EPOCH_EXPIRED == 23 && MQSEAL_ERR_OUT_OF_SCOPE == 24 &&
+              MQSEAL_ERR_KEY_EXPIRED == 25,
           "enum values follow the spec");
     CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_NULL_ARGUMENT), "null_argument") == 0, "200");
     CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_INVALID_ARGUMENT), "invalid_argument") == 0, "201");
     CHECK(strcmp(mqseal_error_name(MQSEAL_ERR_PANIC), "panic") == 0, "202");
-    CHECK(strcmp(mqseal_error_name(25), "unknown") == 0, "unknown code");
+    CHECK(strcmp(mqseal_error_name(26), "unknown") == 0, "unknown code");
     CHECK(strcmp(mqseal_error_name(0xFFFFFFFFu), "unknown") == 0, "unknown code");
 
     /* snprintf semantics: full length returned, truncated text always NUL-terminated. */
@@ -259,6 +262,113 @@ static void test_key_schedule(void) {
     CHECK(mqseal_tree_key_covers(root, "plant/7/temp"), "covers");
     CHECK(!mqseal_tree_key_covers(root, "plantx/7"), "does not cover");
     mqseal_tree_key_free(root);
+}
+
+/* Spec 6 step 2 (key-schedule.json key_choice): seal at the case's time (the message's
+ * timestamp) and check that only the chosen key opens it, or that sealing is refused. */
+static void test_key_choice(void) {
+    CHECK(N_KEY_CHOICE > 0, "key choice vectors present");
+    mqseal_identity *me = identity_from_byte(0x31);
+    uint8_t me_pub[64];
+    REQUIRE_OK(mqseal_identity_public(me, me_pub, sizeof me_pub));
+    for (size_t i = 0; i < N_KEY_CHOICE; i++) {
+        const vec_key_choice *c = &KEY_CHOICE[i];
+        mqseal_sealer *sealer = NULL;
+        REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 0, &sealer));
+        for (size_t k = 0; k < c->n_keys; k++) {
+            mqseal_tree_key *key = load_key(&c->keys[k]);
+            REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+            mqseal_tree_key_free(key);
+        }
+        mqseal_seal_options options = {false, true, c->now};
+        uint8_t sealed[256], plain[16];
+        size_t len = 0;
+        mqseal_result rc =
+            mqseal_seal(sealer, c->topic, (const uint8_t *)"x", 1, &options, sealed, sizeof sealed,
+                        &len);
+        if (c->chosen < 0) {
+            CHECK(rc == c->code, "%s: got %s", c->description, mqseal_error_name(rc));
+        } else if (rc != MQSEAL_OK) {
+            CHECK(0, "%s: sealing failed with %s", c->description, mqseal_error_name(rc));
+        } else {
+            mqseal_header header;
+            REQUIRE_OK(mqseal_inspect(sealed, len, &header));
+            CHECK(header.epoch == c->keys[c->chosen].epoch, "%s: epoch", c->description);
+            mqseal_opener *opener = NULL;
+            REQUIRE_OK(mqseal_opener_new(NULL, &opener));
+            REQUIRE_OK(mqseal_opener_trust_sender(opener, me_pub, sizeof me_pub));
+            mqseal_tree_key *chosen = load_key(&c->keys[c->chosen]);
+            REQUIRE_OK(mqseal_opener_add_key(opener, chosen));
+            mqseal_tree_key_free(chosen);
+            mqseal_delivery at = {false, false, true, c->now};
+            mqseal_opened info;
+            CHECK_RC(mqseal_open(opener, c->topic, sealed, len, &at, plain, sizeof plain, &info),
+                     MQSEAL_OK, c->description);
+            mqseal_opener_free(opener);
+        }
+        mqseal_sealer_free(sealer);
+    }
+    mqseal_identity_free(me);
+}
+
+/* Key validity (spec 4.1): set and read back, refused when inverted, carried by derivation,
+ * refused by sealers outside it, accepted by openers within skew and grace. */
+static void test_key_validity(void) {
+    uint8_t secret[32];
+    memset(secret, 0x42, sizeof secret);
+    mqseal_tree_key *key = NULL;
+    REQUIRE_OK(mqseal_tree_key_new("v/#", 1, secret, sizeof secret, &key));
+    uint64_t nb = 7, na = 7;
+    REQUIRE_OK(mqseal_tree_key_validity(key, &nb, &na));
+    CHECK(nb == 0 && na == 0, "a new key has no limit");
+    CHECK_RC(mqseal_tree_key_set_validity(key, 2000, 1999), MQSEAL_ERR_MALFORMED,
+             "not_before above not_after");
+    REQUIRE_OK(mqseal_tree_key_validity(key, &nb, NULL));
+    CHECK(nb == 0, "unchanged after a refusal");
+    REQUIRE_OK(mqseal_tree_key_set_validity(key, 1000, 2000));
+    mqseal_tree_key *derived = NULL;
+    REQUIRE_OK(mqseal_tree_key_derive(key, "v/x", &derived));
+    REQUIRE_OK(mqseal_tree_key_validity(derived, &nb, &na));
+    CHECK(nb == 1000 && na == 2000, "derived keys keep the validity");
+    mqseal_tree_key_free(derived);
+
+    mqseal_identity *me = identity_from_byte(0x32);
+    uint8_t me_pub[64];
+    REQUIRE_OK(mqseal_identity_public(me, me_pub, sizeof me_pub));
+    mqseal_sealer *sealer = NULL;
+    REQUIRE_OK(mqseal_sealer_new(me, MQSEAL_PROFILE_SIGNED, 0, &sealer));
+    REQUIRE_OK(mqseal_sealer_add_key(sealer, key));
+    uint8_t sealed[256], plain[16];
+    size_t len = 0;
+    mqseal_seal_options at2001 = {false, true, 2001}, at999 = {false, true, 999},
+                        at2000 = {false, true, 2000};
+    CHECK_RC(mqseal_seal(sealer, "v/x", (const uint8_t *)"x", 1, &at2001, sealed, sizeof sealed,
+                         &len),
+             MQSEAL_ERR_KEY_EXPIRED, "sealing after not_after");
+    CHECK_RC(mqseal_seal(sealer, "v/x", (const uint8_t *)"x", 1, &at999, sealed, sizeof sealed,
+                         &len),
+             MQSEAL_ERR_KEY_EXPIRED, "sealing before not_before");
+    CHECK_RC(mqseal_seal(sealer, "v/x", (const uint8_t *)"x", 1, &at2000, sealed, sizeof sealed,
+                         &len),
+             MQSEAL_OK, "sealing at not_after (inclusive)");
+
+    mqseal_open_policy policy = mqseal_open_policy_default();
+    CHECK(policy.validity_grace == 86400, "default grace: one day");
+    policy.validity_grace = 30;
+    mqseal_opener *opener = NULL;
+    REQUIRE_OK(mqseal_opener_new(&policy, &opener));
+    REQUIRE_OK(mqseal_opener_trust_sender(opener, me_pub, sizeof me_pub));
+    REQUIRE_OK(mqseal_opener_add_key(opener, key));
+    mqseal_opened info;
+    mqseal_delivery late = {false, false, true, 2031}, in_grace = {false, false, true, 2030};
+    CHECK_RC(mqseal_open(opener, "v/x", sealed, len, &late, plain, sizeof plain, &info),
+             MQSEAL_ERR_KEY_EXPIRED, "opened past not_after + grace");
+    CHECK_RC(mqseal_open(opener, "v/x", sealed, len, &in_grace, plain, sizeof plain, &info),
+             MQSEAL_OK, "opened within the grace");
+    mqseal_opener_free(opener);
+    mqseal_sealer_free(sealer);
+    mqseal_tree_key_free(key);
+    mqseal_identity_free(me);
 }
 
 static void test_envelopes(void) {
@@ -375,7 +485,7 @@ static void test_envelopes_negative(void) {
     for (size_t i = 0; i < N_NEGATIVES; i++) {
         const vec_negative *v = &NEGATIVES[i];
         mqseal_open_policy policy = {v->require_timestamp, v->has_max_age, v->max_age,
-                                     v->max_future_skew};
+                                     v->max_future_skew, v->validity_grace};
         mqseal_opener *opener = NULL;
         REQUIRE_OK(mqseal_opener_new(&policy, &opener));
         size_t trusted_len;
@@ -468,8 +578,11 @@ static void test_grants(void) {
             REQUIRE_OK(mqseal_tree_key_secret(got, secret, sizeof secret));
             REQUIRE_OK(mqseal_tree_key_filter(got, filter, sizeof filter, NULL));
             REQUIRE_OK(mqseal_tree_key_epoch(got, &epoch));
+            uint64_t not_before = 1, not_after = 1;
+            REQUIRE_OK(mqseal_tree_key_validity(got, &not_before, &not_after));
             CHECK(memcmp(secret, want_secret, 32) == 0 && strcmp(filter, g->key.filter) == 0 &&
-                      epoch == g->key.epoch,
+                      epoch == g->key.epoch && not_before == g->key.not_before &&
+                      not_after == g->key.not_after,
                   "grant %zu: accepted key", i);
             mqseal_tree_key_free(got);
         }
@@ -2159,6 +2272,8 @@ int main(int argc, char **argv) {
     test_identities();
     test_invalid_identities();
     test_key_schedule();
+    test_key_choice();
+    test_key_validity();
     test_envelopes();
     test_envelopes_negative();
     test_grants();

@@ -35,7 +35,12 @@ def c_u64(value):
 
 
 def key(k):
-    return "{%s, %d, %s}" % (c_str(k["filter"]), k["epoch"], c_str(k["secret"]))
+    """A vec_key: filter, epoch, secret, then the validity (spec 4.1) as
+    mqseal_tree_key_set_validity takes it: not_before (0: always), not_after (0: never); absent in
+    the JSON means no limit."""
+    return "{%s, %d, %s, %s, %s}" % (
+        c_str(k["filter"]), k["epoch"], c_str(k["secret"]),
+        c_u64(k.get("not_before", 0)), c_u64(k.get("not_after")))
 
 
 def scopes(lines, tag, v):
@@ -68,7 +73,8 @@ def main():
         "#include <stddef.h>",
         "#include <stdint.h>",
         "",
-        "typedef struct { const char *filter; uint32_t epoch; const char *secret; } vec_key;",
+        "typedef struct { const char *filter; uint32_t epoch; const char *secret;"
+        " uint64_t not_before, not_after; } vec_key;",
         "",
     ]
 
@@ -100,6 +106,21 @@ def main():
 
     ks = load("key-schedule.json")
     lines.append("static const vec_key KS_ROOT = %s;" % key(ks["root"]))
+    # key_choice (spec 6 step 2): the key a sealer holding `keys` uses on `topic` at `now` (the
+    # message's timestamp): keys[chosen], or the refusal `code` (chosen -1).
+    lines.append(
+        "typedef struct { const char *description; const vec_key *keys; size_t n_keys;"
+        " const char *topic; uint64_t now; int chosen; uint32_t code; } vec_key_choice;"
+    )
+    for i, c in enumerate(ks["key_choice"]):
+        lines.append("static const vec_key KEY_CHOICE_KEYS_%d[] = {%s};" % (
+            i, ", ".join(key(k) for k in c["keys"])))
+    lines.append("static const vec_key_choice KEY_CHOICE[] = {")
+    for i, c in enumerate(ks["key_choice"]):
+        lines.append("    {%s, KEY_CHOICE_KEYS_%d, %d, %s, %s, %d, %d}," % (
+            c_str(c["description"]), i, len(c["keys"]), c_str(c["topic"]), c_u64(c["now"]),
+            c.get("chosen", -1), c.get("code", 0)))
+    lines += ["};", "#define N_KEY_CHOICE %d" % len(ks["key_choice"]), ""]
     lines.append("static const vec_key KS_DERIVATIONS[] = {")
     lines += ["    %s," % key(d) for d in ks["derivations"]]
     lines += ["};", "#define N_KS_DERIVATIONS %d" % len(ks["derivations"]), ""]
@@ -148,7 +169,7 @@ def main():
     lines.append("typedef struct { const char *sender, *filter; } vec_group_mac;")
     lines.append(
         "typedef struct { const char *name, *topic, *sealed; bool"
-        " require_timestamp, has_max_age; uint64_t max_age, max_future_skew;"
+        " require_timestamp, has_max_age; uint64_t max_age, max_future_skew, validity_grace;"
         " const char *trusted; size_t n_trusted; const vec_key *keys; size_t n_keys;"
         " const vec_preload *preload; size_t n_preload; bool retained, duplicate, has_now;"
         " uint64_t now; uint32_t code; const char *error;"
@@ -157,7 +178,7 @@ def main():
     )
     for i, v in enumerate(negs):
         lines.append("static const vec_key NEG_KEYS_%d[] = {%s};" % (
-            i, ", ".join(key(k) for k in v["opener"]["keys"]) or "{NULL, 0, NULL}"))
+            i, ", ".join(key(k) for k in v["opener"]["keys"]) or "{NULL, 0, NULL, 0, 0}"))
         lines.append("static const vec_preload NEG_PRELOAD_%d[] = {%s};" % (
             i, ", ".join("{%s, %s}" % (c_str(p["topic"]), c_str(p["sealed"])) for p in v["preload"])
             or "{NULL, NULL}"))
@@ -173,7 +194,7 @@ def main():
     for i, v in enumerate(negs):
         o, p, d = v["opener"], v["opener"]["policy"], v["delivery"]
         lines.append(
-            "    {%s, %s, %s, %s, %s, %s, %s, %s, %d, NEG_KEYS_%d, %d, NEG_PRELOAD_%d, %d,"
+            "    {%s, %s, %s, %s, %s, %s, %s, %s, %s, %d, NEG_KEYS_%d, %d, NEG_PRELOAD_%d, %d,"
             " %s, %s, %s, %s, %d, %s, NEG_RETIRED_%d, %d, NEG_GROUP_MAC_%d, %d},"
             % (
                 c_str(v["name"]),
@@ -183,6 +204,7 @@ def main():
                 c_bool(p["max_age"] is not None),
                 c_u64(p["max_age"]),
                 c_u64(p["max_future_skew"]),
+                c_u64(p.get("validity_grace", 86400)),
                 c_str("".join(o["trusted"])),
                 len(o["trusted"]),
                 i,

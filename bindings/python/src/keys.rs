@@ -9,28 +9,72 @@ use zeroize::Zeroizing;
 use crate::convert::{Filter, Topic, array32, parse_profile, py_repr};
 use crate::errors::{CoreError, CoreResult};
 
-/// A secret key for a filter (`#`, `prefix/#` or an exact topic) at an epoch.
+/// A secret key for a filter (`#`, `prefix/#` or an exact topic) at an epoch, with a validity
+/// `[not_before, not_after]` (seconds since the Unix epoch, inclusive; `not_before` 0: always,
+/// `not_after` None: never expires).
 ///
-/// Derives narrower keys downwards only. The secret never appears in `repr`.
+/// Derives narrower keys downwards only (with the same validity). Sealers use a key only inside
+/// its validity (`KeyExpiredError`; a key whose `not_before` is ahead waits until then),
+/// openers refuse messages under it outside `[not_before - max_future_skew, not_after +
+/// validity_grace]`, and grants carry it signed. The secret never appears in `repr`.
 #[pyclass(module = "mqseal", frozen)]
 #[derive(Clone)]
 pub struct TreeKey(pub mqseal::TreeKey);
 
 #[pymethods]
 impl TreeKey {
-    /// A fresh random key for `filter` at `epoch`.
+    /// A fresh random key for `filter` at `epoch`, valid from `not_before` to `not_after`.
     #[staticmethod]
-    fn generate(filter: Filter, epoch: u32) -> CoreResult<TreeKey> {
-        Ok(TreeKey(mqseal::TreeKey::generate(&filter, epoch)?))
+    #[pyo3(signature = (filter, epoch, *, not_before = 0, not_after = None))]
+    fn generate(
+        filter: Filter,
+        epoch: u32,
+        not_before: u64,
+        not_after: Option<u64>,
+    ) -> CoreResult<TreeKey> {
+        let validity = mqseal::Validity::new(not_before, not_after)?;
+        Ok(TreeKey(
+            mqseal::TreeKey::generate(&filter, epoch)?.with_validity(validity),
+        ))
     }
 
-    /// Wraps an existing 32-byte secret (e.g. loaded from a keystore).
+    /// Wraps an existing 32-byte secret (e.g. loaded from a keystore), valid from `not_before`
+    /// to `not_after` (`MalformedError` if `not_before > not_after` or `not_after` is 0).
     #[staticmethod]
-    fn from_secret(filter: Filter, epoch: u32, secret: PyBackedBytes) -> PyResult<TreeKey> {
+    #[pyo3(signature = (filter, epoch, secret, *, not_before = 0, not_after = None))]
+    fn from_secret(
+        filter: Filter,
+        epoch: u32,
+        secret: PyBackedBytes,
+        not_before: u64,
+        not_after: Option<u64>,
+    ) -> PyResult<TreeKey> {
         let secret = Zeroizing::new(array32(&secret, "secret")?);
+        let validity = mqseal::Validity::new(not_before, not_after).map_err(CoreError)?;
         Ok(TreeKey(
-            mqseal::TreeKey::from_secret(&filter, epoch, *secret).map_err(CoreError)?,
+            mqseal::TreeKey::from_secret(&filter, epoch, *secret)
+                .map_err(CoreError)?
+                .with_validity(validity),
         ))
+    }
+
+    /// This key with another validity (the secret, filter and epoch unchanged).
+    #[pyo3(signature = (*, not_before = 0, not_after = None))]
+    fn with_validity(&self, not_before: u64, not_after: Option<u64>) -> CoreResult<TreeKey> {
+        let validity = mqseal::Validity::new(not_before, not_after)?;
+        Ok(TreeKey(self.0.clone().with_validity(validity)))
+    }
+
+    /// The first second this key may be used (0: always).
+    #[getter]
+    fn not_before(&self) -> u64 {
+        self.0.validity().not_before()
+    }
+
+    /// The last second this key may be used (None: never expires).
+    #[getter]
+    fn not_after(&self) -> Option<u64> {
+        self.0.validity().not_after()
     }
 
     /// The filter this key covers, as written.
@@ -75,18 +119,30 @@ impl TreeKey {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let validity = self.0.validity();
+        let limits = if validity.is_limited() {
+            format!(
+                ", not_before={}, not_after={}",
+                validity.not_before(),
+                validity
+                    .not_after()
+                    .map_or("None".to_string(), |t| t.to_string())
+            )
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "TreeKey(filter={}, epoch={})",
+            "TreeKey(filter={}, epoch={}{limits})",
             py_repr(py, self.0.filter().as_str())?,
             self.0.epoch()
         ))
     }
 
-    /// Constant-time comparison of filter, epoch and secret.
+    /// Constant-time comparison of filter, epoch and secret, and equal validities.
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other
             .cast::<TreeKey>()
-            .is_ok_and(|o| o.get().0.ct_eq(&self.0))
+            .is_ok_and(|o| o.get().0.ct_eq(&self.0) && o.get().0.validity() == self.0.validity())
     }
 }
 

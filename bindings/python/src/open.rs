@@ -21,6 +21,8 @@ pub struct OpenPolicy {
     max_future_skew: u64,
     /// Refuse messages without a timestamp (implied by `max_age`).
     require_timestamp: bool,
+    /// Seconds after a key's `not_after` during which messages under it are still opened.
+    validity_grace: u64,
 }
 
 impl OpenPolicy {
@@ -30,6 +32,7 @@ impl OpenPolicy {
             max_age: self.max_age,
             max_future_skew: self.max_future_skew,
             require_timestamp: self.require_timestamp,
+            validity_grace: self.validity_grace,
         }
     }
 
@@ -39,6 +42,7 @@ impl OpenPolicy {
             max_age: p.max_age,
             max_future_skew: p.max_future_skew,
             require_timestamp: p.require_timestamp,
+            validity_grace: p.validity_grace,
         }
     }
 }
@@ -46,25 +50,39 @@ impl OpenPolicy {
 #[pymethods]
 impl OpenPolicy {
     /// The default policy unless overridden: no age limit, 60 s of future skew once an age
-    /// limit is set, timestamps optional (required once an age limit is set). Which senders
-    /// may use `group-mac` is set per sender and filter:
+    /// limit is set (and before a key's `not_before`), timestamps optional (required once an
+    /// age limit is set), one day of grace after a key's `not_after` (`KeyExpiredError` after
+    /// it). Which senders may use `group-mac` is set per sender and filter:
     /// `Opener.trust_group_mac_sender`.
     #[new]
-    #[pyo3(signature = (*, max_age = None, max_future_skew = 60, require_timestamp = false))]
-    fn new(max_age: Option<u64>, max_future_skew: u64, require_timestamp: bool) -> OpenPolicy {
+    #[pyo3(signature = (
+        *,
+        max_age = None,
+        max_future_skew = 60,
+        require_timestamp = false,
+        validity_grace = mqseal::DEFAULT_VALIDITY_GRACE
+    ))]
+    fn new(
+        max_age: Option<u64>,
+        max_future_skew: u64,
+        require_timestamp: bool,
+        validity_grace: u64,
+    ) -> OpenPolicy {
         OpenPolicy {
             max_age,
             max_future_skew,
             require_timestamp,
+            validity_grace,
         }
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "OpenPolicy(max_age={}, max_future_skew={}, require_timestamp={})",
+            "OpenPolicy(max_age={}, max_future_skew={}, require_timestamp={}, validity_grace={})",
             self.max_age.map_or("None".to_string(), |a| a.to_string()),
             self.max_future_skew,
-            py_bool(self.require_timestamp)
+            py_bool(self.require_timestamp),
+            self.validity_grace
         )
     }
 

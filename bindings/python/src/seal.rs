@@ -160,7 +160,8 @@ impl Sealer {
     /// Seals `payload` for `topic`. `retain` must be the MQTT retain flag it will be published
     /// with. `timestamp`: `"now"` (default) includes the current time, an int includes that time
     /// (seconds since the Unix epoch), `None` includes none (5 bytes shorter, refused by
-    /// receivers with a maximum age).
+    /// receivers with a maximum age). The timestamp (else the current time) is also when key
+    /// validities are checked: `KeyExpiredError` if no key covering `topic` is valid then.
     #[pyo3(signature = (topic, payload, retain = false, timestamp = Timestamp::Now))]
     #[pyo3(text_signature = "($self, topic, payload, retain=False, timestamp='now')")]
     fn seal<'py>(
@@ -190,7 +191,7 @@ impl Sealer {
     }
 
     /// The sealed length of a `payload_len`-byte payload with the next sequence number and
-    /// `timestamp` (as for `seal`), or `None` if no key covers `topic`.
+    /// `timestamp` (as for `seal`), or `None` if no key covering `topic` is valid then.
     #[pyo3(signature = (topic, payload_len, timestamp = Timestamp::Now))]
     #[pyo3(text_signature = "($self, topic, payload_len, timestamp='now')")]
     fn sealed_len(

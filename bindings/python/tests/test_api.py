@@ -469,6 +469,44 @@ def test_retired_key_expires(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> 
     assert isinstance(caught.value, mqseal.PolicyError)
 
 
+def test_key_validity_limits_sealers_and_openers(sensor: mqseal.Identity) -> None:
+    """Spec 4.1, 6 step 2, 7.1 step 4: a key is used only inside its validity; the next epoch,
+    granted ahead of time, takes over at its not_before; openers allow skew and grace."""
+    e1 = mqseal.TreeKey.from_secret("plant/#", 1, SECRET, not_after=2_000)
+    assert (e1.not_before, e1.not_after) == (0, 2_000)
+    assert "not_after=2000" in repr(e1)
+    assert e1.derive("plant/7/#").not_after == 2_000
+    e2 = mqseal.TreeKey.from_secret("plant/#", 2, bytes(range(32)), not_before=1_500)
+    assert e2.with_validity() != e2 and e2.with_validity().not_before == 0
+    with pytest.raises(mqseal.MalformedError):
+        mqseal.TreeKey.from_secret("plant/#", 1, SECRET, not_before=3, not_after=2)
+    sealer, opener = pair(sensor, e1, policy=mqseal.OpenPolicy(validity_grace=100))
+    assert opener.policy.validity_grace == 100
+    assert mqseal.OpenPolicy().validity_grace == 86_400
+    ok = sealer.seal("plant/a", b"ok", timestamp=2_000)
+    with pytest.raises(mqseal.KeyExpiredError) as caught:
+        sealer.seal("plant/a", b"late", timestamp=2_001)
+    assert (caught.value.code, caught.value.name) == (25, "key_expired")
+    assert isinstance(caught.value, mqseal.PolicyError)
+    assert sealer.sealed_len("plant/a", 2, timestamp=2_001) is None
+    assert opener.open("plant/a", ok, now=2_100).payload == b"ok"
+    with pytest.raises(mqseal.KeyExpiredError):
+        opener.open("plant/a", ok, now=2_101)
+    sealer.add_key(e2)
+    opener.add_key(e2)
+    before = mqseal.inspect(sealer.seal("plant/a", b"1", timestamp=1_499))
+    after_seal = sealer.seal("plant/a", b"2", timestamp=1_500)
+    assert (before.epoch, mqseal.inspect(after_seal).epoch) == (1, 2)
+    with pytest.raises(mqseal.KeyExpiredError):
+        opener.open("plant/a", after_seal, now=1_439)  # more than 60 s before not_before
+    assert opener.open("plant/a", after_seal, now=1_440).epoch == 2
+    # The validity travels signed in the grant.
+    admin = mqseal.Identity.generate()
+    grant = mqseal.Grant.issue(admin, sensor.public, e2)
+    got = grant.accept(sensor, [admin.public])
+    assert got == e2 and got.not_before == 1_500 and got.not_after is None
+
+
 def test_untrust_and_remove_key(sensor: mqseal.Identity, plant: mqseal.TreeKey) -> None:
     sealer, opener = pair(sensor, plant)
     assert opener.untrust_sender(sensor.fingerprint.upper())
@@ -638,7 +676,7 @@ def test_families() -> None:
         mqseal.AuthenticationError: {"bad_signature", "authentication_failed"},
         mqseal.MalformedError: {"malformed", "unsupported_version"},
         mqseal.PolicyError: {"expired", "missing_timestamp", "retain_mismatch",
-                             "profile_not_allowed", "epoch_expired"},
+                             "profile_not_allowed", "epoch_expired", "key_expired"},
         mqseal.GrantError: {"grant_not_for_us", "untrusted_issuer", "out_of_scope"},
     }
     for base, names in families.items():

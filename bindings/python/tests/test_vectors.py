@@ -33,7 +33,10 @@ def b(value: str) -> bytes:
 
 
 def key(v: dict[str, Any]) -> mqseal.TreeKey:
-    return mqseal.TreeKey.from_secret(v["filter"], v["epoch"], b(v["secret"]))
+    """A vector key; not_before / not_after are present when it has a validity limit."""
+    return mqseal.TreeKey.from_secret(v["filter"], v["epoch"], b(v["secret"]),
+                                      not_before=v.get("not_before", 0),
+                                      not_after=v.get("not_after"))
 
 
 def public(value: str) -> mqseal.PublicIdentity:
@@ -103,6 +106,24 @@ def test_key_schedule(vector: Load) -> None:
     glob = key(v["global_root"])
     for t in v["global_topics"]:
         assert glob.topic_key(t["topic"]).secret_bytes() == b(t["topic_key"])
+    # Spec 6 step 2: the key a sealer uses at the sealing time (the message's timestamp).
+    choices = v["key_choice"]
+    assert {c.get("error") for c in choices} >= {None, "key_expired", "key_not_found"}
+    for c in choices:
+        sealer = mqseal.Sealer(mqseal.Identity.from_seed(bytes(32)), "signed", start=0)
+        keys = [key(k) for k in c["keys"]]
+        for k in keys:
+            sealer.add_key(k)
+        if "error" in c:
+            with pytest.raises(mqseal.Error) as caught:
+                sealer.seal(c["topic"], b"x", timestamp=c["now"])
+            assert (caught.value.name, caught.value.code) == (c["error"], c["code"])
+            assert sealer.sealed_len(c["topic"], 1, timestamp=c["now"]) is None
+            continue
+        header = mqseal.inspect(sealer.seal(c["topic"], b"x", timestamp=c["now"]))
+        chosen = keys[c["chosen"]]
+        assert header.epoch == chosen.epoch, c["description"]
+        assert header.key_id == chosen.topic_key(c["topic"]).key_id, c["description"]
 
 
 def varint_len(n: int) -> int:
@@ -221,7 +242,7 @@ def test_envelopes_negative(vector: Load) -> None:
         "malformed", "unsupported_version", "profile_not_allowed", "invalid_topic",
         "unknown_sender", "key_not_found", "epoch_expired", "bad_signature",
         "authentication_failed", "retain_mismatch", "missing_timestamp", "expired", "replay",
-        "duplicate", "too_old"}
+        "duplicate", "too_old", "key_expired"}
     for v in vectors:
         o = v["opener"]
         p = o["policy"]
@@ -229,6 +250,7 @@ def test_envelopes_negative(vector: Load) -> None:
             max_age=p["max_age"],
             max_future_skew=p["max_future_skew"],
             require_timestamp=p["require_timestamp"],
+            validity_grace=p.get("validity_grace", 86_400),
         ))
         for t in o["trusted"]:
             opener.trust_sender(public(t))
@@ -263,7 +285,10 @@ def test_grants(vector: Load) -> None:
         assert received == grant
         assert received.recipient == g["recipient_fingerprint"]
         assert received.issuer_ed25519 == public(g["issuer_public"]).ed25519
-        assert received.accept(recipient, [public(g["issuer_public"])]) == k
+        got = received.accept(recipient, [public(g["issuer_public"])])
+        assert got == k  # == compares the validity too
+        assert (got.not_before, got.not_after) == (g["key"].get("not_before", 0),
+                                                   g["key"].get("not_after"))
     assert v["in_scope"]
     for g in v["in_scope"]:
         me = mqseal.Identity.from_seed(b(g["recipient_seed"]))

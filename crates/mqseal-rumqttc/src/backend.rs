@@ -11,7 +11,8 @@ use crate::error::Error;
 
 /// Something that seals (and owns a sender's sequence counter).
 pub trait SealBackend: Send + 'static {
-    /// The sealed length of a `payload_len`-byte payload, or `None` if no key covers `topic`.
+    /// The sealed length of a `payload_len`-byte payload, or `None` if no key covering `topic`
+    /// can be used (none held, or none valid at the options' time).
     fn sealed_len(&self, topic: &str, payload_len: usize, options: &SealOptions) -> Option<usize>;
     /// Seals, consuming one sequence number.
     fn seal(

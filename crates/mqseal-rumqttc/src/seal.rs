@@ -79,10 +79,12 @@ impl<S: SealBackend> SharedSealer<S> {
             options = options.with_now();
         }
         mqseal::validate_topic(topic)?;
-        let sealed_len = state
-            .backend
-            .sealed_len(topic, payload.len(), &options)
-            .ok_or(Error::Seal(mqseal::Error::KeyNotFound))?;
+        let Some(sealed_len) = state.backend.sealed_len(topic, payload.len(), &options) else {
+            // No usable key: sealing says why (`key_not_found`, or `key_expired` for a key
+            // outside its validity) and, refused, spends no sequence number.
+            let refusal = state.backend.seal(topic, payload, &options).err();
+            return Err(refusal.unwrap_or(Error::Seal(mqseal::Error::KeyNotFound)));
+        };
         let size = packet_size(sealed_len);
         let max = self.max_packet();
         if size > max {

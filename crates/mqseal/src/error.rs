@@ -73,11 +73,16 @@ pub enum Error {
     EpochExpired,
     /// A grant's filter lies outside the scope its issuer is trusted for.
     OutOfScope,
+    /// The key is outside its validity period ([`Validity`](crate::Validity)): when sealing, no
+    /// key covering the topic is valid now (the one that would be used has expired, the others
+    /// have not begun, or there is no time to check a limited key against); when opening, the
+    /// message's key expired more than the grace period ago or begins in the future.
+    KeyExpired,
 }
 
 impl Error {
     /// Every variant, in code order.
-    pub const ALL: [Error; 24] = [
+    pub const ALL: [Error; 25] = [
         Error::Malformed,
         Error::UnsupportedVersion,
         Error::InvalidTopic,
@@ -102,6 +107,7 @@ impl Error {
         Error::Randomness,
         Error::EpochExpired,
         Error::OutOfScope,
+        Error::KeyExpired,
     ];
 
     /// The stable numeric code of this error (never 0; 0 means success in the C API).
@@ -131,6 +137,7 @@ impl Error {
             Error::Randomness => 22,
             Error::EpochExpired => 23,
             Error::OutOfScope => 24,
+            Error::KeyExpired => 25,
         }
     }
 
@@ -166,6 +173,7 @@ impl Error {
             Error::Randomness => "randomness",
             Error::EpochExpired => "epoch_expired",
             Error::OutOfScope => "out_of_scope",
+            Error::KeyExpired => "key_expired",
         }
     }
 
@@ -207,6 +215,9 @@ impl Error {
             Error::Randomness => "random number generator failure",
             Error::EpochExpired => "key epoch expired (rotated and past its grace period)",
             Error::OutOfScope => "grant filter outside the scope its issuer is trusted for",
+            Error::KeyExpired => {
+                "key outside its validity period (expired, not yet valid, or no clock to check it)"
+            }
         }
     }
 }

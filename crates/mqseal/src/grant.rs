@@ -5,6 +5,7 @@
 //!         || varint(len(ct)) || ct || signature(64)
 //! ct    = HPKE-Seal(pkR, info = GRANT_INFO, aad = first 65 bytes, body)
 //! body  = varint(epoch) || varint(len(filter)) || filter || secret(32)
+//!         || varint(not_before) || varint(not_after)        -- not_after 0: never expires
 //! ```
 //! Spec: `spec/mqseal-v2.md`, section "Grants".
 
@@ -20,6 +21,7 @@ use crate::issuer::Issuer;
 use crate::keys::{KEY_LEN, TreeKey};
 use crate::labels;
 use crate::topic::MAX_TOPIC_LEN;
+use crate::validity::Validity;
 use crate::varint;
 
 /// First byte of every grant (format version 1).
@@ -91,6 +93,11 @@ fn encode_body(key: &TreeKey) -> Result<Zeroizing<Vec<u8>>> {
     body.extend_from_slice(tmp.get(..n).ok_or(Error::Malformed)?);
     body.extend_from_slice(filter);
     body.extend_from_slice(&*key.secret_bytes());
+    let validity = key.validity();
+    for value in [validity.not_before(), validity.not_after().unwrap_or(0)] {
+        let n = varint::encode(value, &mut tmp)?;
+        body.extend_from_slice(tmp.get(..n).ok_or(Error::Malformed)?);
+    }
     Ok(body)
 }
 
@@ -99,18 +106,28 @@ fn decode_body(body: &[u8]) -> Result<TreeKey> {
     let rest = body.get(n..).ok_or(Error::Malformed)?;
     let (len, n) = varint::decode(rest, MAX_TOPIC_LEN as u64)?;
     let rest = rest.get(n..).ok_or(Error::Malformed)?;
-    let (filter, secret) = rest
+    let (filter, rest) = rest
         .split_at_checked(usize::try_from(len).map_err(|_| Error::Malformed)?)
         .ok_or(Error::Malformed)?;
+    let (secret, rest) = rest
+        .split_first_chunk::<KEY_LEN>()
+        .ok_or(Error::Malformed)?;
+    let secret = Zeroizing::new(*secret);
+    let (not_before, n) = varint::decode(rest, u64::MAX)?;
+    let rest = rest.get(n..).ok_or(Error::Malformed)?;
+    let (not_after, n) = varint::decode(rest, u64::MAX)?;
+    if rest.len() != n {
+        return Err(Error::Malformed);
+    }
+    let validity = Validity::new(not_before, (not_after != 0).then_some(not_after))?;
     // The body parses completely (malformed) before the filter is checked (invalid_filter).
-    let secret: [u8; KEY_LEN] = secret.try_into().map_err(|_| Error::Malformed)?;
-    let secret = Zeroizing::new(secret);
     let filter = core::str::from_utf8(filter).map_err(|_| Error::InvalidFilter)?;
-    TreeKey::from_secret(
+    Ok(TreeKey::from_secret(
         filter,
         u32::try_from(epoch).map_err(|_| Error::Malformed)?,
         *secret,
-    )
+    )?
+    .with_validity(validity))
 }
 
 impl Grant {
@@ -196,9 +213,11 @@ impl Grant {
     /// to `recipient` ([`Error::GrantNotForUs`]), issued by one of `issuers`
     /// ([`Error::UntrustedIssuer`]), carry a valid issuer signature ([`Error::BadSignature`]),
     /// have a contributory `enc` ([`Error::InvalidKey`]), decrypt
-    /// ([`Error::AuthenticationFailed`]), hold a well-formed body ([`Error::Malformed`]) with a
-    /// valid filter ([`Error::InvalidFilter`]) inside the issuer's scope
-    /// ([`Error::OutOfScope`]).
+    /// ([`Error::AuthenticationFailed`]), hold a well-formed body with a consistent validity
+    /// ([`Error::Malformed`]) and a valid filter ([`Error::InvalidFilter`]) inside the issuer's
+    /// scope ([`Error::OutOfScope`]). The key comes back with the validity the issuer signed
+    /// ([`TreeKey::validity`]); an expired key is still returned (a receiver may need it for
+    /// late messages within its grace).
     pub fn accept_from(&self, recipient: &Identity, issuers: &[Issuer]) -> Result<TreeKey> {
         let parts = split(&self.bytes)?;
         if *parts.recipient != recipient.fingerprint().0 {
@@ -281,5 +300,40 @@ mod tests {
         let mut longer = bytes.to_vec();
         longer.push(0);
         assert_eq!(Grant::from_bytes(&longer).err(), Some(Error::Malformed));
+    }
+
+    #[test]
+    fn the_validity_travels_signed_in_the_body() {
+        let admin = Identity::from_seed([1; 32]);
+        let device = Identity::from_seed([2; 32]);
+        let base = TreeKey::from_secret("a/#", 2, [3; 32]).unwrap();
+        for validity in [
+            Validity::ALWAYS,
+            Validity::new(1_800_000_000, None).unwrap(),
+            Validity::new(0, Some(1)).unwrap(),
+            Validity::new(u64::MAX, Some(u64::MAX)).unwrap(),
+        ] {
+            let key = base.clone().with_validity(validity);
+            let body = encode_body(&key).unwrap();
+            let back = decode_body(&body).unwrap();
+            assert!(back.ct_eq(&key));
+            assert_eq!(back.validity(), validity);
+            let grant = Grant::issue_with_ikm(&admin, &device.public(), &key, &[4; 32]).unwrap();
+            let got = grant.accept(&device, &[admin.public()]).unwrap();
+            assert_eq!(got.validity(), validity);
+        }
+        // The two varints close the body: none missing, none extra, not_before <= not_after.
+        let body = encode_body(&base).unwrap();
+        assert_eq!(body[body.len() - 2..], [0, 0]);
+        for bad in [
+            &body[..body.len() - 1],
+            &body[..body.len() - 2],
+            &[&body[..], &[0]].concat()[..],
+            &[&body[..body.len() - 2], &[5, 4]].concat()[..],
+            &[&body[..body.len() - 2], &[0x80, 0x00, 0]].concat()[..],
+            &[&body[..body.len() - 2], &[0, 0x81, 0x00]].concat()[..],
+        ] {
+            assert_eq!(decode_body(bad).err(), Some(Error::Malformed), "{bad:02x?}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::envelope::{KEY_ID_LEN, Profile};
 use crate::error::{Error, Result};
 use crate::labels;
 use crate::topic::{FilterKind, KeyFilter, MAX_TOPIC_LEVELS, validate_topic};
+use crate::validity::{Phase, Validity};
 
 /// Length of every symmetric key in the tree.
 pub const KEY_LEN: usize = 32;
@@ -151,16 +152,39 @@ pub struct TreeKey {
     filter: KeyFilter,
     epoch: u32,
     secret: Secret,
+    /// When the key may be used (signed into its grants; inherited by derived keys).
+    validity: Validity,
 }
 
 impl TreeKey {
-    /// Wraps an existing secret (e.g. loaded from a keystore).
+    /// Wraps an existing secret (e.g. loaded from a keystore), valid at all times
+    /// ([`Validity::ALWAYS`]; see [`TreeKey::with_validity`]).
     pub fn from_secret(filter: &str, epoch: u32, secret: [u8; KEY_LEN]) -> Result<TreeKey> {
         Ok(TreeKey {
             filter: KeyFilter::parse(filter)?,
             epoch,
             secret: Zeroizing::new(secret),
+            validity: Validity::ALWAYS,
         })
+    }
+
+    /// This key with the validity `validity` (spec section 4.1): sealers use it only inside
+    /// it, receivers accept it within their skew and grace, grants carry it signed.
+    ///
+    /// ```
+    /// use mqseal::{TreeKey, Validity};
+    /// let next = TreeKey::from_secret("plant/#", 2, [9; 32]).unwrap()
+    ///     .with_validity(Validity::new(1_800_000_000, None).unwrap());
+    /// assert_eq!(next.derive("plant/7/#").unwrap().validity().not_before(), 1_800_000_000);
+    /// ```
+    pub fn with_validity(mut self, validity: Validity) -> TreeKey {
+        self.validity = validity;
+        self
+    }
+
+    /// When this key may be used.
+    pub fn validity(&self) -> Validity {
+        self.validity
     }
 
     /// A fresh random key for `filter` at `epoch` from the operating system's RNG.
@@ -191,8 +215,9 @@ impl TreeKey {
         self.filter.covers(topic)
     }
 
-    /// Derives the key of a narrower filter at the same epoch: a subtree below this one, or an
-    /// exact topic covered by it. Fails with [`Error::KeyNotFound`] if `filter` is not covered.
+    /// Derives the key of a narrower filter at the same epoch and validity: a subtree below
+    /// this one, or an exact topic covered by it. Fails with [`Error::KeyNotFound`] if `filter`
+    /// is not covered.
     pub fn derive(&self, filter: &str) -> Result<TreeKey> {
         let target = KeyFilter::parse(filter)?;
         let secret = match target.kind() {
@@ -215,6 +240,7 @@ impl TreeKey {
             filter: target,
             epoch: self.epoch,
             secret,
+            validity: self.validity,
         })
     }
 
@@ -344,7 +370,8 @@ impl TreeKey {
         }
     }
 
-    /// Constant-time comparison of filter, epoch and secret.
+    /// Constant-time comparison of filter, epoch and secret (not the validity: compare
+    /// [`TreeKey::validity`] for that).
     pub fn ct_eq(&self, other: &TreeKey) -> bool {
         self.filter == other.filter
             && self.epoch == other.epoch
@@ -357,6 +384,7 @@ impl fmt::Debug for TreeKey {
         f.debug_struct("TreeKey")
             .field("filter", &self.filter)
             .field("epoch", &self.epoch)
+            .field("validity", &self.validity)
             .finish_non_exhaustive()
     }
 }
@@ -450,17 +478,22 @@ pub(crate) struct KeyRing {
 }
 
 impl KeyRing {
-    /// Adds a key; the same key again (filter, epoch and secret) keeps its place and retirement.
+    /// Adds a key; the same key again (filter, epoch and secret) keeps its place and retirement
+    /// and takes the new key's validity.
     pub(crate) fn insert(&mut self, key: TreeKey) {
-        if !self.keys.iter().any(|(k, _)| k.ct_eq(&key)) {
-            self.keys.push((key, None));
+        match self.keys.iter_mut().find(|(k, _)| k.ct_eq(&key)) {
+            Some((k, _)) => k.validity = key.validity,
+            None => self.keys.push((key, None)),
         }
     }
 
-    /// Adds `key` (or finds it) and retires it at `not_after`.
+    /// Adds `key` (or finds it, taking its validity) and retires it at `not_after`.
     pub(crate) fn insert_retired(&mut self, key: TreeKey, not_after: u64) {
         match self.keys.iter_mut().find(|(k, _)| k.ct_eq(&key)) {
-            Some((_, t)) => *t = Some(not_after),
+            Some((k, t)) => {
+                k.validity = key.validity;
+                *t = Some(not_after);
+            }
             None => self.keys.push((key, Some(not_after))),
         }
     }
@@ -502,23 +535,42 @@ impl KeyRing {
         self.keys.iter().map(|(k, _)| k)
     }
 
-    /// The key a sealer uses for `topic`: the most specific covering filter (exact before
-    /// subtree, deeper before shallower), then its newest epoch; among equals, the one added
-    /// first.
-    pub(crate) fn best_for(&self, topic: &str) -> Option<&TreeKey> {
-        self.keys
-            .iter()
-            .enumerate()
-            .filter(|(_, (k, _))| k.covers(topic))
-            .max_by_key(|(i, (k, _))| {
-                (
-                    k.filter.kind() == FilterKind::Exact,
-                    k.filter.depth(),
-                    k.epoch,
-                    core::cmp::Reverse(*i),
-                )
-            })
-            .map(|(_, (k, _))| k)
+    /// The key a sealer uses for `topic` at `now` (spec section 6 step 2), with its index in
+    /// the ring: each covering filter's **current key** is its highest epoch that is not
+    /// pending (`now < not_before`; among equals, the one added first); the most specific
+    /// filter (exact before subtree, deeper before shallower) whose current key is valid at
+    /// `now` wins. An expired current key is never replaced by an older epoch of its filter.
+    /// [`Error::KeyNotFound`] if no key covers `topic`, [`Error::KeyExpired`] if none is usable.
+    pub(crate) fn best_for(&self, topic: &str, now: Option<u64>) -> Result<(usize, &TreeKey)> {
+        type Rank = (bool, usize);
+        let mut covered = false;
+        let mut best: Option<(Rank, usize, &TreeKey)> = None;
+        let started = |k: &TreeKey| k.validity.phase(now) != Phase::Pending;
+        for (i, (k, _)) in self.keys.iter().enumerate() {
+            if !k.covers(topic) {
+                continue;
+            }
+            covered = true;
+            // Superseded: a started key of the same filter with a higher epoch (or the same
+            // epoch, added earlier).
+            let superseded = self.keys.iter().enumerate().any(|(j, (o, _))| {
+                o.filter == k.filter
+                    && started(o)
+                    && (o.epoch, core::cmp::Reverse(j)) > (k.epoch, core::cmp::Reverse(i))
+            });
+            if superseded || k.validity.phase(now) != Phase::Valid {
+                continue;
+            }
+            let rank = (k.filter.kind() == FilterKind::Exact, k.filter.depth());
+            if best.is_none_or(|(r, ..)| rank > r) {
+                best = Some((rank, i, k));
+            }
+        }
+        match best {
+            Some((_, i, k)) => Ok((i, k)),
+            None if covered => Err(Error::KeyExpired),
+            None => Err(Error::KeyNotFound),
+        }
     }
 
     /// Every key covering `topic` at `epoch`, most specific first (ties in insertion order),
@@ -713,9 +765,9 @@ mod tests {
         ring.insert(TreeKey::from_secret("#", 9, [1; 32]).unwrap());
         ring.insert(TreeKey::from_secret("a/#", 1, [2; 32]).unwrap());
         ring.insert(TreeKey::from_secret("a/#", 2, [3; 32]).unwrap());
-        let best = ring.best_for("a/x").unwrap();
+        let (_, best) = ring.best_for("a/x", None).unwrap();
         assert_eq!((best.filter().as_str(), best.epoch()), ("a/#", 2));
-        assert_eq!(ring.best_for("b").unwrap().filter().as_str(), "#");
+        assert_eq!(ring.best_for("b", None).unwrap().1.filter().as_str(), "#");
         assert_eq!(ring.candidates("a/x", 9).count(), 1);
         ring.insert(TreeKey::from_secret("a/x", 2, [4; 32]).unwrap());
         let order: Vec<&str> = ring
@@ -725,7 +777,7 @@ mod tests {
         assert_eq!(order, ["a/x", "a/#"]);
         assert!(ring.remove("a/x", 2));
         assert!(ring.remove("a/#", 2));
-        assert_eq!(ring.best_for("a/x").unwrap().epoch(), 1);
+        assert_eq!(ring.best_for("a/x", None).unwrap().1.epoch(), 1);
     }
 
     #[test]
@@ -737,7 +789,11 @@ mod tests {
         assert_eq!(ring.candidates("a/x", 1).count(), 2);
         // The sealer keeps the first one added among equals.
         assert!(bool::from(
-            ring.best_for("a/x").unwrap().secret.ct_eq(&[1u8; 32])
+            ring.best_for("a/x", None)
+                .unwrap()
+                .1
+                .secret
+                .ct_eq(&[1u8; 32])
         ));
         ring.insert_retired(TreeKey::from_secret("a/#", 1, [2; 32]).unwrap(), 5);
         let retired: Vec<Option<u64>> = ring.candidates("a/x", 1).map(|(.., t)| t).collect();

@@ -67,6 +67,7 @@ mod signature;
 #[cfg(feature = "std")]
 mod time;
 mod topic;
+mod validity;
 mod varint;
 
 pub use cache::{KeyCacheLimits, MAX_CACHED_NAME_LEN};
@@ -81,7 +82,9 @@ pub use identity::{
 };
 pub use issuer::Issuer;
 pub use keys::{KEY_LEN, TopicKey, TreeKey};
-pub use open::{BatchItem, Delivery, OpenPolicy, Opened, OpenedInfo, Opener};
+pub use open::{
+    BatchItem, DEFAULT_VALIDITY_GRACE, Delivery, OpenPolicy, Opened, OpenedInfo, Opener,
+};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
 pub use random::RandomSource;
@@ -89,6 +92,7 @@ pub use replay::{REPLAY_WINDOW, REPLAY_WINDOW_BYTES, ReplayWindow};
 pub use replay_state::{DEFAULT_WINDOWS_PER_SENDER, DEFAULT_WINDOWS_TOTAL, ReplayLimits};
 pub use seal::{SealOptions, Sealer};
 pub use topic::{FilterKind, KeyFilter, MAX_TOPIC_LEN, MAX_TOPIC_LEVELS, validate_topic};
+pub use validity::Validity;
 
 /// Internals exposed only so that `spec/vectors` can list every intermediate value (feature
 /// `vectors-support`, for tests and the vector generator; never in a product). Not part of the

@@ -31,7 +31,16 @@ pub struct OpenPolicy {
     pub max_future_skew: u64,
     /// Refuse messages without a timestamp. Default: `false`.
     pub require_timestamp: bool,
+    /// Seconds after a key's [`Validity`](crate::Validity) `not_after` during which messages
+    /// under it are still opened (sealed just before it, delivered late); then
+    /// [`Error::KeyExpired`]. Default: [`DEFAULT_VALIDITY_GRACE`] (one day, as the keystore's
+    /// rotation grace). Keys whose `not_before` lies more than `max_future_skew` ahead are
+    /// refused too.
+    pub validity_grace: u64,
 }
+
+/// Default of [`OpenPolicy::validity_grace`]: one day.
+pub const DEFAULT_VALIDITY_GRACE: u64 = 86_400;
 
 impl Default for OpenPolicy {
     fn default() -> OpenPolicy {
@@ -39,6 +48,7 @@ impl Default for OpenPolicy {
             max_age: None,
             max_future_skew: 60,
             require_timestamp: false,
+            validity_grace: DEFAULT_VALIDITY_GRACE,
         }
     }
 }
@@ -50,8 +60,9 @@ pub struct Delivery {
     pub retained: bool,
     /// The broker marked it as a redelivery (MQTT DUP flag).
     pub duplicate: bool,
-    /// The receiver's current time in seconds since the Unix epoch; needed with a max age
-    /// (std builds read the system clock when this is `None`).
+    /// The receiver's current time in seconds since the Unix epoch; needed with a max age,
+    /// retired keys and keys with a validity limit (std builds read the system clock when this
+    /// is `None`).
     pub now: Option<u64>,
 }
 
@@ -146,7 +157,8 @@ impl TrustedSender {
 ///
 /// Checks run in the order of the spec ("Receiver rules"): parse → profile policy → sender,
 /// its profile policy and key lookup (keys retired past their grace period:
-/// [`Error::EpochExpired`]) → signature → decryption → retain/timestamp policy → replay window
+/// [`Error::EpochExpired`]; keys outside their validity, with the policy's skew and grace:
+/// [`Error::KeyExpired`]) → signature → decryption → retain/timestamp policy → replay window
 /// → accept.
 ///
 /// ```
@@ -571,18 +583,24 @@ impl Opener {
         }
         // The one key: the most specific covering key of this epoch whose topic key has the
         // header's key id (spec 7.1 step 4). No other key is ever tried.
-        let (topic_key, fresh, retired) = self
+        let (topic_key, fresh, retired, validity) = self
             .keys
             .candidates(topic, header.epoch)
             .find_map(|(i, k, retired)| match self.cache.topics.get(i, topic) {
-                Some(tk) => (tk.key_id() == header.key_id).then(|| (tk.clone(), None, retired)),
+                Some(tk) => (tk.key_id() == header.key_id)
+                    .then(|| (tk.clone(), None, retired, k.validity())),
                 // Derived from the deepest cached node key of the path; the digest only on a match.
                 None => k
                     .topic_secret(topic, &self.cache.nodes, i)
                     .filter(|s| s.key_id() == header.key_id)
                     .map(|s| {
                         let from = s.cached_to();
-                        (s.into_topic_key(topic), Some((i, from)), retired)
+                        (
+                            s.into_topic_key(topic),
+                            Some((i, from)),
+                            retired,
+                            k.validity(),
+                        )
                     }),
             })
             .ok_or(Error::KeyNotFound)?;
@@ -593,6 +611,16 @@ impl Opener {
                 .is_none_or(|now| now > not_after)
         {
             return Err(Error::EpochExpired);
+        }
+        // The key's own validity, after its retirement (spec 7.1 step 4).
+        if validity.is_limited()
+            && !validity.accepts(
+                delivery.now.or_else(system_now),
+                self.policy.max_future_skew,
+                self.policy.validity_grace,
+            )
+        {
+            return Err(Error::KeyExpired);
         }
         // Replay pre-check (end of spec 7.1 step 4): with exactly one candidate sender, a number
         // its window already refuses is refused now, read-only, before any signature or AEAD

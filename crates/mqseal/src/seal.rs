@@ -24,6 +24,10 @@ use crate::topic::validate_topic;
 ///
 /// Messages carry the sender's timestamp by default (std builds: the system clock), so that
 /// receivers with a maximum age can bound how long a broker held a message back.
+///
+/// The timestamp is also the **sealing time** at which key validities are checked (spec
+/// section 6 step 2): without one, std builds read the system clock, and `no_std` builds have
+/// no time, so a key with a validity limit cannot be used there ([`Error::KeyExpired`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SealOptions {
     /// The MQTT retain flag the message will be published with (bound into the message).
@@ -77,6 +81,12 @@ fn now() -> Option<u64> {
     None
 }
 
+/// The time key validities are checked at (spec section 6 step 2): the message's timestamp,
+/// else the system clock (std), else none.
+fn sealing_time(options: &SealOptions) -> Option<u64> {
+    options.timestamp.or_else(now)
+}
+
 /// Seals messages for one sender.
 ///
 /// Every message gets a fresh 8-byte random salt mixed into its key, so (key, nonce) pairs stay
@@ -108,7 +118,8 @@ pub struct Sealer {
     keys: KeyRing,
     next_seq: u64,
     limit: u64,
-    cache: BTreeMap<String, TopicKey>,
+    /// Topic key by topic, with the ring index of the tree key it came from.
+    cache: BTreeMap<String, (usize, TopicKey)>,
     random: Box<dyn RandomSource>,
 }
 
@@ -146,8 +157,9 @@ impl Sealer {
         }
     }
 
-    /// Adds a key to seal with (replacing one of the same filter and epoch). For each topic the
-    /// most specific covering filter is used, at its newest epoch.
+    /// Adds a key to seal with (the same key again takes the new validity). For each topic the
+    /// most specific covering filter is used, at its newest epoch that has begun; keys outside
+    /// their [`Validity`](crate::Validity) are never used (spec section 6 step 2).
     pub fn add_key(&mut self, key: TreeKey) {
         self.keys.insert(key);
         self.cache.clear();
@@ -190,7 +202,8 @@ impl Sealer {
     }
 
     /// Sealed length of a `payload_len`-byte payload with the next sequence number, or `None` if
-    /// no key covers `topic`. Saturates at `usize::MAX` for absurd lengths (anything above
+    /// no key covering `topic` can be used with these options (none held, or none valid at the
+    /// sealing time). Saturates at `usize::MAX` for absurd lengths (anything above
     /// [`MAX_SEALED_LEN`] cannot be sealed).
     pub fn sealed_len(
         &self,
@@ -198,7 +211,7 @@ impl Sealer {
         payload_len: usize,
         options: &SealOptions,
     ) -> Option<usize> {
-        let key = self.keys.best_for(topic)?;
+        let (_, key) = self.keys.best_for(topic, sealing_time(options)).ok()?;
         let header = self.header(key.epoch(), [0; 4], [0; SALT_LEN], self.next_seq, options);
         Some(
             header
@@ -234,9 +247,10 @@ impl Sealer {
     /// [`MAX_OVERHEAD_GROUP_MAC`](crate::MAX_OVERHEAD_GROUP_MAC) bytes (or exactly
     /// [`Sealer::sealed_len`]).
     ///
-    /// A sequence number is consumed once the checks passed (topic, key, length, buffer,
-    /// counter) and the salt was drawn, even if a later step fails, so a number is never used
-    /// twice.
+    /// A sequence number is consumed once the checks passed (topic, key and its validity at
+    /// the sealing time, length, buffer, counter) and the salt was drawn, even if a later step
+    /// fails, so a number is never used twice. [`Error::KeyExpired`] if the key that covers
+    /// `topic` is outside its validity and no other valid key covers it.
     pub fn seal_into(
         &mut self,
         topic: &str,
@@ -245,7 +259,7 @@ impl Sealer {
         out: &mut [u8],
     ) -> Result<usize> {
         validate_topic(topic)?;
-        let (epoch, topic_key) = self.topic_key(topic)?;
+        let (epoch, topic_key) = self.topic_key(topic, sealing_time(options))?;
         let mut salt = [0u8; SALT_LEN];
         let header = self.header(epoch, topic_key.key_id(), salt, self.next_seq, options);
         let hlen = header.encoded_len();
@@ -315,17 +329,18 @@ impl Sealer {
         }
     }
 
-    fn topic_key(&mut self, topic: &str) -> Result<(u32, TopicKey)> {
-        let best = self.keys.best_for(topic).ok_or(Error::KeyNotFound)?;
+    fn topic_key(&mut self, topic: &str, now: Option<u64>) -> Result<(u32, TopicKey)> {
+        let (index, best) = self.keys.best_for(topic, now)?;
         let epoch = best.epoch();
-        if let Some(k) = self.cache.get(topic).filter(|k| k.epoch() == epoch) {
+        // By ring index: the chosen key changes with time (validity), not only with the ring.
+        if let Some((_, k)) = self.cache.get(topic).filter(|(i, _)| *i == index) {
             return Ok((epoch, k.clone()));
         }
         let k = best.topic_key(topic)?;
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }
-        self.cache.insert(topic.to_string(), k.clone());
+        self.cache.insert(topic.to_string(), (index, k.clone()));
         Ok((epoch, k))
     }
 }

@@ -115,12 +115,18 @@ fn bytes(v: &serde_json::Value) -> Vec<u8> {
 }
 
 fn tree_key(k: &serde_json::Value) -> TreeKey {
+    let validity = mqseal::Validity::new(
+        k["not_before"].as_u64().unwrap_or(0),
+        k["not_after"].as_u64(),
+    )
+    .unwrap();
     TreeKey::from_secret(
         k["filter"].as_str().unwrap(),
         k["epoch"].as_u64().unwrap() as u32,
         bytes(&k["secret"]).try_into().unwrap(),
     )
     .unwrap()
+    .with_validity(validity)
 }
 
 fn public(v: &serde_json::Value) -> mqseal::PublicIdentity {
@@ -191,6 +197,9 @@ fn every_vector_gives_the_same_result_one_by_one_and_batched() {
             max_age: p["max_age"].as_u64(),
             max_future_skew: p["max_future_skew"].as_u64().unwrap(),
             require_timestamp: p["require_timestamp"].as_bool().unwrap(),
+            validity_grace: p["validity_grace"]
+                .as_u64()
+                .unwrap_or(mqseal::DEFAULT_VALIDITY_GRACE),
         });
         for t in o["trusted"].as_array().unwrap() {
             opener.trust_sender(public(t));

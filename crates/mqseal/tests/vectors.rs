@@ -12,8 +12,8 @@
 mod generate;
 
 use mqseal::{
-    Delivery, Error, Grant, Identity, Issuer, OpenPolicy, Opener, Profile, PublicIdentity,
-    SealOptions, Sealer, TreeKey,
+    Delivery, Error, Grant, Header, Identity, Issuer, OpenPolicy, Opener, Profile, PublicIdentity,
+    SealOptions, Sealer, TreeKey, Validity,
 };
 use serde_json::Value;
 
@@ -34,13 +34,21 @@ fn a32(v: &Value) -> [u8; 32] {
     b(v).try_into().unwrap()
 }
 
+/// A key of a vector; `not_before` and `not_after` are present when it has a validity limit
+/// (absent: 0 and none).
 fn key(v: &Value) -> TreeKey {
+    let validity = Validity::new(
+        v["not_before"].as_u64().unwrap_or(0),
+        v["not_after"].as_u64(),
+    )
+    .unwrap();
     TreeKey::from_secret(
         v["filter"].as_str().unwrap(),
         v["epoch"].as_u64().unwrap() as u32,
         a32(&v["secret"]),
     )
     .unwrap()
+    .with_validity(validity)
 }
 
 fn public(v: &Value) -> PublicIdentity {
@@ -138,6 +146,32 @@ fn key_schedule() {
     for t in v["global_topics"].as_array().unwrap() {
         let tk = global.topic_key(t["topic"].as_str().unwrap()).unwrap();
         assert_eq!(tk.secret_bytes().to_vec(), b(&t["topic_key"]));
+    }
+    // Spec 6 step 2 through the public API: seal at the case's time and read the epoch and key
+    // id back from the header.
+    let choices = v["key_choice"].as_array().unwrap();
+    assert!(choices.iter().any(|c| c["error"] == "key_expired"));
+    for c in choices {
+        let mut sealer = Sealer::new(Identity::from_seed([1; 32]), Profile::Signed, 0);
+        let keys: Vec<TreeKey> = c["keys"].as_array().unwrap().iter().map(key).collect();
+        for k in &keys {
+            sealer.add_key(k.clone());
+        }
+        let topic = c["topic"].as_str().unwrap();
+        let options = match c["now"].as_u64() {
+            Some(now) => SealOptions::at(false, now),
+            None => SealOptions::without_timestamp(false),
+        };
+        let result = sealer.seal_with(topic, b"x", &options);
+        match c["error"].as_str() {
+            Some(error) => assert_eq!(result.unwrap_err().name(), error, "{c}"),
+            None => {
+                let (header, _) = Header::decode(&result.unwrap()).unwrap();
+                let chosen = &keys[c["chosen"].as_u64().unwrap() as usize];
+                assert_eq!(header.epoch, chosen.epoch(), "{c}");
+                assert_eq!(header.key_id, chosen.topic_key(topic).unwrap().key_id());
+            }
+        }
     }
 }
 
@@ -255,6 +289,7 @@ fn envelopes_negative() {
         Error::Replay,
         Error::Duplicate,
         Error::TooOld,
+        Error::KeyExpired,
     ] {
         assert!(
             vectors.iter().any(|v| v["error"] == error.name()),
@@ -269,6 +304,9 @@ fn envelopes_negative() {
             max_age: p["max_age"].as_u64(),
             max_future_skew: p["max_future_skew"].as_u64().unwrap(),
             require_timestamp: p["require_timestamp"].as_bool().unwrap(),
+            validity_grace: p["validity_grace"]
+                .as_u64()
+                .unwrap_or(mqseal::DEFAULT_VALIDITY_GRACE),
         });
         for t in o["trusted"].as_array().unwrap() {
             opener.trust_sender(public(t));
@@ -355,6 +393,7 @@ fn grants() {
             .accept(&recipient, &[public(&g["issuer_public"])])
             .unwrap();
         assert!(got.ct_eq(&k));
+        assert_eq!(got.validity(), k.validity());
     }
     let negative = v["negative"].as_array().unwrap();
     for error in [
@@ -380,6 +419,7 @@ fn grants() {
             .accept_from(&me, &issuers(g))
             .unwrap();
         assert!(got.ct_eq(&key(&g["key"])));
+        assert_eq!(got.validity(), key(&g["key"]).validity());
     }
     for n in negative {
         let me = Identity::from_seed(a32(&n["recipient_seed"]));

@@ -13,7 +13,7 @@ so that one ``except`` clause catches a whole family::
     ├── AuthenticationError ── BadSignatureError, DecryptionError
     ├── ReplayError ── DuplicateError, TooOldError
     ├── PolicyError ── ExpiredError, MissingTimestampError, RetainMismatchError,
-    │                  ProfileNotAllowedError, EpochExpiredError
+    │                  ProfileNotAllowedError, EpochExpiredError, KeyExpiredError
     ├── GrantError ── GrantNotForUsError, UntrustedIssuerError, OutOfScopeError
     ├── SequenceExhaustedError, TooLargeError, BufferTooSmallError, RandomnessError
     └── StoreError ── StoreIoError (also an OSError), InsecurePermissionsError,
@@ -54,6 +54,7 @@ __all__ = [
     "RetainMismatchError",
     "ProfileNotAllowedError",
     "EpochExpiredError",
+    "KeyExpiredError",
     "GrantError",
     "GrantNotForUsError",
     "UntrustedIssuerError",
@@ -227,6 +228,15 @@ class EpochExpiredError(PolicyError):
     """The key epoch was rotated out and its grace period is over."""
 
     error_name = "epoch_expired"
+
+
+class KeyExpiredError(PolicyError):
+    """The key is outside its validity period (``TreeKey.not_before`` .. ``not_after``): when
+    sealing, no key covering the topic is valid at the sealing time (expired, not begun yet, or no
+    time to check a limit); when opening, the message's key expired more than the policy's
+    ``validity_grace`` ago, or begins more than ``max_future_skew`` ahead."""
+
+    error_name = "key_expired"
 
 
 class GrantError(Error):

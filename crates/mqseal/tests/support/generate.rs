@@ -13,6 +13,7 @@
 use mqseal::vectors_support as vs;
 use mqseal::{
     Delivery, Grant, Identity, Issuer, OpenPolicy, Opener, Profile, SealOptions, Sealer, TreeKey,
+    Validity,
 };
 use serde_json::{Value, json};
 
@@ -62,16 +63,34 @@ fn identity(byte: u8) -> Identity {
     Identity::from_seed(seed(byte))
 }
 
+/// A key; `not_before` and `not_after` only for a key with a validity limit (spec 4.1).
 fn key_json(k: &TreeKey) -> Value {
-    json!({"filter": k.filter().as_str(), "epoch": k.epoch(), "secret": h(&*k.secret_bytes())})
+    let mut v =
+        json!({"filter": k.filter().as_str(), "epoch": k.epoch(), "secret": h(&*k.secret_bytes())});
+    let validity = k.validity();
+    if validity.is_limited() {
+        v["not_before"] = json!(validity.not_before());
+        v["not_after"] = json!(validity.not_after());
+    }
+    v
 }
 
+/// A policy; `validity_grace` only when it is not the default (86 400).
 fn policy_json(p: &OpenPolicy) -> Value {
-    json!({
+    let mut v = json!({
         "max_age": p.max_age,
         "max_future_skew": p.max_future_skew,
         "require_timestamp": p.require_timestamp,
-    })
+    });
+    if p.validity_grace != mqseal::DEFAULT_VALIDITY_GRACE {
+        v["validity_grace"] = json!(p.validity_grace);
+    }
+    v
+}
+
+/// `key` with the validity `[not_before, not_after]`.
+fn valid(key: TreeKey, not_before: u64, not_after: Option<u64>) -> TreeKey {
+    key.with_validity(Validity::new(not_before, not_after).unwrap())
 }
 
 fn root_key() -> TreeKey {
@@ -330,7 +349,7 @@ fn key_schedule() -> Value {
         .collect();
     let everything = TreeKey::from_secret("#", 2, seed(0x50)).unwrap();
     json!({
-        "description": "Key tree (spec: Key schedule). root is the tree key of the filter; derivations are narrower tree keys (subtree filters carry node keys, exact topics carry topic keys); topics list the node key after each level below the root's prefix, the topic key, its key id, the topic digest and sender keys.",
+        "description": "Key tree (spec: Key schedule). root is the tree key of the filter; derivations are narrower tree keys (subtree filters carry node keys, exact topics carry topic keys); topics list the node key after each level below the root's prefix, the topic key, its key id, the topic digest and sender keys. key_choice (spec 6 step 2): a sealer holding keys (added in that order; not_before and not_after present when a key has a validity limit) seals on topic at the sealing time now (the message's timestamp) with keys[chosen], or fails with error.",
         "root": key_json(&root),
         "derivations": derivations,
         "topics": topic_vectors,
@@ -339,7 +358,122 @@ fn key_schedule() -> Value {
             {"topic": "a/b", "topic_key": h(&*everything.topic_key("a/b").unwrap().secret_bytes())},
             {"topic": "/", "topic_key": h(&*everything.topic_key("/").unwrap().secret_bytes())},
         ],
+        "key_choice": key_choice(),
     })
+}
+
+/// Spec 6 step 2: which held key a sealer uses for a topic at a sealing time.
+fn key_choice() -> Vec<Value> {
+    let k = |filter: &str, epoch: u32, secret: u8, nb: u64, na: Option<u64>| {
+        valid(
+            TreeKey::from_secret(filter, epoch, seed(secret)).unwrap(),
+            nb,
+            na,
+        )
+    };
+    let e1 = k("plant/#", 1, 0x70, 0, None);
+    let e2_ahead = k("plant/#", 2, 0x71, 2_000, None);
+    let e3_until = k("plant/#", 3, 0x72, 0, Some(3_000));
+    let root = k("#", 1, 0x73, 0, None);
+    let exact_later = k("plant/7/temp", 1, 0x74, 5_000, Some(6_000));
+    let e2_expired = k("plant/#", 2, 0x75, 0, Some(100));
+    let e3_pending = k("plant/#", 3, 0x76, 200, None);
+    let lineage_a = k("plant/#", 4, 0x77, 0, None);
+    let lineage_b = k("plant/#", 4, 0x78, 0, None);
+    let lab = k("lab/#", 1, 0x79, 0, None);
+    let cases: Vec<(&str, Vec<&TreeKey>, u64)> = vec![
+        (
+            "granted ahead: before not_before the older epoch",
+            vec![&e1, &e2_ahead],
+            1_999,
+        ),
+        (
+            "granted ahead: from not_before on the newer epoch",
+            vec![&e1, &e2_ahead],
+            2_000,
+        ),
+        (
+            "inside the validity: not_after is inclusive",
+            vec![&e3_until, &root],
+            3_000,
+        ),
+        (
+            "expired current key: a less specific valid filter",
+            vec![&e3_until, &root],
+            3_001,
+        ),
+        (
+            "expired current key: never an older epoch of its filter",
+            vec![&e3_until, &e1],
+            3_001,
+        ),
+        (
+            "an exact key not begun: the subtree key",
+            vec![&exact_later, &e1],
+            4_999,
+        ),
+        (
+            "an exact key from its not_before: the exact key",
+            vec![&exact_later, &e1],
+            5_000,
+        ),
+        (
+            "the exact key expired: the subtree key again",
+            vec![&exact_later, &e1],
+            6_001,
+        ),
+        ("only a key not begun", vec![&exact_later], 4_999),
+        (
+            "expired current key, the next not begun",
+            vec![&e2_expired, &e3_pending],
+            150,
+        ),
+        (
+            "expired current key, the next begun",
+            vec![&e2_expired, &e3_pending],
+            200,
+        ),
+        (
+            "two lineages of one filter and epoch: the first added",
+            vec![&lineage_a, &lineage_b],
+            0,
+        ),
+        ("no key covers the topic", vec![&lab], 0),
+    ];
+    let topic = "plant/7/temp";
+    cases
+        .into_iter()
+        .map(|(description, keys, now)| {
+            let mut sealer = vector_sealer(&identity(0xa0), Profile::Signed, 0, 0);
+            for key in &keys {
+                sealer.add_key((*key).clone());
+            }
+            let mut v = json!({
+                "description": description,
+                "keys": keys.iter().map(|k| key_json(k)).collect::<Vec<_>>(),
+                "topic": topic,
+                "now": now,
+            });
+            match sealer.seal_with(topic, b"x", &SealOptions::at(false, now)) {
+                Ok(sealed) => {
+                    let header = mqseal::inspect(&sealed).unwrap();
+                    let chosen = keys
+                        .iter()
+                        .position(|k| {
+                            k.epoch() == header.epoch
+                                && k.topic_key(topic).unwrap().key_id() == header.key_id
+                        })
+                        .unwrap();
+                    v["chosen"] = json!(chosen);
+                }
+                Err(e) => {
+                    v["error"] = json!(e.name());
+                    v["code"] = json!(e.code());
+                }
+            }
+            v
+        })
+        .collect()
 }
 
 pub struct Case {
@@ -1055,6 +1189,102 @@ fn negatives() -> Vec<Negative> {
     ];
     live_other.retired = vec![("plant/#", 1, now - 1)];
     out.push(live_other);
+    // Key validity (spec 4.1, 7.1 step 4): plant/# carries the message under test, plant/7/#
+    // (another secret) a preloaded message right at the edge of what is accepted.
+    let grace = mqseal::DEFAULT_VALIDITY_GRACE;
+    let edge = |nb: u64, na: Option<u64>, sealed_at: u64| {
+        let key = valid(
+            TreeKey::from_secret("plant/7/#", 1, seed(0x44)).unwrap(),
+            nb,
+            na,
+        );
+        let m = seal_simple(
+            &alice,
+            Profile::Signed,
+            &key,
+            &topic,
+            b"edge",
+            3,
+            SealOptions::at(false, sealed_at),
+        );
+        (key, m)
+    };
+    let under = |nb: u64, na: Option<u64>, sealed_at: u64, message: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let key = valid(root.clone(), nb, na);
+        let m = seal_simple(
+            &alice,
+            Profile::Signed,
+            &key,
+            &topic,
+            b"21.5",
+            8,
+            SealOptions::at(false, sealed_at),
+        );
+        (key, message(&m))
+    };
+    let as_is = |m: &[u8]| m.to_vec();
+    let with_validity =
+        |name, description, error, edge: (TreeKey, Vec<u8>), main: (TreeKey, Vec<u8>)| {
+            let mut n = base(name, description, main.1, error);
+            n.keys = vec![main.0, edge.0];
+            n.preload = vec![(topic.clone(), edge.1)];
+            n
+        };
+    out.push(with_validity(
+        "key-expired",
+        "plant/# expired one second more than the grace period (86 400 s) before now; plant/7/#, expired exactly the grace period before now, still opens",
+        E::KeyExpired,
+        edge(0, Some(now - grace), now - grace),
+        under(0, Some(now - grace - 1), now - grace - 1, &as_is),
+    ));
+    out.push(with_validity(
+        "key-not-yet-valid",
+        "plant/# begins 61 s after now, beyond the 60 s skew; plant/7/#, beginning 60 s after now, already opens",
+        E::KeyExpired,
+        edge(now + 60, None, now + 60),
+        under(now + 61, Some(now + 1_000), now + 61, &as_is),
+    ));
+    let mut short_grace = with_validity(
+        "key-expired-policy-grace",
+        "a receiver grace of 10 s: plant/# expired 11 s before now, plant/7/# 10 s before now",
+        E::KeyExpired,
+        edge(1, Some(now - 10), now - 10),
+        under(1, Some(now - 11), now - 11, &as_is),
+    );
+    short_grace.policy.validity_grace = 10;
+    out.push(short_grace);
+    out.push(with_validity(
+        "key-expired-before-signature",
+        "a flipped signature under an expired key: step 4 refuses it before step 5 looks at the signature",
+        E::KeyExpired,
+        edge(0, Some(now), now),
+        under(0, Some(now - grace - 1), now - grace - 1, &|m: &[u8]| flip(m, m.len() - 1)),
+    ));
+    let mut retired_first = with_validity(
+        "epoch-expired-before-key-expired",
+        "plant/# epoch 1 is both retired past its grace and expired past the validity grace: retirement is checked first",
+        E::EpochExpired,
+        edge(0, None, now),
+        under(0, Some(now - grace - 1), now - grace - 1, &as_is),
+    );
+    retired_first.retired = vec![("plant/#", 1, now - 1)];
+    out.push(retired_first);
+    let mut stranger_first = base(
+        "unknown-sender-before-key-expired",
+        "a stranger's message under an expired key: the sender lookup comes first",
+        seal_simple(
+            &stranger,
+            Profile::Signed,
+            &valid(root.clone(), 0, Some(1)),
+            &topic,
+            b"21.5",
+            0,
+            SealOptions::at(false, 1),
+        ),
+        E::UnknownSender,
+    );
+    stranger_first.keys = vec![valid(root.clone(), 0, Some(1))];
+    out.push(stranger_first);
     let mut no_stamp = base(
         "max-age-without-timestamp",
         "no timestamp, opener with a maximum age (which implies a timestamp)",
@@ -1551,6 +1781,28 @@ fn grants() -> Value {
         (root_key(), seed(0x60)),
         (root_key().derive("plant/7/#").unwrap(), seed(0x61)),
         (root_key().derive("plant/7/temp").unwrap(), seed(0x62)),
+        // Validities (spec 4.1): the next epoch granted ahead of time (a start only), a key
+        // with both ends, and the largest values (a one-second validity at 2^64-1).
+        (
+            valid(root_key().derive("plant/7/#").unwrap(), 1_800_000_000, None),
+            seed(0x64),
+        ),
+        (
+            valid(
+                TreeKey::from_secret("plant/#", 2, seed(0x41)).unwrap(),
+                1_700_000_000,
+                Some(1_800_086_400),
+            ),
+            seed(0x65),
+        ),
+        (
+            valid(
+                root_key().derive("plant/7/temp").unwrap(),
+                u64::MAX,
+                Some(u64::MAX),
+            ),
+            seed(0x66),
+        ),
     ];
     let positive: Vec<Value> = cases
         .iter()
@@ -1563,6 +1815,9 @@ fn grants() -> Value {
             body.push(filter.len() as u8);
             body.extend_from_slice(filter);
             body.extend_from_slice(&*key.secret_bytes());
+            let validity = key.validity();
+            body.extend(varint(validity.not_before()));
+            body.extend(varint(validity.not_after().unwrap_or(0)));
             let ct_len = body.len() + 16;
             let ct_start = 1 + 32 + 32 + 32 + 1;
             json!({
@@ -1630,11 +1885,20 @@ fn grants() -> Value {
     };
     let ikm = seed(0x63);
     let crafted = |body: &[u8]| crafted_grant(&admin, &recipient, &ikm, body, None, None);
+    // The validity (not_before 0, no not_after) closes every body made here.
     let body_of = |epoch: &[u8], filter: &[u8], secret_len: usize| {
         let mut body = epoch.to_vec();
         body.extend(varint(filter.len() as u64));
         body.extend_from_slice(filter);
         body.extend(std::iter::repeat_n(0x5c, secret_len));
+        body.extend([0, 0]);
+        body
+    };
+    // A body of plant/7/# whose validity is the bytes `validity` instead.
+    let with_validity_bytes = |filter: &[u8], validity: &[u8]| {
+        let mut body = body_of(&[1], filter, 32);
+        body.truncate(body.len() - 2);
+        body.extend_from_slice(validity);
         body
     };
     let well_signed_body = |name: &str, description: &str, body: Vec<u8>, error| {
@@ -1840,8 +2104,64 @@ fn grants() -> Value {
         ),
         (
             "body-trailing-byte",
-            "a 33-byte secret (one byte left over)",
+            "a 33-byte secret (one byte left over after the validity)",
             body_of(&[1], b"plant/7/#", 33),
+            E::Malformed,
+        ),
+        (
+            "body-validity-missing",
+            "the secret ends the body: no not_before, no not_after",
+            with_validity_bytes(b"plant/7/#", &[]),
+            E::Malformed,
+        ),
+        (
+            "body-not-after-missing",
+            "not_before 0, then the body ends",
+            with_validity_bytes(b"plant/7/#", &[0]),
+            E::Malformed,
+        ),
+        (
+            "body-validity-trailing-byte",
+            "not_before 0, not_after 0 (none), then one byte more",
+            with_validity_bytes(b"plant/7/#", &[0, 0, 0]),
+            E::Malformed,
+        ),
+        (
+            "body-non-minimal-not-before",
+            "not_before 0 encoded as 0x80 0x00",
+            with_validity_bytes(b"plant/7/#", &[0x80, 0x00, 0]),
+            E::Malformed,
+        ),
+        (
+            "body-non-minimal-not-after",
+            "not_after 1 encoded as 0x81 0x00",
+            with_validity_bytes(b"plant/7/#", &[0, 0x81, 0x00]),
+            E::Malformed,
+        ),
+        (
+            "body-not-after-above-u64",
+            "not_after 2^64 (ten bytes, last 0x02)",
+            with_validity_bytes(
+                b"plant/7/#",
+                &[
+                    0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+                ],
+            ),
+            E::Malformed,
+        ),
+        (
+            "body-not-before-after-not-after",
+            "not_before 1800000001, not_after 1800000000",
+            with_validity_bytes(
+                b"plant/7/#",
+                &[varint(1_800_000_001), varint(1_800_000_000)].concat(),
+            ),
+            E::Malformed,
+        ),
+        (
+            "body-bad-validity-and-invalid-filter",
+            "filter a/+/b with not_before 2 > not_after 1: the validity is checked (malformed) before the filter",
+            with_validity_bytes(b"a/+/b", &[2, 1]),
             E::Malformed,
         ),
         (
@@ -2040,7 +2360,7 @@ fn grants() -> Value {
         .collect();
     in_scope.extend(mixed_grants);
     json!({
-        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public for the whole tree) accepts it and obtains key. in_scope: accepting grant as recipient_seed, trusting each of trusted_issuers for the filters of the same index in scopes (spec 8.1), gives key (the ones with a name carry a signature with a mixed-order R, valid under the cofactored equation of spec 7.6 only). Negative: accepting grant as recipient_seed with trusted_issuers fails with error (stable code); where scopes is present, trusted_issuers[i] is trusted only for the filters scopes[i] (else for the whole tree, #). Negatives with a body are well signed by the trusted issuer and HPKE-sealed to the recipient (body is the plaintext inside): they fail after the signature, at HPKE open or the body.",
+        "description": "Grants (spec: Grants). Positive: issue_with_ikm(issuer, recipient, key, ikm_e) gives exactly grant; the recipient (trusting issuer_public for the whole tree) accepts it and obtains key, with its validity (not_before and not_after present when the key has a limit; absent: 0 and none). in_scope: accepting grant as recipient_seed, trusting each of trusted_issuers for the filters of the same index in scopes (spec 8.1), gives key (the ones with a name carry a signature with a mixed-order R, valid under the cofactored equation of spec 7.6 only). Negative: accepting grant as recipient_seed with trusted_issuers fails with error (stable code); where scopes is present, trusted_issuers[i] is trusted only for the filters scopes[i] (else for the whole tree, #). Negatives with a body are well signed by the trusted issuer and HPKE-sealed to the recipient (body is the plaintext inside): they fail after the signature, at HPKE open or the body.",
         "positive": positive,
         "in_scope": in_scope,
         "negative": negative,

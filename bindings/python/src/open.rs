@@ -10,6 +10,9 @@ use crate::errors::CoreResult;
 use crate::identity::PublicIdentity;
 use crate::keys::TreeKey;
 
+// The default of `OpenPolicy(validity_grace=)` is written out for the signature Python shows.
+const _: () = assert!(mqseal::DEFAULT_VALIDITY_GRACE == 86400);
+
 /// What an opener accepts beyond authenticity.
 #[pyclass(module = "mqseal", frozen, get_all)]
 #[derive(Clone)]
@@ -60,7 +63,7 @@ impl OpenPolicy {
         max_age = None,
         max_future_skew = 60,
         require_timestamp = false,
-        validity_grace = mqseal::DEFAULT_VALIDITY_GRACE
+        validity_grace = 86400
     ))]
     fn new(
         max_age: Option<u64>,

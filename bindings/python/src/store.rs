@@ -10,7 +10,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
 use crate::convert::{Filter, Timestamp, Topic, hex, parse_fingerprint, parse_profile, py_repr};
-use crate::errors::{StoreFailure, StoreResult};
+use crate::errors::{CoreError, StoreFailure, StoreResult};
 use crate::grant::Grant;
 use crate::identity::{Identity, PublicIdentity};
 use crate::keys::TreeKey;
@@ -248,15 +248,35 @@ impl Store {
         Ok(self.0.held_keys()?.into_iter().map(HeldKey).collect())
     }
 
-    /// The keys a sealer uses (those not retired).
-    fn sealing_keys(&self) -> StoreResult<Vec<TreeKey>> {
-        Ok(self.0.sealing_keys()?.into_iter().map(TreeKey).collect())
+    /// The keys a sealer uses at `now` (default: the current time): of one lineage per filter,
+    /// those not retired, and retired ones whose successor has not begun yet (granted ahead of
+    /// time), each with its validity.
+    #[pyo3(signature = (now = None))]
+    fn sealing_keys(&self, now: Option<u64>) -> StoreResult<Vec<TreeKey>> {
+        Ok(self
+            .0
+            .sealing_keys_at(now_or(now))?
+            .into_iter()
+            .map(TreeKey)
+            .collect())
     }
 
-    /// Creates a random root key for `filter` (one this store holds no key for).
-    #[pyo3(signature = (filter, now = None))]
-    fn create_key(&self, filter: Filter, now: Option<u64>) -> StoreResult<HeldKey> {
-        Ok(HeldKey(self.0.create_key(&filter, now_or(now))?))
+    /// Creates a random root key for `filter` (one this store holds no key for), valid from
+    /// `not_before` (0: always) to `not_after` (None: never expires).
+    #[pyo3(signature = (filter, now = None, *, not_before = 0, not_after = None))]
+    fn create_key(
+        &self,
+        filter: Filter,
+        now: Option<u64>,
+        not_before: u64,
+        not_after: Option<u64>,
+    ) -> StoreResult<HeldKey> {
+        let validity = mqseal::Validity::new(not_before, not_after)?;
+        Ok(HeldKey(self.0.create_key_with(
+            &filter,
+            validity,
+            now_or(now),
+        )?))
     }
 
     /// Adds a key by hand (`issuer`: the fingerprint of whoever delivered it). A newer epoch
@@ -281,7 +301,8 @@ impl Store {
         Ok(self.0.remove_key(filter, epoch)?)
     }
 
-    /// Removes every key whose grace period ended before `now`; returns their (filter, epoch).
+    /// Removes every key whose retirement grace period ended before `now`, or whose validity
+    /// ended more than the grace period before `now`; returns their (filter, epoch).
     #[pyo3(signature = (now = None))]
     fn prune(&self, now: Option<u64>) -> StoreResult<Vec<(String, u32)>> {
         Ok(self
@@ -332,16 +353,27 @@ impl Store {
     }
 
     /// Rotates the root key of `filter`: a fresh key at the next epoch and grants of it for every
-    /// member except the fingerprints in `exclude` (which are thereby revoked).
-    #[pyo3(signature = (filter, exclude = Vec::new(), now = None))]
-    fn rotate(&self, filter: &str, exclude: Vec<String>, now: Option<u64>) -> PyResult<Rotation> {
+    /// member except the fingerprints in `exclude` (which are thereby revoked). The new key is
+    /// valid from `not_before` to `not_after`: a `not_before` ahead grants the next epoch ahead
+    /// of time (members switch to it then by themselves), a `not_after` bounds how long it is
+    /// used if the next rotation never reaches a member.
+    #[pyo3(signature = (filter, exclude = Vec::new(), now = None, *, not_before = 0, not_after = None))]
+    fn rotate(
+        &self,
+        filter: &str,
+        exclude: Vec<String>,
+        now: Option<u64>,
+        not_before: u64,
+        not_after: Option<u64>,
+    ) -> PyResult<Rotation> {
         let exclude = exclude
             .iter()
             .map(|f| parse_fingerprint(f))
             .collect::<PyResult<Vec<_>>>()?;
+        let validity = mqseal::Validity::new(not_before, not_after).map_err(CoreError)?;
         let rotation = self
             .0
-            .rotate(filter, &exclude, now_or(now))
+            .rotate_with(filter, &exclude, validity, now_or(now))
             .map_err(StoreFailure)?;
         Ok(Rotation::from(rotation))
     }
@@ -837,7 +869,8 @@ impl HeldKey {
         self.0.epoch()
     }
 
-    /// When openers stop accepting this epoch (set once a newer epoch arrived), if retired.
+    /// When openers stop accepting this epoch (set once a newer epoch arrived), if retired. (The
+    /// key's own validity is `key.not_before` .. `key.not_after`.)
     #[getter]
     fn not_after(&self) -> Option<u64> {
         self.0.not_after
@@ -997,6 +1030,10 @@ pub struct Rotation {
     filter: String,
     /// The new epoch.
     epoch: u32,
+    /// The new epoch's validity start (0: always).
+    not_before: u64,
+    /// The new epoch's validity end (None: never expires).
+    not_after: Option<u64>,
     /// Older epochs retired here: (epoch, not_after).
     retired: Vec<(u32, u64)>,
     /// Grants of the new epoch for every remaining member.
@@ -1010,6 +1047,8 @@ impl From<ms::Rotation> for Rotation {
         Python::attach(|py| Rotation {
             filter: r.filter,
             epoch: r.epoch,
+            not_before: r.validity.not_before(),
+            not_after: r.validity.not_after(),
             retired: r.retired,
             grants: r
                 .grants

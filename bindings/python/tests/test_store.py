@@ -287,6 +287,39 @@ def test_rotation_revokes_a_member(site: dict[str, mqseal.Store]) -> None:
     assert {(g.granted_filter, g.epoch) for g in admin.issued()} >= {("plant/#", 1), ("plant/#", 2)}
 
 
+def test_rotation_ahead_of_time_and_key_lifetimes(site: dict[str, mqseal.Store]) -> None:
+    """keystore.md 11: the next epoch granted ahead of time takes over at its not_before with no
+    new delivery; a key past its not_after is refused (KeyExpiredError), not used forever."""
+    admin, sensor, dashboard = site["admin"], site["sensor"], site["dashboard"]
+    switch, end = 5_000, 9_000
+    rotation = admin.rotate("plant/#", now=2_000, not_before=switch, not_after=end)
+    assert (rotation.epoch, rotation.not_before, rotation.not_after) == (2, switch, end)
+    assert rotation.retired == [(1, switch + 86_400)]  # retired from the switch on
+    for grant in rotation.grants:
+        for member in (sensor, dashboard):
+            if grant.topic.startswith(member.grant_subscription[:-1]):
+                member.accept_grant_message(grant.topic, grant.payload, now=2_100)
+    e2 = next(k for k in sensor.held_keys() if k.epoch == 2)
+    assert (e2.key.not_before, e2.key.not_after, e2.not_after) == (switch, end, None)
+    assert sorted(k.epoch for k in sensor.sealing_keys(now=switch - 1)) == [1, 2]
+    assert [k.epoch for k in sensor.sealing_keys(now=switch)] == [2]
+    with sensor.sealer() as sealer, dashboard.opener() as opener:
+        sealer.set_keys(sensor.sealing_keys(now=switch - 1))  # loaded once, before the switch
+        before = sealer.seal("plant/7/temp", b"e1", timestamp=switch - 1)
+        after = sealer.seal("plant/7/temp", b"e2", timestamp=switch)
+        assert [mqseal.inspect(m).epoch for m in (before, after)] == [1, 2]
+        assert opener.open("plant/7/temp", after, now=switch).payload == b"e2"
+        with pytest.raises(mqseal.KeyExpiredError):
+            sealer.seal("plant/7/temp", b"late", timestamp=end + 1)
+        with pytest.raises(mqseal.KeyExpiredError):
+            opener.open("plant/7/temp", after, now=end + 86_401)
+    assert sensor.prune(now=end + 86_401) == [("plant/#", 1), ("plant/#", 2)]
+    lifetime = sensor.create_key("lab/#", now=0, not_after=100)
+    assert (lifetime.key.not_before, lifetime.key.not_after) == (0, 100)
+    with pytest.raises(mqseal.MalformedError):
+        sensor.create_key("office/#", not_before=5, not_after=4)
+
+
 def test_keys_by_hand(site: dict[str, mqseal.Store]) -> None:
     sensor = site["sensor"]
     own = sensor.create_key("factory/#", now=0)

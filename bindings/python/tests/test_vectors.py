@@ -408,7 +408,13 @@ def test_keystore_files(vector: Load, tmp_path: Path) -> None:
     for k in v["keys"]["keys"]:
         h = held[(k["filter"], k["epoch"], k["issuer"])]
         assert h.key.secret_bytes() == b(k["secret"])
+        assert (h.key.not_before, h.key.not_after) == (k["not_before"], k["valid_until"])
         assert h.not_after == k["not_after"]
+    for n in v["keys"]["negative"]:  # validity attributes the keystore must refuse
+        (d / "keys").write_text(n["file"])
+        with pytest.raises(mqseal.CorruptFileError):
+            store.held_keys()
+    (d / "keys").write_text(v["keys"]["file"])
     for t in v["keys"]["retired"]:  # tombstones keep old epochs of their lineage out
         with pytest.raises(mqseal.StaleKeyError):
             store.add_key(mqseal.TreeKey.generate(t["filter"], t["epoch"]), issuer=t["issuer"])

@@ -1,14 +1,17 @@
-//! `keygen`, `trust` and `grant`: the keystore side (all file handling is `mqseal-store`'s).
+//! `keygen`, `trust`, `grant` and `rotate`: the keystore side (all file handling is
+//! `mqseal-store`'s).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use mqseal::Validity;
 use mqseal_rumqttc::grants::{self, GrantEvent};
 use mqseal_store::{Roles, Store, unix_now};
 
 use crate::conn::{ConnFlags, runtime};
 use crate::error::{CliError, Result, err};
+use crate::when::{format_time, parse_duration, parse_time};
 use crate::{HelpFlag, StoreFlag};
 
 /// `mqseal keygen`.
@@ -20,8 +23,86 @@ pub struct KeygenArgs {
     /// Instead: create a random root key for this topic tree (`#`, `prefix/#` or a topic).
     #[arg(long, value_name = "FILTER", conflicts_with = "name")]
     tree: Option<String>,
+    /// With --tree: the key (and every grant of it) expires this long after its start, e.g.
+    /// `30d`: sealers then refuse it (key_expired) unless a rotation reached them. Default:
+    /// never expires.
+    #[arg(long, value_name = "DURATION", requires = "tree")]
+    valid_for: Option<String>,
+    /// With --tree: the key is not used before this time (`YYYY-MM-DDTHH:MM:SSZ`, `+1d`, or
+    /// seconds since 1970). Default: at once.
+    #[arg(long, value_name = "TIME", requires = "tree")]
+    not_before: Option<String>,
     #[command(flatten)]
     store: StoreFlag,
+}
+
+/// `mqseal rotate`.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RotateArgs {
+    /// The root filter to rotate (a key created here, e.g. `plant/#`).
+    filter: String,
+    /// Leave this member out: it gets no grant of the new epoch (revocation; repeatable).
+    #[arg(long, value_name = "PEER")]
+    exclude: Vec<String>,
+    /// Grant the new epoch ahead of time: members keep sealing under the current epoch until
+    /// this time, then switch by themselves, even offline (`YYYY-MM-DDTHH:MM:SSZ`, `+1d`, or
+    /// seconds since 1970). Default: at once.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// The new epoch expires this long after it starts (e.g. `30d`): a member the next rotation
+    /// never reaches (a broker withholding it) stops sealing under it then. Default: never.
+    #[arg(long, value_name = "DURATION")]
+    valid_for: Option<String>,
+    /// Write each member's grant to DIR/<member>.grant (default: the current directory).
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        conflicts_with = "publish"
+    )]
+    out: Option<PathBuf>,
+    /// Publish the grants in-band instead (retained, on each member's grant topic).
+    #[arg(long)]
+    publish: bool,
+    #[command(flatten)]
+    conn: ConnFlags,
+    #[command(flatten)]
+    store: StoreFlag,
+    #[command(flatten)]
+    help: HelpFlag,
+}
+
+/// The validity `[start, start + valid_for]` of a key starting at `at` (now when absent).
+fn validity(at: Option<&str>, valid_for: Option<&str>, now: u64) -> Result<Validity> {
+    let not_before = at.map(|t| parse_time(t, now)).transpose()?.unwrap_or(0);
+    let Some(valid_for) = valid_for else {
+        return Ok(Validity::new(not_before, None)?);
+    };
+    let length = parse_duration(valid_for)?;
+    if length == 0 {
+        return Err(CliError(
+            "--valid-for 0 would expire the key at once; fix: e.g. --valid-for 30d".into(),
+        ));
+    }
+    // Counted from the start (or from now for a key that starts at once, which keeps
+    // not_before 0: receivers with a slow clock still accept it).
+    let end = not_before.max(now).saturating_add(length);
+    Ok(Validity::new(not_before, Some(end))?)
+}
+
+/// How a validity reads in the command's output.
+fn describe(v: Validity) -> String {
+    match (v.not_before(), v.not_after()) {
+        (0, None) => "valid at all times".into(),
+        (0, Some(end)) => format!("valid until {}", format_time(end)),
+        (start, None) => format!("valid from {}", format_time(start)),
+        (start, Some(end)) => format!(
+            "valid from {} until {}",
+            format_time(start),
+            format_time(end)
+        ),
+    }
 }
 
 /// `mqseal trust`.
@@ -82,13 +163,16 @@ pub fn keygen(a: &KeygenArgs) -> Result<()> {
     let dir = a.store.dir();
     if let Some(filter) = &a.tree {
         let store = Store::open(&dir)?;
+        let now = unix_now();
+        let validity = validity(a.not_before.as_deref(), a.valid_for.as_deref(), now)?;
         let key = store
-            .create_key(filter, unix_now())
+            .create_key_with(filter, validity, now)
             .map_err(|e| filter_error(filter, e))?;
         println!(
-            "created a random key for {} (epoch {}) in {}",
+            "created a random key for {} (epoch {}, {}) in {}",
             key.filter(),
             key.epoch(),
+            describe(key.key.validity()),
             dir.display()
         );
         println!(
@@ -259,6 +343,75 @@ pub fn grant(a: &GrantArgs) -> Result<()> {
     Ok(())
 }
 
+pub fn rotate(a: &RotateArgs) -> Result<()> {
+    let store = Store::open(a.store.dir())?;
+    let now = unix_now();
+    let validity = validity(a.at.as_deref(), a.valid_for.as_deref(), now)?;
+    let members = store
+        .members(&a.filter)
+        .map_err(|e| filter_error(&a.filter, e))?;
+    let mut exclude = Vec::new();
+    for name in &a.exclude {
+        let member = members
+            .iter()
+            .find(|m| m.recipient_name == *name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = members.iter().map(|m| m.recipient_name.as_str()).collect();
+                CliError(format!(
+                    "--exclude {name}: not a member of {} (members: {}); fix: one of those names",
+                    a.filter,
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+            })?;
+        exclude.push(member.recipient.fingerprint());
+    }
+    let rotation = store
+        .rotate_with(&a.filter, &exclude, validity, now)
+        .map_err(|e| filter_error(&a.filter, e))?;
+    println!(
+        "rotated {} to epoch {} ({}); {} grant(s), {} member(s) left out",
+        rotation.filter,
+        rotation.epoch,
+        describe(rotation.validity),
+        rotation.grants.len(),
+        rotation.excluded.len()
+    );
+    for (epoch, not_after) in &rotation.retired {
+        println!(
+            "epoch {epoch} is retired: receivers here accept it until {}",
+            format_time(*not_after)
+        );
+    }
+    if a.publish {
+        publish_grants(&a.conn, &rotation.grants)?;
+        for g in &rotation.grants {
+            println!(
+                "published the grant of {} to {}, retained on {}",
+                g.filter, g.recipient_name, g.topic
+            );
+        }
+        return Ok(());
+    }
+    let dir = a.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    for g in &rotation.grants {
+        let out = dir.join(format!("{}.grant", g.recipient_name));
+        std::fs::write(&out, &g.payload)
+            .map_err(|e| err(&format!("{}: cannot write the grant", out.display()), e))?;
+        println!(
+            "wrote the grant of {} (epoch {}) for {} to {}",
+            g.filter,
+            g.epoch,
+            g.recipient_name,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Names the filter when the store refuses it as a filter.
 fn filter_error(filter: &str, e: mqseal_store::StoreError) -> CliError {
     match e {
@@ -289,17 +442,27 @@ fn report_accepted(a: &mqseal_store::AcceptedGrant) {
 /// Publishes a grant retained at QoS 1 with a plain client (grants are not sealed: they are
 /// HPKE-wrapped and signed already), with the wrapper's grant helper.
 fn publish_grant(conn: &ConnFlags, g: &mqseal_store::OutgoingGrant) -> Result<()> {
+    publish_grants(conn, std::slice::from_ref(g))
+}
+
+/// Publishes grants retained at QoS 1 and waits until the broker acknowledged each.
+fn publish_grants(conn: &ConnFlags, all: &[mqseal_store::OutgoingGrant]) -> Result<()> {
+    if all.is_empty() {
+        return Ok(());
+    }
     let options = conn.options("grant")?;
     let address = conn.address();
     runtime()?.block_on(async {
-        let (client, mut lp) = rumqttc::AsyncClient::new(options, 10);
-        grants::publish_grants(&client, std::slice::from_ref(g))
+        let (client, mut lp) = rumqttc::AsyncClient::new(options, all.len().max(10));
+        grants::publish_grants(&client, all)
             .await
-            .map_err(|e| err("cannot queue the grant", e))?;
-        loop {
-            match poll(&mut lp, &address).await? {
-                rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) => break,
-                _ => continue,
+            .map_err(|e| err("cannot queue the grants", e))?;
+        let mut acked = 0;
+        while acked < all.len() {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
+                poll(&mut lp, &address).await?
+            {
+                acked += 1;
             }
         }
         let _ = client.disconnect().await;

@@ -5,6 +5,7 @@
 //! mqseal keygen --tree 'plant/#' --store ./admin # a random key for a topic tree
 //! mqseal trust ./sensor/identity.pub --store ./admin
 //! mqseal grant 'plant/7/#' --to sensor --store ./admin -o sensor.grant
+//! mqseal rotate 'plant/#' --at +1d --valid-for 30d --store ./admin  # next epoch ahead of time
 //! mqseal pub -h broker -p 8883 --cafile ca.crt -t plant/7/temp -m 21.5 --store ./sensor
 //! mqseal sub -h broker -p 8883 --cafile ca.crt -t 'plant/#' -v --store ./admin
 //! mqseal inspect sealed.bin                      # the header of a sealed message, no keys
@@ -21,6 +22,7 @@ mod inspect;
 mod keys;
 mod pubsub;
 mod session;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +67,9 @@ enum Command {
     /// Issue a grant of a topic filter's key to a trusted peer; or accept grants (--accept FILE,
     /// or --fetch from the broker).
     Grant(keys::GrantArgs),
+    /// Rotate a tree key to a new epoch and grant it to its members (--exclude revokes one;
+    /// --at grants it ahead of time, --valid-for gives it a lifetime).
+    Rotate(keys::RotateArgs),
     /// Seal and publish, like mosquitto_pub.
     #[command(disable_help_flag = true)]
     Pub(pubsub::PubArgs),
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => keys::keygen(&a),
         Command::Trust(a) => keys::trust(&a),
         Command::Grant(a) => keys::grant(&a),
+        Command::Rotate(a) => keys::rotate(&a),
         Command::Pub(a) => pubsub::publish(&a),
         Command::Sub(a) => pubsub::subscribe(&a),
         Command::Inspect(a) => inspect::inspect(&a),

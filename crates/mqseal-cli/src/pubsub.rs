@@ -230,6 +230,16 @@ pub fn publish(a: &PubArgs) -> Result<()> {
     }
     probe.set_sequence(u64::MAX - 1, u64::MAX);
     if probe.sealed_len(topic, 0, &options).is_none() {
+        // Why: the probe's refusal (it spends nothing that matters: it is not the real sealer).
+        if let Err(mqseal::Error::KeyExpired) = probe.seal_with(topic, b"", &options) {
+            return Err(CliError(format!(
+                "the key in {} for {} is outside its validity (expired, or granted ahead of time \
+                 and not begun yet); fix: accept the newer epoch's grant (mqseal grant --fetch), \
+                 or ask its issuer to rotate (mqseal rotate FILTER)",
+                dir.display(),
+                shorten(topic)
+            )));
+        }
         return Err(CliError(format!(
             "no key in {} covers {}; fix: accept a grant for it (mqseal grant --accept FILE or \
              --fetch) or create a tree key (mqseal keygen --tree FILTER)",

@@ -402,3 +402,116 @@ fn trust_with_a_scope_and_group_mac_filters() {
         "a refused trust leaves nothing behind"
     );
 }
+
+#[test]
+fn rotate_ahead_of_time_with_a_lifetime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (admin, sensor, out) = (
+        tmp.path().join("admin"),
+        tmp.path().join("sensor"),
+        tmp.path().join("out"),
+    );
+    std::fs::create_dir(&out).unwrap();
+    ok(&["keygen", "admin", "--store", s(&admin)]);
+    ok(&["keygen", "sensor", "--store", s(&sensor)]);
+    ok(&[
+        "trust",
+        s(&sensor.join("identity.pub")),
+        "--store",
+        s(&admin),
+    ]);
+    ok(&[
+        "trust",
+        s(&admin.join("identity.pub")),
+        "--issuer",
+        "--store",
+        s(&sensor),
+    ]);
+    let created = ok(&[
+        "keygen",
+        "--tree",
+        "plant/#",
+        "--valid-for",
+        "30d",
+        "--store",
+        s(&admin),
+    ]);
+    assert!(created.contains("(epoch 1, valid until 20"), "{created}");
+    let grant = tmp.path().join("sensor.grant");
+    ok(&[
+        "grant",
+        "plant/7/#",
+        "--to",
+        "sensor",
+        "-o",
+        s(&grant),
+        "--store",
+        s(&admin),
+    ]);
+    ok(&["grant", "--accept", s(&grant), "--store", s(&sensor)]);
+
+    let rotated = ok(&[
+        "rotate",
+        "plant/#",
+        "--at",
+        "+1d",
+        "--valid-for",
+        "30d",
+        "-o",
+        s(&out),
+        "--store",
+        s(&admin),
+    ]);
+    assert!(
+        rotated.contains("rotated plant/# to epoch 2 (valid from 20"),
+        "{rotated}"
+    );
+    assert!(rotated.contains("epoch 1 is retired"), "{rotated}");
+    let accepted = ok(&[
+        "grant",
+        "--accept",
+        s(&out.join("sensor.grant")),
+        "--store",
+        s(&sensor),
+    ]);
+    assert!(accepted.contains("plant/7/# (epoch 2)"), "{accepted}");
+    let keys = std::fs::read_to_string(sensor.join("keys")).unwrap();
+    assert!(
+        keys.contains(" not-before=") && keys.contains(" valid-until="),
+        "{keys}"
+    );
+
+    let err = fails(&[
+        "rotate",
+        "plant/#",
+        "--exclude",
+        "nobody",
+        "--store",
+        s(&admin),
+    ]);
+    assert!(err.contains("not a member of plant/#"), "{err}");
+    let err = fails(&[
+        "rotate",
+        "plant/#",
+        "--valid-for",
+        "0",
+        "--store",
+        s(&admin),
+    ]);
+    assert!(err.contains("--valid-for 0"), "{err}");
+    let err = fails(&["rotate", "plant/#", "--at", "soon", "--store", s(&admin)]);
+    assert!(err.contains("not a time"), "{err}");
+
+    // A key that has not begun: publishing says so before connecting to any broker.
+    ok(&[
+        "keygen",
+        "--tree",
+        "lab/#",
+        "--not-before",
+        "+1d",
+        "--store",
+        s(&sensor),
+    ]);
+    let err = fails(&["pub", "-t", "lab/x", "-m", "hi", "--store", s(&sensor)]);
+    assert!(err.contains("outside its validity"), "{err}");
+}

@@ -11,7 +11,7 @@
 //! Brokers reserve topics starting with `$` (`$SYS/…`, `$share/…`): a prefix may not start
 //! with `$`.
 
-use mqseal::{Fingerprint, Grant, TreeKey};
+use mqseal::{Fingerprint, Grant, TreeKey, Validity};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StoreError};
@@ -170,6 +170,8 @@ pub struct Rotation {
     pub filter: String,
     /// The new epoch.
     pub epoch: u32,
+    /// The new epoch's validity (signed into every grant of it).
+    pub validity: Validity,
     /// Older epochs retired in this store: (epoch, not_after).
     pub retired: Vec<(u32, u64)>,
     /// Grants of the new epoch for every remaining member: publish each, retained.

@@ -1,9 +1,10 @@
 //! The `keys` file (mode 0600): tree keys held per lineage (filter, issuer) and epoch, their
-//! retirement times, and tombstones of keys removed after rotation.
+//! validities and retirement times, and tombstones of keys removed after rotation.
 //!
 //! ```text
 //! mqseal-keys 1
-//! key <filter> <epoch> <secret: 64 hex> [not-after=<unix seconds>] [issuer=<fingerprint hex>]
+//! key <filter> <epoch> <secret: 64 hex> [not-before=<unix seconds>] [valid-until=<unix seconds>]
+//!     [not-after=<unix seconds>] [issuer=<fingerprint hex>]
 //! retired <filter> <epoch> [issuer=<fingerprint hex>]
 //! checksum <sha256 hex of every byte above>
 //! ```
@@ -11,7 +12,7 @@
 use std::fmt;
 use std::path::Path;
 
-use mqseal::{Fingerprint, KEY_LEN, TreeKey};
+use mqseal::{Fingerprint, KEY_LEN, TreeKey, Validity};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, StoreError};
@@ -25,7 +26,7 @@ pub const KEYS_MAGIC: &str = "mqseal-keys 1";
 /// A tree key held by the store.
 #[derive(Clone)]
 pub struct HeldKey {
-    /// The key (filter, epoch, secret).
+    /// The key (filter, epoch, secret, and its validity: `not-before=` / `valid-until=`).
     pub key: TreeKey,
     /// Set once a newer epoch of the same filter arrived: openers refuse this epoch after this
     /// time (seconds since the Unix epoch) and sealers no longer use it.
@@ -50,9 +51,20 @@ impl HeldKey {
         (self.filter(), self.issuer)
     }
 
-    /// Whether openers still accept this epoch at `now`.
+    /// Whether openers still accept this epoch at `now` (its retirement, if any, not passed).
     pub fn is_live(&self, now: u64) -> bool {
         self.not_after.is_none_or(|t| now <= t)
+    }
+
+    /// Whether the key is of no use any more at `now`: retired and past its grace period, or
+    /// past its validity's `valid-until` by more than `grace` (what pruning removes).
+    pub fn is_spent(&self, now: u64, grace: u64) -> bool {
+        !self.is_live(now)
+            || self
+                .key
+                .validity()
+                .not_after()
+                .is_some_and(|end| now > end.saturating_add(grace))
     }
 }
 
@@ -61,6 +73,7 @@ impl fmt::Debug for HeldKey {
         f.debug_struct("HeldKey")
             .field("filter", &self.filter())
             .field("epoch", &self.epoch())
+            .field("validity", &self.key.validity())
             .field("not_after", &self.not_after)
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
@@ -130,6 +143,13 @@ impl KeyFile {
             body.push_str(&encode_filter(k.filter()));
             body.push_str(&format!(" {} ", k.epoch()));
             body.push_str(&Zeroizing::new(to_hex(&*k.key.secret_bytes())));
+            let validity = k.key.validity();
+            if validity.not_before() > 0 {
+                body.push_str(&format!(" not-before={}", validity.not_before()));
+            }
+            if let Some(t) = validity.not_after() {
+                body.push_str(&format!(" valid-until={t}"));
+            }
             if let Some(t) = k.not_after {
                 body.push_str(&format!(" not-after={t}"));
             }
@@ -177,8 +197,24 @@ impl KeyFile {
                         not_after: None,
                         issuer: None,
                     };
+                    let (mut not_before, mut valid_until) = (None, None);
                     for attr in fields {
-                        if let Some(v) = attr.strip_prefix("not-after=") {
+                        if let Some(v) = attr.strip_prefix("not-before=") {
+                            if not_before.is_some() {
+                                return Err(bad("not-before given twice".into()));
+                            }
+                            not_before = Some(
+                                parse_u64(v).ok_or_else(|| bad(format!("bad not-before {v:?}")))?,
+                            );
+                        } else if let Some(v) = attr.strip_prefix("valid-until=") {
+                            if valid_until.is_some() {
+                                return Err(bad("valid-until given twice".into()));
+                            }
+                            valid_until = Some(
+                                parse_u64(v)
+                                    .ok_or_else(|| bad(format!("bad valid-until {v:?}")))?,
+                            );
+                        } else if let Some(v) = attr.strip_prefix("not-after=") {
                             if held.not_after.is_some() {
                                 return Err(bad("not-after given twice".into()));
                             }
@@ -202,6 +238,11 @@ impl KeyFile {
                             )));
                         }
                     }
+                    let validity = Validity::new(not_before.unwrap_or(0), valid_until)
+                        .map_err(|_| {
+                            bad("valid-until is 0 or before not-before (expected not-before <= valid-until, both seconds)".into())
+                        })?;
+                    held.key = held.key.with_validity(validity);
                     if file
                         .keys
                         .iter()
@@ -269,6 +310,13 @@ mod tests {
                     not_after: Some(1_700_000_000),
                     issuer: None,
                 },
+                HeldKey {
+                    key: TreeKey::from_secret("my room/#", 3, [5; 32])
+                        .unwrap()
+                        .with_validity(Validity::new(1_800_000_000, Some(1_900_000_000)).unwrap()),
+                    not_after: None,
+                    issuer: Some(Fingerprint([0xab; 32])),
+                },
             ],
             retired: vec![
                 Tombstone {
@@ -301,11 +349,49 @@ mod tests {
         assert!(!format!("{back:?}").contains("0404"));
         assert_eq!(back.format(), text);
         let ab = Some(Fingerprint([0xab; 32]));
-        assert_eq!(back.newest_epoch("my room/#", ab), Some(2));
+        assert_eq!(back.newest_epoch("my room/#", ab), Some(3));
+        let ahead = back.keys.iter().find(|k| k.epoch() == 3).unwrap();
+        assert_eq!(
+            ahead.key.validity(),
+            Validity::new(1_800_000_000, Some(1_900_000_000)).unwrap()
+        );
+        assert!(text.contains(&format!(
+            "key my%20room/# 3 {} not-before=1800000000 valid-until=1900000000 issuer=",
+            "05".repeat(32)
+        )));
+        assert!(ahead.is_spent(1_900_000_011, 10) && !ahead.is_spent(1_900_000_010, 10));
         assert_eq!(back.newest_epoch("my room/#", None), Some(1));
         assert_eq!(back.newest_epoch("a/b", None), Some(7));
         assert_eq!(back.newest_epoch("a/b", ab), Some(9));
         assert_eq!(back.newest_epoch("x", None), None);
         assert!(text.contains(&format!("retired a/b 9 issuer={}\n", "ab".repeat(32))));
+    }
+
+    #[test]
+    fn validity_attributes_are_checked() {
+        let secret = "0707".repeat(16);
+        let parse = |attrs: &str| {
+            let text = crate::text::seal_text(KEYS_MAGIC, &format!("key a/# 1 {secret}{attrs}\n"));
+            KeyFile::parse(Path::new("keys"), text.as_bytes())
+        };
+        let v = |k: &KeyFile| k.keys[0].key.validity();
+        // Any order, each once; absent means no limit.
+        let both = parse(" valid-until=9 not-after=3 not-before=2").unwrap();
+        assert_eq!(v(&both), Validity::new(2, Some(9)).unwrap());
+        assert_eq!(both.keys[0].not_after, Some(3));
+        assert_eq!(v(&parse("").unwrap()), Validity::ALWAYS);
+        for bad in [
+            " not-before=5 valid-until=4",
+            " valid-until=0",
+            " not-before=1 not-before=1",
+            " valid-until=1 valid-until=1",
+            " not-before=01",
+            " valid-until=-1",
+            " not-before=",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.name(), "corrupt", "{bad}");
+            assert!(!err.to_string().contains("0707"), "{err}");
+        }
     }
 }

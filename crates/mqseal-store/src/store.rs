@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mqseal::{
     FilterKind, Fingerprint, Grant, Identity, Issuer, KeyFilter, OpenPolicy, Profile,
-    PublicIdentity, ReplayLimits, Sealer, TreeKey,
+    PublicIdentity, ReplayLimits, Sealer, TreeKey, Validity,
 };
 use zeroize::Zeroizing;
 
@@ -530,11 +530,19 @@ impl Store {
         Ok(self.key_file()?.keys)
     }
 
-    /// The keys a sealer should use: per filter, the keys not retired of one lineage — the
-    /// first in trust order (keys created here, then the issuers of the `trusted` file in its
-    /// order) that has one (keystore spec section 5). Keys of issuers no longer trusted are
-    /// not sealed with.
+    /// The keys a sealer should use at the current time (see [`Store::sealing_keys_at`]).
     pub fn sealing_keys(&self) -> Result<Vec<TreeKey>> {
+        self.sealing_keys_at(unix_now())
+    }
+
+    /// The keys a sealer should use, as of `now`: per filter, one lineage — the first in trust
+    /// order (keys created here, then the issuers of the `trusted` file in its order) that has
+    /// a key not retired (keystore spec section 5) — and of it the keys not retired, plus each
+    /// retired key none of whose newer epochs has begun yet at `now` (the successor was
+    /// granted ahead of time: the sealer switches to it at its `not_before` by itself, spec
+    /// section 6 step 2). Keys come with their validities; keys of issuers no longer trusted
+    /// are not sealed with.
+    pub fn sealing_keys_at(&self, now: u64) -> Result<Vec<TreeKey>> {
         let own = self.fingerprint();
         let mut order: Vec<Option<Fingerprint>> = vec![None];
         order.extend(
@@ -549,18 +557,27 @@ impl Store {
             let issuer = k.issuer.filter(|fp| *fp != own);
             order.iter().position(|i| *i == issuer)
         };
-        let live: Vec<(HeldKey, usize)> = self
-            .held_keys()?
-            .into_iter()
-            .filter(|k| k.not_after.is_none())
-            .filter_map(|k| rank(&k).map(|r| (k, r)))
+        let held = self.held_keys()?;
+        // A retired key still seals while it has newer epochs in its lineage and none of them
+        // has begun (their grants arrived ahead of time).
+        let superseded = |k: &HeldKey| {
+            let mut newer = held
+                .iter()
+                .filter(|o| o.lineage() == k.lineage() && o.epoch() > k.epoch())
+                .peekable();
+            newer.peek().is_none() || newer.any(|o| o.key.validity().not_before() <= now)
+        };
+        let candidates: Vec<(&HeldKey, usize)> = held
+            .iter()
+            .filter(|k| k.not_after.is_none() || !superseded(k))
+            .filter_map(|k| rank(k).map(|r| (k, r)))
             .collect();
         let mut first: BTreeMap<&str, usize> = BTreeMap::new();
-        for (k, r) in &live {
+        for (k, r) in candidates.iter().filter(|(k, _)| k.not_after.is_none()) {
             let best = first.entry(k.filter()).or_insert(*r);
             *best = (*best).min(*r);
         }
-        Ok(live
+        Ok(candidates
             .iter()
             .filter(|(k, r)| first.get(k.filter()) == Some(r))
             .map(|(k, _)| k.key.clone())
@@ -568,9 +585,17 @@ impl Store {
     }
 
     /// Creates a random root key for a filter this store holds no key of its own for (keys of
-    /// other issuers' lineages do not count), at epoch 1 (or one above a removed epoch). To
-    /// replace an existing key use [`Store::rotate`].
+    /// other issuers' lineages do not count), at epoch 1 (or one above a removed epoch), valid
+    /// at all times. To replace an existing key use [`Store::rotate`].
     pub fn create_key(&self, filter: &str, now: u64) -> Result<HeldKey> {
+        self.create_key_with(filter, Validity::ALWAYS, now)
+    }
+
+    /// Like [`Store::create_key`], valid only during `validity` (signed into every grant of it
+    /// or of keys derived from it): sealers stop at its end ([`mqseal::Error::KeyExpired`])
+    /// unless a newer epoch reaches them, so issuers bound how long a withheld rotation can
+    /// keep a member reading.
+    pub fn create_key_with(&self, filter: &str, validity: Validity, now: u64) -> Result<HeldKey> {
         let _lock = self.store_lock()?;
         let mut file = self.key_file()?;
         let filter = KeyFilter::parse(filter)?;
@@ -588,7 +613,7 @@ impl Store {
             });
         }
         let epoch = next_epoch(&file, filter)?;
-        let key = TreeKey::generate(filter, epoch)?;
+        let key = TreeKey::generate(filter, epoch)?.with_validity(validity);
         apply_key(&mut file, key, None, now, self.options.grace_period)?;
         self.write_key_file(&file)?;
         find_key(&file, filter, epoch)
@@ -596,9 +621,12 @@ impl Store {
 
     /// Adds a key (from a grant of `issuer`, or by hand with `None`) to its lineage (filter,
     /// issuer). A newer epoch retires the older epochs of the same lineage (openers accept
-    /// them until `now + grace_period`); an older epoch than one held or removed in the lineage
-    /// is refused ([`StoreError::StaleKey`]); the same key again changes nothing. Other
-    /// lineages of the filter are never touched (keystore spec section 5).
+    /// them until `max(now, its not_before) + grace_period`: a key granted ahead of time
+    /// retires its predecessors from its start on); an older epoch than one held or removed in
+    /// the lineage is refused ([`StoreError::StaleKey`]); the same key again changes nothing,
+    /// and the same secret with another validity is refused ([`StoreError::KeyConflict`]: a
+    /// validity changes with a new epoch). Other lineages of the filter are never touched
+    /// (keystore spec section 5).
     pub fn add_key(
         &self,
         key: TreeKey,
@@ -632,12 +660,14 @@ impl Store {
         Ok(true)
     }
 
-    /// Removes every key whose grace period ended before `now` (tombstones remain); returns them.
+    /// Removes every key whose retirement grace period ended before `now`, or whose validity
+    /// ended more than the grace period before `now` (tombstones remain); returns them.
     pub fn prune(&self, now: u64) -> Result<Vec<Tombstone>> {
         let _lock = self.store_lock()?;
         let mut file = self.key_file()?;
+        let grace = self.options.grace_period;
         let (gone, kept): (Vec<HeldKey>, Vec<HeldKey>) =
-            file.keys.drain(..).partition(|k| !k.is_live(now));
+            file.keys.drain(..).partition(|k| k.is_spent(now, grace));
         file.keys = kept;
         let tombs: Vec<Tombstone> = gone.iter().map(tombstone_of).collect();
         if !tombs.is_empty() {
@@ -805,13 +835,31 @@ impl Store {
     /// Rotates `filter` (a held root key's filter): a fresh random key at the next epoch, held
     /// here, and grants of it for every member of the current epoch except `exclude` —
     /// excluding a member revokes it. The previous epoch is retired (accepted for the grace
-    /// period). Publish every returned grant, retained.
+    /// period). Publish every returned grant, retained. The new key is valid at all times
+    /// (see [`Store::rotate_with`]).
     pub fn rotate(&self, filter: &str, exclude: &[Fingerprint], now: u64) -> Result<Rotation> {
+        self.rotate_with(filter, exclude, Validity::ALWAYS, now)
+    }
+
+    /// Like [`Store::rotate`], the new epoch valid only during `validity`. With a `not_before`
+    /// in the future this grants the next epoch **ahead of time**: members (and this store's
+    /// sealers) keep sealing under the current epoch until `not_before`, then switch by
+    /// themselves, even if they are offline then; the current epoch is retired at
+    /// `not_before + grace_period`. A `not_after` bounds how long the new epoch can be used if
+    /// the next rotation never reaches a member (a broker withholding it):
+    /// [`mqseal::Error::KeyExpired`] after it.
+    pub fn rotate_with(
+        &self,
+        filter: &str,
+        exclude: &[Fingerprint],
+        validity: Validity,
+        now: u64,
+    ) -> Result<Rotation> {
         let _lock = self.store_lock()?;
         let mut file = self.key_file()?;
         let current = current_key(&file, filter)?.epoch();
         let epoch = next_epoch(&file, filter)?;
-        let key = TreeKey::generate(filter, epoch)?;
+        let key = TreeKey::generate(filter, epoch)?.with_validity(validity);
         let mut issued = self.issued()?;
         let mut grants = Vec::new();
         let mut excluded = Vec::new();
@@ -850,6 +898,7 @@ impl Store {
         Ok(Rotation {
             filter: filter.to_string(),
             epoch,
+            validity,
             retired: update.retired,
             grants,
             excluded,
@@ -1014,7 +1063,7 @@ fn apply_key(
         .iter()
         .find(|k| k.lineage() == (filter.as_str(), issuer) && k.epoch() == epoch)
     {
-        if held.key.ct_eq(&key) {
+        if held.key.ct_eq(&key) && held.key.validity() == key.validity() {
             return Ok(KeyUpdate {
                 filter,
                 epoch,
@@ -1031,7 +1080,8 @@ fn apply_key(
             newest,
         });
     }
-    let not_after = now.saturating_add(grace);
+    // The grace period starts when the new key takes over: now, or its not_before.
+    let not_after = now.max(key.validity().not_before()).saturating_add(grace);
     let mut retired = Vec::new();
     for k in file
         .keys

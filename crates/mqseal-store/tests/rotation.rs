@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use mqseal::{Delivery, Error, Grant, Identity, OpenPolicy, Profile};
+use mqseal::{Delivery, Error, Grant, Identity, OpenPolicy, Profile, SealOptions, Validity};
 use mqseal_store::{GrantTopics, OutgoingGrant, Roles, Store, StoreError, StoreOptions};
 
 const GRACE: u64 = 600;
@@ -417,4 +417,133 @@ fn keys_follow_the_epoch_rules() {
     let g = w.admin.issue_grant("a/b/c", "alice").unwrap();
     assert_eq!((g.filter.as_str(), g.epoch), ("a/b/c", 1));
     assert_eq!(w.admin.issued().unwrap()[0].root_filter, "a/b/#");
+}
+
+/// keystore.md section 11: an epoch granted ahead of time. The sensor gets epoch 2 long before
+/// its `not_before`, keeps sealing under epoch 1 until then and switches by itself at
+/// `not_before` (no reload, no delivery); receivers retire epoch 1 from `not_before` on.
+#[test]
+fn an_epoch_granted_ahead_of_time_takes_over_at_its_not_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world(tmp.path());
+    w.admin.create_key("plant/#", T0).unwrap();
+    let grants = vec![
+        w.admin.issue_grant("plant/#", "alice").unwrap(),
+        w.admin.issue_grant("plant/7/#", "sensor").unwrap(),
+    ];
+    deliver(&grants, &[&w.alice, &w.sensor], T0);
+    let switch = T0 + 10_000;
+    let ahead = Validity::new(switch, Some(switch + 30 * 86_400)).unwrap();
+    let rotation = w.admin.rotate_with("plant/#", &[], ahead, T0 + 1).unwrap();
+    assert_eq!((rotation.epoch, rotation.validity), (2, ahead));
+    // The admin's own epoch 1 is retired from the switch on, not from now.
+    assert_eq!(rotation.retired, vec![(1, switch + GRACE)]);
+    deliver(&rotation.grants, &[&w.alice, &w.sensor], T0 + 2);
+    let held = w.sensor.held_keys().unwrap();
+    let e1 = held.iter().find(|k| k.epoch() == 1).unwrap();
+    let e2 = held.iter().find(|k| k.epoch() == 2).unwrap();
+    assert_eq!(e1.not_after, Some(switch + GRACE));
+    assert_eq!(e2.key.validity(), ahead);
+    assert!(
+        std::fs::read_to_string(w.sensor.path("keys"))
+            .unwrap()
+            .contains(&format!(
+                "not-before={switch} valid-until={}",
+                switch + 30 * 86_400
+            ))
+    );
+    // Before the switch the sealer gets both epochs, after it only the new one.
+    let epochs = |now| -> Vec<u32> {
+        let mut e: Vec<u32> = w
+            .sensor
+            .sealing_keys_at(now)
+            .unwrap()
+            .iter()
+            .map(|k| k.epoch())
+            .collect();
+        e.sort();
+        e
+    };
+    assert_eq!(epochs(switch - 1), [1, 2]);
+    assert_eq!(epochs(switch), [2]);
+
+    // A sealer opened before the switch (then offline: nothing reloads it) changes by itself.
+    let mut sealer = w.sensor.sealer(Profile::Signed).unwrap();
+    let at_time = |t| SealOptions::at(false, t);
+    let before = sealer
+        .seal_with("plant/7/temp", b"e1", &at_time(switch - 1))
+        .unwrap();
+    let after = sealer
+        .seal_with("plant/7/temp", b"e2", &at_time(switch))
+        .unwrap();
+    assert_eq!(mqseal::inspect(&before).unwrap().epoch, 1);
+    assert_eq!(mqseal::inspect(&after).unwrap().epoch, 2);
+    let mut alice = w.alice.opener(OpenPolicy::default()).unwrap();
+    assert_eq!(
+        alice
+            .open_delivered("plant/7/temp", &before, &at(switch + GRACE))
+            .unwrap()
+            .payload,
+        b"e1"
+    );
+    assert_eq!(
+        alice
+            .open_delivered("plant/7/temp", &after, &at(switch))
+            .unwrap()
+            .epoch,
+        2
+    );
+    // Past the new key's validity the sealer refuses instead of sealing under it forever.
+    let end = switch + 30 * 86_400;
+    assert!(
+        sealer
+            .seal_with("plant/7/temp", b"last", &at_time(end))
+            .is_ok()
+    );
+    let err = sealer
+        .seal_with("plant/7/temp", b"too late", &at_time(end + 1))
+        .unwrap_err();
+    assert_eq!(err.core(), Some(Error::KeyExpired));
+    assert_eq!(err.code(), 25);
+    // Pruning drops the expired key once the grace period after its validity is over.
+    assert!(
+        w.sensor
+            .prune(end + GRACE)
+            .unwrap()
+            .iter()
+            .all(|t| t.epoch == 1)
+    );
+    let gone = w.sensor.prune(end + GRACE + 1).unwrap();
+    assert_eq!(gone.iter().map(|t| t.epoch).collect::<Vec<_>>(), [2]);
+}
+
+/// The same key again with another validity is a conflict: grants of one epoch are unordered,
+/// so a replayed older grant must not shorten or extend a held key.
+#[test]
+fn a_held_keys_validity_never_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world(tmp.path());
+    let key = w
+        .admin
+        .create_key_with("lab/#", Validity::new(0, Some(T0 + 86_400)).unwrap(), T0)
+        .unwrap();
+    assert_eq!(key.key.validity().not_after(), Some(T0 + 86_400));
+    let granted = w.admin.issue_grant("lab/#", "alice").unwrap();
+    deliver(std::slice::from_ref(&granted), &[&w.alice], T0);
+    let longer = key
+        .key
+        .clone()
+        .with_validity(Validity::new(0, Some(T0 + 2 * 86_400)).unwrap());
+    let err = w
+        .alice
+        .add_key(longer, Some(w.admin.fingerprint()), T0)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::KeyConflict { .. }), "{err}");
+    // The very same grant again is fine (nothing changes).
+    let again = w
+        .alice
+        .accept_grant_message(&granted.topic, &granted.payload, T0 + 5)
+        .unwrap()
+        .unwrap();
+    assert!(!again.update.added);
 }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mqseal::{Fingerprint, Identity, Profile, ReplayWindow, TreeKey};
+use mqseal::{Fingerprint, Identity, Profile, ReplayWindow, TreeKey, Validity};
 use mqseal_store::formats::{self, Accepted};
 use mqseal_store::{
     GrantTopics, HeldKey, IssuedGrant, KeyFile, Roles, StoreError, Tombstone, TrustedPeer,
@@ -51,9 +51,22 @@ fn inputs() -> Inputs {
     let device = Identity::from_seed(seed(0xe0));
     let keys = KeyFile {
         keys: vec![
+            // Epoch 3 was granted ahead of time (valid from NOW + 3600 for 30 days): epoch 2,
+            // valid for 30 days from NOW, is retired from epoch 3's start plus one day of grace.
             HeldKey {
-                key: TreeKey::from_secret("plant/7/#", 2, seed(0x60)).unwrap(),
+                key: TreeKey::from_secret("plant/7/#", 3, seed(0x70))
+                    .unwrap()
+                    .with_validity(
+                        Validity::new(NOW + 3_600, Some(NOW + 3_600 + 2_592_000)).unwrap(),
+                    ),
                 not_after: None,
+                issuer: Some(admin.fingerprint()),
+            },
+            HeldKey {
+                key: TreeKey::from_secret("plant/7/#", 2, seed(0x60))
+                    .unwrap()
+                    .with_validity(Validity::new(0, Some(NOW + 2_592_000)).unwrap()),
+                not_after: Some(NOW + 3_600 + 86_400),
                 issuer: Some(admin.fingerprint()),
             },
             HeldKey {
@@ -212,6 +225,30 @@ fn generate() -> Value {
         json!({"name": name, "file": format!("{line}\n"), "error": err.name()})
     })
     .collect();
+    // `keys` files whose validity attributes are wrong, with valid checksums (keystore.md 5).
+    let secret = hex::encode(seed(0x60));
+    let keys_negative: Vec<Value> = [
+        (
+            "valid-until-before-not-before",
+            " not-before=1800000001 valid-until=1800000000",
+        ),
+        ("valid-until-zero", " valid-until=0"),
+        ("not-before-twice", " not-before=1 not-before=1"),
+        ("valid-until-twice", " valid-until=9 valid-until=9"),
+        ("not-before-leading-zero", " not-before=01"),
+        ("valid-until-above-u64", " valid-until=18446744073709551616"),
+    ]
+    .iter()
+    .map(|(name, attrs)| {
+        let unsigned = format!("{}\nkey plant/# 1 {secret}{attrs}\n", formats::KEYS_MAGIC);
+        let file = format!(
+            "{unsigned}checksum {}\n",
+            hex::encode(sha2_digest(unsigned.as_bytes()))
+        );
+        let err = KeyFile::parse(Path::new("keys"), file.as_bytes()).unwrap_err();
+        json!({"name": name, "file": file, "error": err.name()})
+    })
+    .collect();
     // Re-seals a damaged snapshot body with a valid checksum.
     let resum = |mut bytes: Vec<u8>| {
         let n = bytes.len() - 32;
@@ -274,10 +311,13 @@ fn generate() -> Value {
                 "filter": k.filter(),
                 "epoch": k.epoch(),
                 "secret": hex::encode(*k.key.secret_bytes()),
+                "not_before": k.key.validity().not_before(),
+                "valid_until": k.key.validity().not_after(),
                 "not_after": k.not_after,
                 "issuer": k.issuer.map(|f| f.to_string()),
             })).collect::<Vec<_>>(),
             "retired": i.keys.retired.iter().map(|t| json!({"filter": t.filter, "epoch": t.epoch, "issuer": t.issuer.map(|f| f.to_string())})).collect::<Vec<_>>(),
+            "negative": keys_negative,
         },
         "issued": {
             "file": formats::format_issued(&i.issued),
@@ -419,6 +459,11 @@ fn parsing_the_vectors_gives_back_their_values() {
             })
             .unwrap();
         assert_eq!(hex::encode(*k.key.secret_bytes()), s(&w["secret"]));
+        assert_eq!(
+            k.key.validity().not_before(),
+            w["not_before"].as_u64().unwrap()
+        );
+        assert_eq!(k.key.validity().not_after(), w["valid_until"].as_u64());
         assert_eq!(k.not_after, w["not_after"].as_u64());
         assert_eq!(
             k.issuer.map(|f| f.to_string()).as_deref(),
@@ -429,6 +474,12 @@ fn parsing_the_vectors_gives_back_their_values() {
         keys.retired.len(),
         v["keys"]["retired"].as_array().unwrap().len()
     );
+    let negative = v["keys"]["negative"].as_array().unwrap();
+    assert!(!negative.is_empty());
+    for n in negative {
+        let err = KeyFile::parse(p, s(&n["file"]).as_bytes()).unwrap_err();
+        assert_eq!(err.name(), s(&n["error"]), "{}", s(&n["name"]));
+    }
 
     let issued = formats::parse_issued(p, s(&v["issued"]["file"]).as_bytes()).unwrap();
     assert_eq!(

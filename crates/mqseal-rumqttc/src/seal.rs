@@ -151,6 +151,27 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_key_is_reported_as_such_and_spends_no_number() {
+        let mut s = Sealer::new(Identity::from_seed([1; 32]), Profile::Signed, 0);
+        let expired = mqseal::Validity::new(0, Some(1)).unwrap();
+        s.add_key(
+            TreeKey::from_secret("old/#", 1, [3; 32])
+                .unwrap()
+                .with_validity(expired),
+        );
+        let shared = SharedSealer::new(s, usize::MAX);
+        assert!(matches!(
+            shared.seal("old/x", b"x", false, |n| n),
+            Err(Error::Seal(mqseal::Error::KeyExpired))
+        ));
+        assert!(matches!(
+            shared.seal("other", b"x", false, |n| n),
+            Err(Error::Seal(mqseal::Error::KeyNotFound))
+        ));
+        assert_eq!(shared.with_backend(|s| s.next_seq()), 0);
+    }
+
+    #[test]
     fn exhausted_sequence_is_a_typed_error() {
         let shared = SharedSealer::new(sealer(), usize::MAX);
         shared.with_backend(|s| s.set_sequence(5, 6));

@@ -414,26 +414,7 @@ impl Journal {
         if self.pending.is_empty() {
             return Ok(());
         }
-        #[cfg(test)]
-        if std::mem::take(&mut self.fail_next_append) {
-            // Half the batch reaches the file, then the disk is full.
-            let half = self.pending.len() / 2;
-            let _ = self.log.write_all(self.pending.get(..half).unwrap_or(&[]));
-            self.pending.clear();
-            self.pending_records = 0;
-            let undone = self.log.set_len(self.log_len).is_ok() && self.log.sync_all().is_ok();
-            let e = io::Error::new(io::ErrorKind::StorageFull, "injected");
-            return Err((io_err(&self.log_path, "append")(e), !undone));
-        }
-        let result = self
-            .log
-            .write_all(&self.pending)
-            .map_err(io_err(&self.log_path, "append"))
-            .and_then(|()| {
-                self.log
-                    .sync_data()
-                    .map_err(io_err(&self.log_path, "fsync"))
-            });
+        let result = self.append_pending();
         let written = self.pending.len() as u64;
         let records = self.pending_records;
         self.pending.clear();
@@ -449,6 +430,26 @@ impl Journal {
                 Err((e, !undone))
             }
         }
+    }
+
+    /// Appends the queued records and syncs them (the test hook: half of them reach the file,
+    /// then the disk is full).
+    fn append_pending(&mut self) -> Result<()> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_append) {
+            let half = self.pending.get(..self.pending.len() / 2).unwrap_or(&[]);
+            let _ = self.log.write_all(half);
+            let e = io::Error::new(io::ErrorKind::StorageFull, "injected");
+            return Err(io_err(&self.log_path, "append")(e));
+        }
+        self.log
+            .write_all(&self.pending)
+            .map_err(io_err(&self.log_path, "append"))
+            .and_then(|()| {
+                self.log
+                    .sync_data()
+                    .map_err(io_err(&self.log_path, "fsync"))
+            })
     }
 
     /// Writes a snapshot of `windows` and starts an empty log. Crash-safe at every step: until

@@ -215,12 +215,7 @@ impl ReplayState {
         topic: &str,
         seq: u64,
     ) -> Result<()> {
-        if let Some(window) = self
-            .senders
-            .get_mut(&(sender, profile))
-            .and_then(|s| s.epochs.get_mut(&epoch))
-            .and_then(|t| t.get_mut(topic))
-        {
+        if let Some(window) = self.window_mut(sender, profile, epoch, topic) {
             window.accept(seq)?;
         } else {
             let mut window = ReplayWindow::new();
@@ -262,13 +257,8 @@ impl ReplayState {
         window: ReplayWindow,
     ) {
         let highest = window.highest();
-        let existing = self
-            .senders
-            .get_mut(&(sender, profile))
-            .and_then(|s| s.epochs.get_mut(&epoch))
-            .and_then(|t| t.get_mut(topic));
-        match existing {
-            Some(slot) => **slot = window,
+        match self.window_mut(sender, profile, epoch, topic) {
+            Some(slot) => *slot = window,
             None => self.insert_new(sender, profile, epoch, topic, window),
         }
         if let (Some(h), Some(state)) = (highest, self.senders.get_mut(&(sender, profile))) {
@@ -310,6 +300,22 @@ impl ReplayState {
     pub(crate) fn clear(&mut self) {
         self.senders.clear();
         self.total = 0;
+    }
+
+    /// The window of (sender, profile, epoch, topic), if any, to change it.
+    fn window_mut(
+        &mut self,
+        sender: Fingerprint,
+        profile: Profile,
+        epoch: u32,
+        topic: &str,
+    ) -> Option<&mut ReplayWindow> {
+        let topics = self
+            .senders
+            .get_mut(&(sender, profile))?
+            .epochs
+            .get_mut(&epoch)?;
+        topics.get_mut(topic).map(|w| &mut **w)
     }
 
     /// Inserts a window on a topic that has none, evicting first so that both limits hold.
